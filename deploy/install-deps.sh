@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package imgsink needs to build, run and test.
+# Usage: sudo deploy/install-deps.sh        (idempotent; safe to rerun)
+set -euo pipefail
+
+packages=(
+  # build
+  build-essential cmake ninja-build pkg-config
+  # libraries the daemon and the C++ client link
+  libboost-dev libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libpng-dev libturbojpeg0-dev
+  libcli11-dev libsystemd-dev libtomlplusplus-dev nlohmann-json3-dev
+  # tests: Catch2 v2, independent decoders, Python reference (torchvision) and Python client
+  catch2 pngcheck libjpeg-turbo-progs
+  python3 python3-zmq python3-msgpack python3-numpy python3-pytest python3-pil
+  python3-torch python3-torchvision python3-setuptools python3-pip python3-venv
+  # operations checks (systemd-analyze, promtool)
+  systemd prometheus
+)
+
+if [ "$(id -u)" -ne 0 ]; then
+  exec sudo "$0" "$@"
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${packages[@]}"

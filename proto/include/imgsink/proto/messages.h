@@ -1,0 +1,91 @@
+// In-memory forms of the messages of proto/PROTOCOL.md.  The codec (codec.h) maps them to and
+// from bytes; nothing else in the system parses wire bytes.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "imgsink/proto/status.h"
+#include "imgsink/proto/types.h"
+
+namespace imgsink {
+
+// The protocol version this build speaks (PROTOCOL.md, "Versioning").
+inline constexpr uint32_t kProtocolVersion = 1;
+
+// torchvision.utils.make_grid / save_image options.  Defaults are torchvision's.
+struct RenderOptions {
+  int nrow = 8;
+  int padding = 2;
+  double pad_value = 0.0;
+  bool normalize = false;
+  std::optional<std::pair<double, double>> value_range;  // (low, high)
+  bool scale_each = false;
+  // Our extension: 1-channel input stays 1-channel (gray PNG/JPEG) instead of being
+  // repeated to 3 channels as make_grid does.
+  bool keep_gray = false;
+};
+
+struct PngOptions {
+  int compress_level = 6;  // 0..9, zlib level; 6 is PIL's default
+  int bit_depth = 8;       // 8 or 16
+  PngFilter filter = PngFilter::kAll;
+  PngStrategy strategy = PngStrategy::kDefault;
+};
+
+struct JpegOptions {
+  int quality = 75;  // 1..100; 75 is PIL's default
+  JpegSubsampling subsampling = JpegSubsampling::k420;  // PIL's default
+};
+
+// What the client asks the daemon to do when the daemon has no room for the job
+// (issue "Durable jobs"; the daemon may ignore it until budgets exist).
+enum class BusyPolicy : uint8_t { kBlock, kDrop, kError };
+
+// kind "save": render and write one tensor.  The tensor bytes travel in their own frame.
+struct SaveRequest {
+  uint64_t request_id = 0;  // chosen by the client; echoed in the reply and the done event
+  DType dtype = DType::kFloat32;
+  std::vector<int64_t> shape;
+  Layout layout = Layout::kNCHW;
+  std::string path;                    // relative to the output root; template in kEach mode
+  std::optional<OutputFormat> format;  // absent: inferred from the path's extension
+  OutputMode mode = OutputMode::kGrid;
+  RenderOptions render;
+  PngOptions png;
+  JpegOptions jpeg;
+  BusyPolicy policy = BusyPolicy::kBlock;
+  uint32_t block_timeout_ms = 30000;  // how long kBlock may wait for room
+  std::map<std::string, std::string> metadata;  // free tags (step, rank, ...)
+};
+
+// kind "status": ask for the daemon's counters.
+struct StatusRequest {
+  uint64_t request_id = 0;
+};
+
+using ClientMessage = std::variant<SaveRequest, StatusRequest>;
+
+// The one reply to each request.
+struct Reply {
+  uint64_t request_id = 0;
+  Status status;             // !ok: the request was refused and nothing else will follow
+  uint64_t job_id = 0;       // save accepted: the daemon's id of the job
+  std::map<std::string, uint64_t> counters;  // status reply: counters by name
+};
+
+// Sent once per accepted save when the job has ended (written or failed).
+struct DoneEvent {
+  uint64_t request_id = 0;
+  uint64_t job_id = 0;
+  Status status;  // ok: every output file is durable
+};
+
+using ServerMessage = std::variant<Reply, DoneEvent>;
+
+}  // namespace imgsink
