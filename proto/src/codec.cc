@@ -1,1 +1,382 @@
-// placeholder: being written
+// Client -> daemon header frames (proto/PROTOCOL.md, "Client -> daemon").
+#include "imgsink/proto/codec.h"
+
+#include <bitset>
+#include <cstdint>
+#include <iterator>
+#include <limits>
+
+#include "msgpack_reader.h"
+#include "msgpack_writer.h"
+
+namespace imgsink {
+namespace {
+
+using proto_internal::CanonicalWriter;
+using proto_internal::FieldSpec;
+using proto_internal::KeyError;
+
+constexpr int64_t kIntMax = std::numeric_limits<int32_t>::max();
+
+// Indexed by BusyPolicy.
+constexpr std::string_view kPolicyNames[] = {"block", "drop", "error"};
+
+std::string_view BusyPolicyName(BusyPolicy p) {
+  const auto i = static_cast<size_t>(p);
+  return i < std::size(kPolicyNames) ? kPolicyNames[i] : std::string_view();
+}
+
+bool ParseBusyPolicy(std::string_view name, BusyPolicy* out) {
+  for (size_t i = 0; i < std::size(kPolicyNames); ++i) {
+    if (kPolicyNames[i] == name) {
+      *out = static_cast<BusyPolicy>(i);
+      return true;
+    }
+  }
+  return false;
+}
+
+// ---- Encoding ----
+
+std::string EncodeSave(const SaveRequest& r) {
+  CanonicalWriter w;
+  w.Map(25);
+  w.KeyUint("v", kProtocolVersion);
+  w.KeyStr("kind", "save");
+  w.KeyUint("id", r.request_id);
+  w.KeyStr("dtype", DTypeName(r.dtype));
+  w.Str("shape");
+  w.Array(r.shape.size());
+  for (int64_t d : r.shape) w.Int(d);
+  w.KeyStr("layout", LayoutName(r.layout));
+  w.KeyStr("path", r.path);
+  w.Str("format");
+  r.format ? w.Str(OutputFormatName(*r.format)) : w.Nil();
+  w.KeyStr("mode", OutputModeName(r.mode));
+  w.KeyInt("nrow", r.render.nrow);
+  w.KeyInt("padding", r.render.padding);
+  w.KeyFloat64("pad_value", r.render.pad_value);
+  w.KeyBool("normalize", r.render.normalize);
+  w.Str("value_range");
+  if (r.render.value_range) {
+    w.Array(2);
+    w.Float64(r.render.value_range->first);
+    w.Float64(r.render.value_range->second);
+  } else {
+    w.Nil();
+  }
+  w.KeyBool("scale_each", r.render.scale_each);
+  w.KeyBool("keep_gray", r.render.keep_gray);
+  w.KeyInt("png_level", r.png.compress_level);
+  w.KeyInt("png_bits", r.png.bit_depth);
+  w.KeyStr("png_filter", PngFilterName(r.png.filter));
+  w.KeyStr("png_strategy", PngStrategyName(r.png.strategy));
+  w.KeyInt("jpeg_quality", r.jpeg.quality);
+  w.KeyStr("jpeg_subsampling", JpegSubsamplingName(r.jpeg.subsampling));
+  w.KeyStr("policy", BusyPolicyName(r.policy));
+  w.KeyUint("block_timeout_ms", r.block_timeout_ms);
+  w.Str("meta");
+  w.Map(r.metadata.size());
+  for (const auto& [k, v] : r.metadata) {  // std::map: byte order, as the canonical form wants
+    w.Str(k);
+    w.Str(v);
+  }
+  return w.Take();
+}
+
+std::string EncodeStatus(const StatusRequest& r) {
+  CanonicalWriter w;
+  w.Map(3);
+  w.KeyUint("v", kProtocolVersion);
+  w.KeyStr("kind", "status");
+  w.KeyUint("id", r.request_id);
+  return w.Take();
+}
+
+// ---- Decoding: one reader per key of a save header ----
+
+using Value = msgpack::object;
+using Limits = DecodeLimits;
+
+Status Skip(const Value&, std::string_view, const Limits&, SaveRequest*) {
+  return Status::OK();  // v and kind are checked before the fields are read
+}
+
+Status ReadId(const Value& o, std::string_view key, const Limits&, SaveRequest* r) {
+  return proto_internal::ReadUint64(o, key, &r->request_id);
+}
+
+Status ReadDType(const Value& o, std::string_view key, const Limits&, SaveRequest* r) {
+  return proto_internal::ReadEnum(o, key, ParseDType, ErrorCode::kBadDtype, &r->dtype);
+}
+
+Status ReadShape(const Value& o, std::string_view key, const Limits& limits, SaveRequest* r) {
+  if (o.type != msgpack::type::ARRAY) return KeyError(ErrorCode::kBadRequest, key, "must be an array");
+  if (o.via.array.size > limits.max_rank) {
+    return KeyError(ErrorCode::kBadShape, key,
+                    "more than " + std::to_string(limits.max_rank) + " dims");
+  }
+  r->shape.clear();
+  for (uint32_t i = 0; i < o.via.array.size; ++i) {
+    int64_t dim;
+    Status s = proto_internal::ReadInt(o.via.array.ptr[i], key, 1,
+                                       std::numeric_limits<int64_t>::max(), ErrorCode::kBadShape,
+                                       &dim);
+    if (!s.ok()) return s;
+    r->shape.push_back(dim);
+  }
+  return Status::OK();
+}
+
+Status ReadLayout(const Value& o, std::string_view key, const Limits&, SaveRequest* r) {
+  return proto_internal::ReadEnum(o, key, ParseLayout, ErrorCode::kBadShape, &r->layout);
+}
+
+Status ReadPath(const Value& o, std::string_view key, const Limits& limits, SaveRequest* r) {
+  std::string_view path;
+  Status s = proto_internal::ReadStr(o, key, limits.max_string_bytes, ErrorCode::kBadPath, &path);
+  if (s.ok()) r->path.assign(path);
+  return s;
+}
+
+Status ReadFormat(const Value& o, std::string_view key, const Limits&, SaveRequest* r) {
+  if (o.type == msgpack::type::NIL) {
+    r->format.reset();
+    return Status::OK();
+  }
+  OutputFormat f;
+  Status s = proto_internal::ReadEnum(o, key, ParseOutputFormat, ErrorCode::kBadFormat, &f);
+  if (s.ok()) r->format = f;
+  return s;
+}
+
+Status ReadMode(const Value& o, std::string_view key, const Limits&, SaveRequest* r) {
+  return proto_internal::ReadEnum(o, key, ParseOutputMode, ErrorCode::kBadOption, &r->mode);
+}
+
+// Reads an int option in lo..hi (bad_option outside) into *out.
+Status ReadIntOption(const Value& o, std::string_view key, int64_t lo, int64_t hi, int* out) {
+  int64_t v;
+  Status s = proto_internal::ReadInt(o, key, lo, hi, ErrorCode::kBadOption, &v);
+  if (s.ok()) *out = static_cast<int>(v);
+  return s;
+}
+
+Status ReadNrow(const Value& o, std::string_view key, const Limits&, SaveRequest* r) {
+  return ReadIntOption(o, key, 1, kIntMax, &r->render.nrow);
+}
+
+Status ReadPadding(const Value& o, std::string_view key, const Limits&, SaveRequest* r) {
+  return ReadIntOption(o, key, 0, kIntMax, &r->render.padding);
+}
+
+Status ReadPadValue(const Value& o, std::string_view key, const Limits&, SaveRequest* r) {
+  return proto_internal::ReadFiniteNumber(o, key, &r->render.pad_value);
+}
+
+Status ReadNormalize(const Value& o, std::string_view key, const Limits&, SaveRequest* r) {
+  return proto_internal::ReadBool(o, key, &r->render.normalize);
+}
+
+Status ReadValueRange(const Value& o, std::string_view key, const Limits&, SaveRequest* r) {
+  if (o.type == msgpack::type::NIL) {
+    r->render.value_range.reset();
+    return Status::OK();
+  }
+  if (o.type != msgpack::type::ARRAY) {
+    return KeyError(ErrorCode::kBadRequest, key, "must be nil or an array");
+  }
+  if (o.via.array.size != 2) return KeyError(ErrorCode::kBadOption, key, "must have 2 entries");
+  double low, high;
+  Status s = proto_internal::ReadFiniteNumber(o.via.array.ptr[0], key, &low);
+  if (s.ok()) s = proto_internal::ReadFiniteNumber(o.via.array.ptr[1], key, &high);
+  if (s.ok()) r->render.value_range.emplace(low, high);
+  return s;
+}
+
+Status ReadScaleEach(const Value& o, std::string_view key, const Limits&, SaveRequest* r) {
+  return proto_internal::ReadBool(o, key, &r->render.scale_each);
+}
+
+Status ReadKeepGray(const Value& o, std::string_view key, const Limits&, SaveRequest* r) {
+  return proto_internal::ReadBool(o, key, &r->render.keep_gray);
+}
+
+Status ReadPngLevel(const Value& o, std::string_view key, const Limits&, SaveRequest* r) {
+  return ReadIntOption(o, key, 0, 9, &r->png.compress_level);
+}
+
+Status ReadPngBits(const Value& o, std::string_view key, const Limits&, SaveRequest* r) {
+  Status s = ReadIntOption(o, key, 8, 16, &r->png.bit_depth);
+  if (s.ok() && r->png.bit_depth != 8 && r->png.bit_depth != 16) {
+    return KeyError(ErrorCode::kBadOption, key, "must be 8 or 16");
+  }
+  return s;
+}
+
+Status ReadPngFilter(const Value& o, std::string_view key, const Limits&, SaveRequest* r) {
+  return proto_internal::ReadEnum(o, key, ParsePngFilter, ErrorCode::kBadOption, &r->png.filter);
+}
+
+Status ReadPngStrategy(const Value& o, std::string_view key, const Limits&, SaveRequest* r) {
+  return proto_internal::ReadEnum(o, key, ParsePngStrategy, ErrorCode::kBadOption,
+                                  &r->png.strategy);
+}
+
+Status ReadJpegQuality(const Value& o, std::string_view key, const Limits&, SaveRequest* r) {
+  return ReadIntOption(o, key, 1, 100, &r->jpeg.quality);
+}
+
+Status ReadJpegSubsampling(const Value& o, std::string_view key, const Limits&, SaveRequest* r) {
+  return proto_internal::ReadEnum(o, key, ParseJpegSubsampling, ErrorCode::kBadOption,
+                                  &r->jpeg.subsampling);
+}
+
+Status ReadPolicy(const Value& o, std::string_view key, const Limits&, SaveRequest* r) {
+  return proto_internal::ReadEnum(o, key, ParseBusyPolicy, ErrorCode::kBadOption, &r->policy);
+}
+
+Status ReadBlockTimeout(const Value& o, std::string_view key, const Limits&, SaveRequest* r) {
+  int64_t v;
+  Status s = proto_internal::ReadInt(o, key, 0, std::numeric_limits<uint32_t>::max(),
+                                     ErrorCode::kBadOption, &v);
+  if (s.ok()) r->block_timeout_ms = static_cast<uint32_t>(v);
+  return s;
+}
+
+Status ReadMeta(const Value& o, std::string_view key, const Limits& limits, SaveRequest* r) {
+  if (o.type != msgpack::type::MAP) return KeyError(ErrorCode::kBadRequest, key, "must be a map");
+  if (o.via.map.size > limits.max_metadata_entries) {
+    return KeyError(ErrorCode::kBadOption, key,
+                    "more than " + std::to_string(limits.max_metadata_entries) + " entries");
+  }
+  r->metadata.clear();
+  for (uint32_t i = 0; i < o.via.map.size; ++i) {
+    std::string_view k, v;
+    Status s = proto_internal::ReadStr(o.via.map.ptr[i].key, key, limits.max_string_bytes,
+                                       ErrorCode::kBadOption, &k);
+    if (s.ok()) {
+      s = proto_internal::ReadStr(o.via.map.ptr[i].val, key, limits.max_string_bytes,
+                                  ErrorCode::kBadOption, &v);
+    }
+    if (!s.ok()) return s;
+    if (!r->metadata.emplace(k, v).second) return KeyError(ErrorCode::kBadRequest, key, "duplicate entry");
+  }
+  return Status::OK();
+}
+
+// Every key of a save header, in canonical order.
+const FieldSpec<SaveRequest> kSaveFields[] = {
+    {"v", true, Skip},
+    {"kind", true, Skip},
+    {"id", true, ReadId},
+    {"dtype", true, ReadDType},
+    {"shape", true, ReadShape},
+    {"layout", true, ReadLayout},
+    {"path", true, ReadPath},
+    {"format", false, ReadFormat},
+    {"mode", false, ReadMode},
+    {"nrow", false, ReadNrow},
+    {"padding", false, ReadPadding},
+    {"pad_value", false, ReadPadValue},
+    {"normalize", false, ReadNormalize},
+    {"value_range", false, ReadValueRange},
+    {"scale_each", false, ReadScaleEach},
+    {"keep_gray", false, ReadKeepGray},
+    {"png_level", false, ReadPngLevel},
+    {"png_bits", false, ReadPngBits},
+    {"png_filter", false, ReadPngFilter},
+    {"png_strategy", false, ReadPngStrategy},
+    {"jpeg_quality", false, ReadJpegQuality},
+    {"jpeg_subsampling", false, ReadJpegSubsampling},
+    {"policy", false, ReadPolicy},
+    {"block_timeout_ms", false, ReadBlockTimeout},
+    {"meta", false, ReadMeta},
+};
+
+// Checks what no single key can: the rank against the layout, and that the tensor's byte size
+// fits in int64 so later size arithmetic cannot overflow.
+Status CheckShape(const SaveRequest& r) {
+  if (r.shape.size() != static_cast<size_t>(LayoutRank(r.layout))) {
+    return KeyError(ErrorCode::kBadShape, "shape",
+                    std::to_string(r.shape.size()) + " dims for layout " +
+                        std::string(LayoutName(r.layout)));
+  }
+  uint64_t bytes = DTypeSize(r.dtype);
+  for (int64_t d : r.shape) {
+    if (__builtin_mul_overflow(bytes, static_cast<uint64_t>(d), &bytes) ||
+        bytes > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+      return KeyError(ErrorCode::kBadShape, "shape", "tensor byte size overflows int64");
+    }
+  }
+  return Status::OK();
+}
+
+Status DecodeSave(const msgpack::object_map& map, const DecodeLimits& limits, SaveRequest* out) {
+  std::bitset<std::size(kSaveFields)> seen;
+  Status s = proto_internal::ReadFields(map, kSaveFields, limits, out, &seen);
+  if (s.ok()) s = proto_internal::CheckRequired(kSaveFields, seen);
+  if (s.ok()) s = CheckShape(*out);
+  return s;
+}
+
+const FieldSpec<StatusRequest> kStatusFields[] = {
+    {"v", true, [](const Value&, std::string_view, const Limits&, StatusRequest*) { return Status::OK(); }},
+    {"kind", true, [](const Value&, std::string_view, const Limits&, StatusRequest*) { return Status::OK(); }},
+    {"id", true, [](const Value& o, std::string_view key, const Limits&, StatusRequest* r) {
+       return proto_internal::ReadUint64(o, key, &r->request_id);
+     }},
+};
+
+Status DecodeStatus(const msgpack::object_map& map, const DecodeLimits& limits,
+                    StatusRequest* out) {
+  std::bitset<std::size(kStatusFields)> seen;
+  Status s = proto_internal::ReadFields(map, kStatusFields, limits, out, &seen);
+  if (s.ok()) s = proto_internal::CheckRequired(kStatusFields, seen);
+  return s;
+}
+
+// The request id, if the header has a readable one, so that even a refusal can name it.
+uint64_t ScanRequestId(const msgpack::object_map& map) {
+  const msgpack::object* id = proto_internal::FindValue(map, "id");
+  return id != nullptr && id->type == msgpack::type::POSITIVE_INTEGER ? id->via.u64 : 0;
+}
+
+}  // namespace
+
+std::string EncodeClientMessage(const ClientMessage& msg) {
+  if (const auto* save = std::get_if<SaveRequest>(&msg)) return EncodeSave(*save);
+  return EncodeStatus(std::get<StatusRequest>(msg));
+}
+
+Status DecodeClientMessage(const void* data, size_t size, ClientMessage* out,
+                           uint64_t* request_id, const DecodeLimits& limits) {
+  *request_id = 0;
+  try {
+    msgpack::object_handle handle;
+    Status s = proto_internal::UnpackMap(data, size, limits, &handle);
+    if (!s.ok()) return s;
+    const msgpack::object_map& map = handle.get().via.map;
+    *request_id = ScanRequestId(map);
+    s = proto_internal::CheckVersion(map);
+    std::string_view kind;
+    if (s.ok()) s = proto_internal::ReadKind(map, &kind);
+    if (!s.ok()) return s;
+    if (kind == "save") {
+      SaveRequest save;
+      s = DecodeSave(map, limits, &save);
+      if (s.ok()) *out = std::move(save);
+    } else if (kind == "status") {
+      StatusRequest status;
+      s = DecodeStatus(map, limits, &status);
+      if (s.ok()) *out = status;
+    } else {
+      s = KeyError(ErrorCode::kBadRequest, "kind", "unknown value");
+    }
+    return s;
+  } catch (const std::exception& e) {  // only std::bad_alloc can get here
+    return Status(ErrorCode::kInternal, std::string("decoding the header: ") + e.what());
+  }
+}
+
+}  // namespace imgsink
