@@ -1,0 +1,36 @@
+// DaemonOptions: every setting of imgsinkd in one struct.  Filled from defaults, then (later) a
+// config file, then the command line; validated once by CheckOptions.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "imgsink/proto/status.h"
+
+namespace imgsink {
+
+struct DaemonOptions {
+  // ZeroMQ endpoints the ROUTER socket binds.  Empty means DefaultEndpoint().
+  std::vector<std::string> listen;
+  // Directory every output path is resolved beneath (created if missing).
+  std::string output_root = "./imgsink-out";
+  // Worker threads that render/encode/write.  0 means one per core.
+  unsigned workers = 0;
+
+  // Validation limits (see daemon/validate/validate.h).
+  uint64_t max_request_bytes = uint64_t{1} << 30;      // tensor frame bytes per request
+  uint64_t max_pixels_per_image = uint64_t{1} << 28;   // output pixels (width x height)
+};
+
+// Parses argv into *options (starting from its current values).  Returns std::nullopt when the
+// daemon should run, else the code to exit with: 0 after --help/--version (text printed to
+// stdout), 2 after a usage error (message printed to stderr).
+std::optional<int> ParseCommandLine(int argc, char** argv, DaemonOptions* options);
+
+// Fills defaults that depend on the machine (workers = cores, listen = default endpoint) and
+// returns OK iff the options are usable together.
+Status FinalizeOptions(DaemonOptions* options);
+
+}  // namespace imgsink

@@ -1,0 +1,27 @@
+// Stats: the daemon's counters, reported by the status request.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <string>
+
+namespace imgsink {
+
+// Thread-safety: every member is an atomic updated with relaxed ordering; Snapshot() is a
+// consistent-enough view for monitoring (counters are read one by one).
+struct Stats {
+  std::atomic<uint64_t> requests{0};      // messages received
+  std::atomic<uint64_t> rejected{0};      // requests answered with an error
+  std::atomic<uint64_t> accepted{0};      // save requests accepted
+  std::atomic<uint64_t> in_progress{0};   // jobs a worker is running now
+  std::atomic<uint64_t> written{0};       // jobs whose every file is written
+  std::atomic<uint64_t> failed{0};        // accepted jobs that ended with an error
+  std::atomic<uint64_t> files_written{0};
+  std::atomic<uint64_t> bytes_received{0};  // tensor bytes of accepted jobs
+  std::atomic<uint64_t> bytes_written{0};   // encoded bytes written to files
+
+  std::map<std::string, uint64_t> Snapshot() const;
+};
+
+}  // namespace imgsink

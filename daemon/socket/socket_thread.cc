@@ -1,0 +1,123 @@
+#include "daemon/socket/socket_thread.h"
+
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace imgsink {
+namespace {
+
+// Creates the parent directory of an ipc:// endpoint's socket file, one level at a time.
+void CreateIpcDirectory(const std::string& endpoint) {
+  const std::string prefix = "ipc://";
+  if (endpoint.compare(0, prefix.size(), prefix) != 0) return;
+  const std::string path = endpoint.substr(prefix.size());
+  for (size_t slash = path.find('/', 1); slash != std::string::npos;
+       slash = path.find('/', slash + 1)) {
+    ::mkdir(path.substr(0, slash).c_str(), 0700);  // EEXIST is fine; bind reports real failures
+  }
+}
+
+}  // namespace
+
+SocketThread::SocketThread(zmq::context_t* context, SocketOptions options, MessageHandler handler)
+    : context_(context), options_(std::move(options)), handler_(std::move(handler)) {}
+
+SocketThread::~SocketThread() { Stop(); }
+
+Status SocketThread::Start() {
+  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_fd_ < 0) return Status(ErrorCode::kInternal, std::string("eventfd: ") + strerror(errno));
+  try {
+    router_ = zmq::socket_t(*context_, zmq::socket_type::router);
+    router_.set(zmq::sockopt::maxmsgsize, int64_t(options_.max_frame_bytes));
+    router_.set(zmq::sockopt::rcvhwm, options_.receive_hwm);
+    router_.set(zmq::sockopt::sndhwm, 0);  // replies are small; never drop one for HWM
+    router_.set(zmq::sockopt::linger, 2000);
+    for (const std::string& endpoint : options_.endpoints) {
+      CreateIpcDirectory(endpoint);
+      router_.bind(endpoint);
+      bound_.push_back(router_.get(zmq::sockopt::last_endpoint));
+    }
+  } catch (const zmq::error_t& e) {
+    router_.close();
+    return Status(ErrorCode::kInternal, std::string("cannot listen: ") + e.what());
+  }
+  thread_ = std::thread([this] { Run(); });
+  return Status::OK();
+}
+
+void SocketThread::Send(std::string client, std::string frame) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    outgoing_.push_back(Outgoing{std::move(client), std::move(frame)});
+  }
+  const uint64_t one = 1;
+  // A full eventfd counter (never in practice) still leaves it readable: the wake-up is not lost.
+  [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof one);
+}
+
+void SocketThread::Stop() {
+  if (thread_.joinable()) {
+    stopping_ = true;
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof one);
+    thread_.join();
+  }
+  if (wake_fd_ >= 0) {
+    ::close(wake_fd_);
+    wake_fd_ = -1;
+  }
+}
+
+void SocketThread::Run() {
+  zmq::pollitem_t items[] = {{router_.handle(), 0, ZMQ_POLLIN, 0}, {nullptr, wake_fd_, ZMQ_POLLIN, 0}};
+  while (!stopping_) {
+    zmq::poll(items, 2, std::chrono::milliseconds(-1));
+    if (items[1].revents & ZMQ_POLLIN) {
+      uint64_t count;
+      [[maybe_unused]] ssize_t n = ::read(wake_fd_, &count, sizeof count);
+    }
+    SendQueued();
+    if (items[0].revents & ZMQ_POLLIN) ReceiveAvailable();
+  }
+  SendQueued();
+  router_.close();  // linger lets queued replies reach their clients
+}
+
+void SocketThread::ReceiveAvailable() {
+  // Bounded so a flood of requests cannot starve outgoing replies.
+  for (int i = 0; i < 64; ++i) {
+    zmq::message_t identity;
+    if (!router_.recv(identity, zmq::recv_flags::dontwait)) return;
+    IncomingMessage msg;
+    msg.client = identity.to_string();
+    while (router_.get(zmq::sockopt::rcvmore)) {
+      zmq::message_t frame;
+      [[maybe_unused]] auto got = router_.recv(frame, zmq::recv_flags::none);  // parts arrive together
+      msg.frames.push_back(std::move(frame));
+    }
+    handler_(std::move(msg));
+  }
+}
+
+void SocketThread::SendQueued() {
+  std::vector<Outgoing> batch;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    batch.swap(outgoing_);
+  }
+  for (Outgoing& out : batch) {
+    try {
+      router_.send(zmq::buffer(out.client), zmq::send_flags::sndmore);
+      router_.send(zmq::buffer(out.frame), zmq::send_flags::none);
+    } catch (const zmq::error_t&) {
+      // EHOSTUNREACH only with ROUTER_MANDATORY (not set); anything else: the peer is gone.
+    }
+  }
+}
+
+}  // namespace imgsink

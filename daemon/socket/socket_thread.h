@@ -1,0 +1,83 @@
+// SocketThread: the one thread that owns the daemon's ZeroMQ ROUTER socket.
+//
+// Threading contract (muduo style): only the socket thread ever touches the ROUTER socket.  Other
+// threads hand outgoing frames to it through Send(), which appends to a mutex-protected queue and
+// writes an eventfd; the socket thread polls the socket and the eventfd together (zmq_poll) and
+// drains the queue.  Incoming messages are handed to the MessageHandler on the socket thread, so
+// the handler must be quick (decode, validate, enqueue) and must not block.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "imgsink/proto/status.h"
+
+namespace imgsink {
+
+// One message from a client: its ROUTER identity and its frames (identity frame removed).
+struct IncomingMessage {
+  std::string client;
+  std::vector<zmq::message_t> frames;
+};
+
+struct SocketOptions {
+  std::vector<std::string> endpoints;
+  uint64_t max_frame_bytes = uint64_t{1} << 30;  // ZMQ_MAXMSGSIZE: larger frames drop the peer
+  int receive_hwm = 1000;                       // messages queued per client before TCP pushback
+};
+
+class SocketThread {
+ public:
+  using MessageHandler = std::function<void(IncomingMessage&&)>;
+
+  SocketThread(zmq::context_t* context, SocketOptions options, MessageHandler handler);
+  ~SocketThread();  // calls Stop()
+  SocketThread(const SocketThread&) = delete;
+  SocketThread& operator=(const SocketThread&) = delete;
+
+  // Binds every endpoint and starts the thread.  For ipc endpoints the socket's directory is
+  // created (mode 0700) if missing.  Returns the first bind error.  Call once, from the owner.
+  Status Start();
+
+  // Queues `frame` to be sent to `client`.  Thread-safe; never blocks on the network.  Frames to
+  // clients that have gone away are dropped by ZeroMQ.
+  void Send(std::string client, std::string frame);
+
+  // Sends what is queued, then closes the socket and joins the thread.  Idempotent; owner only.
+  void Stop();
+
+  // Endpoints actually bound (tcp://127.0.0.1:* resolved to its port).  Valid after Start().
+  const std::vector<std::string>& bound_endpoints() const { return bound_; }
+
+ private:
+  struct Outgoing {
+    std::string client;
+    std::string frame;
+  };
+
+  void Run();
+  void ReceiveAvailable();
+  void SendQueued();
+
+  zmq::context_t* context_;
+  SocketOptions options_;
+  MessageHandler handler_;
+  zmq::socket_t router_;
+  int wake_fd_ = -1;
+  std::vector<std::string> bound_;
+  std::thread thread_;
+  std::atomic<bool> stopping_{false};
+
+  std::mutex mu_;
+  std::vector<Outgoing> outgoing_;  // guarded by mu_
+};
+
+}  // namespace imgsink

@@ -1,0 +1,127 @@
+#include "daemon/validate/validate.h"
+
+#include <string>
+
+#include "daemon/output/path_template.h"
+#include "daemon/render/render.h"
+
+namespace imgsink {
+namespace {
+
+constexpr int64_t kJpegMaxDimension = 65535;
+constexpr int64_t kPngMaxDimension = 0x7fffffff;
+
+Status CheckShape(const SaveRequest& req, size_t payload_size, const ValidationLimits& limits) {
+  if (req.shape.size() != size_t(LayoutRank(req.layout))) {
+    return Status(ErrorCode::kBadShape, "layout " + std::string(LayoutName(req.layout)) +
+                                            " needs " + std::to_string(LayoutRank(req.layout)) +
+                                            " dims, shape has " + std::to_string(req.shape.size()));
+  }
+  uint64_t bytes = DTypeSize(req.dtype);
+  for (int64_t dim : req.shape) {
+    if (dim < 1) return Status(ErrorCode::kBadShape, "every dim must be >= 1");
+    if (__builtin_mul_overflow(bytes, uint64_t(dim), &bytes)) {
+      return Status(ErrorCode::kBadShape, "shape overflows: product of dims x itemsize > 2^64");
+    }
+  }
+  if (bytes > limits.max_request_bytes) {
+    return Status(ErrorCode::kTooLarge, "tensor of " + std::to_string(bytes) +
+                                            " bytes is over the limit of " +
+                                            std::to_string(limits.max_request_bytes));
+  }
+  if (bytes != payload_size) {
+    return Status(ErrorCode::kSizeMismatch,
+                  "shape and dtype give " + std::to_string(bytes) + " bytes, tensor frame has " +
+                      std::to_string(payload_size));
+  }
+  return Status::OK();
+}
+
+Status CheckOutputGeometry(const SaveRequest& req, const ValidationLimits& limits,
+                           SavePlan* plan) {
+  int64_t width = plan->w, height = plan->h;
+  if (req.mode == OutputMode::kGrid && plan->n > 1) {
+    const int64_t p = req.render.padding;
+    const int64_t xmaps = std::min<int64_t>(req.render.nrow, plan->n);
+    const int64_t ymaps = (plan->n + xmaps - 1) / xmaps;
+    if (__builtin_mul_overflow(xmaps, plan->w + p, &width) || __builtin_add_overflow(width, p, &width) ||
+        __builtin_mul_overflow(ymaps, plan->h + p, &height) || __builtin_add_overflow(height, p, &height)) {
+      return Status(ErrorCode::kTooLarge, "grid size overflows");
+    }
+  }
+  int64_t pixels = 0;
+  if (__builtin_mul_overflow(width, height, &pixels) || uint64_t(pixels) > limits.max_pixels_per_image) {
+    return Status(ErrorCode::kTooLarge,
+                  "output image " + std::to_string(width) + "x" + std::to_string(height) +
+                      " is over the limit of " + std::to_string(limits.max_pixels_per_image) +
+                      " pixels");
+  }
+  const int64_t max_dim = plan->format == OutputFormat::kJpeg ? kJpegMaxDimension : kPngMaxDimension;
+  if (width > max_dim || height > max_dim) {
+    return Status(ErrorCode::kTooLarge, std::string(OutputFormatName(plan->format)) +
+                                            " images are at most " + std::to_string(max_dim) +
+                                            " pixels wide and high");
+  }
+  plan->out_width = width;
+  plan->out_height = height;
+  plan->files = req.mode == OutputMode::kEach ? plan->n : 1;
+  return Status::OK();
+}
+
+Status CheckChannelsAndDtype(const SaveRequest& req, SavePlan* plan) {
+  if (plan->c < 1 || plan->c > 4) {
+    return Status(ErrorCode::kBadShape, "images must have 1 to 4 channels, got " + std::to_string(plan->c));
+  }
+  plan->out_channels = (plan->c == 1 && !req.render.keep_gray) ? 3 : int(plan->c);
+  const bool jpeg = plan->format == OutputFormat::kJpeg;
+  if (jpeg && (plan->out_channels == 2 || plan->out_channels == 4)) {
+    return Status(ErrorCode::kBadFormat,
+                  "JPEG cannot hold an alpha channel (" + std::to_string(plan->out_channels) +
+                      " channels); save as PNG");
+  }
+  if (req.dtype == DType::kUint8 && (req.render.normalize || req.render.value_range)) {
+    return Status(ErrorCode::kBadOption, "uint8 input is already quantized: normalize and "
+                                         "value_range are not allowed");
+  }
+  if (req.dtype == DType::kUint16 && (jpeg || req.png.bit_depth != 16)) {
+    return Status(ErrorCode::kBadDtype, "uint16 input needs PNG output with png_bits 16");
+  }
+  return Status::OK();
+}
+
+Status CheckPath(const SaveRequest& req) {
+  if (req.mode == OutputMode::kGrid) return CheckRelativePath(req.path);
+  if (!TemplateUses(req.path, "index")) {
+    return Status(ErrorCode::kBadPath,
+                  "mode 'each' writes one file per image: path must contain {index} "
+                  "(e.g. \"samples/{index:04d}.png\")");
+  }
+  std::string expanded;
+  return ExpandTemplate(req.path, {}, {{"index", 0}}, &expanded);
+}
+
+}  // namespace
+
+Status ValidateSave(const SaveRequest& req, size_t payload_size, const ValidationLimits& limits,
+                    SavePlan* plan) {
+  Status s = CheckShape(req, payload_size, limits);
+  if (!s.ok()) return s;
+  const TensorBatch batch = MakeTensorBatch(nullptr, req.dtype, req.shape.data(), req.layout);
+  plan->n = batch.n;
+  plan->c = batch.c;
+  plan->h = batch.h;
+  plan->w = batch.w;
+  if (req.format) {
+    plan->format = *req.format;
+  } else if (!InferOutputFormat(req.path, &plan->format)) {
+    return Status(ErrorCode::kBadFormat, "cannot infer the format from the extension of '" +
+                                             req.path + "': use .png, .jpg or .jpeg, or set format");
+  }
+  s = CheckChannelsAndDtype(req, plan);
+  if (!s.ok()) return s;
+  s = CheckOutputGeometry(req, limits, plan);
+  if (!s.ok()) return s;
+  return CheckPath(req);
+}
+
+}  // namespace imgsink

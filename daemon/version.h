@@ -1,0 +1,6 @@
+#pragma once
+
+namespace imgsink {
+// Set by CMake from project(VERSION); see daemon/CMakeLists.txt.
+inline constexpr const char* kImgsinkVersion = IMGSINK_VERSION;
+}  // namespace imgsink

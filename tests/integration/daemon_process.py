@@ -1,0 +1,99 @@
+"""Starts a real imgsinkd for tests: temp ipc socket, temp output root, clean shutdown."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import List, Optional
+
+import msgpack
+import zmq
+
+
+def bin_dir() -> Path:
+    d = os.environ.get("IMGSINK_BIN_DIR")
+    if not d:
+        raise RuntimeError("IMGSINK_BIN_DIR is not set (ctest sets it; or export it to <build>/bin)")
+    return Path(d)
+
+
+class DaemonProcess:
+    """An imgsinkd child process.  Use as a context manager; stop() asserts a clean exit."""
+
+    def __init__(self, workdir: Path, extra_args: Optional[List[str]] = None, workers: int = 2):
+        self.workdir = Path(workdir)
+        self.socket_path = self.workdir / "imgsinkd.sock"
+        self.endpoint = f"ipc://{self.socket_path}"
+        self.output_root = self.workdir / "out"
+        self.log_path = self.workdir / "imgsinkd.log"
+        self.args = [str(bin_dir() / "imgsinkd"), "--listen", self.endpoint,
+                     "--output-root", str(self.output_root), "--workers", str(workers)]
+        self.args += extra_args or []
+        self.proc: Optional[subprocess.Popen] = None
+
+    def start(self, timeout: float = 10.0) -> "DaemonProcess":
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.args, stdout=self._log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"imgsinkd exited with {self.proc.returncode}: {self.log()}")
+            if self.socket_path.exists() and self.status(timeout=1.0) is not None:
+                return self
+            time.sleep(0.02)
+        raise RuntimeError(f"imgsinkd did not come up: {self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def status(self, timeout: float = 5.0) -> Optional[dict]:
+        """The daemon's counters, or None if it does not answer in time."""
+        ctx = zmq.Context.instance()
+        s = ctx.socket(zmq.DEALER)
+        s.setsockopt(zmq.LINGER, 0)
+        try:
+            s.connect(self.endpoint)
+            s.send(msgpack.packb({"v": 1, "kind": "status", "id": 1}))
+            if not s.poll(int(timeout * 1000)):
+                return None
+            reply = msgpack.unpackb(s.recv(), raw=False)
+            return reply.get("counters")
+        finally:
+            s.close()
+
+    def wait_idle(self, timeout: float = 30.0) -> dict:
+        """Waits until no job is queued or running; returns the counters."""
+        deadline = time.monotonic() + timeout
+        while True:
+            c = self.status()
+            if c is not None and c["queued"] == 0 and c["in_progress"] == 0:
+                return c
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"daemon still busy: {c}")
+            time.sleep(0.02)
+
+    def stop(self, timeout: float = 30.0) -> int:
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise
+        finally:
+            self._log.close()
+        self.proc = None
+        return rc
+
+    def __enter__(self) -> "DaemonProcess":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        rc = self.stop()
+        if exc[0] is None:
+            assert rc == 0, f"imgsinkd exited with {rc}: {self.log()}"

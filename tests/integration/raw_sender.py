@@ -1,0 +1,70 @@
+"""A bare pyzmq sender for daemon tests: sends hand-made frames and reads the daemon's answers.
+
+Deliberately independent of both clients, so malformed and hostile messages can be sent."""
+from __future__ import annotations
+
+import itertools
+from typing import Any, Dict, List, Optional
+
+import msgpack
+import zmq
+
+_ids = itertools.count(1)
+
+SAVE_DEFAULTS: Dict[str, Any] = {
+    "format": None, "mode": "grid", "nrow": 8, "padding": 2, "pad_value": 0.0,
+    "normalize": False, "value_range": None, "scale_each": False, "keep_gray": False,
+    "png_level": 6, "png_bits": 8, "png_filter": "all", "png_strategy": "default",
+    "jpeg_quality": 75, "jpeg_subsampling": "420", "policy": "block",
+    "block_timeout_ms": 30000, "meta": {},
+}
+
+
+def save_header(dtype: str, shape, layout: str, path: str, **options) -> Dict[str, Any]:
+    h: Dict[str, Any] = {"v": 1, "kind": "save", "id": next(_ids), "dtype": dtype,
+                         "shape": list(shape), "layout": layout, "path": path}
+    h.update(SAVE_DEFAULTS)
+    for k, v in options.items():
+        if k not in SAVE_DEFAULTS:
+            raise KeyError(k)
+        h[k] = v
+    return h
+
+
+class RawSender:
+    def __init__(self, endpoint: str):
+        self.sock = zmq.Context.instance().socket(zmq.DEALER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.connect(endpoint)
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> "RawSender":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def send_frames(self, frames: List[bytes]) -> None:
+        self.sock.send_multipart(frames)
+
+    def recv(self, timeout: float = 10.0) -> Dict[str, Any]:
+        if not self.sock.poll(int(timeout * 1000)):
+            raise TimeoutError("no message from the daemon")
+        return msgpack.unpackb(self.sock.recv(), raw=False)
+
+    def save(self, header: Dict[str, Any], payload: bytes, timeout: float = 30.0) -> Dict[str, Any]:
+        """Sends a save; returns the reply, or the done event if the reply was ok."""
+        self.send_frames([msgpack.packb(header, use_bin_type=True), payload])
+        reply = self.recv(timeout)
+        assert reply["kind"] == "reply" and reply["id"] == header["id"], reply
+        if not reply["ok"]:
+            return reply
+        done = self.recv(timeout)
+        assert done["kind"] == "done" and done["id"] == header["id"], done
+        return done
+
+    def status(self) -> Optional[dict]:
+        self.send_frames([msgpack.packb({"v": 1, "kind": "status", "id": next(_ids)})])
+        return self.recv()["counters"]

@@ -1,0 +1,135 @@
+#include "daemon/validate/validate.h"
+
+#include <catch.hpp>
+
+namespace imgsink {
+namespace {
+
+SaveRequest Request(DType dtype, std::vector<int64_t> shape, Layout layout, std::string path) {
+  SaveRequest r;
+  r.dtype = dtype;
+  r.shape = std::move(shape);
+  r.layout = layout;
+  r.path = std::move(path);
+  return r;
+}
+
+size_t Bytes(const SaveRequest& r) {
+  size_t n = DTypeSize(r.dtype);
+  for (int64_t d : r.shape) n *= size_t(d);
+  return n;
+}
+
+ErrorCode Code(const SaveRequest& r, size_t payload, ValidationLimits limits = {}) {
+  SavePlan plan;
+  return ValidateSave(r, payload, limits, &plan).code();
+}
+
+TEST_CASE("grid geometry follows make_grid") {
+  SaveRequest r = Request(DType::kFloat32, {6, 3, 17, 23}, Layout::kNCHW, "a/b.png");
+  r.render.nrow = 4;
+  r.render.padding = 5;
+  SavePlan plan;
+  REQUIRE(ValidateSave(r, Bytes(r), {}, &plan).ok());
+  CHECK(plan.format == OutputFormat::kPng);
+  CHECK(plan.n == 6);
+  // xmaps = min(4, 6) = 4, ymaps = ceil(6 / 4) = 2
+  CHECK(plan.out_width == 4 * (23 + 5) + 5);
+  CHECK(plan.out_height == 2 * (17 + 5) + 5);
+  CHECK(plan.out_channels == 3);
+  CHECK(plan.files == 1);
+}
+
+TEST_CASE("a batch of one has no padding; one channel becomes RGB unless keep_gray") {
+  SaveRequest r = Request(DType::kFloat32, {1, 1, 7, 9}, Layout::kNCHW, "x.jpeg");
+  SavePlan plan;
+  REQUIRE(ValidateSave(r, Bytes(r), {}, &plan).ok());
+  CHECK(plan.out_width == 9);
+  CHECK(plan.out_height == 7);
+  CHECK(plan.out_channels == 3);
+  CHECK(plan.format == OutputFormat::kJpeg);
+  r.render.keep_gray = true;
+  REQUIRE(ValidateSave(r, Bytes(r), {}, &plan).ok());
+  CHECK(plan.out_channels == 1);
+}
+
+TEST_CASE("layouts map to n, c, h, w") {
+  SavePlan plan;
+  SaveRequest hwc = Request(DType::kUint8, {5, 6, 4}, Layout::kHWC, "x.png");
+  REQUIRE(ValidateSave(hwc, Bytes(hwc), {}, &plan).ok());
+  CHECK((plan.n == 1 && plan.c == 4 && plan.h == 5 && plan.w == 6));
+  SaveRequest hw = Request(DType::kUint8, {5, 6}, Layout::kHW, "x.png");
+  REQUIRE(ValidateSave(hw, Bytes(hw), {}, &plan).ok());
+  CHECK((plan.n == 1 && plan.c == 1 && plan.out_channels == 3));
+}
+
+TEST_CASE("each mode needs {index} and writes one file per image") {
+  SaveRequest r = Request(DType::kFloat32, {3, 3, 4, 4}, Layout::kNCHW, "s/{index:04d}.png");
+  r.mode = OutputMode::kEach;
+  SavePlan plan;
+  REQUIRE(ValidateSave(r, Bytes(r), {}, &plan).ok());
+  CHECK(plan.files == 3);
+  CHECK(plan.out_width == 4);
+  r.path = "s/fixed.png";
+  CHECK(Code(r, Bytes(r)) == ErrorCode::kBadPath);
+}
+
+TEST_CASE("sizes: mismatch, overflow and limits") {
+  SaveRequest r = Request(DType::kFloat32, {2, 3, 4, 4}, Layout::kNCHW, "x.png");
+  CHECK(Code(r, Bytes(r) - 1) == ErrorCode::kSizeMismatch);
+  CHECK(Code(r, Bytes(r) + 4) == ErrorCode::kSizeMismatch);
+  CHECK(Code(r, Bytes(r), ValidationLimits{Bytes(r) - 1, 1 << 20}) == ErrorCode::kTooLarge);
+  CHECK(Code(r, Bytes(r), ValidationLimits{1 << 20, 4 * 4}) == ErrorCode::kTooLarge);
+  SaveRequest huge = Request(DType::kFloat64, {int64_t(1) << 40, 3, int64_t(1) << 20, 2}, Layout::kNCHW, "x.png");
+  CHECK(Code(huge, 0) == ErrorCode::kBadShape);  // 2^40 * 3 * 2^20 * 2 * 8 overflows 64 bits
+  SaveRequest rank = Request(DType::kFloat32, {3, 4}, Layout::kCHW, "x.png");
+  CHECK(Code(rank, 48) == ErrorCode::kBadShape);
+  SaveRequest zero = Request(DType::kFloat32, {3, 0, 4}, Layout::kCHW, "x.png");
+  CHECK(Code(zero, 0) == ErrorCode::kBadShape);
+}
+
+TEST_CASE("grid larger than a JPEG can hold is too large") {
+  SaveRequest r = Request(DType::kUint8, {2, 3, 1, 40000}, Layout::kNCHW, "wide.jpg");
+  CHECK(Code(r, Bytes(r)) == ErrorCode::kTooLarge);  // 2 * 40002 + 2 > 65535
+  r.path = "wide.png";
+  CHECK(Code(r, Bytes(r)) == ErrorCode::kOk);
+}
+
+TEST_CASE("channels, dtypes and formats that cannot go together") {
+  SaveRequest rgba = Request(DType::kFloat32, {4, 3, 3}, Layout::kCHW, "x.jpg");
+  CHECK(Code(rgba, Bytes(rgba)) == ErrorCode::kBadFormat);
+  rgba.path = "x.png";
+  CHECK(Code(rgba, Bytes(rgba)) == ErrorCode::kOk);
+  SaveRequest five = Request(DType::kFloat32, {5, 3, 3}, Layout::kCHW, "x.png");
+  CHECK(Code(five, Bytes(five)) == ErrorCode::kBadShape);
+  SaveRequest u16 = Request(DType::kUint16, {3, 3, 3}, Layout::kCHW, "x.png");
+  CHECK(Code(u16, Bytes(u16)) == ErrorCode::kBadDtype);
+  u16.png.bit_depth = 16;
+  CHECK(Code(u16, Bytes(u16)) == ErrorCode::kOk);
+  SaveRequest u8 = Request(DType::kUint8, {3, 3, 3}, Layout::kCHW, "x.png");
+  u8.render.normalize = true;
+  CHECK(Code(u8, Bytes(u8)) == ErrorCode::kBadOption);
+}
+
+TEST_CASE("format comes from the option, else the extension") {
+  SaveRequest r = Request(DType::kFloat32, {3, 3, 3}, Layout::kCHW, "noext");
+  CHECK(Code(r, Bytes(r)) == ErrorCode::kBadFormat);
+  r.format = OutputFormat::kJpeg;
+  SavePlan plan;
+  REQUIRE(ValidateSave(r, Bytes(r), {}, &plan).ok());
+  CHECK(plan.format == OutputFormat::kJpeg);
+  SaveRequest upper = Request(DType::kFloat32, {3, 3, 3}, Layout::kCHW, "X.JPEG");
+  REQUIRE(ValidateSave(upper, Bytes(upper), {}, &plan).ok());
+  CHECK(plan.format == OutputFormat::kJpeg);
+}
+
+TEST_CASE("paths that escape the root are refused") {
+  for (const char* path : {"../x.png", "/abs.png", "a/../../x.png", "a//b.png", "./x.png"}) {
+    SaveRequest r = Request(DType::kFloat32, {3, 3, 3}, Layout::kCHW, path);
+    INFO(path);
+    CHECK(Code(r, Bytes(r)) == ErrorCode::kBadPath);
+  }
+}
+
+}  // namespace
+}  // namespace imgsink
