@@ -1,0 +1,44 @@
+// PngEncoder: Image -> PNG file bytes in memory, through libpng.
+//
+// Output matches what PIL's PNG plugin stores for the same pixels (IHDR, IDAT, IEND; no gamma,
+// sRGB or pHYs chunks); the defaults (level 6, all adaptive filters, default zlib strategy) are
+// PIL's.  Files need not be byte-identical to PIL's, the pixels are.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "daemon/render/image.h"
+#include "imgsink/proto/messages.h"
+#include "imgsink/proto/status.h"
+
+namespace imgsink {
+
+// Thread-safety: thread-compatible.  Keep one per worker thread.
+class PngEncoder {
+ public:
+  PngEncoder() = default;
+  PngEncoder(const PngEncoder&) = delete;
+  PngEncoder& operator=(const PngEncoder&) = delete;
+
+  // Replaces *out with the PNG encoding of `image` (keeping out's capacity, so a caller that
+  // reuses one vector stops allocating once it is big enough).
+  // `text` becomes one chunk per entry, in order: tEXt when the value is Latin-1, iTXt (UTF-8,
+  // uncompressed) otherwise; keys and values follow text_metadata.h.
+  // Errors: kBadShape (dims < 1, channels not 1..4), kInternal (pixels.size() or bit depth
+  // disagree with the image's own fields, or image.bit_depth != opts.bit_depth),
+  // kBadOption (compress_level not 0..9, bit_depth not 8/16, bad text entry),
+  // kEncodeFailed (libpng error or out of memory).  On error *out is unspecified.
+  Status Encode(const Image& image, const PngOptions& opts,
+                const std::vector<std::pair<std::string, std::string>>& text,
+                std::vector<uint8_t>* out);
+
+ private:
+  // Scratch reused across calls: the Latin-1 / UTF-8 strings the text chunks point into.
+  std::vector<std::string> text_keys_;
+  std::vector<std::string> text_values_;
+};
+
+}  // namespace imgsink
