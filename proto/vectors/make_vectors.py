@@ -1,0 +1,318 @@
+#!/usr/bin/python3
+"""Generates proto/vectors/vectors.json, the shared wire test vectors (see README.md here).
+
+    /usr/bin/python3 proto/vectors/make_vectors.py           # rewrite vectors.json
+    /usr/bin/python3 proto/vectors/make_vectors.py --check   # exit 1 if vectors.json is stale
+
+Every valid vector is cross-checked here against an independent reading of PROTOCOL.md:
+  * canonical: msgpack.packb(message) must equal the bytes (message keys in table order,
+    ints packed shortest, floats as float64), and the keys must be exactly the table's;
+  * non-canonical: normalize(msgpack.unpackb(bytes)) must equal the message, where normalize
+    fills defaults and converts ints to floats as PROTOCOL.md says.
+Error vectors are built by hand from raw bytes so that each carries exactly one defect.
+"""
+import json
+import math
+import struct
+import sys
+from pathlib import Path
+
+import msgpack
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "vectors.json"
+
+# PROTOCOL.md "Header": every save key in canonical order with its default (None: required).
+SAVE_KEYS = [
+    ("v", None), ("kind", None), ("id", None), ("dtype", None), ("shape", None),
+    ("layout", None), ("path", None), ("format", "NIL"), ("mode", "grid"), ("nrow", 8),
+    ("padding", 2), ("pad_value", 0.0), ("normalize", False), ("value_range", "NIL"),
+    ("scale_each", False), ("keep_gray", False), ("png_level", 6), ("png_bits", 8),
+    ("png_filter", "all"), ("png_strategy", "default"), ("jpeg_quality", 75),
+    ("jpeg_subsampling", "420"), ("policy", "block"), ("block_timeout_ms", 30000), ("meta", {}),
+]
+STATUS_KEYS = ["v", "kind", "id"]
+# PROTOCOL.md "Reply" / "Done event" tables, canonical order.
+REPLY_KEYS = ["v", "kind", "id", "ok", "job", "counters", "code", "message"]
+DONE_KEYS = ["v", "kind", "id", "job", "ok", "code", "message"]
+
+
+class Raw:
+    """Bytes spliced into a frame as they are (to write non-shortest or odd encodings)."""
+
+    def __init__(self, data):
+        self.data = bytes(data)
+
+
+def pack(value):
+    return value.data if isinstance(value, Raw) else msgpack.packb(value)
+
+
+def raw_map(pairs):
+    """A msgpack map from (key, value) pairs in the given order; duplicates allowed."""
+    n = len(pairs)
+    head = bytes([0x80 | n]) if n < 16 else b"\xde" + struct.pack(">H", n)
+    return head + b"".join(pack(k) + pack(v) for k, v in pairs)
+
+
+def save(**overrides):
+    """A canonical save message: the defaults of SAVE_KEYS with `overrides` applied."""
+    base = {"v": 1, "kind": "save", "id": 1, "dtype": "float32", "shape": [4, 3, 32, 32],
+            "layout": "NCHW", "path": "samples/step_000100.png"}
+    msg = {}
+    for key, default in SAVE_KEYS:
+        if key in overrides:
+            msg[key] = overrides[key]
+        elif key in base:
+            msg[key] = base[key]
+        else:
+            msg[key] = None if default == "NIL" else default
+    assert set(overrides) <= set(msg), set(overrides) - set(msg)
+    if isinstance(msg["meta"], dict):
+        msg["meta"] = dict(sorted(msg["meta"].items(), key=lambda kv: kv[0].encode()))
+    return msg
+
+
+def minimal_pairs(**changes):
+    """(key, value) pairs of a minimal save (required keys only) with `changes` applied:
+    a value of DROP removes the key, a new key is appended."""
+    pairs = [("v", 1), ("kind", "save"), ("id", 1), ("dtype", "float32"),
+             ("shape", [4, 3, 32, 32]), ("layout", "NCHW"), ("path", "samples/step_000100.png")]
+    out = []
+    for k, v in pairs:
+        if k in changes:
+            if changes[k] is not DROP:
+                out.append((k, changes[k]))
+        else:
+            out.append((k, v))
+    out += [(k, v) for k, v in changes.items() if k not in dict(pairs)]
+    return out
+
+
+DROP = object()
+
+
+def normalize_save(wire):
+    """Independent reading of PROTOCOL.md for a valid save: defaults and float conversion."""
+    msg = {}
+    for key, default in SAVE_KEYS:
+        value = wire.get(key, None if default == "NIL" else default)
+        assert value is not None or default == "NIL", f"missing required {key}"
+        msg[key] = value
+    msg["pad_value"] = float(msg["pad_value"])
+    if msg["value_range"] is not None:
+        msg["value_range"] = [float(x) for x in msg["value_range"]]
+    if msg["format"] == "jpg":
+        msg["format"] = "jpeg"
+    msg["meta"] = dict(sorted(msg["meta"].items(), key=lambda kv: kv[0].encode()))
+    return msg
+
+
+VECTORS = []
+
+
+def valid(name, direction, message, data=None):
+    """A vector whose bytes must decode to `message`; canonical when data is None."""
+    canonical = data is None
+    if canonical:
+        data = msgpack.packb(message)
+        keys = list(message)
+        if direction == "client":
+            table = [k for k, _ in SAVE_KEYS] if message["kind"] == "save" else STATUS_KEYS
+            assert keys == table, (name, keys)
+        else:
+            table = REPLY_KEYS if message["kind"] == "reply" else DONE_KEYS
+            assert keys == [k for k in table if k in message], (name, keys)
+    else:
+        wire = msgpack.unpackb(data, strict_map_key=False)
+        if message["kind"] == "save":
+            assert normalize_save(wire) == message, (name, normalize_save(wire), message)
+        else:
+            assert {k: wire[k] for k in STATUS_KEYS} == message and len(wire) == 3, name
+        assert data != msgpack.packb(message), f"{name} is canonical after all"
+    VECTORS.append({"name": name, "direction": direction, "hex": data.hex(),
+                    "canonical": canonical, "message": message})
+
+
+def error(name, direction, data, code):
+    VECTORS.append({"name": name, "direction": direction, "hex": bytes(data).hex(),
+                    "canonical": False, "error": code})
+
+
+def client_vectors():
+    valid("save_minimal_canonical", "client", save())
+    valid("save_every_option_canonical", "client", save(
+        id=2**64 - 1, dtype="bfloat16", shape=[2, 64, 48, 1], layout="NHWC",
+        path="out/img_{index:04d}.jpg", format="jpeg", mode="each", nrow=3, padding=0,
+        pad_value=0.5, normalize=True, value_range=[-1.0, 1.0], scale_each=True, keep_gray=True,
+        png_level=9, png_bits=16, png_filter="paeth", png_strategy="rle", jpeg_quality=95,
+        jpeg_subsampling="444", policy="drop", block_timeout_ms=100000,
+        meta={"step": "1200", "rank": "0"}))
+    valid("save_negative_pad_value_canonical", "client", save(
+        id=300, dtype="uint8", shape=[32, 32], layout="HW", path="gray.png", format="png",
+        pad_value=-2.5, value_range=None, png_level=0, jpeg_quality=1, block_timeout_ms=0,
+        meta={"\u00e9": "b", "Z": "", "a": "x"}))
+    valid("status_canonical", "client", {"v": 1, "kind": "status", "id": 7})
+
+    # Keys reordered, optional keys omitted, ints where floats go, a signed int8 for nrow, a
+    # non-shortest uint32 for id, "jpg" for the format.
+    valid("save_reordered_ints_noncanonical", "client",
+          save(id=5, format="jpeg", nrow=4, pad_value=1.0, value_range=[0.0, 255.0],
+               meta={"k": "v"}),
+          raw_map([("path", "samples/step_000100.png"), ("meta", {"k": "v"}),
+                   ("pad_value", 1), ("layout", "NCHW"), ("value_range", [0, 255]),
+                   ("nrow", Raw(b"\xd0\x04")), ("format", "jpg"),
+                   ("shape", [4, 3, 32, 32]), ("dtype", "float32"),
+                   ("id", Raw(b"\xce\x00\x00\x00\x05")), ("kind", "save"), ("v", 1)]))
+    valid("save_float32_pad_value_noncanonical", "client", save(pad_value=0.25),
+          raw_map(minimal_pairs(pad_value=Raw(b"\xca" + struct.pack(">f", 0.25)))))
+    valid("status_reordered_noncanonical", "client", {"v": 1, "kind": "status", "id": 9},
+          raw_map([("id", 9), ("kind", "status"), ("v", 1)]))
+
+    status = raw_map([("v", 1), ("kind", "status"), ("id", 7)])
+    error("empty_frame", "client", b"", "bad_message")
+    error("not_msgpack", "client", b"\xc1", "bad_message")
+    error("truncated_map", "client", status[:-1], "bad_message")
+    error("array_instead_of_map", "client", msgpack.packb([1, "status", 7]), "bad_message")
+    error("trailing_bytes", "client", status + b"\xc0", "bad_message")
+    error("huge_array_length", "client", b"\xdd\xff\xff\xff\xff", "bad_message")
+    error("huge_map_length", "client", b"\xdf\xff\xff\xff\xff", "bad_message")
+    error("huge_nested_array_length", "client", b"\x81\xa1x\xdd\xff\xff\xff\xff", "bad_message")
+    error("huge_str_length", "client", b"\x81\xa1x\xdb\xff\xff\xff\xff", "bad_message")
+    error("nesting_too_deep", "client",
+          raw_map([("v", 1), ("kind", "status"), ("id", 7), ("x", Raw(b"\x91" * 40 + b"\xc0"))]),
+          "bad_message")
+    error("version_2", "client", raw_map([("v", 2), ("kind", "status"), ("id", 7)]),
+          "unsupported_version")
+    error("version_2_before_unknown_key", "client",
+          raw_map(minimal_pairs(v=2, future_key=True)), "unsupported_version")
+    error("missing_v", "client", raw_map([("kind", "status"), ("id", 7)]), "bad_request")
+    error("missing_kind", "client", raw_map([("v", 1), ("id", 7)]), "bad_request")
+    error("unknown_kind", "client", raw_map([("v", 1), ("kind", "load"), ("id", 7)]),
+          "bad_request")
+    error("missing_id", "client", raw_map(minimal_pairs(id=DROP)), "bad_request")
+    error("negative_id", "client", raw_map(minimal_pairs(id=-1)), "bad_request")
+    error("missing_dtype", "client", raw_map(minimal_pairs(dtype=DROP)), "bad_request")
+    error("missing_path", "client", raw_map(minimal_pairs(path=DROP)), "bad_request")
+    error("unknown_key", "client", raw_map(minimal_pairs(colour="red")), "bad_request")
+    error("status_with_save_key", "client",
+          raw_map([("v", 1), ("kind", "status"), ("id", 7), ("dtype", "uint8")]), "bad_request")
+    error("duplicate_key", "client", raw_map([("v", 1), ("kind", "status"), ("id", 7), ("id", 8)]),
+          "bad_request")
+    error("integer_key", "client", raw_map([("v", 1), ("kind", "status"), ("id", 7), (1, 2)]),
+          "bad_request")
+    error("nrow_wrong_type_str", "client", raw_map(minimal_pairs(nrow="8")), "bad_request")
+    error("nrow_wrong_type_float", "client", raw_map(minimal_pairs(nrow=8.0)), "bad_request")
+    error("path_as_bin", "client", raw_map(minimal_pairs(path=b"x.png")), "bad_request")
+    error("normalize_as_int", "client", raw_map(minimal_pairs(normalize=1)), "bad_request")
+    error("meta_value_not_str", "client", raw_map(minimal_pairs(meta={"step": 5})), "bad_request")
+    error("value_range_entry_not_number", "client",
+          raw_map(minimal_pairs(value_range=[0.0, "1"])), "bad_request")
+    error("unknown_dtype", "client", raw_map(minimal_pairs(dtype="int8")), "bad_dtype")
+    error("unknown_layout", "client", raw_map(minimal_pairs(layout="NWHC")), "bad_shape")
+    error("shape_rank_mismatch", "client", raw_map(minimal_pairs(shape=[3, 32, 32])), "bad_shape")
+    error("shape_zero_dim", "client", raw_map(minimal_pairs(shape=[4, 3, 0, 32])), "bad_shape")
+    error("shape_negative_dim", "client", raw_map(minimal_pairs(shape=[4, 3, -32, 32])),
+          "bad_shape")
+    error("shape_five_dims", "client", raw_map(minimal_pairs(shape=[1, 4, 3, 32, 32])),
+          "bad_shape")
+    error("shape_byte_size_overflow", "client",
+          raw_map(minimal_pairs(shape=[2**31, 3, 2**31, 2**31])), "bad_shape")
+    error("unknown_format", "client", raw_map(minimal_pairs(format="gif")), "bad_format")
+    error("path_too_long", "client", raw_map(minimal_pairs(path="a" * 4093 + ".png")),
+          "bad_path")
+    error("nrow_zero", "client", raw_map(minimal_pairs(nrow=0)), "bad_option")
+    error("padding_negative", "client", raw_map(minimal_pairs(padding=-1)), "bad_option")
+    error("png_level_10", "client", raw_map(minimal_pairs(png_level=10)), "bad_option")
+    error("png_bits_12", "client", raw_map(minimal_pairs(png_bits=12)), "bad_option")
+    error("jpeg_quality_101", "client", raw_map(minimal_pairs(jpeg_quality=101)), "bad_option")
+    error("jpeg_quality_0", "client", raw_map(minimal_pairs(jpeg_quality=0)), "bad_option")
+    error("unknown_mode", "client", raw_map(minimal_pairs(mode="tile")), "bad_option")
+    error("unknown_policy", "client", raw_map(minimal_pairs(policy="wait")), "bad_option")
+    error("block_timeout_over_uint32", "client",
+          raw_map(minimal_pairs(block_timeout_ms=2**32)), "bad_option")
+    error("value_range_3_entries", "client", raw_map(minimal_pairs(value_range=[0.0, 0.5, 1.0])),
+          "bad_option")
+    error("value_range_nan", "client", raw_map(minimal_pairs(value_range=[0.0, math.nan])),
+          "bad_option")
+    error("pad_value_inf", "client", raw_map(minimal_pairs(pad_value=math.inf)), "bad_option")
+    error("meta_65_entries", "client",
+          raw_map(minimal_pairs(meta={f"k{i:02d}": "" for i in range(65)})), "bad_option")
+    error("meta_value_too_long", "client", raw_map(minimal_pairs(meta={"k": "x" * 4097})),
+          "bad_option")
+
+
+def server_vectors():
+    valid("reply_ok_job", "server", {"v": 1, "kind": "reply", "id": 1, "ok": True, "job": 42})
+    valid("reply_ok_job_big_ids", "server",
+          {"v": 1, "kind": "reply", "id": 2**64 - 1, "ok": True, "job": 2**32})
+    valid("reply_error", "server",
+          {"v": 1, "kind": "reply", "id": 3, "ok": False, "code": "bad_shape",
+           "message": "key 'shape': 3 dims for layout NCHW"})
+    valid("reply_error_unreadable_header", "server",
+          {"v": 1, "kind": "reply", "id": 0, "ok": False, "code": "bad_message",
+           "message": "header is not a msgpack map"})
+    valid("reply_status_counters", "server",
+          {"v": 1, "kind": "reply", "id": 7, "ok": True,
+           "counters": {"bytes_written": 2**40, "jobs_accepted": 12, "jobs_failed": 0,
+                        "jobs_written": 11}})
+    valid("done_ok", "server", {"v": 1, "kind": "done", "id": 1, "job": 42, "ok": True})
+    valid("done_error", "server",
+          {"v": 1, "kind": "done", "id": 1, "job": 43, "ok": False, "code": "write_failed",
+           "message": "samples/step_000100.png: No space left on device"})
+
+    error("reply_version_2", "server",
+          raw_map([("v", 2), ("kind", "reply"), ("id", 1), ("ok", True), ("job", 42)]),
+          "unsupported_version")
+    error("unknown_server_kind", "server",
+          raw_map([("v", 1), ("kind", "event"), ("id", 1), ("ok", True), ("job", 42)]),
+          "bad_request")
+    error("reply_ok_with_job_and_counters", "server",
+          raw_map([("v", 1), ("kind", "reply"), ("id", 1), ("ok", True), ("job", 42),
+                   ("counters", {"jobs_accepted": 1})]), "bad_request")
+    error("reply_ok_without_job", "server",
+          raw_map([("v", 1), ("kind", "reply"), ("id", 1), ("ok", True)]), "bad_request")
+    error("reply_ok_with_code", "server",
+          raw_map([("v", 1), ("kind", "reply"), ("id", 1), ("ok", True), ("job", 42),
+                   ("code", "busy"), ("message", "")]), "bad_request")
+    error("reply_error_without_message", "server",
+          raw_map([("v", 1), ("kind", "reply"), ("id", 1), ("ok", False), ("code", "busy")]),
+          "bad_request")
+    error("reply_error_code_ok", "server",
+          raw_map([("v", 1), ("kind", "reply"), ("id", 1), ("ok", False), ("code", "ok"),
+                   ("message", "")]), "bad_request")
+    error("done_missing_job", "server",
+          raw_map([("v", 1), ("kind", "done"), ("id", 1), ("ok", True)]), "bad_request")
+    error("done_with_counters", "server",
+          raw_map([("v", 1), ("kind", "done"), ("id", 1), ("job", 4), ("ok", True),
+                   ("counters", {})]), "bad_request")
+    error("counter_negative", "server",
+          raw_map([("v", 1), ("kind", "reply"), ("id", 1), ("ok", True),
+                   ("counters", {"jobs_accepted": -1})]), "bad_request")
+    error("server_trailing_bytes", "server",
+          raw_map([("v", 1), ("kind", "done"), ("id", 1), ("job", 4), ("ok", True)]) + b"\x00",
+          "bad_message")
+
+
+def render():
+    client_vectors()
+    server_vectors()
+    names = [v["name"] for v in VECTORS]
+    assert len(names) == len(set(names)), "duplicate vector names"
+    # One vector per line keeps diffs and reviews per vector.
+    lines = [json.dumps(v, ensure_ascii=False) for v in VECTORS]
+    return '{"version": 1, "vectors": [\n' + ",\n".join(lines) + "\n]}\n"
+
+
+def main():
+    text = render()
+    if sys.argv[1:] == ["--check"]:
+        if OUT.read_text(encoding="utf-8") != text:
+            sys.exit(f"{OUT} is stale: run {Path(__file__).name}")
+        return
+    OUT.write_text(text, encoding="utf-8")
+    print(f"wrote {len(VECTORS)} vectors to {OUT}")
+
+
+if __name__ == "__main__":
+    main()
