@@ -1,0 +1,108 @@
+"""The Python codec against the shared vectors (proto/vectors/vectors.json) and PROTOCOL.md."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import msgpack
+import pytest
+
+from conftest import SOURCE_DIR
+from imgsink import _protocol as proto
+
+VECTORS_PATH = os.path.join(SOURCE_DIR, "proto", "vectors", "vectors.json")
+
+
+def _load():
+    with open(VECTORS_PATH) as f:
+        doc = json.load(f)
+    assert doc["version"] == 1
+    return doc["vectors"]
+
+
+VECTORS = _load() if os.path.exists(VECTORS_PATH) else []
+
+
+def test_vectors_exist_and_cover_both_directions():
+    assert VECTORS, f"missing {VECTORS_PATH}"
+    kinds = {(v["direction"], "error" in v, v["canonical"]) for v in VECTORS}
+    assert {("client", False, True), ("client", True, False), ("server", False, True),
+            ("server", True, False)} <= kinds
+
+
+def _decode(v):
+    return (proto.decode_client if v["direction"] == "client" else proto.decode_server)(
+        bytes.fromhex(v["hex"]))
+
+
+def _encode(v, msg):
+    return (proto.encode_client if v["direction"] == "client" else proto.encode_server)(msg)
+
+
+@pytest.mark.parametrize("v", [v for v in VECTORS if "message" in v],
+                         ids=lambda v: v["name"])
+def test_valid_vector_decodes_to_its_message(v):
+    got = _decode(v)
+    assert got == v["message"]
+    assert list(got) == list(v["message"]), "keys must come out in canonical order"
+    # float-typed fields stay floats even when the JSON wrote them as integers
+    if got.get("kind") == "save":
+        assert isinstance(got["pad_value"], float)
+
+
+@pytest.mark.parametrize("v", [v for v in VECTORS if "message" in v],
+                         ids=lambda v: v["name"])
+def test_encoder_writes_the_canonical_bytes(v):
+    msg = _decode(v)
+    encoded = _encode(v, msg)
+    if v["canonical"]:
+        assert encoded.hex() == v["hex"]
+        assert _encode(v, v["message"]).hex() == v["hex"]
+    else:
+        assert encoded.hex() != v["hex"]
+        assert _decode({**v, "hex": encoded.hex()}) == v["message"]
+
+
+@pytest.mark.parametrize("v", [v for v in VECTORS if "error" in v], ids=lambda v: v["name"])
+def test_invalid_vector_fails_with_its_code(v):
+    with pytest.raises(proto.ProtocolError) as e:
+        _decode(v)
+    assert e.value.code == v["error"], e.value.message
+
+
+def test_refusals_carry_the_request_id_when_readable():
+    bad = msgpack.packb({"v": 1, "kind": "save", "id": 77, "dtype": "int7"})
+    with pytest.raises(proto.ProtocolError) as e:
+        proto.decode_client(bad)
+    assert (e.value.code, e.value.request_id) == ("bad_dtype", 77)
+    with pytest.raises(proto.ProtocolError) as e:
+        proto.decode_client(b"\x93\x01\x02\x03")
+    assert e.value.request_id == 0
+
+
+def test_save_request_is_canonical_for_python_types():
+    msg = proto.save_request(300, dtype="uint8", shape=(32, 32), layout="HW", path="g.png",
+                             pad_value=-1, value_range=(0, 255), meta={"b": "2", "a": "1",
+                                                                       "\u00e9": "3"})
+    data = proto.encode_client(msg)
+    assert data[:3] == b"\xde\x00\x19"
+    pairs = msgpack.unpackb(data, object_pairs_hook=list)
+    assert [k for k, _ in pairs] == ["v", "kind", "id"] + list(proto.SAVE_DEFAULTS)
+    d = dict(pairs)
+    assert d["pad_value"] == -1.0 and isinstance(d["pad_value"], float)
+    assert b"\xcb\xbf\xf0\x00\x00\x00\x00\x00\x00" in data  # -1.0 as float64
+    assert d["value_range"] == [0.0, 255.0]
+    assert [k for k, _ in d["meta"]] == ["a", "b", "\u00e9"]
+    assert proto.decode_client(data) == msg
+    assert proto.encode_client(proto.status_request(7)) == bytes.fromhex("83a17601a46b696e64"
+                                                                         "a6737461747573a26964"
+                                                                         "07")
+
+
+def test_unknown_daemon_error_code_is_kept_as_internal():
+    frame = proto.encode_server({"v": 1, "kind": "done", "id": 4, "job": 9, "ok": False,
+                                 "code": "quota_exceeded", "message": "over quota"})
+    msg = proto.decode_server(frame)
+    assert msg["code"] == "internal"
+    assert "quota_exceeded" in msg["message"] and "over quota" in msg["message"]
