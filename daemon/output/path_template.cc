@@ -1,1 +1,210 @@
-// placeholder: being written
+#include "daemon/output/path_template.h"
+
+#include <cstdio>
+
+namespace imgsink {
+
+namespace {
+
+// Returns true iff `s` is well-formed UTF-8.  (A copy of the check in encode/text_metadata.cc:
+// the output layer does not depend on the encoders.)
+bool IsUtf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    const uint8_t b0 = static_cast<uint8_t>(s[i]);
+    int extra = b0 < 0x80 ? 0 : (b0 & 0xE0) == 0xC0 ? 1 : (b0 & 0xF0) == 0xE0 ? 2 : (b0 & 0xF8) == 0xF0 ? 3 : -1;
+    if (extra < 0 || s.size() - i <= size_t(extra)) return false;
+    uint32_t cp = extra == 0 ? b0 : b0 & (0x3F >> extra);
+    for (int k = 1; k <= extra; ++k) {
+      const uint8_t b = static_cast<uint8_t>(s[i + k]);
+      if ((b & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (b & 0x3F);
+    }
+    static const uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[extra] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += 1 + extra;
+  }
+  return true;
+}
+
+Status BadPath(std::string_view path, const std::string& why) {
+  return Status(ErrorCode::kBadPath, "path " + QuoteForMessage(path) + " " + why);
+}
+
+Status BadTemplate(std::string_view tmpl, const std::string& why) {
+  return Status(ErrorCode::kBadPath, "path template " + QuoteForMessage(tmpl) + ": " + why);
+}
+
+bool IsNameStart(char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_'; }
+bool IsNameChar(char c) { return IsNameStart(c) || (c >= '0' && c <= '9'); }
+
+// One replacement field, the text between '{' and '}'.
+struct Field {
+  std::string_view name;
+  std::string_view spec;  // after ':'; empty if none
+  bool has_spec = false;
+};
+
+// Splits and checks a field's text.  Returns an empty string on success, else the problem.
+std::string ParseField(std::string_view text, Field* field) {
+  const size_t colon = text.find(':');
+  field->name = text.substr(0, colon);
+  field->has_spec = colon != std::string_view::npos;
+  field->spec = field->has_spec ? text.substr(colon + 1) : std::string_view();
+  if (field->name.empty()) return "empty field name '{}' (use a name, e.g. {index})";
+  if (!IsNameStart(field->name[0])) return "field name must start with a letter or '_'";
+  for (char c : field->name) {
+    if (!IsNameChar(c)) return "field name may hold only letters, digits and '_' (no '!', '.', '[')";
+  }
+  return "";
+}
+
+// Walks `tmpl`, calling on_literal(std::string_view) for text and on_field(const Field&) for
+// fields (which returns an error string, empty when fine).  Returns the first problem or "".
+template <typename OnLiteral, typename OnField>
+std::string Scan(std::string_view tmpl, OnLiteral on_literal, OnField on_field) {
+  size_t i = 0;
+  while (i < tmpl.size()) {
+    const size_t brace = tmpl.find_first_of("{}", i);
+    if (brace == std::string_view::npos) {
+      on_literal(tmpl.substr(i));
+      break;
+    }
+    on_literal(tmpl.substr(i, brace - i));
+    if (brace + 1 < tmpl.size() && tmpl[brace + 1] == tmpl[brace]) {  // "{{" or "}}"
+      on_literal(tmpl.substr(brace, 1));
+      i = brace + 2;
+      continue;
+    }
+    if (tmpl[brace] == '}') return "single '}' at byte " + std::to_string(brace) + " (write '}}' for a brace)";
+    const size_t close = tmpl.find_first_of("{}", brace + 1);
+    if (close == std::string_view::npos || tmpl[close] == '{') {
+      return "unmatched '{' at byte " + std::to_string(brace) + " (write '{{' for a brace)";
+    }
+    Field field;
+    std::string problem = ParseField(tmpl.substr(brace + 1, close - brace - 1), &field);
+    if (problem.empty()) problem = on_field(field);
+    if (!problem.empty()) return problem;
+    i = close + 1;
+  }
+  return "";
+}
+
+// Parses an int spec: "" or "d" (width 0) or "0Nd" with N in 1..9.  Returns false otherwise.
+bool ParseIntSpec(std::string_view spec, int* width) {
+  if (spec.empty() || spec == "d") {
+    *width = 0;
+    return true;
+  }
+  if (spec.size() == 3 && spec[0] == '0' && spec[1] >= '1' && spec[1] <= '9' && spec[2] == 'd') {
+    *width = spec[1] - '0';
+    return true;
+  }
+  return false;
+}
+
+// Python's format(value, "0{width}d"): sign, then digits zero-padded to `width` in total.
+std::string FormatInt(int64_t value, int width) {
+  const bool negative = value < 0;
+  // Magnitude via unsigned arithmetic: -INT64_MIN does not fit in int64_t.
+  uint64_t magnitude = negative ? 0 - static_cast<uint64_t>(value) : static_cast<uint64_t>(value);
+  std::string digits;
+  do {
+    digits.insert(digits.begin(), char('0' + magnitude % 10));
+    magnitude /= 10;
+  } while (magnitude != 0);
+  const int padding = width - int(digits.size()) - (negative ? 1 : 0);
+  return (negative ? "-" : "") + std::string(padding > 0 ? size_t(padding) : 0, '0') + digits;
+}
+
+}  // namespace
+
+std::string QuoteForMessage(std::string_view s) {
+  static const char kHex[] = "0123456789abcdef";
+  const bool utf8 = IsUtf8(s);
+  std::string q = "\"";
+  for (size_t i = 0; i < s.size(); ++i) {
+    const uint8_t c = static_cast<uint8_t>(s[i]);
+    if (i >= 200 && (!utf8 || (c & 0xC0) != 0x80)) {  // cut on a character boundary
+      q += "...";
+      break;
+    }
+    if (c < 0x20 || c == 0x7F || c == '"' || c == '\\' || (c >= 0x80 && !utf8)) {
+      q += "\\x";
+      q += kHex[c >> 4];
+      q += kHex[c & 15];
+    } else {
+      q += static_cast<char>(c);
+    }
+  }
+  return q + "\"";
+}
+
+Status CheckRelativePath(std::string_view path) {
+  if (path.empty()) return Status(ErrorCode::kBadPath, "path is empty");
+  if (path.size() > kMaxPathBytes) {
+    return BadPath(path, "is " + std::to_string(path.size()) + " bytes; at most " +
+                             std::to_string(kMaxPathBytes) + " are allowed");
+  }
+  if (path.find('\0') != std::string_view::npos) return BadPath(path, "contains a NUL byte");
+  if (path.front() == '/') return BadPath(path, "is absolute; paths are relative to the output root");
+  if (path.back() == '/') return BadPath(path, "ends with '/'; it must name a file");
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string_view::npos) end = path.size();
+    const std::string_view component = path.substr(start, end - start);
+    if (component.empty()) return BadPath(path, "has an empty component ('//')");
+    if (component == "." || component == "..") {
+      return BadPath(path, "has a '" + std::string(component) + "' component; '.' and '..' are not allowed");
+    }
+    start = end + 1;
+  }
+  return Status::OK();
+}
+
+Status ExpandTemplate(std::string_view tmpl, const std::map<std::string, std::string>& string_vars,
+                      const std::map<std::string, int64_t>& int_vars, std::string* out) {
+  out->clear();
+  const std::string problem = Scan(
+      tmpl, [&](std::string_view text) { out->append(text); },
+      [&](const Field& field) -> std::string {
+        const std::string name(field.name);
+        const auto as_string = string_vars.find(name);
+        const auto as_int = int_vars.find(name);
+        if (as_string != string_vars.end() && as_int != int_vars.end()) return "field {" + name + "} is ambiguous";
+        if (as_int != int_vars.end()) {
+          int width;
+          if (!ParseIntSpec(field.spec, &width)) {
+            return "bad format spec '" + std::string(field.spec) + "' for {" + name +
+                   "}: use {" + name + "}, {" + name + ":d} or {" + name + ":0Nd} with N in 1..9";
+          }
+          out->append(FormatInt(as_int->second, width));
+          return "";
+        }
+        if (as_string != string_vars.end()) {
+          if (field.has_spec && !field.spec.empty()) {
+            return "field {" + name + "} is text and takes no format spec";
+          }
+          out->append(as_string->second);
+          return "";
+        }
+        return "unknown field {" + name + "}";
+      });
+  if (!problem.empty()) return BadTemplate(tmpl, problem);
+  const Status status = CheckRelativePath(*out);
+  if (!status.ok()) return BadTemplate(tmpl, "expands to a bad path: " + status.message());
+  return Status::OK();
+}
+
+bool TemplateUses(std::string_view tmpl, std::string_view name) {
+  bool found = false;
+  Scan(
+      tmpl, [](std::string_view) {},
+      [&](const Field& field) -> std::string {
+        if (field.name == name) found = true;
+        return "";
+      });
+  return found;
+}
+
+}  // namespace imgsink

@@ -1,0 +1,78 @@
+// OutputRoot: the directory the daemon writes into, and the only way it writes files there.
+//
+// Every write is atomic and durable: readers see the old file or the complete new one, never a
+// part, and once WriteAtomic returns OK the file survives a crash.  Paths resolve beneath the
+// root without following any symbolic link, so no request can write outside it.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "daemon/output/unique_fd.h"
+#include "daemon/output/write_fault.h"
+#include "imgsink/proto/status.h"
+
+namespace imgsink {
+
+// Temp files are "<dir>/.imgsink-tmp.<16 hex digits>"; final names may not start with this.
+inline constexpr std::string_view kTempPrefix = ".imgsink-tmp.";
+
+// Thread-safety: thread-safe; any number of threads may call WriteAtomic at once (writes to the
+// same path race benignly: one complete version wins).  SetFaultInjectorForTesting is the
+// exception (see there).
+class OutputRoot {
+ public:
+  // Opens `dir`, creating it (and its parents, mode 0755) if missing, and keeps an fd on it:
+  // renaming or replacing `dir` afterwards does not redirect writes.
+  // Errors: kWriteFailed naming `dir` and the errno.
+  static Status Open(const std::string& dir, std::unique_ptr<OutputRoot>* out);
+
+  OutputRoot(const OutputRoot&) = delete;
+  OutputRoot& operator=(const OutputRoot&) = delete;
+
+  const std::string& dir() const { return dir_; }
+
+  // Writes `size` bytes at `rel_path` beneath the root, replacing any file there atomically:
+  // creates missing parent directories, writes a temp file in the target's directory (an
+  // O_TMPFILE where the filesystem has them, linked to a hidden temp name once complete), fsyncs
+  // it, renames it over `rel_path` and fsyncs the directory.  Mode 0644 less the umask.
+  // Errors: kBadPath if rel_path fails CheckRelativePath, names a kTempPrefix file, or meets a
+  // symbolic link anywhere (parent directory or the final name); kWriteFailed (path, step and
+  // strerror) if the target is a directory or any system call fails (ENOSPC, EDQUOT, EACCES,
+  // EIO, ENOTDIR, ...).  On error no temp file is left behind and an existing file at
+  // rel_path is unchanged (parent directories created on the way may remain).
+  Status WriteAtomic(std::string_view rel_path, const void* data, size_t size);
+
+  // Deletes leftover temp files (regular files named kTempPrefix*, from a crash mid-write) in
+  // the root and in directories up to `max_depth` levels below it (0: the root only), never
+  // following symbolic links.  Adds the number deleted to *removed.
+  // REQUIRES: no WriteAtomic in progress (it would delete that write's temp file and fail it);
+  // call at startup.  Errors: kWriteFailed for the first directory that could not be read or
+  // file that could not be deleted; the sweep goes on past errors.
+  Status RemoveStaleTempFiles(int max_depth, size_t* removed);
+
+  // Test seam: `injector` is consulted before each step of every later WriteAtomic.
+  // REQUIRES: no WriteAtomic in progress while it is set or cleared.
+  void SetFaultInjectorForTesting(FaultInjector injector) { fault_ = std::move(injector); }
+
+ private:
+  OutputRoot(std::string dir, UniqueFd fd) : dir_(std::move(dir)), fd_(std::move(fd)) {}
+
+  // Injected errno for `step`, or 0.
+  int Fault(WriteStep step, std::string_view rel_path) const { return fault_ ? fault_(step, rel_path) : 0; }
+
+  // Creates the temp file in dir_fd (named `temp_name`, or unnamed when *linked is false).
+  Status CreateTemp(int dir_fd, std::string_view rel_path, const std::string& temp_name, UniqueFd* file,
+                    bool* linked);
+  Status FillTemp(int fd, std::string_view rel_path, const void* data, size_t size);
+  Status LinkTemp(int dir_fd, int fd, std::string_view rel_path, std::string* temp_name);
+  Status SweepDir(int dir_fd, const std::string& rel_dir, int depth_left, size_t* removed);
+
+  const std::string dir_;
+  const UniqueFd fd_;
+  FaultInjector fault_;
+};
+
+}  // namespace imgsink

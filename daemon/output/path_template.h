@@ -1,0 +1,48 @@
+// Output paths: the relative-path rule of PROTOCOL.md ("Paths") and the `{index:04d}`-style
+// templates of mode "each".
+//
+// Templates are a subset of Python's str.format, so `tmpl.format(index=i)` in Python and
+// ExpandTemplate(tmpl, {}, {{"index", i}}) agree on every template this file accepts:
+//   {name}        the variable's value (ints in decimal, strings as they are)
+//   {name:d}      int variable in decimal
+//   {name:0Nd}    int variable zero-padded to width N (1..9), sign first: -7 -> "-07" for N=3
+//   {{  }}        literal braces
+// A name is [A-Za-z_][A-Za-z0-9_]*.  Anything else inside braces (conversions "!r", other specs,
+// attribute or index access, positional "{}"), an unmatched brace or an unknown name is refused.
+// Thread-safety: pure functions; safe from any thread.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "imgsink/proto/status.h"
+
+namespace imgsink {
+
+// The longest path accepted, in bytes.
+inline constexpr size_t kMaxPathBytes = 4096;
+
+// Returns OK iff `path` is a relative path we may write beneath the output root: 1..4096 bytes,
+// no NUL, no leading or trailing '/', no empty component ("a//b"), no "." or ".." component.
+// Bytes are not otherwise interpreted (no UTF-8 check here).  Otherwise kBadPath saying which
+// rule broke.
+Status CheckRelativePath(std::string_view path);
+
+// Expands `tmpl` (syntax above) into *out; the result must pass CheckRelativePath.
+// A name found in both maps is refused as ambiguous.
+// Errors: kBadPath naming the template and the problem.  *out is unspecified on error.
+Status ExpandTemplate(std::string_view tmpl, const std::map<std::string, std::string>& string_vars,
+                      const std::map<std::string, int64_t>& int_vars, std::string* out);
+
+// Returns true iff `tmpl` has a replacement field for `name` ({name} or {name:...}), reading the
+// template as ExpandTemplate does ("{{name}}" is literal text, not a field).  Stops at the first
+// syntax error, so a malformed template may answer false.
+bool TemplateUses(std::string_view tmpl, std::string_view name);
+
+// `s` quoted for an error message: printable ASCII kept, other bytes as \xNN, cut after 200
+// bytes.  Messages stay valid UTF-8 whatever the client sent.
+std::string QuoteForMessage(std::string_view s);
+
+}  // namespace imgsink
