@@ -1,0 +1,244 @@
+"""Client: the public face of the imgsink client library.
+
+``Client.save_image`` takes torchvision's ``save_image`` arguments, turns the tensor into one
+save request and hands it to the connection's I/O thread; the training thread pays for the
+hand-off only.  The returned ``Job`` reports the outcome.
+
+Thread-safety: a Client may be shared by any number of threads.  After ``os.fork()`` a Client
+used in the child opens its own connection (the parent's socket and thread stay the parent's).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import weakref
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any, Dict, Optional, Tuple, Union
+
+from . import _options, _protocol
+from ._connection import Connection
+from ._errors import ImgsinkError
+from ._job import Job
+from ._tensor import Payload, make_payload
+
+__all__ = ["Client", "default_endpoint"]
+
+_DEFAULT_MAX_PENDING_BYTES = 1 << 30
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def default_endpoint() -> str:
+    """Returns the endpoint from ``IMGSINK_ENDPOINT``, else the daemon's default:
+    ``ipc://$XDG_RUNTIME_DIR/imgsink/imgsinkd.sock``, or ``ipc:///tmp/imgsink-$UID/imgsinkd.sock``
+    when XDG_RUNTIME_DIR is unset."""
+    env = os.environ.get("IMGSINK_ENDPOINT")
+    if env:
+        return env
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime:
+        return f"ipc://{runtime}/imgsink/imgsinkd.sock"
+    return f"ipc:///tmp/imgsink-{os.getuid()}/imgsinkd.sock"
+
+
+class Client:
+    """A connection to an ``imgsinkd`` daemon.
+
+    ``endpoint``: a ZeroMQ endpoint (default: see ``default_endpoint``).
+    ``policy``: what to do when there is no room for a request -- in this client (its pending
+    bytes are over ``max_pending_bytes``) or in the daemon: ``"block"`` waits up to ``timeout``
+    seconds then raises ``Busy``; ``"error"`` raises ``Busy`` at once (in the daemon: the job
+    fails with Busy); ``"drop"`` drops the image (its Job fails with Busy, nothing is raised).
+    ``timeout``: seconds for ``block`` and for finding a daemon to hand a request to (a request
+    that finds none fails with ``disconnected``).
+    ``copy``: copy CPU tensors at hand-off instead of sending from their memory (see
+    ``save_image`` for the rule that applies otherwise).
+    """
+
+    def __init__(self, endpoint: Optional[str] = None, *, policy: str = "block",
+                 timeout: float = 30.0, max_pending_bytes: int = _DEFAULT_MAX_PENDING_BYTES,
+                 copy: bool = False) -> None:
+        if endpoint is not None and not isinstance(endpoint, str):
+            raise TypeError(f"endpoint must be a str, got {type(endpoint).__name__}")
+        self.endpoint = endpoint or default_endpoint()
+        self.policy = _options._choice("policy", policy, _protocol.POLICIES)
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0:
+            raise ValueError(f"timeout must be a number of seconds >= 0, got {timeout!r}")
+        self.timeout = float(timeout)
+        self.max_pending_bytes = _options._int("max_pending_bytes", max_pending_bytes, 1)
+        self.copy = _options._bool("copy", copy)
+        self._lock = threading.Lock()
+        self._conn: Optional[Connection] = None
+        self._pid = os.getpid()
+        self._closed = False
+        _live_clients.add(self)
+
+    def __repr__(self) -> str:
+        return f"<imgsink.Client {self.endpoint!r} policy={self.policy}>"
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- public API -------------------------------------------------------------------------
+
+    def save_image(self, tensor: Any, fp: PathLike, *, nrow: int = 8, padding: int = 2,
+                   normalize: bool = False, value_range: Optional[Tuple[float, float]] = None,
+                   scale_each: bool = False, pad_value: float = 0.0,
+                   format: Optional[str] = None, **encoder_options: Any) -> Job:
+        """Saves ``tensor`` like ``torchvision.utils.save_image(tensor, fp, ...)``, written by
+        the daemon at ``fp`` relative to its output root.  Returns at once with a ``Job``.
+
+        ``tensor``: torch tensor (any device, dtype float32/float16/bfloat16/float64/uint8,
+        any strides), numpy array (float16/32/64, uint8, uint16), or a list of them (stacked
+        like make_grid).  2-D is HW, 3-D CHW, 4-D NCHW.  uint8 is taken as pixels.
+        Encoder options: png_level (compress_level), png_bits, png_filter, png_strategy,
+        jpeg_quality (quality), jpeg_subsampling (subsampling), keep_gray, policy, metadata.
+
+        Buffer rule: a C-contiguous (or channels-last) CPU tensor/array is sent from its own
+        memory; do not modify it in place until ``job.wait_sent()`` (or ``job.result()``)
+        returns, or create the client with ``copy=True``.  Other inputs are copied (or, on a
+        GPU, rendered into new memory) before this returns.
+
+        Raises TypeError/ValueError for bad arguments, ``Busy`` when the policy says so, and
+        ``ImgsinkError`` if the client is closed.
+        """
+        return self._save(tensor, fp, each=False, nrow=nrow, padding=padding,
+                          normalize=normalize, value_range=value_range, scale_each=scale_each,
+                          pad_value=pad_value, format=format, options=encoder_options)
+
+    def save_images(self, batch: Any, fp_template: PathLike, *, normalize: bool = False,
+                    value_range: Optional[Tuple[float, float]] = None,
+                    format: Optional[str] = None, **encoder_options: Any) -> Job:
+        """Saves each image of ``batch`` (4-D NCHW, or a list of images) to its own file, as
+        ``save_image(batch[i], fp_template.format(index=i), ...)`` would, in one request.
+        ``fp_template`` holds ``{index}`` or ``{index:0Nd}``; ``{{``/``}}`` are braces.
+        One Job covers all files.  Same options and buffer rule as ``save_image``."""
+        return self._save(batch, fp_template, each=True, nrow=8, padding=2,
+                          normalize=normalize, value_range=value_range, scale_each=False,
+                          pad_value=0.0, format=format, options=encoder_options)
+
+    def flush(self, timeout: Optional[float] = None) -> bool:
+        """Waits until every job submitted before the call has finished (succeeded or failed).
+        Returns True iff they all finished within ``timeout`` seconds (None: no limit)."""
+        conn = self._current_connection(create=False)
+        return True if conn is None else conn.flush(timeout)
+
+    def stats(self, timeout: Optional[float] = None) -> Dict[str, int]:
+        """Returns the daemon's counters (a ``status`` request).  Raises
+        ImgsinkError("timeout") if no answer comes within ``timeout`` (default: the client's
+        timeout)."""
+        conn = self._connection()
+        future: Future = Future()
+        conn.submit_status(future, conn.next_request_id())
+        wait = self.timeout if timeout is None else timeout
+        try:
+            return future.result(wait)
+        except FutureTimeout:
+            future.cancel()
+            raise ImgsinkError("timeout", f"no status reply from {self.endpoint} within "
+                               f"{wait:g} s") from None
+
+    def pending(self) -> int:
+        """Returns the number of this process's unfinished requests."""
+        conn = self._current_connection(create=False)
+        return 0 if conn is None else conn.pending()
+
+    def close(self, timeout: Optional[float] = None) -> bool:
+        """Flushes (up to ``timeout`` seconds; None waits for all), then closes the
+        connection; jobs still unfinished fail with ``disconnected``.  Returns True iff the
+        flush completed.  Further saves raise ImgsinkError.  Idempotent."""
+        with self._lock:
+            if self._closed:
+                return True
+            self._closed = True
+            conn = self._conn if self._pid == os.getpid() else None
+            self._conn = None
+        _live_clients.discard(self)
+        if conn is None:
+            return True
+        flushed = conn.flush(timeout)
+        conn.close()
+        return flushed
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _connection(self) -> Connection:
+        conn = self._current_connection(create=True)
+        assert conn is not None
+        return conn
+
+    def _current_connection(self, create: bool) -> Optional[Connection]:
+        with self._lock:
+            if self._closed:
+                if create:
+                    raise ImgsinkError("disconnected", "the client is closed")
+                return None
+            if self._pid != os.getpid():  # forked without the at-fork hook (or before it ran)
+                self._after_fork_locked()
+            if self._conn is None and create:
+                self._conn = Connection(self.endpoint, max_pending_bytes=self.max_pending_bytes,
+                                        handoff_timeout=self.timeout)
+            return self._conn
+
+    def _after_fork_locked(self) -> None:
+        if self._conn is not None:
+            _inherited.append(self._conn)  # never closed or collected here: it is the parent's
+        self._conn = None
+        self._pid = os.getpid()
+
+    def _after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()  # the parent's may have been held by another thread
+        self._after_fork_locked()
+
+    def _save(self, tensor: Any, fp: Any, *, each: bool, nrow: Any, padding: Any,
+              normalize: Any, value_range: Any, scale_each: Any, pad_value: Any, format: Any,
+              options: Dict[str, Any]) -> Job:
+        encoder = _options.encoder_options(options)
+        render = _options.render_options(nrow, padding, normalize, value_range, scale_each,
+                                         pad_value, encoder.pop("keep_gray", False))
+        path = _options.output_path(fp, template=each)
+        fmt = _options.output_format(path, format, template=each)
+        policy = encoder.pop("policy", self.policy)
+        payload = make_payload(tensor, each=each, render=render, copy=self.copy)
+        _check_format_channels(payload, fmt, path)
+        conn = self._connection()
+        job = Job(path, conn.next_request_id())
+        fields = dict(render)
+        fields.update(payload.render)
+        fields.update(encoder)
+        header = _protocol.encode_client(_protocol.save_request(
+            job.request_id, dtype=payload.dtype, shape=payload.shape, layout=payload.layout,
+            path=path, format=fmt, mode="each" if each else "grid", policy=policy,
+            block_timeout_ms=min(int(self.timeout * 1000), 2**32 - 1), **fields))
+        if payload.private:
+            job._on_private_buffer()
+        conn.submit_save(job, header, payload.data, payload.nbytes, payload.event, policy,
+                         self.timeout)
+        return job
+
+
+def _check_format_channels(payload: Payload, fmt: Optional[str], path: str) -> None:
+    shape, layout = payload.shape, payload.layout
+    channels = 1 if layout == "HW" else shape[layout.index("C")]
+    jpeg = fmt == "jpeg" or (fmt is None and _protocol.infer_format(
+        _options._TEMPLATE_FIELD.sub("0", path)) == "jpeg")
+    if jpeg and channels in (2, 4):
+        raise ValueError(f"JPEG cannot hold {channels}-channel images (alpha); use PNG")
+
+
+# Clients alive in this process, to re-arm them in a forked child and flush them at exit.
+_live_clients: "weakref.WeakSet[Client]" = weakref.WeakSet()
+_inherited: list = []  # a forked child's copies of its parent's connections
+
+
+def _after_fork_in_child() -> None:
+    for client in list(_live_clients):
+        client._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

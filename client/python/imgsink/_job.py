@@ -1,0 +1,119 @@
+"""Job: the future of one save request.
+
+A ``Job`` is a ``concurrent.futures.Future`` whose result is ``None`` once the daemon reports
+every output file written (its "done" event), and whose exception is an ``ImgsinkError`` when
+the daemon refused the request, the job failed, or the client could not deliver it.  On top of
+the Future API it tells the two earlier milestones of a request:
+
+* ``sent()``: the client no longer reads the caller's tensor memory (zero-copy sends read it
+  until the bytes have left the process).  Mutating the tensor in place before that point may
+  change what is written.
+* ``accepted()``: the daemon replied that it took responsibility for the job.
+
+Thread-safety: every method is safe from any thread.  The ``_on_*`` methods belong to the
+client's I/O thread.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import Future, InvalidStateError
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any, Optional
+
+from ._errors import ImgsinkError
+
+__all__ = ["Job"]
+
+
+class Job(Future):
+    """The outcome of one ``save_image``/``save_images`` call.
+
+    ``result(timeout=None)`` returns None on success and raises the job's ``ImgsinkError`` on
+    failure (``concurrent.futures.TimeoutError`` if ``timeout`` runs out first).
+    ``cancel()`` succeeds only while the request has not left the client.
+    """
+
+    def __init__(self, path: str, request_id: int) -> None:
+        super().__init__()
+        self.path = path
+        self.request_id = request_id
+        self._job_id: Optional[int] = None
+        self._replied = threading.Event()   # the daemon replied, or the job ended without one
+        self._handed = threading.Event()    # handed to the socket, or ended before that
+        self._tracker: Any = None           # zmq.MessageTracker of the tensor frame
+
+    def __repr__(self) -> str:
+        state = "done" if self.done() else ("accepted" if self.accepted() else "pending")
+        return f"<imgsink.Job {self.path!r} request={self.request_id} {state}>"
+
+    @property
+    def job_id(self) -> Optional[int]:
+        """The daemon's id of the job once accepted, else None."""
+        return self._job_id
+
+    def accepted(self) -> bool:
+        """Returns True iff the daemon replied that it took the job (it may still fail later)."""
+        return self._job_id is not None
+
+    def wait_accepted(self, timeout: Optional[float] = None) -> bool:
+        """Waits for the daemon's reply.  Returns True iff the job was accepted; False if it was
+        refused or failed before a reply (see ``exception()``).
+        Raises concurrent.futures.TimeoutError if ``timeout`` seconds pass first."""
+        if not self._replied.wait(timeout):
+            raise FutureTimeout(f"no reply for {self.path!r} within {timeout} s")
+        return self.accepted()
+
+    def sent(self) -> bool:
+        """Returns True iff the client is done reading the caller's tensor memory (the bytes
+        left the process, or the job ended without sending them)."""
+        if not self._handed.is_set():
+            return False
+        tracker = self._tracker
+        return tracker is None or tracker.done
+
+    def wait_sent(self, timeout: Optional[float] = None) -> bool:
+        """Waits until ``sent()``; returns False if ``timeout`` seconds passed first."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if not self._handed.wait(timeout):
+            return False
+        tracker = self._tracker
+        if tracker is None:
+            return True
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        try:
+            tracker.wait(left)
+        except Exception:  # zmq.NotDone on timeout
+            return tracker.done
+        return True
+
+    # -- transitions, called by the client -------------------------------------------------
+
+    def _on_private_buffer(self) -> None:
+        """The payload is the client's own copy: the caller's memory is free at once."""
+        self._handed.set()
+
+    def _on_handed(self, tracker: Any) -> None:
+        self._tracker = tracker
+        self._handed.set()
+
+    def _on_accepted(self, job_id: int) -> None:
+        self._job_id = job_id
+        self._replied.set()
+
+    def _on_done(self) -> None:
+        self._replied.set()
+        self._handed.set()
+        try:
+            self.set_result(None)
+        except InvalidStateError:  # cancelled meanwhile
+            pass
+
+    def _on_failed(self, error: ImgsinkError) -> None:
+        self._replied.set()
+        self._handed.set()
+        try:
+            self.set_exception(error)
+        except InvalidStateError:
+            pass

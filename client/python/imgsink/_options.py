@@ -1,0 +1,248 @@
+"""Checking save_image's arguments and mapping them to save-header keys.
+
+Everything here runs in the caller's thread before anything is sent, and reports mistakes as
+TypeError (wrong kind of argument, unknown option) or ValueError (right kind, bad value), the
+way torchvision and PIL do.  Thread-safety: pure functions.
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+import re
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+from . import _protocol
+
+__all__ = ["render_options", "encoder_options", "output_path", "output_format",
+           "ENCODER_OPTION_NAMES"]
+
+# Accepted encoder keyword -> protocol key.  PIL's names are aliases of ours.
+_ENCODER_ALIASES = {
+    "png_level": "png_level", "compress_level": "png_level",
+    "png_bits": "png_bits",
+    "png_filter": "png_filter",
+    "png_strategy": "png_strategy",
+    "jpeg_quality": "jpeg_quality", "quality": "jpeg_quality",
+    "jpeg_subsampling": "jpeg_subsampling", "subsampling": "jpeg_subsampling",
+    "keep_gray": "keep_gray",
+    "policy": "policy",
+    "metadata": "meta",
+}
+ENCODER_OPTION_NAMES = tuple(_ENCODER_ALIASES)
+_SUBSAMPLING = {
+    -1: "420", 0: "444", 1: "422", 2: "420",
+    "4:4:4": "444", "4:2:2": "422", "4:2:0": "420", "444": "444", "422": "422", "420": "420",
+}
+_TEMPLATE_FIELD = re.compile(r"\{index(?::0([1-9])d)?\}")
+
+
+def _int(name: str, value: Any, lo: int, hi: Optional[int] = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    value = int(value)
+    if value < lo or (hi is not None and value > hi):
+        bound = f"{lo}..{hi}" if hi is not None else f">= {lo}"
+        raise ValueError(f"{name} must be {bound}, got {value}")
+    return value
+
+
+def _bool(name: str, value: Any) -> bool:
+    if not isinstance(value, bool) and type(value).__name__ != "bool_":
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
+    return bool(value)
+
+
+def _real(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        if hasattr(value, "item") and getattr(value, "numel", lambda: 2)() == 1:
+            value = value.item()  # a one-element tensor, as torch would accept
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    return float(value)
+
+
+def _choice(name: str, value: Any, allowed) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, got {type(value).__name__}")
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+def render_options(nrow: Any, padding: Any, normalize: Any, value_range: Any, scale_each: Any,
+                   pad_value: Any, keep_gray: Any = False) -> Dict[str, Any]:
+    """Returns make_grid's options as header values.  ``value_range`` is only kept (and only
+    checked, like torchvision) when ``normalize`` is True."""
+    out: Dict[str, Any] = {
+        "nrow": _int("nrow", nrow, 1, 2**31 - 1),
+        "padding": _int("padding", padding, 0, 2**31 - 1),
+        "normalize": _bool("normalize", normalize),
+        "value_range": None,
+        "scale_each": _bool("scale_each", scale_each),
+        "pad_value": _real("pad_value", pad_value),
+        "keep_gray": _bool("keep_gray", keep_gray),
+    }
+    if out["normalize"] and value_range is not None:
+        if not isinstance(value_range, tuple):
+            raise TypeError("value_range has to be a tuple (min, max) if specified. "
+                            "min and max are numbers")
+        if len(value_range) != 2:
+            raise ValueError(f"value_range must be (min, max), got {value_range!r}")
+        out["value_range"] = (_real("value_range[0]", value_range[0]),
+                              _real("value_range[1]", value_range[1]))
+    return out
+
+
+def encoder_options(options: Mapping[str, Any]) -> Dict[str, Any]:
+    """Maps save_image's extra keywords to header keys.  Raises TypeError for an unknown
+    keyword (``range=`` included: torchvision renamed it ``value_range``) or a keyword given
+    under two names, ValueError for a bad value."""
+    out: Dict[str, Any] = {}
+    for name, value in options.items():
+        if name == "range":
+            raise TypeError("save_image() got an unexpected keyword argument 'range' "
+                            "(renamed to 'value_range' in torchvision 0.10)")
+        key = _ENCODER_ALIASES.get(name)
+        if key is None:
+            raise TypeError(f"save_image() got an unexpected keyword argument {name!r}; "
+                            f"encoder options are {', '.join(ENCODER_OPTION_NAMES)}")
+        if key in out:
+            raise TypeError(f"save_image() got option {key!r} twice (as {name!r} and an "
+                            "alias)")
+        out[key] = _encoder_value(name, key, value)
+    return out
+
+
+def _encoder_value(name: str, key: str, value: Any) -> Any:
+    if key == "png_level":
+        return _int(name, value, 0, 9)
+    if key == "png_bits":
+        _int(name, value, 1, 16)
+        if value not in (8, 16):
+            raise ValueError(f"{name} must be 8 or 16, got {value}")
+        return int(value)
+    if key == "png_filter":
+        return _choice(name, value, _protocol.PNG_FILTERS)
+    if key == "png_strategy":
+        return _choice(name, value, _protocol.PNG_STRATEGIES)
+    if key == "jpeg_quality":
+        return _int(name, value, 1, 100)
+    if key == "jpeg_subsampling":
+        if isinstance(value, bool) or not isinstance(value, (str, numbers.Integral)):
+            raise TypeError(f"{name} must be a str or int, got {type(value).__name__}")
+        if value not in _SUBSAMPLING:
+            raise ValueError(f"{name} must be one of 4:4:4, 4:2:2, 4:2:0 (or 0, 1, 2), got "
+                             f"{value!r}")
+        return _SUBSAMPLING[value]
+    if key == "keep_gray":
+        return _bool(name, value)
+    if key == "policy":
+        return _choice(name, value, _protocol.POLICIES)
+    if key == "meta":
+        return _metadata(name, value)
+    raise AssertionError(key)
+
+
+def _metadata(name: str, value: Any) -> Dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{name} must be a mapping of str to str, got {type(value).__name__}")
+    if len(value) > _protocol.MAX_META_ENTRIES:
+        raise ValueError(f"{name} has {len(value)} entries; at most "
+                         f"{_protocol.MAX_META_ENTRIES}")
+    out: Dict[str, str] = {}
+    for k, v in value.items():
+        if not isinstance(k, str):
+            raise TypeError(f"{name} keys must be str, got {type(k).__name__}")
+        if isinstance(v, (numbers.Number, bool)):
+            v = str(v)  # step=1000 is the common case
+        if not isinstance(v, str):
+            raise TypeError(f"{name}[{k!r}] must be a str or number, got {type(v).__name__}")
+        for s in (k, v):
+            if len(s.encode("utf-8")) > _protocol.MAX_STRING_BYTES:
+                raise ValueError(f"{name} strings are limited to "
+                                 f"{_protocol.MAX_STRING_BYTES} bytes")
+        out[k] = v
+    return out
+
+
+def output_path(fp: Any, *, template: bool) -> str:
+    """Returns ``fp`` as the protocol's relative path: '.' parts and repeated '/' dropped.
+
+    Raises TypeError for a file object or non-path, ValueError for an absolute path, '..',
+    NUL, a directory-like path, or (``template``) a bad ``{index}`` template."""
+    if hasattr(fp, "write") or hasattr(fp, "read"):
+        raise TypeError("imgsink writes files in the daemon, so fp must be a path (str or "
+                        "os.PathLike) relative to the daemon's output root, not a file object")
+    try:
+        path = os.fspath(fp)
+    except TypeError:
+        raise TypeError(f"fp must be a str or os.PathLike path, got {type(fp).__name__}") \
+            from None
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    try:
+        encoded = path.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"fp {path!r} is not valid UTF-8") from None
+    if "\0" in path:
+        raise ValueError("fp contains a NUL character")
+    if path.startswith("/"):
+        raise ValueError(f"fp {path!r} is absolute; imgsink paths are relative to the "
+                         "daemon's output root (imgsinkd --output-root)")
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    if not parts or path.endswith("/"):
+        raise ValueError(f"fp {path!r} names a directory, not a file")
+    if ".." in parts:
+        raise ValueError(f"fp {path!r} has a '..' component; it must stay under the output "
+                         "root")
+    if len(encoded) > _protocol.MAX_STRING_BYTES:
+        raise ValueError(f"fp is longer than {_protocol.MAX_STRING_BYTES} bytes")
+    path = "/".join(parts)
+    if template:
+        _check_template(path)
+    return path
+
+
+def _check_template(path: str) -> None:
+    i, fields = 0, 0
+    while i < len(path):
+        if path.startswith(("{{", "}}"), i):
+            i += 2
+            continue
+        if path[i] == "{":
+            m = _TEMPLATE_FIELD.match(path, i)
+            if m is None:
+                raise ValueError(f"bad template {path!r}: only {{index}} and {{index:0Nd}} "
+                                 "(N in 1..9) are allowed; write '{{' and '}}' for braces")
+            fields += 1
+            i = m.end()
+            continue
+        if path[i] == "}":
+            raise ValueError(f"bad template {path!r}: single '}}' (write '}}}}')")
+        i += 1
+    if fields == 0:
+        raise ValueError(f"save_images needs a path template with {{index}} or {{index:04d}}, "
+                         f"got {path!r}")
+
+
+def output_format(path: str, fmt: Any, *, template: bool) -> Optional[str]:
+    """Returns the header's ``format`` for save_image's ``format=`` argument (None: the daemon
+    infers it from the extension, as PIL).  Raises ValueError when neither names png/jpeg."""
+    if fmt is not None:
+        if not isinstance(fmt, str):
+            raise TypeError(f"format must be a str, got {type(fmt).__name__}")
+        name = _protocol.FORMAT_ALIASES.get(fmt.lower())
+        if name is None:
+            raise ValueError(f"unsupported format {fmt!r}: imgsink writes PNG and JPEG")
+        return name
+    probe = _TEMPLATE_FIELD.sub("0", path) if template else path
+    if _protocol.infer_format(probe) is None:
+        ext = os.path.splitext(probe)[1]
+        raise ValueError(f"unknown file extension: {ext!r} (use .png, .jpg/.jpeg or pass "
+                         "format=)")
+    return None
+
+
+def split_value_range(v: Optional[Tuple[float, float]]):
+    return None if v is None else [v[0], v[1]]
