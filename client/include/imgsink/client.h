@@ -1,0 +1,171 @@
+// imgsink::Client: hands image tensors to the imgsinkd daemon without making the caller wait.
+//
+//   std::unique_ptr<imgsink::Client> client;
+//   imgsink::Status s = imgsink::Client::Open(imgsink::DefaultEndpoint(), {}, &client);
+//   imgsink::Job job = client->save_image(view, "samples/step_100.png", options);
+//   ... keep training ...
+//   s = client->flush(std::chrono::minutes(1));   // every job so far is written, or why not
+//
+// Threading (muduo style): each Client owns one I/O thread, the only thread that touches its
+// ZeroMQ DEALER socket.  Public methods queue messages for it (mutex + eventfd wake-up) and wait
+// on per-request state; the I/O thread matches the daemon's replies and done events to requests
+// by request id (a per-Client counter, see ClientOptions::first_request_id).
+// Nothing here throws; every failure is a Status.  Wire format: proto/PROTOCOL.md.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "imgsink/endpoint.h"
+#include "imgsink/proto/messages.h"
+#include "imgsink/proto/status.h"
+#include "imgsink/proto/types.h"
+#include "imgsink/tensor_view.h"
+
+namespace imgsink {
+
+namespace internal {
+class RequestState;
+}  // namespace internal
+
+// Any timeout at least this long means "no deadline".
+inline constexpr std::chrono::milliseconds kWaitForever = std::chrono::milliseconds::max();
+
+// Who holds the tensor bytes while the request travels.
+enum class Ownership : uint8_t {
+  // save_image copies the bytes once (into the buffer libzmq sends from).  The caller may reuse
+  // or free its buffer as soon as save_image returns.
+  kCopy,
+  // Zero-copy: libzmq sends straight from the caller's buffer (zmq_msg_init_data with a free
+  // callback).  REQUIRES: the caller keeps TensorView::data alive and unchanged until
+  // Job::wait_sent() returns OK, i.e. until libzmq has released the buffer.  That happens after
+  // the bytes were written to the connection, or when the message is dropped (failed job,
+  // disconnection, Client destruction); a Client's destructor does not wait for it, so a
+  // buffer may outlive its Client by up to ClientOptions::linger.  A job that fails before
+  // anything is queued (bad arguments) never references the buffer.
+  kBorrow,
+};
+
+// What to write and how.  Mirrors the "save" header of proto/PROTOCOL.md; defaults are
+// torchvision.utils.save_image's.
+struct SaveOptions {
+  std::optional<OutputFormat> format;  // absent: inferred from the path's extension (.png, .jpg...)
+  OutputMode mode = OutputMode::kGrid;  // kEach: path is a template with {index} or {index:0Nd}
+  RenderOptions render;
+  PngOptions png;
+  JpegOptions jpeg;
+  BusyPolicy policy = BusyPolicy::kBlock;  // see also ClientOptions::max_pending_bytes
+  uint32_t block_timeout_ms = 30000;
+  std::map<std::string, std::string> metadata;  // at most 64 entries, 4096 bytes per string
+  Ownership ownership = Ownership::kCopy;
+};
+
+struct ClientOptions {
+  // How long a request may wait inside the client while no connection to the daemon exists
+  // (none yet, or lost) before it fails with kDisconnected.
+  std::chrono::milliseconds connect_timeout{10000};
+  // ZMQ_LINGER: how long the destructor lets libzmq deliver messages already handed to it.
+  std::chrono::milliseconds linger{1000};
+  // Bound on tensor bytes the client holds (copies and borrowed buffers not yet released by
+  // libzmq).  A save_image that would exceed it waits for room up to block_timeout_ms when its
+  // policy is kBlock, else fails with kBusy.  A single tensor larger than the bound is admitted
+  // when nothing else is pending.
+  size_t max_pending_bytes = size_t{1} << 30;
+  // ZMQ_SNDHWM: messages libzmq queues per connection; further messages wait in the client.
+  int send_hwm = 16;
+  // The first request id; later requests count up by one.  Ids only need to be unique per
+  // Client; choosing the start keeps several clients' ids apart in the daemon's logs.
+  // REQUIRES: >= 1 (0 means "unreadable header" on the wire).
+  uint64_t first_request_id = 1;
+};
+
+// A handle to one request's progress.  Copies share the same state.  A Job stays valid after
+// its Client is destroyed (the destructor ends every request).
+// Thread-safety: every method may be called from any thread, concurrently.
+class Job {
+ public:
+  // An empty handle: done(), and every wait returns kInternal.
+  Job();
+
+  // The id this request carries on the wire (0 for an empty handle).
+  uint64_t request_id() const;
+  // The daemon's job id once the daemon accepted the save, else 0.
+  uint64_t job_id() const;
+  // Returns true iff the job has ended (written, failed, refused or abandoned).
+  bool done() const;
+
+  // Waits until libzmq no longer references the tensor buffer (see Ownership::kBorrow).
+  // Returns OK once released (whatever the job's outcome), kTimeout if still held at the end.
+  Status wait_sent(std::chrono::milliseconds timeout = kWaitForever) const;
+  // Waits for the daemon's reply.  Returns OK iff the daemon accepted the job; the daemon's
+  // error (code + message) if it refused it; kDisconnected / the local error if the request
+  // never got a reply; kTimeout if the wait ran out.
+  Status wait_accepted(std::chrono::milliseconds timeout = kWaitForever) const;
+  // Waits for the job's end.  Returns OK iff every output file is written and durable; else
+  // the daemon's error (code + message), the local validation error, kDisconnected (the
+  // connection was lost or the Client destroyed first: the outcome is unknown), or kTimeout if
+  // the wait ran out (the job goes on).
+  Status wait(std::chrono::milliseconds timeout = kWaitForever) const;
+
+ private:
+  friend class Client;
+  explicit Job(std::shared_ptr<internal::RequestState> state);
+
+  std::shared_ptr<internal::RequestState> state_;
+};
+
+// Thread-safety: every public method may be called from any thread, concurrently, except that
+// no call may overlap the destructor.
+class Client {
+ public:
+  // Creates a client connected (asynchronously) to `endpoint`, e.g. DefaultEndpoint() or
+  // "tcp://host:port".  Returns OK and sets *client, or the error that prevented it (a
+  // malformed endpoint, no resources).  A daemon that is not running yet is not an error:
+  // requests wait up to connect_timeout for it.  REQUIRES: client non-null.
+  static Status Open(const std::string& endpoint, const ClientOptions& options,
+                     std::unique_ptr<Client>* client);
+
+  // Ends every request still pending: queued ones and ones the daemon has not finished fail
+  // with kDisconnected.  Blocks at most about ClientOptions::linger.
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Queues `tensor` to be written to `path` (relative to the daemon's output root) and returns
+  // at once, without waiting for the daemon.  Arguments are checked first (shape vs layout,
+  // byte size overflow, null data, option ranges, path syntax, format inferable, metadata
+  // limits); on a problem the returned Job is already done with that Status and nothing is
+  // sent.  May wait only when ClientOptions::max_pending_bytes is reached (see there).
+  // Thread-safe.
+  Job save_image(const TensorView& tensor, std::string path,
+                 const SaveOptions& options = SaveOptions());
+
+  // Waits until every save_image that returned before this call has ended.  Returns kTimeout
+  // if some have not ended in time.  Otherwise returns OK iff none of the jobs it covers
+  // failed, else the Status of the earliest-submitted failed one (its message names how many
+  // more failed).  Each failed job is reported by exactly one flush: the first that covers it
+  // and does not time out.  Sets *failed_jobs (if non-null) to the number of failures it
+  // reports.  Thread-safe.
+  Status flush(std::chrono::milliseconds timeout = kWaitForever, uint64_t* failed_jobs = nullptr);
+
+  // Asks the daemon for its counters.  Returns OK and fills *counters, or the daemon's error,
+  // kDisconnected, or kTimeout.  REQUIRES: counters non-null.  Thread-safe.
+  Status status(std::map<std::string, uint64_t>* counters,
+                std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+  // The endpoint given to Open.  Thread-safe.
+  const std::string& endpoint() const;
+
+ private:
+  struct Impl;
+  explicit Client(std::unique_ptr<Impl> impl);
+
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace imgsink

@@ -1,0 +1,111 @@
+#include "save_request.h"
+
+#include <string_view>
+
+namespace imgsink {
+namespace internal {
+namespace {
+
+// proto/PROTOCOL.md, "Paths" and "Limits".
+constexpr size_t kMaxStringBytes = 4096;
+constexpr size_t kMaxMetadataEntries = 64;
+
+Status BadOption(const std::string& what) { return Status(ErrorCode::kBadOption, what); }
+
+Status CheckRenderOptions(const RenderOptions& r) {
+  if (r.nrow < 1) return BadOption("nrow must be >= 1, got " + std::to_string(r.nrow));
+  if (r.padding < 0) return BadOption("padding must be >= 0, got " + std::to_string(r.padding));
+  return Status::OK();
+}
+
+Status CheckEncoderOptions(const PngOptions& png, const JpegOptions& jpeg) {
+  if (png.compress_level < 0 || png.compress_level > 9) {
+    return BadOption("png compress_level must be in 0..9, got " +
+                     std::to_string(png.compress_level));
+  }
+  if (png.bit_depth != 8 && png.bit_depth != 16) {
+    return BadOption("png bit_depth must be 8 or 16, got " + std::to_string(png.bit_depth));
+  }
+  if (jpeg.quality < 1 || jpeg.quality > 100) {
+    return BadOption("jpeg quality must be in 1..100, got " + std::to_string(jpeg.quality));
+  }
+  return Status::OK();
+}
+
+Status CheckMetadata(const std::map<std::string, std::string>& metadata) {
+  if (metadata.size() > kMaxMetadataEntries) {
+    return Status(ErrorCode::kBadOption, "metadata has " + std::to_string(metadata.size()) +
+                                              " entries; at most 64 are allowed");
+  }
+  for (const auto& [key, value] : metadata) {
+    if (key.size() > kMaxStringBytes || value.size() > kMaxStringBytes) {
+      return Status(ErrorCode::kBadOption,
+                    "metadata key or value over 4096 bytes (key '" + key.substr(0, 64) + "')");
+    }
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Status CheckRelativePath(const std::string& path) {
+  auto bad = [&](const char* why) {
+    return Status(ErrorCode::kBadPath, "path '" + path.substr(0, 256) + "' " + why);
+  };
+  if (path.empty()) return bad("is empty");
+  if (path.size() > kMaxStringBytes) return bad("is over 4096 bytes");
+  if (path.find('\0') != std::string::npos) return bad("contains NUL");
+  if (path.front() == '/') return bad("is absolute; it must be relative to the output root");
+  std::string_view rest(path);
+  while (true) {
+    const size_t slash = rest.find('/');
+    const std::string_view part = rest.substr(0, slash);
+    if (part.empty()) return bad("has an empty component");
+    if (part == "." || part == "..") return bad("has a '.' or '..' component");
+    if (slash == std::string_view::npos) break;
+    rest.remove_prefix(slash + 1);
+  }
+  return Status::OK();
+}
+
+Status BuildSaveRequest(const TensorView& tensor, std::string path, const SaveOptions& options,
+                        SaveRequest* request, size_t* tensor_bytes) {
+  size_t bytes = 0;
+  Status s = ValidateTensorView(tensor, &bytes);
+  if (!s.ok()) return s;
+  s = CheckRelativePath(path);
+  if (!s.ok()) return s;
+  OutputFormat inferred;
+  if (!options.format.has_value() && !InferOutputFormat(path, &inferred)) {
+    return Status(ErrorCode::kBadFormat, "cannot infer the format from path '" +
+                                             path.substr(0, 256) +
+                                             "' (use .png/.jpg or set SaveOptions::format)");
+  }
+  if (options.mode == OutputMode::kEach && path.find("{index") == std::string::npos) {
+    return Status(ErrorCode::kBadPath, "mode 'each' needs {index} or {index:0Nd} in path '" +
+                                           path.substr(0, 256) + "'");
+  }
+  s = CheckRenderOptions(options.render);
+  if (s.ok()) s = CheckEncoderOptions(options.png, options.jpeg);
+  if (s.ok()) s = CheckMetadata(options.metadata);
+  if (!s.ok()) return s;
+
+  request->request_id = 0;
+  request->dtype = tensor.dtype;
+  request->shape = tensor.shape;
+  request->layout = tensor.layout;
+  request->path = std::move(path);
+  request->format = options.format;
+  request->mode = options.mode;
+  request->render = options.render;
+  request->png = options.png;
+  request->jpeg = options.jpeg;
+  request->policy = options.policy;
+  request->block_timeout_ms = options.block_timeout_ms;
+  request->metadata = options.metadata;
+  *tensor_bytes = bytes;
+  return Status::OK();
+}
+
+}  // namespace internal
+}  // namespace imgsink

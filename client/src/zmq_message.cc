@@ -1,0 +1,71 @@
+#include "zmq_message.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "byte_budget.h"
+#include "request_state.h"
+
+namespace imgsink {
+namespace internal {
+namespace {
+
+struct FreeDeleter {
+  void operator()(void* p) const { std::free(p); }
+};
+
+// Everything the tensor frame keeps alive.  Travels through libzmq as the free callback's hint.
+struct FrameOwner {
+  std::shared_ptr<RequestState> request;
+  std::shared_ptr<ByteBudget> budget;
+  size_t bytes = 0;
+  std::unique_ptr<void, FreeDeleter> copy;  // kCopy only
+
+  ~FrameOwner() {
+    copy.reset();
+    budget->Release(bytes);
+    request->MarkReleased();
+  }
+};
+
+// libzmq calls this exactly once, from whichever thread drops the last reference (its own I/O
+// thread after writing, or ours on close).  It must not call into ZeroMQ.
+void FreeFrame(void* /*data*/, void* hint) {
+  std::unique_ptr<FrameOwner> owner(static_cast<FrameOwner*>(hint));
+}
+
+}  // namespace
+
+Status MakeTensorFrame(const void* data, size_t bytes, Ownership ownership,
+                       std::shared_ptr<RequestState> request,
+                       std::shared_ptr<ByteBudget> budget, ZmqMessage* out) {
+  auto owner = std::make_unique<FrameOwner>();
+  owner->request = std::move(request);
+  owner->budget = std::move(budget);
+  owner->bytes = bytes;
+  // libzmq's API takes void*, but it only reads the data of a message being sent.
+  void* frame_data = const_cast<void*>(data);
+  if (ownership == Ownership::kCopy) {
+    owner->copy.reset(std::malloc(bytes));
+    if (owner->copy == nullptr) {
+      return Status(ErrorCode::kTooLarge,
+                    "cannot allocate " + std::to_string(bytes) + " bytes to copy the tensor");
+    }
+    std::memcpy(owner->copy.get(), data, bytes);
+    frame_data = owner->copy.get();
+  }
+  ZmqMessage frame;
+  zmq_msg_close(frame.get());  // zmq_msg_init_data wants an uninitialised zmq_msg_t
+  if (zmq_msg_init_data(frame.get(), frame_data, bytes, &FreeFrame, owner.get()) != 0) {
+    zmq_msg_init(frame.get());  // keep the destructor's zmq_msg_close valid
+    return Status(ErrorCode::kTooLarge, std::string("zmq_msg_init_data: ") +
+                                            zmq_strerror(zmq_errno()));
+  }
+  owner.release();  // now owned by the frame; FreeFrame deletes it
+  *out = std::move(frame);
+  return Status::OK();
+}
+
+}  // namespace internal
+}  // namespace imgsink

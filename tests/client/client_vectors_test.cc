@@ -1,0 +1,151 @@
+// The bytes the client puts on the wire equal the canonical vectors of proto/vectors.
+//
+// Each canonical client vector's "message" is rebuilt through the public API (TensorView,
+// SaveOptions, ClientOptions::first_request_id for its id), sent to a fake daemon, and the
+// header frame the daemon receives is compared with the vector's hex.
+#include <catch.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+
+#include "fake_daemon.h"
+#include "imgsink/client.h"
+#include "test_util.h"
+
+namespace imgsink {
+namespace {
+
+using namespace std::chrono_literals;
+using Json = nlohmann::json;
+
+std::string ToHex(const std::string& bytes) {
+  std::string hex;
+  char buf[3];
+  for (unsigned char c : bytes) {
+    std::snprintf(buf, sizeof buf, "%02x", c);
+    hex += buf;
+  }
+  return hex;
+}
+
+template <typename T>
+T Parsed(bool (*parse)(std::string_view, T*), const Json& name) {
+  T value{};
+  INFO("name " << name.dump());
+  REQUIRE(parse(name.get<std::string>(), &value));
+  return value;
+}
+
+BusyPolicy ParsePolicy(const std::string& name) {
+  if (name == "block") return BusyPolicy::kBlock;
+  if (name == "drop") return BusyPolicy::kDrop;
+  REQUIRE(name == "error");
+  return BusyPolicy::kError;
+}
+
+// Maps a save vector's message onto the public API, key by key.
+struct ApiSave {
+  TensorView view;
+  std::string path;
+  SaveOptions options;
+};
+
+ApiSave FromJson(const Json& m, std::vector<uint8_t>* storage) {
+  ApiSave a;
+  a.view.dtype = Parsed(ParseDType, m.at("dtype"));
+  a.view.shape = m.at("shape").get<std::vector<int64_t>>();
+  a.view.layout = Parsed(ParseLayout, m.at("layout"));
+  size_t bytes = 0;
+  REQUIRE(TensorByteSize(a.view, &bytes).ok());
+  storage->assign(bytes, 0x5A);
+  a.view.data = storage->data();
+  a.path = m.at("path").get<std::string>();
+  SaveOptions& o = a.options;
+  if (!m.at("format").is_null()) o.format = Parsed(ParseOutputFormat, m.at("format"));
+  o.mode = Parsed(ParseOutputMode, m.at("mode"));
+  o.render.nrow = m.at("nrow").get<int>();
+  o.render.padding = m.at("padding").get<int>();
+  o.render.pad_value = m.at("pad_value").get<double>();
+  o.render.normalize = m.at("normalize").get<bool>();
+  if (!m.at("value_range").is_null()) {
+    o.render.value_range = std::make_pair(m.at("value_range")[0].get<double>(),
+                                          m.at("value_range")[1].get<double>());
+  }
+  o.render.scale_each = m.at("scale_each").get<bool>();
+  o.render.keep_gray = m.at("keep_gray").get<bool>();
+  o.png.compress_level = m.at("png_level").get<int>();
+  o.png.bit_depth = m.at("png_bits").get<int>();
+  o.png.filter = Parsed(ParsePngFilter, m.at("png_filter"));
+  o.png.strategy = Parsed(ParsePngStrategy, m.at("png_strategy"));
+  o.jpeg.quality = m.at("jpeg_quality").get<int>();
+  o.jpeg.subsampling = Parsed(ParseJpegSubsampling, m.at("jpeg_subsampling"));
+  o.policy = ParsePolicy(m.at("policy").get<std::string>());
+  o.block_timeout_ms = m.at("block_timeout_ms").get<uint32_t>();
+  o.metadata = m.at("meta").get<std::map<std::string, std::string>>();
+  REQUIRE(m.size() == 25);  // v, kind, id + the 22 save keys above: none left unmapped
+  return a;
+}
+
+std::vector<Json> CanonicalClientVectors(const std::string& kind) {
+  std::ifstream in(IMGSINK_SOURCE_DIR "/proto/vectors/vectors.json");
+  REQUIRE(in.good());
+  const Json doc = Json::parse(in);
+  REQUIRE(doc.at("version") == 1);
+  std::vector<Json> out;
+  for (const Json& v : doc.at("vectors")) {
+    if (v.at("direction") == "client" && v.value("canonical", false) &&
+        v.at("message").at("kind") == kind) {
+      out.push_back(v);
+    }
+  }
+  return out;
+}
+
+TEST_CASE("save_image sends the canonical bytes of every canonical save vector",
+          "[client][vectors]") {
+  const std::vector<Json> vectors = CanonicalClientVectors("save");
+  REQUIRE(vectors.size() >= 3);
+  for (const Json& v : vectors) {
+    const std::string name = v.at("name").get<std::string>();
+    INFO("vector " << name);
+    test::TempDir dir;
+    test::FakeDaemon daemon(dir.Endpoint());
+    ClientOptions client_options;
+    client_options.first_request_id = v.at("message").at("id").get<uint64_t>();
+    auto client = test::OpenClient(dir.Endpoint(), client_options);
+    std::vector<uint8_t> storage;
+    const ApiSave save = FromJson(v.at("message"), &storage);
+    Job job = client->save_image(save.view, save.path, save.options);
+    CHECK(job.request_id() == client_options.first_request_id);
+    REQUIRE(job.wait(20s).ok());
+    const auto got = daemon.received();
+    REQUIRE(got.size() == 1);
+    CHECK(ToHex(got[0].header) == v.at("hex").get<std::string>());
+    CHECK(got[0].payload == std::string(storage.begin(), storage.end()));
+  }
+}
+
+TEST_CASE("status sends the canonical bytes of the canonical status vectors",
+          "[client][vectors]") {
+  const std::vector<Json> vectors = CanonicalClientVectors("status");
+  REQUIRE_FALSE(vectors.empty());
+  for (const Json& v : vectors) {
+    INFO("vector " << v.at("name").get<std::string>());
+    test::TempDir dir;
+    test::FakeDaemon daemon(dir.Endpoint());
+    ClientOptions client_options;
+    client_options.first_request_id = v.at("message").at("id").get<uint64_t>();
+    auto client = test::OpenClient(dir.Endpoint(), client_options);
+    std::map<std::string, uint64_t> counters;
+    REQUIRE(client->status(&counters, 20s).ok());
+    const auto got = daemon.received();
+    REQUIRE(got.size() == 1);
+    CHECK(ToHex(got[0].header) == v.at("hex").get<std::string>());
+  }
+}
+
+}  // namespace
+}  // namespace imgsink

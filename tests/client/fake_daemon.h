@@ -1,0 +1,78 @@
+// FakeDaemon: a ROUTER socket on its own thread that decodes client requests with the codec,
+// records them, and answers as a test's handler says.  Stands in for imgsinkd in client tests.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "imgsink/proto/messages.h"
+#include "imgsink/proto/status.h"
+
+namespace imgsink::test {
+
+// One request as the daemon saw it.
+struct ReceivedRequest {
+  size_t frames = 0;        // after the routing id
+  std::string header;       // the header frame's bytes
+  std::string payload;      // the tensor frame's bytes (empty for status)
+  Status decode_status;     // DecodeClientMessage's verdict on `header`
+  uint64_t request_id = 0;
+  ClientMessage message;
+};
+
+// What to send back for one request: `now` at once, `held` when ReleaseHeld() is called.
+struct Response {
+  std::vector<ServerMessage> now;
+  std::vector<ServerMessage> held;
+};
+
+// Thread-safety: public methods may be called from any thread.
+class FakeDaemon {
+ public:
+  using Handler = std::function<Response(const ReceivedRequest&)>;
+
+  // Accepts every save (job id = 1000 + request id), reports it written at once, and answers
+  // status requests with {"jobs": <saves so far>}.
+  static Response AcceptAndWrite(const ReceivedRequest& request);
+  // Like AcceptAndWrite, but the done events wait for ReleaseHeld().
+  static Response AcceptAndHold(const ReceivedRequest& request);
+  // Never answers.
+  static Response Silent(const ReceivedRequest& request);
+
+  // Binds a ROUTER to `endpoint` (REQUIRE-fails the test if it cannot) and starts the thread.
+  explicit FakeDaemon(std::string endpoint, Handler handler = AcceptAndWrite);
+  // Stops the thread and closes the socket (clients see the connection drop).
+  ~FakeDaemon();
+
+  // Sends every held message.
+  void ReleaseHeld();
+  // Returns true once at least n requests were received, false after `timeout`.
+  bool WaitForRequests(size_t n, std::chrono::milliseconds timeout);
+  std::vector<ReceivedRequest> received() const;
+
+ private:
+  void Run();
+  void HandleRequest(const std::string& routing_id, std::vector<std::string> frames);
+  void Send(const std::string& routing_id, const ServerMessage& message);
+
+  const std::string endpoint_;
+  const Handler handler_;
+  void* ctx_ = nullptr;
+  void* socket_ = nullptr;  // owned by the thread once it runs
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<ReceivedRequest> received_;
+  std::vector<std::pair<std::string, ServerMessage>> held_;
+  bool release_ = false;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+}  // namespace imgsink::test

@@ -1,0 +1,71 @@
+// Helpers shared by the client tests.
+#pragma once
+
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <catch.hpp>
+
+#include "imgsink/client.h"
+
+namespace imgsink::test {
+
+// A fresh directory under $TMPDIR (or /tmp), removed with everything in it on destruction.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "imgsink-client-test-XXXXXX").string();
+    REQUIRE(mkdtemp(pattern.data()) != nullptr);
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const std::filesystem::path& path() const { return path_; }
+  // An ipc endpoint inside the directory.
+  std::string Endpoint(const std::string& name = "daemon.sock") const {
+    return "ipc://" + (path_ / name).string();
+  }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// Opens a client or fails the test.
+inline std::unique_ptr<Client> OpenClient(const std::string& endpoint,
+                                          const ClientOptions& options = ClientOptions()) {
+  std::unique_ptr<Client> client;
+  const Status s = Client::Open(endpoint, options, &client);
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+  REQUIRE(client != nullptr);
+  return client;
+}
+
+// A uint8 CHW tensor (3 x h x w) whose bytes are `seed`, `seed`+1, ... (mod 256).
+struct Uint8Image {
+  std::vector<uint8_t> bytes;
+  TensorView view;
+
+  Uint8Image(int h, int w, uint8_t seed) : bytes(size_t(3) * h * w) {
+    for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<uint8_t>(seed + i);
+    view.data = bytes.data();
+    view.dtype = DType::kUint8;
+    view.shape = {3, h, w};
+    view.layout = Layout::kCHW;
+  }
+  Uint8Image(const Uint8Image&) = delete;  // view.data points into bytes
+  Uint8Image& operator=(const Uint8Image&) = delete;
+  std::string AsString() const { return std::string(bytes.begin(), bytes.end()); }
+};
+
+}  // namespace imgsink::test
