@@ -17,6 +17,8 @@ using proto_internal::FieldSpec;
 using proto_internal::KeyError;
 
 constexpr int64_t kIntMax = std::numeric_limits<int32_t>::max();
+// A save header always has every key (PROTOCOL.md, "Canonical form"); kSaveFields lists them.
+constexpr size_t kSaveKeyCount = 25;
 
 // Indexed by BusyPolicy.
 constexpr std::string_view kPolicyNames[] = {"block", "drop", "error"};
@@ -40,7 +42,7 @@ bool ParseBusyPolicy(std::string_view name, BusyPolicy* out) {
 
 std::string EncodeSave(const SaveRequest& r) {
   CanonicalWriter w;
-  w.Map(25);
+  w.Map(kSaveKeyCount);
   w.KeyUint("v", kProtocolVersion);
   w.KeyStr("kind", "save");
   w.KeyUint("id", r.request_id);
@@ -111,7 +113,8 @@ Status ReadDType(const Value& o, std::string_view key, const Limits&, SaveReques
 }
 
 Status ReadShape(const Value& o, std::string_view key, const Limits& limits, SaveRequest* r) {
-  if (o.type != msgpack::type::ARRAY) return KeyError(ErrorCode::kBadRequest, key, "must be an array");
+  if (o.type != msgpack::type::ARRAY)
+    return KeyError(ErrorCode::kBadRequest, key, "must be an array");
   if (o.via.array.size > limits.max_rank) {
     return KeyError(ErrorCode::kBadShape, key,
                     "more than " + std::to_string(limits.max_rank) + " dims");
@@ -119,9 +122,9 @@ Status ReadShape(const Value& o, std::string_view key, const Limits& limits, Sav
   r->shape.clear();
   for (uint32_t i = 0; i < o.via.array.size; ++i) {
     int64_t dim;
-    Status s = proto_internal::ReadInt(o.via.array.ptr[i], key, 1,
-                                       std::numeric_limits<int64_t>::max(), ErrorCode::kBadShape,
-                                       &dim);
+    Status s =
+        proto_internal::ReadInt(o.via.array.ptr[i], key, 1, std::numeric_limits<int64_t>::max(),
+                                ErrorCode::kBadShape, &dim);
     if (!s.ok()) return s;
     r->shape.push_back(dim);
   }
@@ -260,7 +263,8 @@ Status ReadMeta(const Value& o, std::string_view key, const Limits& limits, Save
                                   ErrorCode::kBadOption, &v);
     }
     if (!s.ok()) return s;
-    if (!r->metadata.emplace(k, v).second) return KeyError(ErrorCode::kBadRequest, key, "duplicate entry");
+    if (!r->metadata.emplace(k, v).second)
+      return KeyError(ErrorCode::kBadRequest, key, "duplicate entry");
   }
   return Status::OK();
 }
@@ -293,14 +297,15 @@ const FieldSpec<SaveRequest> kSaveFields[] = {
     {"block_timeout_ms", false, ReadBlockTimeout},
     {"meta", false, ReadMeta},
 };
+static_assert(std::size(kSaveFields) == kSaveKeyCount, "EncodeSave writes every key");
 
 // Checks what no single key can: the rank against the layout, and that the tensor's byte size
 // fits in int64 so later size arithmetic cannot overflow.
 Status CheckShape(const SaveRequest& r) {
   if (r.shape.size() != static_cast<size_t>(LayoutRank(r.layout))) {
-    return KeyError(ErrorCode::kBadShape, "shape",
-                    std::to_string(r.shape.size()) + " dims for layout " +
-                        std::string(LayoutName(r.layout)));
+    return KeyError(
+        ErrorCode::kBadShape, "shape",
+        std::to_string(r.shape.size()) + " dims for layout " + std::string(LayoutName(r.layout)));
   }
   uint64_t bytes = DTypeSize(r.dtype);
   for (int64_t d : r.shape) {
@@ -320,12 +325,18 @@ Status DecodeSave(const msgpack::object_map& map, const DecodeLimits& limits, Sa
   return s;
 }
 
+Status SkipStatusKey(const Value&, std::string_view, const Limits&, StatusRequest*) {
+  return Status::OK();  // v and kind are checked before the fields are read
+}
+
+Status ReadStatusId(const Value& o, std::string_view key, const Limits&, StatusRequest* r) {
+  return proto_internal::ReadUint64(o, key, &r->request_id);
+}
+
 const FieldSpec<StatusRequest> kStatusFields[] = {
-    {"v", true, [](const Value&, std::string_view, const Limits&, StatusRequest*) { return Status::OK(); }},
-    {"kind", true, [](const Value&, std::string_view, const Limits&, StatusRequest*) { return Status::OK(); }},
-    {"id", true, [](const Value& o, std::string_view key, const Limits&, StatusRequest* r) {
-       return proto_internal::ReadUint64(o, key, &r->request_id);
-     }},
+    {"v", true, SkipStatusKey},
+    {"kind", true, SkipStatusKey},
+    {"id", true, ReadStatusId},
 };
 
 Status DecodeStatus(const msgpack::object_map& map, const DecodeLimits& limits,
@@ -349,8 +360,8 @@ std::string EncodeClientMessage(const ClientMessage& msg) {
   return EncodeStatus(std::get<StatusRequest>(msg));
 }
 
-Status DecodeClientMessage(const void* data, size_t size, ClientMessage* out,
-                           uint64_t* request_id, const DecodeLimits& limits) {
+Status DecodeClientMessage(const void* data, size_t size, ClientMessage* out, uint64_t* request_id,
+                           const DecodeLimits& limits) {
   *request_id = 0;
   try {
     msgpack::object_handle handle;

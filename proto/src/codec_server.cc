@@ -120,15 +120,20 @@ Status ReadMessage(const Value& o, std::string_view key, const Limits& limits, F
 
 // Canonical order of a reply; "job"/"counters"/"code"/"message" depend on "ok".
 const FieldSpec<Fields> kReplyFields[] = {
-    {"v", true, Skip},          {"kind", true, Skip},          {"id", true, ReadId},
-    {"ok", true, ReadOk},       {"job", false, ReadJob},       {"counters", false, ReadCounters},
-    {"code", false, ReadCode},  {"message", false, ReadMessage},
+    {"v", true, Skip},         {"kind", true, Skip},
+    {"id", true, ReadId},      {"ok", true, ReadOk},
+    {"job", false, ReadJob},   {"counters", false, ReadCounters},
+    {"code", false, ReadCode}, {"message", false, ReadMessage},
 };
 enum ReplyKey { kRJob = 4, kRCounters = 5, kRCode = 6, kRMessage = 7 };
 
 const FieldSpec<Fields> kDoneFields[] = {
-    {"v", true, Skip},    {"kind", true, Skip},       {"id", true, ReadId},
-    {"job", true, ReadJob}, {"ok", true, ReadOk},     {"code", false, ReadCode},
+    {"v", true, Skip},
+    {"kind", true, Skip},
+    {"id", true, ReadId},
+    {"job", true, ReadJob},
+    {"ok", true, ReadOk},
+    {"code", false, ReadCode},
     {"message", false, ReadMessage},
 };
 enum DoneKey { kDCode = 5, kDMessage = 6 };

@@ -62,12 +62,12 @@ Status UnpackMap(const void* data, size_t size, const DecodeLimits& limits,
                            UnpackLimit(limits));
   } catch (const std::exception& e) {
     // msgpack::unpack_error (parse_error, insufficient_bytes, *_size_overflow), bad_alloc.
-    return Status(ErrorCode::kBadMessage, std::string("header is not msgpack within limits: ") +
-                                              e.what());
+    return Status(ErrorCode::kBadMessage,
+                  std::string("header is not msgpack within limits: ") + e.what());
   }
   if (offset != size) {
-    return Status(ErrorCode::kBadMessage, std::to_string(size - offset) +
-                                              " trailing bytes after the header map");
+    return Status(ErrorCode::kBadMessage,
+                  std::to_string(size - offset) + " trailing bytes after the header map");
   }
   if (out->get().type != msgpack::type::MAP) {
     return Status(ErrorCode::kBadMessage, "header is not a msgpack map");
@@ -90,9 +90,9 @@ Status CheckVersion(const msgpack::object_map& map) {
   if (v == nullptr) return KeyError(ErrorCode::kBadRequest, "v", "missing");
   if (!IsInteger(*v)) return KeyError(ErrorCode::kBadRequest, "v", "must be an integer");
   if (v->type != msgpack::type::POSITIVE_INTEGER || v->via.u64 != kProtocolVersion) {
-    return Status(ErrorCode::kUnsupportedVersion,
-                  "protocol version " + IntToString(*v) + " is not spoken here (this is " +
-                      std::to_string(kProtocolVersion) + ")");
+    return Status(ErrorCode::kUnsupportedVersion, "protocol version " + IntToString(*v) +
+                                                      " is not spoken here (this is " +
+                                                      std::to_string(kProtocolVersion) + ")");
   }
   return Status::OK();
 }
@@ -119,15 +119,14 @@ Status ReadInt(const msgpack::object& o, std::string_view key, int64_t lo, int64
                ErrorCode range_code, int64_t* out) {
   if (!IsInteger(o)) return KeyError(ErrorCode::kBadRequest, key, "must be an integer");
   // A POSITIVE_INTEGER may exceed INT64_MAX; compare in uint64 before converting.
-  const bool in_range =
-      o.type == msgpack::type::POSITIVE_INTEGER
-          ? hi >= 0 && o.via.u64 <= static_cast<uint64_t>(hi) &&
-                (lo < 0 || o.via.u64 >= static_cast<uint64_t>(lo))
-          : o.via.i64 >= lo && o.via.i64 <= hi;
+  const bool in_range = o.type == msgpack::type::POSITIVE_INTEGER
+                            ? hi >= 0 && o.via.u64 <= static_cast<uint64_t>(hi) &&
+                                  (lo < 0 || o.via.u64 >= static_cast<uint64_t>(lo))
+                            : o.via.i64 >= lo && o.via.i64 <= hi;
   if (!in_range) {
-    return KeyError(range_code, key,
-                    IntToString(o) + " is outside " + std::to_string(lo) + ".." +
-                        std::to_string(hi));
+    return KeyError(
+        range_code, key,
+        IntToString(o) + " is outside " + std::to_string(lo) + ".." + std::to_string(hi));
   }
   *out = o.type == msgpack::type::POSITIVE_INTEGER ? static_cast<int64_t>(o.via.u64) : o.via.i64;
   return Status::OK();
@@ -137,10 +136,17 @@ Status ReadFiniteNumber(const msgpack::object& o, std::string_view key, double* 
   double v;
   switch (o.type) {
     case msgpack::type::FLOAT32:  // msgpack-cxx widens float32 into via.f64
-    case msgpack::type::FLOAT64: v = o.via.f64; break;
-    case msgpack::type::POSITIVE_INTEGER: v = static_cast<double>(o.via.u64); break;
-    case msgpack::type::NEGATIVE_INTEGER: v = static_cast<double>(o.via.i64); break;
-    default: return KeyError(ErrorCode::kBadRequest, key, "must be a number");
+    case msgpack::type::FLOAT64:
+      v = o.via.f64;
+      break;
+    case msgpack::type::POSITIVE_INTEGER:
+      v = static_cast<double>(o.via.u64);
+      break;
+    case msgpack::type::NEGATIVE_INTEGER:
+      v = static_cast<double>(o.via.i64);
+      break;
+    default:
+      return KeyError(ErrorCode::kBadRequest, key, "must be a number");
   }
   if (!std::isfinite(v)) return KeyError(ErrorCode::kBadOption, key, "must be finite");
   *out = v;
@@ -148,7 +154,8 @@ Status ReadFiniteNumber(const msgpack::object& o, std::string_view key, double* 
 }
 
 Status ReadBool(const msgpack::object& o, std::string_view key, bool* out) {
-  if (o.type != msgpack::type::BOOLEAN) return KeyError(ErrorCode::kBadRequest, key, "must be a bool");
+  if (o.type != msgpack::type::BOOLEAN)
+    return KeyError(ErrorCode::kBadRequest, key, "must be a bool");
   *out = o.via.boolean;
   return Status::OK();
 }

@@ -5,10 +5,9 @@
 
 #include <bitset>
 #include <cstdint>
+#include <msgpack.hpp>
 #include <string>
 #include <string_view>
-
-#include <msgpack.hpp>
 
 #include "imgsink/proto/codec.h"
 #include "imgsink/proto/status.h"

@@ -5,10 +5,9 @@
 
 #include <cstdint>
 #include <cstring>
+#include <msgpack.hpp>
 #include <string>
 #include <string_view>
-
-#include <msgpack.hpp>
 
 namespace imgsink {
 namespace proto_internal {
@@ -40,11 +39,26 @@ class CanonicalWriter {
   }
 
   // Key/value shorthands for the string-keyed maps of the protocol.
-  void KeyStr(std::string_view key, std::string_view v) { Str(key); Str(v); }
-  void KeyUint(std::string_view key, uint64_t v) { Str(key); Uint(v); }
-  void KeyInt(std::string_view key, int64_t v) { Str(key); Int(v); }
-  void KeyBool(std::string_view key, bool v) { Str(key); Bool(v); }
-  void KeyFloat64(std::string_view key, double v) { Str(key); Float64(v); }
+  void KeyStr(std::string_view key, std::string_view v) {
+    Str(key);
+    Str(v);
+  }
+  void KeyUint(std::string_view key, uint64_t v) {
+    Str(key);
+    Uint(v);
+  }
+  void KeyInt(std::string_view key, int64_t v) {
+    Str(key);
+    Int(v);
+  }
+  void KeyBool(std::string_view key, bool v) {
+    Str(key);
+    Bool(v);
+  }
+  void KeyFloat64(std::string_view key, double v) {
+    Str(key);
+    Float64(v);
+  }
 
   std::string Take() { return std::move(bytes_); }
 

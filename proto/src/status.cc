@@ -8,10 +8,10 @@ namespace {
 
 // Indexed by ErrorCode; the static_assert below keeps the table and the enum in step.
 constexpr std::array<std::string_view, static_cast<size_t>(ErrorCode::kCount_)> kNames = {
-    "ok",          "bad_message",   "unsupported_version", "bad_request",   "bad_dtype",
-    "bad_shape",   "size_mismatch", "too_large",           "bad_path",      "bad_format",
-    "bad_option",  "encode_failed", "write_failed",        "busy",          "shutting_down",
-    "internal",    "timeout",       "disconnected",        "journal_failed",
+    "ok",         "bad_message",   "unsupported_version", "bad_request",    "bad_dtype",
+    "bad_shape",  "size_mismatch", "too_large",           "bad_path",       "bad_format",
+    "bad_option", "encode_failed", "write_failed",        "busy",           "shutting_down",
+    "internal",   "timeout",       "disconnected",        "journal_failed",
 };
 static_assert(kNames.back() == "journal_failed", "kNames must list every ErrorCode in order");
 

@@ -70,9 +70,7 @@ std::string_view PngFilterName(PngFilter f) { return NameOf(kFilterNames, f); }
 std::string_view PngStrategyName(PngStrategy s) { return NameOf(kStrategyNames, s); }
 
 bool ParseDType(std::string_view name, DType* out) { return ParseName(kDTypeNames, name, out); }
-bool ParseLayout(std::string_view name, Layout* out) {
-  return ParseName(kLayoutNames, name, out);
-}
+bool ParseLayout(std::string_view name, Layout* out) { return ParseName(kLayoutNames, name, out); }
 bool ParseOutputFormat(std::string_view name, OutputFormat* out) {
   if (name == "jpg") {
     *out = OutputFormat::kJpeg;

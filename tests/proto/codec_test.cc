@@ -1,11 +1,11 @@
 // Codec behaviour beyond the shared vectors: round trips of random messages, request ids on
 // refusals, limits, server-side details, and robustness against hostile bytes.
-#include <catch.hpp>
+#include "imgsink/proto/codec.h"
 
+#include <catch.hpp>
 #include <fstream>
 #include <random>
 
-#include "imgsink/proto/codec.h"
 #include "message_json.h"
 
 namespace imgsink {
@@ -51,7 +51,8 @@ SaveRequest RandomSave(std::mt19937_64& rng) {
   r.dtype = static_cast<DType>(uniform(0, 5));
   r.layout = static_cast<Layout>(uniform(0, 4));
   for (int i = 0; i < LayoutRank(r.layout); ++i) r.shape.push_back(uniform(1, 1 << 12));
-  r.path = "run/" + std::to_string(rng()) + Pick<std::string>(rng, {".png", ".jpg", "_{index}.png"});
+  r.path =
+      "run/" + std::to_string(rng()) + Pick<std::string>(rng, {".png", ".jpg", "_{index}.png"});
   if (uniform(0, 1)) r.format = static_cast<OutputFormat>(uniform(0, 1));
   r.mode = static_cast<OutputMode>(uniform(0, 1));
   r.render.nrow = static_cast<int>(uniform(1, INT32_MAX));
@@ -70,7 +71,8 @@ SaveRequest RandomSave(std::mt19937_64& rng) {
   r.policy = static_cast<BusyPolicy>(uniform(0, 2));
   r.block_timeout_ms = static_cast<uint32_t>(rng());
   for (int64_t i = uniform(0, 64); i > 0; --i) {
-    r.metadata[std::to_string(rng() % 1000)] = std::string(static_cast<size_t>(uniform(0, 40)), 'x');
+    r.metadata[std::to_string(rng() % 1000)] =
+        std::string(static_cast<size_t>(uniform(0, 40)), 'x');
   }
   return r;
 }
@@ -120,8 +122,8 @@ TEST_CASE("codec: server messages round-trip", "[proto][codec]") {
   done_failed.request_id = 9;
   done_failed.job_id = 11;
   done_failed.status = Status(ErrorCode::kWriteFailed, "x.png: EIO");
-  for (const ServerMessage& msg : std::vector<ServerMessage>{save_ok, status_ok, refused, done_ok,
-                                                             done_failed}) {
+  for (const ServerMessage& msg :
+       std::vector<ServerMessage>{save_ok, status_ok, refused, done_ok, done_failed}) {
     INFO(test::ToJson(msg).dump());
     const std::string bytes = EncodeServerMessage(msg);
     ServerMessage decoded;
@@ -175,8 +177,8 @@ TEST_CASE("codec: refusals name the request id when it was readable", "[proto][c
   ClientMessage msg;
   uint64_t id = 99;
   // {"v": 2, "kind": "status", "id": 77}
-  const std::string v2 = Bytes({0x83}) + Str("v") + Bytes({2}) + Str("kind") + Str("status") +
-                         Str("id") + Bytes({77});
+  const std::string v2 =
+      Bytes({0x83}) + Str("v") + Bytes({2}) + Str("kind") + Str("status") + Str("id") + Bytes({77});
   CHECK(DecodeClient(v2, &msg, &id).code() == ErrorCode::kUnsupportedVersion);
   CHECK(id == 77);
   // {"id": 78, "v": 1, "kind": "save", "bogus": 1}: id before the failing key.
@@ -192,8 +194,8 @@ TEST_CASE("codec: refusals name the request id when it was readable", "[proto][c
   CHECK(DecodeClient(Bytes({0xc1}), &msg, &id).code() == ErrorCode::kBadMessage);
   CHECK(id == 0);
   // A negative id is unreadable: 0.
-  const std::string negative = Bytes({0x83}) + Str("v") + Bytes({1}) + Str("kind") +
-                               Str("status") + Str("id") + Bytes({0xff});
+  const std::string negative = Bytes({0x83}) + Str("v") + Bytes({1}) + Str("kind") + Str("status") +
+                               Str("id") + Bytes({0xff});
   CHECK(DecodeClient(negative, &msg, &id).code() == ErrorCode::kBadRequest);
   CHECK(id == 0);
 }
@@ -265,9 +267,8 @@ TEST_CASE("codec: limits", "[proto][codec][limits]") {
   }
   SECTION("nesting deeper than one level inside the header is bad_message") {
     // {"v":1,"kind":"status","id":7,"x":[[nil]]}
-    const std::string frame = Bytes({0x84}) + Str("v") + Bytes({1}) + Str("kind") +
-                              Str("status") + Str("id") + Bytes({7}) + Str("x") +
-                              Bytes({0x91, 0x91, 0xc0});
+    const std::string frame = Bytes({0x84}) + Str("v") + Bytes({1}) + Str("kind") + Str("status") +
+                              Str("id") + Bytes({7}) + Str("x") + Bytes({0x91, 0x91, 0xc0});
     const Status s = DecodeClient(frame, &msg, &id);
     CHECK(s.code() == ErrorCode::kBadMessage);
     CHECK(s.message().find("depth") != std::string::npos);

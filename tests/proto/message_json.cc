@@ -23,9 +23,12 @@ BusyPolicy ParsePolicy(const std::string& name) {
 
 const char* PolicyName(BusyPolicy p) {
   switch (p) {
-    case BusyPolicy::kBlock: return "block";
-    case BusyPolicy::kDrop: return "drop";
-    case BusyPolicy::kError: return "error";
+    case BusyPolicy::kBlock:
+      return "block";
+    case BusyPolicy::kDrop:
+      return "drop";
+    case BusyPolicy::kError:
+      return "error";
   }
   return "?";
 }

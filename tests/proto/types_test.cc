@@ -1,14 +1,14 @@
 // types.h and status.h: wire names, parsers, sizes, and format inference against PIL itself.
-#include <catch.hpp>
+#include "imgsink/proto/types.h"
 
 #include <array>
+#include <catch.hpp>
 #include <cstdio>
 #include <map>
 #include <memory>
 #include <string>
 
 #include "imgsink/proto/status.h"
-#include "imgsink/proto/types.h"
 
 namespace imgsink {
 namespace {
@@ -45,7 +45,8 @@ void CheckNames(std::string_view (*name)(Enum), bool (*parse)(std::string_view, 
 }
 
 TEST_CASE("types: wire names round-trip", "[proto][types]") {
-  CheckNames(DTypeName, ParseDType, {"uint8", "uint16", "float16", "bfloat16", "float32", "float64"});
+  CheckNames(DTypeName, ParseDType,
+             {"uint8", "uint16", "float16", "bfloat16", "float32", "float64"});
   CheckNames(LayoutName, ParseLayout, {"HW", "CHW", "NCHW", "HWC", "NHWC"});
   CheckNames(OutputFormatName, ParseOutputFormat, {"png", "jpeg"});
   CheckNames(OutputModeName, ParseOutputMode, {"grid", "each"});
@@ -90,10 +91,10 @@ TEST_CASE("status: error code names and ToString", "[proto][status]") {
 
 // Paths whose format PIL's Image.save would infer; the expected answers come from PIL itself.
 const char* const kPaths[] = {
-    "a.png",   "a.PNG",     "dir.jpg/a.png", "a.jpg",    "a.JPEG",  "a.jpe",    "a.jfif",
-    "a.JfIf",  "a.apng",    "a.gif",         "a.bmp",    "a",       ".png",     "..png",
-    "dir/.png", ".hidden.jpg", "a..png",     "a.png.txt", "a.txt.png", "a.",     "a.jpg/",
-    "dir.png/a", "...png", "a.pn", "a. png",
+    "a.png",     "a.PNG",       "dir.jpg/a.png", "a.jpg",     "a.JPEG",    "a.jpe", "a.jfif",
+    "a.JfIf",    "a.apng",      "a.gif",         "a.bmp",     "a",         ".png",  "..png",
+    "dir/.png",  ".hidden.jpg", "a..png",        "a.png.txt", "a.txt.png", "a.",    "a.jpg/",
+    "dir.png/a", "...png",      "a.pn",          "a. png",
 };
 
 // Runs PIL's own extension lookup for kPaths; returns path -> "png" | "jpeg" | "".
@@ -118,8 +119,7 @@ std::map<std::string, std::string> PilFormats() {
       std::fprintf(in.get(), i ? "\n%s" : "%s", kPaths[i]);
     }
   }
-  const std::string cmd =
-      std::string(IMGSINK_PYTHON) + " " + script_path + " < " + input_path;
+  const std::string cmd = std::string(IMGSINK_PYTHON) + " " + script_path + " < " + input_path;
   std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(cmd.c_str(), "r"), pclose);
   REQUIRE(pipe);
   std::map<std::string, std::string> out;

@@ -1,7 +1,6 @@
 // Every vector of proto/vectors/vectors.json against the codec: valid vectors decode to their
 // message, error vectors to their error code, and canonical messages encode to their bytes.
 #include <catch.hpp>
-
 #include <fstream>
 #include <set>
 
@@ -109,8 +108,8 @@ TEST_CASE("vectors: non-canonical valid vectors re-encode canonically", "[proto]
 }
 
 TEST_CASE("vectors: make_vectors.py reproduces vectors.json", "[proto][vectors][python]") {
-  const std::string cmd = std::string(IMGSINK_PYTHON) + " " IMGSINK_SOURCE_DIR
-                          "/proto/vectors/make_vectors.py --check";
+  const std::string cmd =
+      std::string(IMGSINK_PYTHON) + " " IMGSINK_SOURCE_DIR "/proto/vectors/make_vectors.py --check";
   CHECK(std::system(cmd.c_str()) == 0);
 }
 
