@@ -9,23 +9,43 @@
 namespace imgsink {
 namespace {
 
+// Independent lanes let the compiler vectorize the reduction; x < lo ? x : lo never takes a
+// NaN, so NaNs are counted on the side and win at the end, as in torch.
 template <class M>
 void MinMaxOf(const uint8_t* p, size_t count, double* min, double* max) {
   using V = typename M::Value;
-  V lo = std::numeric_limits<V>::infinity();
-  V hi = -std::numeric_limits<V>::infinity();
-  uint32_t nans = 0;
-  for (size_t i = 0; i < count; ++i) {
-    const V x = M::Load(p + i * M::kSize);
-    lo = x < lo ? x : lo;
-    hi = x > hi ? x : hi;
-    nans |= (x != x);
+  constexpr size_t kLanes = 16;
+  V lo[kLanes], hi[kLanes];
+  uint32_t nans[kLanes] = {};
+  for (size_t j = 0; j < kLanes; ++j) {
+    lo[j] = std::numeric_limits<V>::infinity();
+    hi[j] = -std::numeric_limits<V>::infinity();
   }
-  if (nans != 0) {
+  size_t i = 0;
+  for (; i + kLanes <= count; i += kLanes) {
+    for (size_t j = 0; j < kLanes; ++j) {
+      const V x = M::Load(p + (i + j) * M::kSize);
+      lo[j] = x < lo[j] ? x : lo[j];
+      hi[j] = x > hi[j] ? x : hi[j];
+      nans[j] |= (x != x);
+    }
+  }
+  for (size_t j = 0; i < count; ++i, ++j) {
+    const V x = M::Load(p + i * M::kSize);
+    lo[j] = x < lo[j] ? x : lo[j];
+    hi[j] = x > hi[j] ? x : hi[j];
+    nans[j] |= (x != x);
+  }
+  for (size_t j = 1; j < kLanes; ++j) {
+    lo[0] = lo[j] < lo[0] ? lo[j] : lo[0];
+    hi[0] = hi[j] > hi[0] ? hi[j] : hi[0];
+    nans[0] |= nans[j];
+  }
+  if (nans[0] != 0) {
     *min = *max = std::numeric_limits<double>::quiet_NaN();
   } else {
-    *min = double(lo);
-    *max = double(hi);
+    *min = double(lo[0]);
+    *max = double(hi[0]);
   }
 }
 
