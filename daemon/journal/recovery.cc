@@ -1,0 +1,253 @@
+#include "daemon/journal/recovery.h"
+
+#include <algorithm>
+#include <memory>
+#include <unordered_map>
+
+#include "daemon/journal/record_format.h"
+#include "daemon/journal/segment_reader.h"
+
+namespace imgsink::journal {
+namespace {
+
+struct AcceptedJob {
+  RecoveredJob job;
+  uint64_t seq = 0;
+  bool done = false;
+};
+
+class Recoverer {
+ public:
+  Recoverer(Env* env, std::string dir, JournalOptions::Recovery mode, RecoveryReport* report)
+      : env_(env), dir_(std::move(dir)), mode_(mode), report_(report) {}
+
+  Status Run(RecoveryResult* result);
+
+ private:
+  Status ListSegments(std::vector<uint64_t>* seqs);
+  Status ReadSegment(uint64_t seq, bool newest, RecoveryResult* result);
+  Status RemoveTornSegment(const std::string& path, uint64_t size);
+  Status TruncateTornTail(const std::string& path, uint64_t at, uint64_t size,
+                          const std::string& why);
+  // Fails in kStrict mode; otherwise counts the damage and returns OK.
+  Status Corrupt(const std::string& path, uint64_t offset, const std::string& why);
+  void Apply(const Record& rec, uint64_t seq, const std::shared_ptr<std::vector<uint8_t>>& buf,
+             const std::string& path);
+
+  Env* env_;
+  std::string dir_;
+  JournalOptions::Recovery mode_;
+  RecoveryReport* report_;
+  std::vector<AcceptedJob> accepted_;                  // in journal order
+  std::unordered_map<uint64_t, size_t> live_index_;    // job id -> index in accepted_
+  uint64_t max_job_id_ = 0;
+  uint64_t floor_ = 1;
+};
+
+Status Recoverer::Corrupt(const std::string& path, uint64_t offset, const std::string& why) {
+  std::string msg = "journal corrupt: " + path + " at byte offset " + std::to_string(offset) +
+                    ": " + why;
+  if (mode_ == JournalOptions::Recovery::kStrict) {
+    return Status(ErrorCode::kJournalFailed,
+                  msg + " (open with recovery skip-corrupt to skip damaged records; jobs "
+                        "journaled in them are lost)");
+  }
+  ++report_->skipped_corrupt;
+  report_->problems.push_back("skipped: " + msg);
+  return Status::OK();
+}
+
+Status Recoverer::ListSegments(std::vector<uint64_t>* seqs) {
+  std::vector<std::string> names;
+  Status s = env_->GetChildren(dir_, &names);
+  if (!s.ok()) return s;
+  for (const std::string& name : names) {
+    uint64_t seq;
+    if (ParseSegmentFileName(name, &seq)) seqs->push_back(seq);
+  }
+  std::sort(seqs->begin(), seqs->end());
+  // Segments are created with consecutive numbers and removed oldest first, so a hole means
+  // a file was lost or deleted by hand.
+  for (size_t i = 1; i < seqs->size(); ++i) {
+    uint64_t a = (*seqs)[i - 1], b = (*seqs)[i];
+    if (b != a + 1) {
+      s = Corrupt(JoinPath(dir_, SegmentFileName(a + 1)), 0,
+                  "missing segment file(s): " + std::to_string(b - a - 1) + " between " +
+                      SegmentFileName(a) + " and " + SegmentFileName(b));
+      if (!s.ok()) return s;
+    }
+  }
+  return Status::OK();
+}
+
+Status Recoverer::RemoveTornSegment(const std::string& path, uint64_t size) {
+  Status s = env_->RemoveFile(path);
+  if (s.ok()) s = env_->SyncDir(dir_);
+  if (!s.ok()) return s;
+  report_->truncated_bytes += size;
+  report_->problems.push_back("removed " + path + " (" + std::to_string(size) +
+                              " bytes): its header never became durable (crash while creating it)");
+  return Status::OK();
+}
+
+Status Recoverer::TruncateTornTail(const std::string& path, uint64_t at, uint64_t size,
+                                   const std::string& why) {
+  Status s = env_->TruncateFile(path, at);
+  std::unique_ptr<WritableFile> file;
+  if (s.ok()) s = env_->NewAppendableFile(path, &file);
+  if (s.ok()) s = file->Sync();  // make the new size durable before anything is appended
+  if (s.ok()) s = file->Close();
+  if (!s.ok()) return s;
+  report_->truncated_bytes += size - at;
+  report_->problems.push_back("truncated torn tail of " + path + " at byte offset " +
+                              std::to_string(at) + " (" + std::to_string(size - at) +
+                              " bytes; " + why + ")");
+  return Status::OK();
+}
+
+void Recoverer::Apply(const Record& rec, uint64_t seq,
+                      const std::shared_ptr<std::vector<uint8_t>>& buf, const std::string& path) {
+  if (rec.type != RecordType::kAccepted && rec.type != RecordType::kDone) return;
+  ++report_->records;
+  max_job_id_ = std::max(max_job_id_, rec.job_id);
+  if (rec.type == RecordType::kDone) {
+    ++report_->done;
+    auto it = live_index_.find(rec.job_id);
+    if (it == live_index_.end()) return;  // its ACCEPTED was in a segment already removed
+    accepted_[it->second].done = true;
+    live_index_.erase(it);
+    return;
+  }
+  ++report_->accepted;
+  if (live_index_.count(rec.job_id) != 0) {
+    report_->problems.push_back("duplicate ACCEPTED for live job " + std::to_string(rec.job_id) +
+                                " in " + path + " at byte offset " + std::to_string(rec.offset) +
+                                "; kept the first");
+    return;
+  }
+  live_index_[rec.job_id] = accepted_.size();
+  accepted_.push_back(AcceptedJob{RecoveredJob{rec.job_id, Bytes{rec.payload, rec.size, buf}}, seq});
+}
+
+Status Recoverer::ReadSegment(uint64_t seq, bool newest, RecoveryResult* result) {
+  const std::string path = JoinPath(dir_, SegmentFileName(seq));
+  auto buf = std::make_shared<std::vector<uint8_t>>();
+  Status s = ReadWholeFile(env_, path, buf.get());
+  if (!s.ok()) return s;
+  ++report_->segments;
+  const uint64_t size = buf->size();
+  SegmentReader reader(buf->data(), size);
+  RecoveredSegment seg;
+  seg.seq = seq;
+
+  SegmentHeader header;
+  uint32_t version = 0;
+  HeaderCheck check = DecodeSegmentHeader(buf->data(), size, &header, &version);
+  if (check == HeaderCheck::kBadVersion) {
+    return Status(ErrorCode::kJournalFailed,
+                  path + ": journal format version " + std::to_string(version) +
+                      ", this build reads version " + std::to_string(kFormatVersion));
+  }
+  if (check == HeaderCheck::kOk && header.seq != seq) check = HeaderCheck::kCorrupt;
+  if (check == HeaderCheck::kCorrupt) {
+    // The header is synced before the first batch is written, so a BATCH record after it
+    // proves the header was once durable: then this is damage, not an interrupted creation.
+    uint64_t marker = reader.FindBatchAfter(0, 0);
+    if (newest && marker == size) return RemoveTornSegment(path, size);
+    s = Corrupt(path, 0, "bad segment header");
+    if (!s.ok()) return s;
+    report_->skipped_bytes += marker;
+    reader.Seek(marker);
+  } else {
+    floor_ = std::max(floor_, header.next_job_id_floor);
+  }
+
+  for (;;) {
+    Record rec;
+    std::string why;
+    SegmentReader::Result r = reader.Next(&rec, &why);
+    if (r == SegmentReader::Result::kEnd) break;
+    if (r == SegmentReader::Result::kRecord) {
+      if (seg.sealed) {
+        s = Corrupt(path, rec.offset, "record after SEGMENT_END");
+        if (!s.ok()) return s;
+        continue;
+      }
+      if (rec.type == RecordType::kBatch) seg.last_batch = rec.job_id;
+      if (rec.type == RecordType::kSegmentEnd) seg.sealed = true;
+      Apply(rec, seq, buf, path);
+      continue;
+    }
+    // Damage at `at`.  Only the last batch of the newest segment can be unsynced (the writer
+    // starts batch n+1 only after batch n's fdatasync returned), so damage followed by a later
+    // BATCH record is corruption of acknowledged data; otherwise it is a torn tail.
+    const uint64_t at = reader.offset();
+    const uint64_t later = reader.FindBatchAfter(at + 1, seg.last_batch);
+    if (newest && later == size) {
+      s = TruncateTornTail(path, at, size, why);
+      if (!s.ok()) return s;
+      break;
+    }
+    s = Corrupt(path, at, why);
+    if (!s.ok()) return s;
+    // Skip just this record when its length still frames the next one; else resynchronize
+    // at the next batch (the records between are lost).
+    uint64_t end = reader.PlausibleEnd(at);
+    uint64_t next = (end != 0 && (end == size || reader.ValidRecordAt(end))) ? end : later;
+    report_->skipped_bytes += next - at;
+    reader.Seek(next);
+  }
+  seg.size = std::min(size, reader.offset());
+  if (!newest && !seg.sealed) {
+    s = Corrupt(path, size, "segment ends without SEGMENT_END (cut short?)");
+    if (!s.ok()) return s;
+  }
+  result->segments.push_back(seg);
+  return Status::OK();
+}
+
+Status Recoverer::Run(RecoveryResult* result) {
+  std::vector<uint64_t> seqs;
+  Status s = ListSegments(&seqs);
+  if (!s.ok()) return s;
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    s = ReadSegment(seqs[i], i + 1 == seqs.size(), result);
+    if (!s.ok()) return s;
+  }
+  std::unordered_map<uint64_t, RecoveredSegment*> by_seq;
+  for (RecoveredSegment& seg : result->segments) by_seq[seg.seq] = &seg;
+  for (AcceptedJob& a : accepted_) {
+    if (a.done) continue;
+    by_seq[a.seq]->live++;
+    result->pending.push_back(std::move(a.job));
+    result->pending_seq.push_back(a.seq);
+  }
+  result->next_job_id = std::max(floor_, max_job_id_ + 1);
+  report_->replayed = result->pending.size();
+  report_->next_job_id = result->next_job_id;
+  return Status::OK();
+}
+
+}  // namespace
+
+Status RecoverSegments(Env* env, const std::string& dir, JournalOptions::Recovery mode,
+                       RecoveryResult* result, RecoveryReport* report) {
+  *result = RecoveryResult();
+  return Recoverer(env, dir, mode, report).Run(result);
+}
+
+std::string RecoveryReport::ToString() const {
+  std::string s = "journal recovery: " + std::to_string(segments) + " segments, " +
+                  std::to_string(records) + " records (" + std::to_string(accepted) +
+                  " accepted, " + std::to_string(done) + " done), " + std::to_string(replayed) +
+                  " to replay, next job id " + std::to_string(next_job_id) + ", " +
+                  std::to_string(skipped_corrupt) + " corrupt regions skipped (" +
+                  std::to_string(skipped_bytes) + " bytes), " + std::to_string(truncated_bytes) +
+                  " torn bytes truncated, " + std::to_string(segments_deleted) +
+                  " done segments deleted";
+  for (const std::string& p : problems) s += "; " + p;
+  return s;
+}
+
+}  // namespace imgsink::journal
+
