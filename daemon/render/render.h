@@ -39,6 +39,20 @@ TensorBatch SliceImage(const TensorBatch& batch, int64_t i);
 // (reusing its buffer).  bit_depth 8 is torchvision's; 16 is our extension (x65535, computed in
 // at least float32).  Channels: 1 is repeated to 3 unless opts.keep_gray; 2 and 4 kept; others
 // are kBadShape.  uint8 input is taken as already-quantized pixels; uint16 needs bit_depth 16.
+//
+// Details (daemon/render/EXACTNESS.md has the arithmetic and how it was established):
+//  - float16: torch 1.13 cannot save_image a CPU Half tensor (no Half clamp); we render it with
+//    torch's Half arithmetic and a clamp that treats its bounds as torch does for bfloat16.
+//  - NaN renders as 0, +inf as 255 (65535), -inf as 0, as torch gives on x86-64; a NaN or inf
+//    that reaches normalize's min/max makes every pixel it normalizes 0 (padding keeps pad_value).
+//  - Where torch raises, we refuse with kBadOption: a finite value_range bound (with normalize)
+//    or pad_value (with n > 1) beyond the dtype's largest finite value.
+//  - Integer tensors: normalize or value_range -> kBadOption; uint8 with bit_depth 16 and uint16
+//    with bit_depth 8 -> kBadDtype; pad_value becomes a sample through x255 (x65535) + 0.5,
+//    clamp, truncate in float32.
+//  - Other refusals: bit_depth not 8/16, nrow < 1, padding < 0 (kBadOption); a dim < 1 or more
+//    than 4 channels (kBadShape); a canvas side over INT32_MAX or no memory for it (kTooLarge).
+// On error *out is unspecified.  Never throws.
 Status RenderGrid(const TensorBatch& batch, const RenderOptions& opts, int bit_depth, Image* out);
 
 }  // namespace imgsink

@@ -11,6 +11,7 @@
 #include <ctime>
 #include <vector>
 
+#include "daemon/render/half.h"
 #include "daemon/render/render.h"
 
 int main(int argc, char** argv) {
@@ -34,9 +35,7 @@ int main(int argc, char** argv) {
     if (dtype == DType::kFloat32) std::memcpy(&bytes[1 + 4 * i], &f, 4);
     if (dtype == DType::kFloat64) { const double d = f; std::memcpy(&bytes[1 + 8 * i], &d, 8); }
     if (dtype == DType::kBFloat16 || dtype == DType::kFloat16) {
-      uint32_t b;  // truncated bf16; for float16 any bits are fine for timing
-      std::memcpy(&b, &f, 4);
-      const uint16_t s = uint16_t(b >> 16);
+      const uint16_t s = dtype == DType::kFloat16 ? HalfBitsFromFloat(f) : BFloat16BitsFromFloat(f);
       std::memcpy(&bytes[1 + 2 * i], &s, 2);
     }
     if (dtype == DType::kUint8) bytes[1 + i] = uint8_t(i);
