@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "daemon/encode/text_metadata.h"
 #include "daemon/output/path_template.h"
 #include "daemon/render/render.h"
 
@@ -100,6 +101,17 @@ Status CheckPath(const SaveRequest& req) {
   return ExpandTemplate(req.path, {}, {{"index", 0}}, &expanded);
 }
 
+// Metadata is written into the files (PNG tEXt/iTXt, JPEG COM): refuse what cannot be, now.
+Status CheckMetadata(const SaveRequest& req) {
+  for (const auto& [key, value] : req.metadata) {
+    std::string latin1;
+    Status s = CheckTextKey(key, &latin1);
+    if (s.ok()) s = CheckTextValue(key, value);
+    if (!s.ok()) return s;
+  }
+  return Status::OK();
+}
+
 }  // namespace
 
 Status ValidateSave(const SaveRequest& req, size_t payload_size, const ValidationLimits& limits,
@@ -120,6 +132,8 @@ Status ValidateSave(const SaveRequest& req, size_t payload_size, const Validatio
   s = CheckChannelsAndDtype(req, plan);
   if (!s.ok()) return s;
   s = CheckOutputGeometry(req, limits, plan);
+  if (!s.ok()) return s;
+  s = CheckMetadata(req);
   if (!s.ok()) return s;
   return CheckPath(req);
 }

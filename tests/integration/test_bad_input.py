@@ -60,7 +60,7 @@ def header_bytes(**kw):
     (dict(shape=[3, 4]), 240, "bad_shape"),
     (dict(shape=[3, 0, 5]), 0, "bad_shape"),
     (dict(shape=[2**62, 2**62, 4]), 240, "bad_shape"),               # overflows 64 bits
-    (dict(dtype="uint8", shape=[3, 2**31, 2**31]), 60, "too_large"),  # absurd but representable
+    (dict(dtype="uint8", shape=[3, 2**30, 2**30]), 60, "too_large"),  # absurd but representable
     (dict(shape=[7, 4, 5]), 7 * 4 * 5 * 4, "bad_shape"),              # 7 channels
     (dict(path="../escape.png"), 240, "bad_path"),
     (dict(path="/etc/escape.png"), 240, "bad_path"),

@@ -3,12 +3,17 @@ from __future__ import annotations
 
 import io
 import math
+import sys
+from pathlib import Path
 from typing import Any, Dict
 
 import numpy as np
 import torch
 import torchvision.utils
 from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "render"))
+from make_reference import half_clamp  # noqa: E402  torch 1.13 has no CPU Half clamp_
 
 
 def natural_batch(n: int, c: int, h: int, w: int, seed: int = 0) -> torch.Tensor:
@@ -30,7 +35,17 @@ def natural_batch(n: int, c: int, h: int, w: int, seed: int = 0) -> torch.Tensor
 def save_image_pixels(tensor, fmt: str = "png", **kwargs) -> np.ndarray:
     """The pixels torchvision.utils.save_image writes for `tensor` (decoded back with PIL)."""
     buf = io.BytesIO()
-    torchvision.utils.save_image(tensor, buf, format=fmt, **kwargs)
+    with half_clamp():  # float16 only: see daemon/render/EXACTNESS.md "float16"
+        torchvision.utils.save_image(tensor, buf, format=fmt, **kwargs)
+    buf.seek(0)
+    return np.asarray(Image.open(buf))
+
+
+def pil_jpeg_pixels(pixels: np.ndarray, quality: int, subsampling: str) -> np.ndarray:
+    """What PIL's JPEG encoder (libjpeg-turbo, accurate DCT) decodes to for these pixels."""
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="JPEG", quality=quality,
+                                 subsampling={"444": 0, "422": 1, "420": 2}[subsampling])
     buf.seek(0)
     return np.asarray(Image.open(buf))
 

@@ -133,3 +133,19 @@ TEST_CASE("paths that escape the root are refused") {
 
 }  // namespace
 }  // namespace imgsink
+
+namespace imgsink {
+namespace {
+
+TEST_CASE("metadata that cannot be written into the file is refused up front") {
+  SaveRequest r = Request(DType::kFloat32, {3, 3, 3}, Layout::kCHW, "x.png");
+  r.metadata = {{"step", "100"}, {"note", "caf\xc3\xa9"}};
+  CHECK(Code(r, Bytes(r)) == ErrorCode::kOk);
+  r.metadata = {{"a=b", "1"}};
+  CHECK(Code(r, Bytes(r)) == ErrorCode::kBadOption);
+  r.metadata = {{"ok", std::string("nul\0inside", 10)}};
+  CHECK(Code(r, Bytes(r)) == ErrorCode::kBadOption);
+}
+
+}  // namespace
+}  // namespace imgsink
