@@ -1,4 +1,5 @@
-// Client -> daemon header frames (proto/PROTOCOL.md, "Client -> daemon").
+// Client -> daemon header frames (proto/PROTOCOL.md, "Client -> daemon"): the save header,
+// and the dispatch on "kind" (status and credit headers are in codec_requests.cc).
 #include "imgsink/proto/codec.h"
 
 #include <bitset>
@@ -6,37 +7,22 @@
 #include <iterator>
 #include <limits>
 
+#include "codec_requests.h"
 #include "msgpack_reader.h"
 #include "msgpack_writer.h"
 
 namespace imgsink {
 namespace {
 
+using proto_internal::BusyPolicyName;
 using proto_internal::CanonicalWriter;
 using proto_internal::FieldSpec;
 using proto_internal::KeyError;
+using proto_internal::ParseBusyPolicy;
 
 constexpr int64_t kIntMax = std::numeric_limits<int32_t>::max();
 // A save header always has every key (PROTOCOL.md, "Canonical form"); kSaveFields lists them.
 constexpr size_t kSaveKeyCount = 25;
-
-// Indexed by BusyPolicy.
-constexpr std::string_view kPolicyNames[] = {"block", "drop", "error"};
-
-std::string_view BusyPolicyName(BusyPolicy p) {
-  const auto i = static_cast<size_t>(p);
-  return i < std::size(kPolicyNames) ? kPolicyNames[i] : std::string_view();
-}
-
-bool ParseBusyPolicy(std::string_view name, BusyPolicy* out) {
-  for (size_t i = 0; i < std::size(kPolicyNames); ++i) {
-    if (kPolicyNames[i] == name) {
-      *out = static_cast<BusyPolicy>(i);
-      return true;
-    }
-  }
-  return false;
-}
 
 // ---- Encoding ----
 
@@ -83,15 +69,6 @@ std::string EncodeSave(const SaveRequest& r) {
     w.Str(k);
     w.Str(v);
   }
-  return w.Take();
-}
-
-std::string EncodeStatus(const StatusRequest& r) {
-  CanonicalWriter w;
-  w.Map(3);
-  w.KeyUint("v", kProtocolVersion);
-  w.KeyStr("kind", "status");
-  w.KeyUint("id", r.request_id);
   return w.Take();
 }
 
@@ -325,28 +302,6 @@ Status DecodeSave(const msgpack::object_map& map, const DecodeLimits& limits, Sa
   return s;
 }
 
-Status SkipStatusKey(const Value&, std::string_view, const Limits&, StatusRequest*) {
-  return Status::OK();  // v and kind are checked before the fields are read
-}
-
-Status ReadStatusId(const Value& o, std::string_view key, const Limits&, StatusRequest* r) {
-  return proto_internal::ReadUint64(o, key, &r->request_id);
-}
-
-const FieldSpec<StatusRequest> kStatusFields[] = {
-    {"v", true, SkipStatusKey},
-    {"kind", true, SkipStatusKey},
-    {"id", true, ReadStatusId},
-};
-
-Status DecodeStatus(const msgpack::object_map& map, const DecodeLimits& limits,
-                    StatusRequest* out) {
-  std::bitset<std::size(kStatusFields)> seen;
-  Status s = proto_internal::ReadFields(map, kStatusFields, limits, out, &seen);
-  if (s.ok()) s = proto_internal::CheckRequired(kStatusFields, seen);
-  return s;
-}
-
 // The request id, if the header has a readable one, so that even a refusal can name it.
 uint64_t ScanRequestId(const msgpack::object_map& map) {
   const msgpack::object* id = proto_internal::FindValue(map, "id");
@@ -357,7 +312,10 @@ uint64_t ScanRequestId(const msgpack::object_map& map) {
 
 std::string EncodeClientMessage(const ClientMessage& msg) {
   if (const auto* save = std::get_if<SaveRequest>(&msg)) return EncodeSave(*save);
-  return EncodeStatus(std::get<StatusRequest>(msg));
+  if (const auto* credit = std::get_if<CreditRequest>(&msg)) {
+    return proto_internal::EncodeCreditRequest(*credit);
+  }
+  return proto_internal::EncodeStatusRequest(std::get<StatusRequest>(msg));
 }
 
 Status DecodeClientMessage(const void* data, size_t size, ClientMessage* out, uint64_t* request_id,
@@ -379,8 +337,12 @@ Status DecodeClientMessage(const void* data, size_t size, ClientMessage* out, ui
       if (s.ok()) *out = std::move(save);
     } else if (kind == "status") {
       StatusRequest status;
-      s = DecodeStatus(map, limits, &status);
+      s = proto_internal::DecodeStatusRequest(map, limits, &status);
       if (s.ok()) *out = status;
+    } else if (kind == "credit") {
+      CreditRequest credit;
+      s = proto_internal::DecodeCreditRequest(map, limits, &credit);
+      if (s.ok()) *out = credit;
     } else {
       s = KeyError(ErrorCode::kBadRequest, "kind", "unknown value");
     }

@@ -33,7 +33,9 @@ void WriteRefusal(const Status& status, CanonicalWriter* w) {
 std::string EncodeReply(const Reply& r) {
   CanonicalWriter w;
   const bool ok = r.status.ok();
-  const bool status_reply = ok && !r.counters.empty();
+  // Which of the three ok answers this is: credit, else counters, else job (PROTOCOL.md).
+  const bool credit_reply = ok && r.credit != 0;
+  const bool status_reply = ok && !credit_reply && !r.counters.empty();
   w.Map(ok ? 5 : 6);
   w.KeyUint("v", kProtocolVersion);
   w.KeyStr("kind", "reply");
@@ -41,6 +43,8 @@ std::string EncodeReply(const Reply& r) {
   w.KeyBool("ok", ok);
   if (!ok) {
     WriteRefusal(r.status, &w);
+  } else if (credit_reply) {
+    w.KeyUint("credit", r.credit);
   } else if (status_reply) {
     w.Str("counters");
     w.Map(r.counters.size());
@@ -72,6 +76,7 @@ struct Fields {
   uint64_t job = 0;
   bool ok = false;
   std::map<std::string, uint64_t> counters;
+  uint64_t credit = 0;
   std::string_view code;
   std::string_view message;
 };
@@ -109,6 +114,12 @@ Status ReadCounters(const Value& o, std::string_view key, const Limits& limits, 
   return Status::OK();
 }
 
+Status ReadCredit(const Value& o, std::string_view key, const Limits&, Fields* f) {
+  Status s = proto_internal::ReadUint64(o, key, &f->credit);
+  if (s.ok() && f->credit == 0) return KeyError(ErrorCode::kBadOption, key, "must be at least 1");
+  return s;
+}
+
 Status ReadCode(const Value& o, std::string_view key, const Limits&, Fields* f) {
   return proto_internal::ReadStr(o, key, 64, ErrorCode::kBadRequest, &f->code);
 }
@@ -118,14 +129,19 @@ Status ReadMessage(const Value& o, std::string_view key, const Limits& limits, F
                                  &f->message);
 }
 
-// Canonical order of a reply; "job"/"counters"/"code"/"message" depend on "ok".
+// Canonical order of a reply; "job"/"counters"/"credit"/"code"/"message" depend on "ok".
 const FieldSpec<Fields> kReplyFields[] = {
-    {"v", true, Skip},         {"kind", true, Skip},
-    {"id", true, ReadId},      {"ok", true, ReadOk},
-    {"job", false, ReadJob},   {"counters", false, ReadCounters},
-    {"code", false, ReadCode}, {"message", false, ReadMessage},
+    {"v", true, Skip},
+    {"kind", true, Skip},
+    {"id", true, ReadId},
+    {"ok", true, ReadOk},
+    {"job", false, ReadJob},
+    {"counters", false, ReadCounters},
+    {"credit", false, ReadCredit},
+    {"code", false, ReadCode},
+    {"message", false, ReadMessage},
 };
-enum ReplyKey { kRJob = 4, kRCounters = 5, kRCode = 6, kRMessage = 7 };
+enum ReplyKey { kRJob = 4, kRCounters = 5, kRCredit = 6, kRCode = 7, kRMessage = 8 };
 
 const FieldSpec<Fields> kDoneFields[] = {
     {"v", true, Skip},
@@ -173,16 +189,20 @@ Status DecodeReply(const msgpack::object_map& map, const Limits& limits, Reply* 
   if (s.ok()) s = proto_internal::CheckRequired(kReplyFields, seen);
   if (s.ok()) s = CheckRefusalKeys(f, seen, kRCode, kRMessage);
   if (!s.ok()) return s;
-  const bool job = seen.test(kRJob), counters = seen.test(kRCounters);
-  if (f.ok && job == counters) {
-    return Status(ErrorCode::kBadRequest, "an ok reply has exactly one of 'job' and 'counters'");
+  // An ok reply answers exactly one kind of request: job (save), counters (status) or credit.
+  const int answers = seen.test(kRJob) + seen.test(kRCounters) + seen.test(kRCredit);
+  if (f.ok && answers != 1) {
+    return Status(ErrorCode::kBadRequest,
+                  "an ok reply has exactly one of 'job', 'counters' and 'credit'");
   }
-  if (!f.ok && (job || counters)) {
-    return KeyError(ErrorCode::kBadRequest, job ? "job" : "counters", "only allowed when ok");
+  if (!f.ok && answers != 0) {
+    const char* key = seen.test(kRJob) ? "job" : seen.test(kRCounters) ? "counters" : "credit";
+    return KeyError(ErrorCode::kBadRequest, key, "only allowed when ok");
   }
   out->request_id = f.id;
   out->job_id = f.job;
   out->counters = std::move(f.counters);
+  out->credit = f.credit;
   out->status = Status::OK();
   return f.ok ? Status::OK() : RefusalStatus(f, &out->status);
 }

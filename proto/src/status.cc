@@ -11,9 +11,9 @@ constexpr std::array<std::string_view, static_cast<size_t>(ErrorCode::kCount_)> 
     "ok",         "bad_message",   "unsupported_version", "bad_request",    "bad_dtype",
     "bad_shape",  "size_mismatch", "too_large",           "bad_path",       "bad_format",
     "bad_option", "encode_failed", "write_failed",        "busy",           "shutting_down",
-    "internal",   "timeout",       "disconnected",        "journal_failed",
+    "internal",   "timeout",       "disconnected",        "journal_failed", "no_credit",
 };
-static_assert(kNames.back() == "journal_failed", "kNames must list every ErrorCode in order");
+static_assert(kNames.back() == "no_credit", "kNames must list every ErrorCode in order");
 
 }  // namespace
 

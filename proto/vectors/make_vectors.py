@@ -32,8 +32,10 @@ SAVE_KEYS = [
     ("jpeg_subsampling", "420"), ("policy", "block"), ("block_timeout_ms", 30000), ("meta", {}),
 ]
 STATUS_KEYS = ["v", "kind", "id"]
+# PROTOCOL.md "Flow control (credits)": every key required, canonical order.
+CREDIT_KEYS = ["v", "kind", "id", "bytes", "policy", "timeout_ms"]
 # PROTOCOL.md "Reply" / "Done event" tables, canonical order.
-REPLY_KEYS = ["v", "kind", "id", "ok", "job", "counters", "code", "message"]
+REPLY_KEYS = ["v", "kind", "id", "ok", "job", "counters", "credit", "code", "message"]
 DONE_KEYS = ["v", "kind", "id", "job", "ok", "code", "message"]
 
 
@@ -92,6 +94,23 @@ def minimal_pairs(**changes):
 DROP = object()
 
 
+def credit(**overrides):
+    """A canonical credit message (every key is required, so there are no defaults)."""
+    msg = {"v": 1, "kind": "credit", "id": 11, "bytes": 49152, "policy": "block",
+           "timeout_ms": 30000}
+    assert set(overrides) <= set(msg), set(overrides) - set(msg)
+    msg.update(overrides)
+    return msg
+
+
+def credit_pairs(**changes):
+    """(key, value) pairs of the canonical credit header with `changes` applied (DROP removes a
+    key, a new key is appended)."""
+    pairs = list(credit().items())
+    out = [(k, changes.get(k, v)) for k, v in pairs if changes.get(k, v) is not DROP]
+    return out + [(k, v) for k, v in changes.items() if k not in dict(pairs)]
+
+
 def normalize_save(wire):
     """Independent reading of PROTOCOL.md for a valid save: defaults and float conversion."""
     msg = {}
@@ -118,15 +137,20 @@ def valid(name, direction, message, data=None):
         data = msgpack.packb(message)
         keys = list(message)
         if direction == "client":
-            table = [k for k, _ in SAVE_KEYS] if message["kind"] == "save" else STATUS_KEYS
+            table = {"save": [k for k, _ in SAVE_KEYS], "status": STATUS_KEYS,
+                     "credit": CREDIT_KEYS}[message["kind"]]
             assert keys == table, (name, keys)
         else:
             table = REPLY_KEYS if message["kind"] == "reply" else DONE_KEYS
             assert keys == [k for k in table if k in message], (name, keys)
+            if message["kind"] == "reply" and message["ok"]:  # exactly one answer key
+                assert sum(k in message for k in ("job", "counters", "credit")) == 1, name
     else:
         wire = msgpack.unpackb(data, strict_map_key=False)
         if message["kind"] == "save":
             assert normalize_save(wire) == message, (name, normalize_save(wire), message)
+        elif message["kind"] == "credit":  # no defaults: the same map, keys in any order
+            assert wire == message and sorted(wire) == sorted(CREDIT_KEYS), name
         else:
             assert {k: wire[k] for k in STATUS_KEYS} == message and len(wire) == 3, name
         assert data != msgpack.packb(message), f"{name} is canonical after all"
@@ -153,6 +177,9 @@ def client_vectors():
         pad_value=-2.5, value_range=None, png_level=0, jpeg_quality=1, block_timeout_ms=0,
         meta={"\u00e9": "b", "Z": "", "a": "x"}))
     valid("status_canonical", "client", {"v": 1, "kind": "status", "id": 7})
+    valid("credit_block_canonical", "client", credit())
+    valid("credit_drop_timeout_0_canonical", "client",
+          credit(id=2**64 - 1, bytes=2**32, policy="drop", timeout_ms=0))
 
     # Keys reordered, optional keys omitted, ints where floats go, a signed int8 for nrow, a
     # non-shortest uint32 for id, "jpg" for the format.
@@ -166,8 +193,23 @@ def client_vectors():
                    ("id", Raw(b"\xce\x00\x00\x00\x05")), ("kind", "save"), ("v", 1)]))
     valid("save_float32_pad_value_noncanonical", "client", save(pad_value=0.25),
           raw_map(minimal_pairs(pad_value=Raw(b"\xca" + struct.pack(">f", 0.25)))))
+    valid("credit_reordered_noncanonical", "client",
+          credit(id=12, bytes=300, policy="error", timeout_ms=5),
+          raw_map([("timeout_ms", Raw(b"\xd2\x00\x00\x00\x05")), ("policy", "error"),
+                   ("bytes", Raw(b"\xcf" + struct.pack(">Q", 300))), ("id", 12),
+                   ("kind", "credit"), ("v", 1)]))
     valid("status_reordered_noncanonical", "client", {"v": 1, "kind": "status", "id": 9},
           raw_map([("id", 9), ("kind", "status"), ("v", 1)]))
+
+    error("credit_bytes_0", "client", raw_map(credit_pairs(bytes=0)), "bad_option")
+    error("credit_missing_bytes", "client", raw_map(credit_pairs(bytes=DROP)), "bad_request")
+    error("credit_missing_policy", "client", raw_map(credit_pairs(policy=DROP)), "bad_request")
+    error("credit_unknown_policy", "client", raw_map(credit_pairs(policy="wait")), "bad_option")
+    error("credit_bytes_negative", "client", raw_map(credit_pairs(bytes=-1)), "bad_request")
+    error("credit_bytes_float", "client", raw_map(credit_pairs(bytes=1.0e6)), "bad_request")
+    error("credit_timeout_over_uint32", "client",
+          raw_map(credit_pairs(timeout_ms=2**32)), "bad_option")
+    error("credit_with_save_key", "client", raw_map(credit_pairs(path="x.png")), "bad_request")
 
     status = raw_map([("v", 1), ("kind", "status"), ("id", 7)])
     error("empty_frame", "client", b"", "bad_message")
@@ -256,6 +298,14 @@ def server_vectors():
           {"v": 1, "kind": "reply", "id": 7, "ok": True,
            "counters": {"bytes_written": 2**40, "jobs_accepted": 12, "jobs_failed": 0,
                         "jobs_written": 11}})
+    valid("reply_credit", "server",
+          {"v": 1, "kind": "reply", "id": 8, "ok": True, "credit": 12582912})
+    valid("reply_credit_busy", "server",
+          {"v": 1, "kind": "reply", "id": 9, "ok": False, "code": "busy",
+           "message": "no credit free within timeout_ms 30000"})
+    valid("reply_no_credit", "server",
+          {"v": 1, "kind": "reply", "id": 10, "ok": False, "code": "no_credit",
+           "message": "save of 49152 bytes, remaining credit 4096 bytes"})
     valid("done_ok", "server", {"v": 1, "kind": "done", "id": 1, "job": 42, "ok": True})
     valid("done_error", "server",
           {"v": 1, "kind": "done", "id": 1, "job": 43, "ok": False, "code": "write_failed",
@@ -270,6 +320,15 @@ def server_vectors():
     error("reply_ok_with_job_and_counters", "server",
           raw_map([("v", 1), ("kind", "reply"), ("id", 1), ("ok", True), ("job", 42),
                    ("counters", {"jobs_accepted": 1})]), "bad_request")
+    error("reply_ok_with_credit_and_job", "server",
+          raw_map([("v", 1), ("kind", "reply"), ("id", 1), ("ok", True), ("credit", 4096),
+                   ("job", 42)]), "bad_request")
+    error("reply_credit_0", "server",
+          raw_map([("v", 1), ("kind", "reply"), ("id", 1), ("ok", True), ("credit", 0)]),
+          "bad_option")
+    error("reply_error_with_credit", "server",
+          raw_map([("v", 1), ("kind", "reply"), ("id", 1), ("ok", False), ("credit", 4096),
+                   ("code", "busy"), ("message", "")]), "bad_request")
     error("reply_ok_without_job", "server",
           raw_map([("v", 1), ("kind", "reply"), ("id", 1), ("ok", True)]), "bad_request")
     error("reply_ok_with_code", "server",

@@ -115,6 +115,12 @@ TEST_CASE("codec: server messages round-trip", "[proto][codec]") {
   Reply refused;
   refused.request_id = 7;
   refused.status = Status(ErrorCode::kBusy, "queue full");
+  Reply credit_ok;
+  credit_ok.request_id = 12;
+  credit_ok.credit = ~uint64_t{0};
+  Reply no_credit;
+  no_credit.request_id = 13;
+  no_credit.status = Status(ErrorCode::kNoCredit, "save of 10 bytes, remaining credit 4");
   DoneEvent done_ok;
   done_ok.request_id = 8;
   done_ok.job_id = 10;
@@ -123,7 +129,8 @@ TEST_CASE("codec: server messages round-trip", "[proto][codec]") {
   done_failed.job_id = 11;
   done_failed.status = Status(ErrorCode::kWriteFailed, "x.png: EIO");
   for (const ServerMessage& msg :
-       std::vector<ServerMessage>{save_ok, status_ok, refused, done_ok, done_failed}) {
+       std::vector<ServerMessage>{save_ok, status_ok, refused, credit_ok, no_credit, done_ok,
+                                  done_failed}) {
     INFO(test::ToJson(msg).dump());
     const std::string bytes = EncodeServerMessage(msg);
     ServerMessage decoded;

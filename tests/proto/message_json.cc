@@ -87,6 +87,15 @@ ClientMessage ClientMessageFromJson(const Json& j) {
     REQUIRE(j.size() == 3);
     return StatusRequest{j.at("id").get<uint64_t>()};
   }
+  if (kind == "credit") {
+    REQUIRE(j.size() == 6);
+    CreditRequest c;
+    c.request_id = j.at("id").get<uint64_t>();
+    c.bytes = j.at("bytes").get<uint64_t>();
+    c.policy = ParsePolicy(j.at("policy").get<std::string>());
+    c.timeout_ms = j.at("timeout_ms").get<uint32_t>();
+    return c;
+  }
   REQUIRE(kind == "save");
   return SaveFromJson(j);
 }
@@ -109,6 +118,7 @@ ServerMessage ServerMessageFromJson(const Json& j) {
   if (j.contains("counters")) {
     for (const auto& [k, v] : j.at("counters").items()) r.counters[k] = v.get<uint64_t>();
   }
+  if (j.contains("credit")) r.credit = j.at("credit").get<uint64_t>();
   return r;
 }
 
@@ -118,6 +128,14 @@ Json ToJson(const ClientMessage& msg) {
   if (const auto* s = std::get_if<StatusRequest>(&msg)) {
     j["kind"] = "status";
     j["id"] = s->request_id;
+    return j;
+  }
+  if (const auto* c = std::get_if<CreditRequest>(&msg)) {
+    j["kind"] = "credit";
+    j["id"] = c->request_id;
+    j["bytes"] = c->bytes;
+    j["policy"] = PolicyName(c->policy);
+    j["timeout_ms"] = c->timeout_ms;
     return j;
   }
   const auto& r = std::get<SaveRequest>(msg);
@@ -166,7 +184,10 @@ Json ToJson(const ServerMessage& msg) {
   j["kind"] = "reply";
   j["id"] = r.request_id;
   j["ok"] = r.status.ok();
-  if (r.status.ok() && !r.counters.empty()) {
+  // PROTOCOL.md "Reply": credit if non-zero, else counters if any, else job.
+  if (r.status.ok() && r.credit != 0) {
+    j["credit"] = r.credit;
+  } else if (r.status.ok() && !r.counters.empty()) {
     j["counters"] = Json::object();
     for (const auto& [k, v] : r.counters) j["counters"][k] = v;
   } else if (r.status.ok()) {

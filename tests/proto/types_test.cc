@@ -74,6 +74,7 @@ TEST_CASE("status: error code names and ToString", "[proto][status]") {
   CHECK(ErrorCodeName(ErrorCode::kUnsupportedVersion) == "unsupported_version");
   CHECK(ErrorCodeName(ErrorCode::kShuttingDown) == "shutting_down");
   CHECK(ErrorCodeName(ErrorCode::kJournalFailed) == "journal_failed");
+  CHECK(ErrorCodeName(ErrorCode::kNoCredit) == "no_credit");
   CHECK(ErrorCodeName(ErrorCode::kCount_) == "unknown");
   for (int i = 0; i < static_cast<int>(ErrorCode::kCount_); ++i) {
     const auto code = static_cast<ErrorCode>(i);

@@ -69,14 +69,25 @@ struct StatusRequest {
   uint64_t request_id = 0;
 };
 
-using ClientMessage = std::variant<SaveRequest, StatusRequest>;
+// kind "credit": ask for room to send `bytes` more tensor bytes (PROTOCOL.md "Flow control").
+// The daemon answers when the room is reserved for this client, or with busy: at once for
+// kDrop/kError, after timeout_ms for kBlock.
+struct CreditRequest {
+  uint64_t request_id = 0;
+  uint64_t bytes = 0;  // >= 1
+  BusyPolicy policy = BusyPolicy::kBlock;
+  uint32_t timeout_ms = 30000;
+};
+
+using ClientMessage = std::variant<SaveRequest, StatusRequest, CreditRequest>;
 
 // The one reply to each request.
 struct Reply {
   uint64_t request_id = 0;
   Status status;             // !ok: the request was refused and nothing else will follow
   uint64_t job_id = 0;       // save accepted: the daemon's id of the job
-  std::map<std::string, uint64_t> counters;  // status reply: counters by name
+  std::map<std::string, uint64_t> counters;  // status reply: counters by name (never empty)
+  uint64_t credit = 0;       // credit reply: bytes granted (>= 1)
 };
 
 // Sent once per accepted save when the job has ended (written or failed).

@@ -30,6 +30,7 @@ enum class ErrorCode : uint8_t {
   kTimeout,             // client side: a wait ran out
   kDisconnected,        // client side: no daemon reachable / connection closed
   kJournalFailed,       // the journal could not persist the job
+  kNoCredit,            // a save larger than the client's remaining credit (flow control)
   kCount_               // not a code: the number of codes
 };
 
