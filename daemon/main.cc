@@ -3,6 +3,7 @@
 #include <string>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 
 #include "daemon/config/options.h"
@@ -28,7 +29,14 @@ int main(int argc, char** argv) {
     if (!ec) LogNotice(std::string("received ") + strsignal(signo) + ": draining");
   });
 
-  Server server(options);
+  int exit_code = 0;
+  Server server(options, [&io, &exit_code](const Status&) {
+    // From a journal thread: hand the stop to the main thread.
+    boost::asio::post(io, [&io, &exit_code] {
+      exit_code = 1;
+      io.stop();
+    });
+  });
   s = server.Start();
   if (!s.ok()) {
     LogError("cannot start: " + s.ToString());
@@ -39,10 +47,10 @@ int main(int argc, char** argv) {
   LogNotice(std::string("imgsinkd ") + kImgsinkVersion + " listening on" + where + ", output root " +
             options.output_root + ", " + std::to_string(options.workers) + " workers");
 
-  io.run();  // returns once the signal handler has run
+  io.run();  // returns once a signal arrived or the journal failed
   server.Stop();
-  const auto counters = server.stats().Snapshot();
+  const auto counters = server.Counters();
   LogNotice("stopped: " + std::to_string(counters.at("written")) + " jobs written, " +
             std::to_string(counters.at("failed")) + " failed");
-  return 0;
+  return exit_code;
 }

@@ -22,6 +22,17 @@ struct DaemonOptions {
   // Validation limits (see daemon/validate/validate.h).
   uint64_t max_request_bytes = uint64_t{1} << 30;      // tensor frame bytes per request
   uint64_t max_pixels_per_image = uint64_t{1} << 28;   // output pixels (width x height)
+
+  // Durability (daemon/journal/JOURNAL_FORMAT.md).
+  bool journal = true;  // false: jobs live in RAM only and are acked before anything is durable
+  std::string journal_dir = "./imgsink-journal";
+  bool journal_skip_corrupt = false;  // --journal-recovery=skip-corrupt
+
+  // Budgets and flow control (daemon/admission/credit_ledger.h).
+  uint64_t memory_budget = uint64_t{2} << 30;   // tensor/pixel bytes of jobs in RAM
+  uint64_t journal_budget = uint64_t{8} << 30;  // bytes of journal on disk
+  uint64_t credit_ttl_ms = 30000;               // unused credit is taken back after this
+  int write_tries = 8;                          // attempts per output file (ENOSPC, EIO, ...)
 };
 
 // Parses argv into *options (starting from its current values).  Returns std::nullopt when the

@@ -4,7 +4,9 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "daemon/render/image.h"
 #include "daemon/validate/validate.h"
 #include "imgsink/proto/messages.h"
 
@@ -17,12 +19,24 @@ struct Bytes {
   std::shared_ptr<const void> owner;
 };
 
+// Invariant: a job is touched by one thread at a time (it moves socket thread -> worker ->
+// journal callback -> worker), each hand-off through a queue that orders memory.
 struct Job {
   uint64_t job_id = 0;
-  std::string client;  // ROUTER identity to send the done event to; empty for replayed jobs
+  std::string client;  // ROUTER routing id for the reply and done event
   SaveRequest request;
   SavePlan plan;
-  Bytes tensor;  // the tensor frame, as validated against request.shape/dtype
+  Bytes tensor;  // the tensor frame until rendered; released after
+
+  std::vector<Image> images;   // the rendered outputs (one for grid mode, n for each mode)
+  uint64_t held_bytes = 0;     // bytes of this job charged to the memory budget
+  bool journaled = false;      // its ACCEPTED record is durable
+  bool replayed = false;       // recovered from the journal at start-up
+  size_t next_image = 0;       // images[0, next_image) are written
+  int write_tries = 0;         // failed write attempts of images[next_image]
+
+  // The path of images[i]: the request's path, or its template expanded with index i.
+  std::string OutputPath(size_t i) const;
 };
 
 }  // namespace imgsink

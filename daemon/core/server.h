@@ -1,25 +1,32 @@
-// Server: wires the daemon's stages together.
+// Server: wires the daemon's stages together (see README "How it works").
 //
-//   socket thread: receive -> decode -> validate -> accept (reply) -> post to the worker pool
-//   worker pool:   render -> encode -> atomic write -> done event (handed back to the socket thread)
+//   socket thread: receive -> decode -> credit check -> validate -> Pipeline::Submit
+//                  replies, done events, the credit ledger, per-client counts
+//   worker pool:   render -> [journal] -> encode -> atomic write   (Pipeline)
 //
-// Threading contract: OnMessage runs on the socket thread only; Execute runs on pool threads;
-// they share only `stats_` (atomics), the OutputRoot (thread-safe) and SocketThread::Send
-// (thread-safe).  Start/Stop are for the owning (main) thread.
+// Threading contract: everything in the "socket thread" section below is touched only on the
+// socket thread (OnMessage, OnTimer and tasks posted with SocketThread::Post).  The pipeline's
+// callbacks run on worker or journal threads and only Post to the socket thread.  Shared across
+// threads: `stats_` (atomics), the OutputRoot and Journal (thread-safe).  Start/Stop belong to
+// the owning (main) thread.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include <boost/asio/thread_pool.hpp>
 #include <zmq.hpp>
 
+#include "daemon/admission/credit_ledger.h"
 #include "daemon/config/options.h"
 #include "daemon/core/job.h"
+#include "daemon/core/pipeline.h"
 #include "daemon/core/stats.h"
+#include "daemon/journal/journal.h"
 #include "daemon/output/output_root.h"
 #include "daemon/socket/socket_thread.h"
 
@@ -27,37 +34,64 @@ namespace imgsink {
 
 class Server {
  public:
-  explicit Server(DaemonOptions options);  // REQUIRES: FinalizeOptions(&options) succeeded
-  ~Server();                               // calls Stop()
+  // REQUIRES: FinalizeOptions(&options) succeeded.  `on_fatal` is called (from any thread,
+  // once) when the daemon must stop because it can no longer keep its promises (journal write
+  // or fsync failed); the owner should then Stop() and exit non-zero.
+  Server(DaemonOptions options, std::function<void(const Status&)> on_fatal);
+  ~Server();  // calls Stop()
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Opens the output root, starts the workers and binds the endpoints.
+  // Opens the output root and the journal (recovering it), starts the workers, re-queues the
+  // recovered jobs and binds the endpoints.
   Status Start();
 
-  // Drains: refuses new saves (shutting_down), finishes every accepted job, sends their done
-  // events, closes the socket.  Idempotent.
+  // Drains: refuses new work (shutting_down), finishes accepted jobs (journaled jobs waiting
+  // for a write retry are left for the next start), sends their done events, closes the
+  // journal and the socket.  Idempotent.
   void Stop();
 
   const std::vector<std::string>& endpoints() const { return socket_->bound_endpoints(); }
-  const Stats& stats() const { return stats_; }
+  // The counters of the status reply.  Thread-safe (a snapshot taken on the socket thread).
+  std::map<std::string, uint64_t> Counters() const;
+  const journal::RecoveryReport& recovery() const { return recovery_; }
 
  private:
-  void OnMessage(IncomingMessage&& msg);  // socket thread
+  // --- socket thread ---
+  void OnMessage(IncomingMessage&& msg);
+  SocketThread::Clock::time_point OnTimer(SocketThread::Clock::time_point now);
   void HandleSave(const std::string& client, SaveRequest&& req, zmq::message_t&& tensor);
+  void HandleCredit(const std::string& client, const CreditRequest& req);
+  void SendAnswers(const std::vector<CreditLedger::Answer>& answers);
   void SendReply(const std::string& client, const imgsink::Reply& reply);
   void ReplyError(const std::string& client, uint64_t request_id, Status status);
-  void Execute(const std::shared_ptr<Job>& job);  // pool thread
+  void AcceptedOnSocketThread(const std::shared_ptr<Job>& job);
+  void DoneOnSocketThread(const std::shared_ptr<Job>& job, const Status& status);
+  void AdjustHeld(int64_t delta);
+  std::map<std::string, uint64_t> CountersOnSocketThread() const;
+
+  // --- start-up ---
+  Status OpenJournal(std::vector<journal::RecoveredJob>* pending);
+  void Replay(std::vector<journal::RecoveredJob>* pending);
 
   const DaemonOptions options_;
+  const std::function<void(const Status&)> on_fatal_;
   zmq::context_t context_;
   std::unique_ptr<OutputRoot> root_;
-  std::unique_ptr<boost::asio::thread_pool> pool_;
-  std::unique_ptr<SocketThread> socket_;
+  std::unique_ptr<journal::Journal> journal_;
+  journal::RecoveryReport recovery_;
   Stats stats_;
+  std::unique_ptr<Pipeline> pipeline_;
+  std::unique_ptr<SocketThread> socket_;
   std::atomic<bool> accepting_{true};
-  uint64_t next_job_id_ = 1;  // socket thread only
-  bool stopped_ = false;      // owner thread only
+  std::atomic<bool> journal_failed_{false};
+  bool stopped_ = false;  // owner thread only
+
+  // Socket thread only.
+  CreditLedger ledger_;
+  uint64_t next_job_id_ = 1;                      // when the journal is off
+  std::map<std::string, uint64_t> in_flight_by_client_;
+  std::vector<CreditLedger::Answer> answers_;     // scratch
 };
 
 }  // namespace imgsink

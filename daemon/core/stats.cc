@@ -18,6 +18,11 @@ std::map<std::string, uint64_t> Stats::Snapshot() const {
       {"files_written", files_written.load(std::memory_order_relaxed)},
       {"bytes_received", bytes_received.load(std::memory_order_relaxed)},
       {"bytes_written", bytes_written.load(std::memory_order_relaxed)},
+      {"replayed", replayed.load(std::memory_order_relaxed)},
+      {"memory_bytes", memory_bytes.load(std::memory_order_relaxed)},
+      {"credit_waiting", credit_waiting.load(std::memory_order_relaxed)},
+      {"dropped", dropped.load(std::memory_order_relaxed)},
+      {"busy", busy.load(std::memory_order_relaxed)},
   };
 }
 

@@ -20,6 +20,12 @@ struct Stats {
   std::atomic<uint64_t> files_written{0};
   std::atomic<uint64_t> bytes_received{0};  // tensor bytes of accepted jobs
   std::atomic<uint64_t> bytes_written{0};   // encoded bytes written to files
+  std::atomic<uint64_t> replayed{0};        // jobs recovered from the journal at start-up
+  // Mirrors of the credit ledger (owned by the socket thread), refreshed after each change.
+  std::atomic<uint64_t> memory_bytes{0};    // budget bytes in use (reserved + held)
+  std::atomic<uint64_t> credit_waiting{0};  // credit requests waiting for room
+  std::atomic<uint64_t> dropped{0};         // drop-policy credit requests refused
+  std::atomic<uint64_t> busy{0};            // block/error-policy credit requests refused
 
   std::map<std::string, uint64_t> Snapshot() const;
 };

@@ -23,8 +23,12 @@ void CreateIpcDirectory(const std::string& endpoint) {
 
 }  // namespace
 
-SocketThread::SocketThread(zmq::context_t* context, SocketOptions options, MessageHandler handler)
-    : context_(context), options_(std::move(options)), handler_(std::move(handler)) {}
+SocketThread::SocketThread(zmq::context_t* context, SocketOptions options, MessageHandler handler,
+                           TimerHandler timer)
+    : context_(context),
+      options_(std::move(options)),
+      handler_(std::move(handler)),
+      timer_(std::move(timer)) {}
 
 SocketThread::~SocketThread() { Stop(); }
 
@@ -37,6 +41,9 @@ Status SocketThread::Start() {
     router_.set(zmq::sockopt::rcvhwm, options_.receive_hwm);
     router_.set(zmq::sockopt::sndhwm, 0);  // replies are small; never drop one for HWM
     router_.set(zmq::sockopt::linger, 2000);
+    // A client that reconnects with its routing id (e.g. after a daemon restart) takes over the
+    // identity, so done events of its replayed jobs reach it.
+    router_.set(zmq::sockopt::router_handover, 1);
     for (const std::string& endpoint : options_.endpoints) {
       CreateIpcDirectory(endpoint);
       router_.bind(endpoint);
@@ -53,8 +60,20 @@ Status SocketThread::Start() {
 void SocketThread::Send(std::string client, std::string frame) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    outgoing_.push_back(Outgoing{std::move(client), std::move(frame)});
+    outgoing_.push_back(Outgoing{std::move(client), std::move(frame), nullptr});
   }
+  Wake();
+}
+
+void SocketThread::Post(std::function<void()> task) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    outgoing_.push_back(Outgoing{std::string(), std::string(), std::move(task)});
+  }
+  Wake();
+}
+
+void SocketThread::Wake() {
   const uint64_t one = 1;
   // A full eventfd counter (never in practice) still leaves it readable: the wake-up is not lost.
   [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof one);
@@ -63,8 +82,7 @@ void SocketThread::Send(std::string client, std::string frame) {
 void SocketThread::Stop() {
   if (thread_.joinable()) {
     stopping_ = true;
-    const uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof one);
+    Wake();
     thread_.join();
   }
   if (wake_fd_ >= 0) {
@@ -75,16 +93,24 @@ void SocketThread::Stop() {
 
 void SocketThread::Run() {
   zmq::pollitem_t items[] = {{router_.handle(), 0, ZMQ_POLLIN, 0}, {nullptr, wake_fd_, ZMQ_POLLIN, 0}};
+  Clock::time_point next_timer = Clock::time_point::max();
   while (!stopping_) {
-    zmq::poll(items, 2, std::chrono::milliseconds(-1));
+    std::chrono::milliseconds wait(-1);
+    if (next_timer != Clock::time_point::max()) {
+      const auto left = std::chrono::ceil<std::chrono::milliseconds>(next_timer - Clock::now());
+      wait = std::max(left, std::chrono::milliseconds(0));
+    }
+    zmq::poll(items, 2, wait);
     if (items[1].revents & ZMQ_POLLIN) {
       uint64_t count;
       [[maybe_unused]] ssize_t n = ::read(wake_fd_, &count, sizeof count);
     }
     SendQueued();
     if (items[0].revents & ZMQ_POLLIN) ReceiveAvailable();
+    if (timer_) next_timer = timer_(Clock::now());
   }
-  SendQueued();
+  while (SendQueued()) {
+  }  // tasks may queue more frames
   router_.close();  // linger lets queued replies reach their clients
 }
 
@@ -104,13 +130,18 @@ void SocketThread::ReceiveAvailable() {
   }
 }
 
-void SocketThread::SendQueued() {
+bool SocketThread::SendQueued() {
   std::vector<Outgoing> batch;
   {
     std::lock_guard<std::mutex> lock(mu_);
     batch.swap(outgoing_);
   }
+  if (batch.empty()) return false;
   for (Outgoing& out : batch) {
+    if (out.task) {
+      out.task();
+      continue;
+    }
     try {
       router_.send(zmq::buffer(out.client), zmq::send_flags::sndmore);
       router_.send(zmq::buffer(out.frame), zmq::send_flags::none);
@@ -118,6 +149,7 @@ void SocketThread::SendQueued() {
       // EHOSTUNREACH only with ROUTER_MANDATORY (not set); anything else: the peer is gone.
     }
   }
+  return true;
 }
 
 }  // namespace imgsink

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -36,9 +37,14 @@ struct SocketOptions {
 
 class SocketThread {
  public:
+  using Clock = std::chrono::steady_clock;
   using MessageHandler = std::function<void(IncomingMessage&&)>;
+  // Runs on the socket thread after every wake-up; returns when it next wants to run
+  // (Clock::time_point::max() for never).  Used for timeouts owned by the socket thread.
+  using TimerHandler = std::function<Clock::time_point(Clock::time_point now)>;
 
-  SocketThread(zmq::context_t* context, SocketOptions options, MessageHandler handler);
+  SocketThread(zmq::context_t* context, SocketOptions options, MessageHandler handler,
+               TimerHandler timer = nullptr);
   ~SocketThread();  // calls Stop()
   SocketThread(const SocketThread&) = delete;
   SocketThread& operator=(const SocketThread&) = delete;
@@ -51,25 +57,37 @@ class SocketThread {
   // clients that have gone away are dropped by ZeroMQ.
   void Send(std::string client, std::string frame);
 
-  // Sends what is queued, then closes the socket and joins the thread.  Idempotent; owner only.
+  // Runs `task` on the socket thread, after the tasks and sends queued before it.  Thread-safe.
+  // Tasks are how other threads touch state the socket thread owns (muduo's runInLoop).
+  void Post(std::function<void()> task);
+
+  // Returns true iff called on the socket thread.
+  bool InSocketThread() const { return std::this_thread::get_id() == thread_.get_id(); }
+
+  // Runs queued tasks, sends what is queued, then closes the socket and joins the thread.
+  // Idempotent; owner only.
   void Stop();
 
   // Endpoints actually bound (tcp://127.0.0.1:* resolved to its port).  Valid after Start().
   const std::vector<std::string>& bound_endpoints() const { return bound_; }
 
  private:
+  // A frame to send (task empty) or a task to run (client and frame empty), in queue order.
   struct Outgoing {
     std::string client;
     std::string frame;
+    std::function<void()> task;
   };
 
   void Run();
+  void Wake();
   void ReceiveAvailable();
-  void SendQueued();
+  bool SendQueued();  // returns false iff nothing was queued
 
   zmq::context_t* context_;
   SocketOptions options_;
   MessageHandler handler_;
+  TimerHandler timer_;
   zmq::socket_t router_;
   int wake_fd_ = -1;
   std::vector<std::string> bound_;

@@ -28,14 +28,17 @@ class DaemonProcess:
         self.endpoint = f"ipc://{self.socket_path}"
         self.output_root = self.workdir / "out"
         self.log_path = self.workdir / "imgsinkd.log"
+        self.journal_dir = self.workdir / "journal"
         self.args = [str(bin_dir() / "imgsinkd"), "--listen", self.endpoint,
-                     "--output-root", str(self.output_root), "--workers", str(workers)]
+                     "--output-root", str(self.output_root), "--journal-dir",
+                     str(self.journal_dir), "--workers", str(workers)]
         self.args += extra_args or []
         self.proc: Optional[subprocess.Popen] = None
 
     def start(self, timeout: float = 10.0) -> "DaemonProcess":
         self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.args, stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(self.args, stdout=self._log, stderr=subprocess.STDOUT,
+                                     cwd=self.workdir)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -32,9 +32,11 @@ def save_header(dtype: str, shape, layout: str, path: str, **options) -> Dict[st
 
 
 class RawSender:
-    def __init__(self, endpoint: str):
+    def __init__(self, endpoint: str, routing_id: Optional[bytes] = None):
         self.sock = zmq.Context.instance().socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
+        if routing_id is not None:
+            self.sock.setsockopt(zmq.ROUTING_ID, routing_id)
         self.sock.connect(endpoint)
 
     def close(self) -> None:
@@ -54,9 +56,25 @@ class RawSender:
             raise TimeoutError("no message from the daemon")
         return msgpack.unpackb(self.sock.recv(), raw=False)
 
+    def credit(self, nbytes: int, policy: str = "block", timeout_ms: int = 30000,
+               timeout: float = 60.0) -> Dict[str, Any]:
+        """Asks for credit (PROTOCOL.md, Flow control); returns the reply."""
+        rid = next(_ids)
+        self.send_frames([msgpack.packb({"v": 1, "kind": "credit", "id": rid, "bytes": nbytes,
+                                         "policy": policy, "timeout_ms": timeout_ms})])
+        reply = self.recv(timeout)
+        assert reply["kind"] == "reply" and reply["id"] == rid, reply
+        return reply
+
+    def send_save(self, header: Dict[str, Any], payload: bytes) -> None:
+        """Gets credit for the payload, then sends the save (without waiting for its reply)."""
+        granted = self.credit(max(len(payload), 1))
+        assert granted["ok"], granted
+        self.send_frames([msgpack.packb(header, use_bin_type=True), payload])
+
     def save(self, header: Dict[str, Any], payload: bytes, timeout: float = 30.0) -> Dict[str, Any]:
         """Sends a save; returns the reply, or the done event if the reply was ok."""
-        self.send_frames([msgpack.packb(header, use_bin_type=True), payload])
+        self.send_save(header, payload)
         reply = self.recv(timeout)
         assert reply["kind"] == "reply" and reply["id"] == header["id"], reply
         if not reply["ok"]:

@@ -78,6 +78,7 @@ def header_bytes(**kw):
 def test_bad_save_requests(daemon, kw, payload_len, code):
     with RawSender(daemon.endpoint) as s:
         h = header_bytes(**kw)
+        assert s.credit(max(payload_len, 1))["ok"]
         reply = expect_error(s, [msgpack.packb(h, use_bin_type=True), b"\0" * payload_len], code)
         assert reply["id"] == h["id"]
         assert_serves_next(s, daemon)

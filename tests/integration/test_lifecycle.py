@@ -30,8 +30,8 @@ def test_help_version_and_usage_errors():
 
 def test_default_endpoint_under_xdg_runtime_dir(tmp_path):
     env = dict(os.environ, XDG_RUNTIME_DIR=str(tmp_path))
-    proc = subprocess.Popen([str(bin_dir() / "imgsinkd"), "--output-root", str(tmp_path / "o")],
-                            env=env, stderr=subprocess.PIPE)
+    proc = subprocess.Popen([str(bin_dir() / "imgsinkd")], env=env, cwd=tmp_path,
+                            stderr=subprocess.PIPE)
     sock = tmp_path / "imgsink" / "imgsinkd.sock"
     try:
         deadline = time.monotonic() + 10
@@ -39,6 +39,8 @@ def test_default_endpoint_under_xdg_runtime_dir(tmp_path):
             time.sleep(0.02)
         assert sock.exists()
         assert (os.stat(tmp_path / "imgsink").st_mode & 0o777) == 0o700
+        # The other defaults are relative to the working directory.
+        assert (tmp_path / "imgsink-out").is_dir() and (tmp_path / "imgsink-journal").is_dir()
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
@@ -71,7 +73,7 @@ def test_sigterm_drains_accepted_jobs(tmp_path):
         for i in range(n):
             h = save_header("float32", pixels.shape, "NCHW", f"drain/{i}.png", png_level=9)
             ids.append(h["id"])
-            s.send_frames([msgpack.packb(h), pixels.tobytes()])
+            s.send_save(h, pixels.tobytes())
         replies = [s.recv() for _ in range(n)]
         assert all(r["kind"] == "reply" and r["ok"] for r in replies), replies
         d.proc.send_signal(signal.SIGTERM)

@@ -1,0 +1,120 @@
+#include "daemon/core/job_record.h"
+
+#include <cstring>
+
+#include "imgsink/proto/codec.h"
+
+namespace imgsink {
+namespace {
+
+constexpr char kMagic[4] = {'I', 'S', 'J', '1'};
+
+template <typename T>
+void Put(std::string* out, T value) {  // little-endian, as every x86/arm64 host
+  char bytes[sizeof(T)];
+  std::memcpy(bytes, &value, sizeof(T));
+  out->append(bytes, sizeof(T));
+}
+
+// Reads little-endian fields from a byte range; every read is bounds-checked.
+class Reader {
+ public:
+  Reader(const uint8_t* data, size_t size) : p_(data), end_(data + size) {}
+  template <typename T>
+  bool Get(T* value) {
+    if (size_t(end_ - p_) < sizeof(T)) return false;
+    std::memcpy(value, p_, sizeof(T));
+    p_ += sizeof(T);
+    return true;
+  }
+  bool Take(size_t n, const uint8_t** out) {
+    if (size_t(end_ - p_) < n) return false;
+    *out = p_;
+    p_ += n;
+    return true;
+  }
+  size_t left() const { return size_t(end_ - p_); }
+
+ private:
+  const uint8_t* p_;
+  const uint8_t* end_;
+};
+
+Status Corrupt(const std::string& what) {
+  return Status(ErrorCode::kJournalFailed, "unreadable job record: " + what);
+}
+
+}  // namespace
+
+std::string EncodeJobRecordPrefix(const Job& job) {
+  std::string out(kMagic, sizeof kMagic);
+  Put<uint16_t>(&out, uint16_t(job.client.size()));
+  out += job.client;
+  const std::string header = EncodeClientMessage(job.request);
+  Put<uint32_t>(&out, uint32_t(header.size()));
+  out += header;
+  Put<uint32_t>(&out, uint32_t(job.images.size()));
+  for (const Image& image : job.images) {
+    Put<uint32_t>(&out, uint32_t(image.width));
+    Put<uint32_t>(&out, uint32_t(image.height));
+    Put<uint8_t>(&out, uint8_t(image.channels));
+    Put<uint8_t>(&out, uint8_t(image.bit_depth));
+    Put<uint64_t>(&out, uint64_t(image.pixels.size()));
+  }
+  return out;
+}
+
+Status DecodeJobRecord(const uint8_t* data, size_t size, Job* job) {
+  Reader r(data, size);
+  const uint8_t* magic;
+  if (!r.Take(sizeof kMagic, &magic) || std::memcmp(magic, kMagic, sizeof kMagic) != 0) {
+    return Corrupt("bad magic");
+  }
+  uint16_t client_len;
+  const uint8_t* client;
+  uint32_t header_len;
+  const uint8_t* header;
+  if (!r.Get(&client_len) || !r.Take(client_len, &client) || !r.Get(&header_len) ||
+      !r.Take(header_len, &header)) {
+    return Corrupt("short header");
+  }
+  job->client.assign(reinterpret_cast<const char*>(client), client_len);
+  ClientMessage msg;
+  uint64_t request_id = 0;
+  Status s = DecodeClientMessage(header, header_len, &msg, &request_id);
+  if (!s.ok() || !std::holds_alternative<SaveRequest>(msg)) {
+    return Corrupt("save header: " + s.ToString());
+  }
+  job->request = std::get<SaveRequest>(std::move(msg));
+  if (job->request.format) {
+    job->plan.format = *job->request.format;
+  } else if (!InferOutputFormat(job->request.path, &job->plan.format)) {
+    return Corrupt("no output format");
+  }
+  uint32_t count;
+  if (!r.Get(&count) || count > r.left() / 18) return Corrupt("bad image count");
+  job->images.assign(count, Image());
+  std::vector<uint64_t> sizes(count);
+  for (uint32_t i = 0; i < count; ++i) {
+    Image& image = job->images[i];
+    uint32_t w, h;
+    uint8_t c, bits;
+    if (!r.Get(&w) || !r.Get(&h) || !r.Get(&c) || !r.Get(&bits) || !r.Get(&sizes[i])) {
+      return Corrupt("short image table");
+    }
+    image.width = int(w);
+    image.height = int(h);
+    image.channels = c;
+    image.bit_depth = bits;
+    if (sizes[i] != uint64_t(w) * h * c * (bits / 8)) return Corrupt("image size mismatch");
+  }
+  for (uint32_t i = 0; i < count; ++i) {
+    const uint8_t* pixels;
+    if (!r.Take(sizes[i], &pixels)) return Corrupt("short pixels");
+    job->images[i].pixels.assign(pixels, pixels + sizes[i]);
+  }
+  if (r.left() != 0) return Corrupt("trailing bytes");
+  return Status::OK();
+}
+
+}  // namespace imgsink

@@ -1,0 +1,162 @@
+#include "daemon/core/pipeline.h"
+
+#include <algorithm>
+
+#include <boost/asio/post.hpp>
+
+#include "daemon/core/job_record.h"
+#include "daemon/core/job_stages.h"
+#include "daemon/log/log.h"
+
+namespace imgsink {
+
+Pipeline::Pipeline(Options options, OutputRoot* root, journal::Journal* journal, Stats* stats,
+                   Callbacks callbacks)
+    : options_(options),
+      root_(root),
+      journal_(journal),
+      stats_(stats),
+      callbacks_(std::move(callbacks)),
+      pool_(options.workers) {}
+
+Pipeline::~Pipeline() {
+  Drain();
+  Join();
+}
+
+void Pipeline::Submit(std::shared_ptr<Job> job) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++in_flight_;
+  }
+  boost::asio::post(pool_, [this, job] { Prepare(job); });
+}
+
+void Pipeline::Resume(std::shared_ptr<Job> job) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++in_flight_;
+  }
+  job->journaled = true;
+  boost::asio::post(pool_, [this, job] { WriteRemaining(job); });
+}
+
+void Pipeline::Prepare(const std::shared_ptr<Job>& job) {
+  stats_->in_progress.fetch_add(1, std::memory_order_relaxed);
+  Status s;
+  try {
+    s = RenderJob(job.get());
+  } catch (const std::exception& e) {  // bad_alloc: fail this job, keep the daemon
+    s = Status(ErrorCode::kInternal, std::string("render failed: ") + e.what());
+  }
+  uint64_t rendered = 0;
+  for (const Image& image : job->images) rendered += image.pixels.size();
+  const int64_t delta = int64_t(rendered) - int64_t(job->held_bytes);
+  job->tensor = Bytes();  // the tensor frame goes back to libzmq / the allocator now
+  job->held_bytes = rendered;
+  callbacks_.on_held_changed(job, delta);
+  stats_->in_progress.fetch_sub(1, std::memory_order_relaxed);
+  if (!s.ok()) return Finish(job, s);
+  if (journal_ == nullptr) return WriteRemaining(job);
+  Journal(job);
+}
+
+void Pipeline::Journal(const std::shared_ptr<Job>& job) {
+  std::vector<journal::Bytes> pieces;
+  pieces.push_back(journal::Bytes::Own(EncodeJobRecordPrefix(*job)));
+  for (const Image& image : job->images) {  // written in place: the record shares the job
+    pieces.push_back(journal::Bytes{image.pixels.data(), image.pixels.size(), job});
+  }
+  journal_->AppendAccepted(job->job_id, std::move(pieces), [this, job](const Status& s) {
+    if (!s.ok()) {
+      if (s.code() != ErrorCode::kShuttingDown) callbacks_.on_journal_failed(s);
+      return Finish(job, s);
+    }
+    job->journaled = true;
+    callbacks_.on_durable(job);
+    boost::asio::post(pool_, [this, job] { WriteRemaining(job); });
+  });
+}
+
+void Pipeline::WriteRemaining(const std::shared_ptr<Job>& job) {
+  stats_->in_progress.fetch_add(1, std::memory_order_relaxed);
+  Status s;
+  while (job->next_image < job->images.size()) {
+    uint64_t bytes = 0;
+    try {
+      s = WriteImage(*job, job->next_image, root_, &bytes);
+    } catch (const std::exception& e) {
+      s = Status(ErrorCode::kInternal, std::string("write failed: ") + e.what());
+    }
+    if (!s.ok()) break;
+    ++job->next_image;
+    job->write_tries = 0;
+    stats_->files_written.fetch_add(1, std::memory_order_relaxed);
+    stats_->bytes_written.fetch_add(bytes, std::memory_order_relaxed);
+  }
+  stats_->in_progress.fetch_sub(1, std::memory_order_relaxed);
+  if (s.ok()) return Finish(job, s);
+  if (IsRetryable(s) && ++job->write_tries < options_.write_tries && !draining_) {
+    return ScheduleRetry(job, s);
+  }
+  if (IsRetryable(s) && draining_ && job->journaled) {
+    LogWarning("job " + std::to_string(job->job_id) + " left for replay at the next start: " +
+               s.ToString());
+    return Forget();
+  }
+  if (IsRetryable(s)) {
+    s = Status(s.code(), s.message() + " (gave up after " + std::to_string(job->write_tries) +
+                             " tries)");
+  }
+  Finish(job, s);
+}
+
+void Pipeline::ScheduleRetry(const std::shared_ptr<Job>& job, const Status& error) {
+  auto delay = options_.first_retry_delay * (int64_t{1} << std::min(job->write_tries - 1, 20));
+  delay = std::min(delay, options_.max_retry_delay);
+  LogWarning("job " + std::to_string(job->job_id) + ": " + error.ToString() + "; try " +
+             std::to_string(job->write_tries) + " of " + std::to_string(options_.write_tries) +
+             ", retrying in " + std::to_string(delay.count()) + " ms");
+  retrying_.fetch_add(1, std::memory_order_relaxed);
+  retries_.RunAt(DelayQueue::Clock::now() + delay, [this, job] {
+    retrying_.fetch_sub(1, std::memory_order_relaxed);
+    // Drain() runs every retry at once; WriteRemaining then sees draining_.
+    boost::asio::post(pool_, [this, job] { WriteRemaining(job); });
+  });
+}
+
+void Pipeline::Finish(const std::shared_ptr<Job>& job, const Status& status) {
+  if (journal_ != nullptr && job->journaled) journal_->AppendDone(job->job_id, status);
+  (status.ok() ? stats_->written : stats_->failed).fetch_add(1, std::memory_order_relaxed);
+  if (!status.ok()) {
+    LogError("job " + std::to_string(job->job_id) + " (" + job->request.path +
+             ") failed: " + status.ToString());
+  }
+  callbacks_.on_done(job, status);
+  Forget();
+}
+
+void Pipeline::Forget() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (--in_flight_ == 0) idle_cv_.notify_all();
+}
+
+void Pipeline::Drain() {
+  draining_ = true;
+  retries_.RunAllNow();
+  std::unique_lock<std::mutex> lock(mu_);
+  idle_cv_.wait(lock, [this] { return in_flight_ == 0; });
+}
+
+void Pipeline::Join() {
+  if (joined_) return;
+  joined_ = true;
+  pool_.join();
+}
+
+uint64_t Pipeline::in_flight() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return in_flight_;
+}
+
+}  // namespace imgsink

@@ -1,0 +1,92 @@
+// Pipeline: the worker-pool side of a job's life.
+//
+//   Submit:  render (tensor -> pixels, tensor freed) -> [journal ACCEPTED, fdatasync] -> write
+//   Resume:  (a job replayed from the journal)                                        -> write
+//   write:   encode + atomic write of each image; a failed write that may succeed later (ENOSPC,
+//            EIO) is retried with exponential backoff, up to write_tries attempts
+//   end:     [journal DONE] -> Callbacks::on_done
+//
+// Threading contract: stages run on the pool's threads; the journal's callback runs on the
+// journal's writer thread and only hands the job back to the pool.  A job is owned by one
+// thread at a time.  The callbacks are invoked from pool or journal threads and must hand off
+// (SocketThread::Post) rather than touch socket-thread state.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+
+#include <boost/asio/thread_pool.hpp>
+
+#include "daemon/core/delay_queue.h"
+#include "daemon/core/job.h"
+#include "daemon/core/stats.h"
+#include "daemon/journal/journal.h"
+#include "daemon/output/output_root.h"
+
+namespace imgsink {
+
+class Pipeline {
+ public:
+  struct Callbacks {
+    std::function<void(const std::shared_ptr<Job>&)> on_durable;  // ACCEPTED synced (journal on)
+    std::function<void(const std::shared_ptr<Job>&, int64_t)> on_held_changed;  // bytes delta
+    std::function<void(const std::shared_ptr<Job>&, const Status&)> on_done;    // job ended
+    std::function<void(const Status&)> on_journal_failed;  // the daemon must stop
+  };
+  struct Options {
+    unsigned workers = 1;
+    int write_tries = 8;  // attempts per image before the job fails
+    std::chrono::milliseconds first_retry_delay{100};
+    std::chrono::milliseconds max_retry_delay{30000};
+  };
+
+  // `journal` may be null (--journal=off).  root, journal and stats must outlive the pipeline.
+  Pipeline(Options options, OutputRoot* root, journal::Journal* journal, Stats* stats,
+           Callbacks callbacks);
+  ~Pipeline();  // Drain() and Join()
+
+  // A new job: render, journal, write.  Thread-safe.
+  void Submit(std::shared_ptr<Job> job);
+  // A job recovered from the journal (already rendered and journaled): write.  Thread-safe.
+  void Resume(std::shared_ptr<Job> job);
+
+  // Stops retrying: a journaled job waiting for a retry is abandoned (the next start replays
+  // it), an unjournaled one fails.  Then waits until every job has ended.  Owner thread only.
+  void Drain();
+  // Joins the worker threads.  REQUIRES: Drain() returned.  Owner thread only.
+  void Join();
+
+  // Jobs submitted or resumed and not yet ended.  Thread-safe.
+  uint64_t in_flight() const;
+  // Jobs waiting for a write retry.  Thread-safe.
+  uint64_t retrying() const { return retrying_.load(std::memory_order_relaxed); }
+
+ private:
+  void Prepare(const std::shared_ptr<Job>& job);
+  void Journal(const std::shared_ptr<Job>& job);
+  void WriteRemaining(const std::shared_ptr<Job>& job);
+  void ScheduleRetry(const std::shared_ptr<Job>& job, const Status& error);
+  void Finish(const std::shared_ptr<Job>& job, const Status& status);
+  void Forget();  // one job less in flight
+
+  const Options options_;
+  OutputRoot* const root_;
+  journal::Journal* const journal_;
+  Stats* const stats_;
+  const Callbacks callbacks_;
+  boost::asio::thread_pool pool_;
+  std::atomic<bool> draining_{false};
+  std::atomic<uint64_t> retrying_{0};
+
+  mutable std::mutex mu_;
+  std::condition_variable idle_cv_;
+  uint64_t in_flight_ = 0;  // guarded by mu_
+  bool joined_ = false;
+  DelayQueue retries_;  // destroyed first: its pending tasks post to pool_
+};
+
+}  // namespace imgsink

@@ -1,0 +1,183 @@
+// Server, socket-thread side: decoding, flow control, validation, replies and done events.
+#include <variant>
+
+#include "daemon/core/server.h"
+#include "daemon/log/log.h"
+#include "imgsink/proto/codec.h"
+
+namespace imgsink {
+namespace {
+
+std::string ClientTag(const std::string& routing_id) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (size_t i = 0; i < routing_id.size() && i < 8; ++i) {
+    hex += kHex[static_cast<unsigned char>(routing_id[i]) >> 4];
+    hex += kHex[static_cast<unsigned char>(routing_id[i]) & 15];
+  }
+  return hex;
+}
+
+}  // namespace
+
+void Server::OnMessage(IncomingMessage&& msg) {
+  stats_.requests.fetch_add(1, std::memory_order_relaxed);
+  if (msg.frames.empty() || msg.frames.size() > 2) {
+    return ReplyError(msg.client, 0,
+                      Status(ErrorCode::kBadMessage, "a message has 1 (status, credit) or 2 "
+                                                     "(save) frames, got " +
+                                                         std::to_string(msg.frames.size())));
+  }
+  ClientMessage decoded;
+  uint64_t request_id = 0;
+  Status s = DecodeClientMessage(msg.frames[0].data(), msg.frames[0].size(), &decoded, &request_id);
+  if (!s.ok()) return ReplyError(msg.client, request_id, std::move(s));
+  const bool is_save = std::holds_alternative<SaveRequest>(decoded);
+  if (msg.frames.size() != (is_save ? 2u : 1u)) {
+    return ReplyError(msg.client, request_id,
+                      Status(ErrorCode::kBadMessage, is_save ? "a save request has exactly 2 "
+                                                               "frames (header, tensor)"
+                                                             : "this request has exactly 1 frame"));
+  }
+  if (is_save) {
+    return HandleSave(msg.client, std::get<SaveRequest>(std::move(decoded)),
+                      std::move(msg.frames[1]));
+  }
+  if (auto* credit = std::get_if<CreditRequest>(&decoded)) return HandleCredit(msg.client, *credit);
+  imgsink::Reply reply;
+  reply.request_id = request_id;
+  reply.counters = CountersOnSocketThread();
+  SendReply(msg.client, reply);
+}
+
+void Server::HandleCredit(const std::string& client, const CreditRequest& req) {
+  if (!accepting_) {
+    return ReplyError(client, req.request_id,
+                      Status(journal_failed_ ? ErrorCode::kJournalFailed : ErrorCode::kShuttingDown,
+                             journal_failed_ ? "the journal failed; the daemon is stopping"
+                                             : "the daemon is shutting down"));
+  }
+  ledger_.Request(client, req, SocketThread::Clock::now(), &answers_);
+  SendAnswers(answers_);
+}
+
+void Server::HandleSave(const std::string& client, SaveRequest&& req, zmq::message_t&& tensor) {
+  const uint64_t size = tensor.size();
+  if (!ledger_.Consume(client, size, SocketThread::Clock::now())) {
+    return ReplyError(client, req.request_id,
+                      Status(ErrorCode::kNoCredit, "a save of " + std::to_string(size) +
+                                                       " tensor bytes needs that much credit "
+                                                       "first (PROTOCOL.md, Flow control)"));
+  }
+  auto job = std::make_shared<Job>();
+  job->held_bytes = size;  // charged to the memory budget from now until the job ends
+  Status s;
+  if (!accepting_) {
+    s = Status(journal_failed_ ? ErrorCode::kJournalFailed : ErrorCode::kShuttingDown,
+               "the daemon is not accepting work (shutting down or journal failed)");
+  } else {
+    ValidationLimits limits{options_.max_request_bytes, options_.max_pixels_per_image};
+    s = ValidateSave(req, size, limits, &job->plan);
+  }
+  if (!s.ok()) {
+    AdjustHeld(-int64_t(size));
+    return ReplyError(client, req.request_id, std::move(s));
+  }
+  job->job_id = journal_ ? journal_->AllocateJobId() : next_job_id_++;
+  job->client = client;
+  job->request = std::move(req);
+  auto owner = std::make_shared<zmq::message_t>(std::move(tensor));  // no copy of the pixels
+  job->tensor = Bytes{static_cast<const uint8_t*>(owner->data()), owner->size(), owner};
+  ++in_flight_by_client_[client];
+  stats_.bytes_received.fetch_add(size, std::memory_order_relaxed);
+  if (!journal_) AcceptedOnSocketThread(job);  // no durability promised: ack at once
+  pipeline_->Submit(std::move(job));
+}
+
+void Server::AcceptedOnSocketThread(const std::shared_ptr<Job>& job) {
+  stats_.accepted.fetch_add(1, std::memory_order_relaxed);
+  imgsink::Reply reply;
+  reply.request_id = job->request.request_id;
+  reply.job_id = job->job_id;
+  SendReply(job->client, reply);
+}
+
+void Server::DoneOnSocketThread(const std::shared_ptr<Job>& job, const Status& status) {
+  if (--in_flight_by_client_[job->client] == 0) in_flight_by_client_.erase(job->client);
+  AdjustHeld(-int64_t(job->held_bytes));
+  const bool acked = job->journaled || !journal_;
+  if (!acked) {  // ended before it was durable: the client still waits for its one reply
+    return ReplyError(job->client, job->request.request_id, status);
+  }
+  if (job->client.empty()) return;
+  DoneEvent done;
+  done.request_id = job->request.request_id;
+  done.job_id = job->job_id;
+  done.status = status;
+  socket_->Send(job->client, EncodeServerMessage(done));
+}
+
+void Server::AdjustHeld(int64_t delta) {
+  ledger_.Adjust(delta, SocketThread::Clock::now(), &answers_);
+  SendAnswers(answers_);
+}
+
+SocketThread::Clock::time_point Server::OnTimer(SocketThread::Clock::time_point now) {
+  if (journal_) ledger_.SetJournalBytes(journal_->bytes_on_disk());
+  const auto next = ledger_.Tick(now, &answers_);
+  SendAnswers(answers_);
+  return next;
+}
+
+void Server::SendAnswers(const std::vector<CreditLedger::Answer>& answers) {
+  for (const CreditLedger::Answer& a : answers) {
+    if (!a.status.ok()) {
+      ReplyError(a.client, a.request_id, a.status);
+      continue;
+    }
+    imgsink::Reply reply;
+    reply.request_id = a.request_id;
+    reply.credit = a.granted;
+    SendReply(a.client, reply);
+  }
+  answers_.clear();
+  stats_.memory_bytes.store(ledger_.used_bytes(), std::memory_order_relaxed);
+  stats_.credit_waiting.store(ledger_.waiting_requests(), std::memory_order_relaxed);
+  stats_.dropped.store(ledger_.dropped(), std::memory_order_relaxed);
+  stats_.busy.store(ledger_.busy(), std::memory_order_relaxed);
+}
+
+void Server::SendReply(const std::string& client, const imgsink::Reply& reply) {
+  socket_->Send(client, EncodeServerMessage(reply));
+}
+
+void Server::ReplyError(const std::string& client, uint64_t request_id, Status status) {
+  stats_.rejected.fetch_add(1, std::memory_order_relaxed);
+  if (status.code() != ErrorCode::kBusy) {
+    LogInfo("request " + std::to_string(request_id) + " from " + ClientTag(client) +
+            " refused: " + status.ToString());
+  }
+  imgsink::Reply reply;
+  reply.request_id = request_id;
+  reply.status = std::move(status);
+  SendReply(client, reply);
+}
+
+std::map<std::string, uint64_t> Server::Counters() const {
+  std::map<std::string, uint64_t> c = stats_.Snapshot();
+  c["memory_budget"] = options_.memory_budget;
+  c["journal_bytes"] = journal_ ? journal_->bytes_on_disk() : 0;
+  c["journal_budget"] = options_.journal ? options_.journal_budget : 0;
+  c["retrying"] = pipeline_ ? pipeline_->retrying() : 0;
+  return c;
+}
+
+std::map<std::string, uint64_t> Server::CountersOnSocketThread() const {
+  std::map<std::string, uint64_t> c = Counters();
+  for (const auto& [client, n] : in_flight_by_client_) {
+    c["client." + ClientTag(client) + ".in_flight"] = n;
+  }
+  return c;
+}
+
+}  // namespace imgsink
