@@ -1,5 +1,6 @@
 #include "save_request.h"
 
+#include <cmath>
 #include <string_view>
 
 namespace imgsink {
@@ -15,6 +16,11 @@ Status BadOption(const std::string& what) { return Status(ErrorCode::kBadOption,
 Status CheckRenderOptions(const RenderOptions& r) {
   if (r.nrow < 1) return BadOption("nrow must be >= 1, got " + std::to_string(r.nrow));
   if (r.padding < 0) return BadOption("padding must be >= 0, got " + std::to_string(r.padding));
+  if (!std::isfinite(r.pad_value)) return BadOption("pad_value must be finite");
+  if (r.value_range.has_value() &&
+      !(std::isfinite(r.value_range->first) && std::isfinite(r.value_range->second))) {
+    return BadOption("value_range must be finite");
+  }
   return Status::OK();
 }
 

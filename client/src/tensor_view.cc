@@ -32,9 +32,10 @@ Status TensorElementCount(const TensorView& tensor, size_t* count) {
       return Status(ErrorCode::kBadShape,
                     "shape " + ShapeString(tensor.shape) + " has a dim < 1");
     }
-    // Byte size must fit too, so bound the element count by SIZE_MAX / itemsize.
+    // The byte size is bounded like the daemon's decoder (PROTOCOL.md, "Decoder checks": over
+    // 2^63 - 1 is bad_shape), so bound the element count by INT64_MAX / itemsize.
     if (__builtin_mul_overflow(product, static_cast<size_t>(dim), &product) ||
-        product > SIZE_MAX / DTypeSize(tensor.dtype)) {
+        product > static_cast<size_t>(INT64_MAX) / DTypeSize(tensor.dtype)) {
       return Status(ErrorCode::kBadShape,
                     "shape " + ShapeString(tensor.shape) + " overflows the byte size");
     }

@@ -1,5 +1,6 @@
 #include "zmq_message.h"
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -21,6 +22,10 @@ struct FrameOwner {
   std::shared_ptr<ByteBudget> budget;
   size_t bytes = 0;
   std::unique_ptr<void, FreeDeleter> copy;  // kCopy only
+  // Released once the owner is complete, acquired by FreeFrame.  libzmq's pipes already order
+  // the two, but ThreadSanitizer cannot see through them (libzmq is not instrumented); this
+  // makes the hand-off between our thread and libzmq's visible to it, for one atomic per frame.
+  std::atomic<bool> published{false};
 
   ~FrameOwner() {
     copy.reset();
@@ -33,6 +38,7 @@ struct FrameOwner {
 // thread after writing, or ours on close).  It must not call into ZeroMQ.
 void FreeFrame(void* /*data*/, void* hint) {
   std::unique_ptr<FrameOwner> owner(static_cast<FrameOwner*>(hint));
+  (void)owner->published.load(std::memory_order_acquire);
 }
 
 }  // namespace
@@ -55,6 +61,7 @@ Status MakeTensorFrame(const void* data, size_t bytes, Ownership ownership,
     std::memcpy(owner->copy.get(), data, bytes);
     frame_data = owner->copy.get();
   }
+  owner->published.store(true, std::memory_order_release);
   ZmqMessage frame;
   zmq_msg_close(frame.get());  // zmq_msg_init_data wants an uninitialised zmq_msg_t
   if (zmq_msg_init_data(frame.get(), frame_data, bytes, &FreeFrame, owner.get()) != 0) {

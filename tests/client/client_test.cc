@@ -2,6 +2,7 @@
 #include <catch.hpp>
 
 #include <chrono>
+#include <cmath>
 
 #include "fake_daemon.h"
 #include "imgsink/client.h"
@@ -155,6 +156,8 @@ TEST_CASE("bad arguments fail locally and send nothing", "[client]") {
   bad_nrow.render.nrow = 0;
   SaveOptions each;
   each.mode = OutputMode::kEach;
+  SaveOptions nan_range;
+  nan_range.render.value_range = std::make_pair(0.0, std::nan(""));
   SaveOptions many_tags;
   for (int i = 0; i < 65; ++i) many_tags.metadata["k" + std::to_string(i)] = "v";
   struct Case {
@@ -168,6 +171,7 @@ TEST_CASE("bad arguments fail locally and send nothing", "[client]") {
       {client->save_image(image.view, "a.bmp"), ErrorCode::kBadFormat},
       {client->save_image(image.view, "a.png", bad_nrow), ErrorCode::kBadOption},
       {client->save_image(image.view, "no_template.png", each), ErrorCode::kBadPath},
+      {client->save_image(image.view, "a.png", nan_range), ErrorCode::kBadOption},
       {client->save_image(image.view, "a.png", many_tags), ErrorCode::kBadOption},
   };
   for (const Case& c : cases) {

@@ -54,16 +54,20 @@ TEST_CASE("TensorByteSize detects overflow of elements and of bytes", "[client][
   // 2^32 * 2^32 elements overflows size_t.
   CHECK(TensorByteSize(View(DType::kUint8, {big, big}, Layout::kHW), &bytes).code() ==
         ErrorCode::kBadShape);
-  // 2^62 elements fit, but 2^62 * 8 bytes do not.
+  // 2^62 elements fit in size_t, but 2^62 * 8 bytes do not.
   CHECK(TensorByteSize(View(DType::kFloat64, {int64_t{1} << 31, int64_t{1} << 31}, Layout::kHW),
                        &bytes).code() == ErrorCode::kBadShape);
-  // 2^61 float64 elements = 2^64 bytes: one past the limit.
-  CHECK(TensorByteSize(View(DType::kFloat64, {int64_t{1} << 31, int64_t{1} << 30}, Layout::kHW),
+  // The protocol bounds the byte size by 2^63 - 1: 2^60 float64 = 2^63 bytes is one too many.
+  CHECK(TensorByteSize(View(DType::kFloat64, {int64_t{1} << 30, int64_t{1} << 30}, Layout::kHW),
                        &bytes).code() == ErrorCode::kBadShape);
-  // 2^60 float64 elements = 2^63 bytes: still fits.
-  REQUIRE(TensorByteSize(View(DType::kFloat64, {int64_t{1} << 30, int64_t{1} << 30}, Layout::kHW),
+  // 2^59 float64 = 2^62 bytes fits; so does (2^63 - 1) uint8.
+  REQUIRE(TensorByteSize(View(DType::kFloat64, {int64_t{1} << 29, int64_t{1} << 30}, Layout::kHW),
                          &bytes).ok());
-  CHECK(bytes == size_t{1} << 63);
+  CHECK(bytes == size_t{1} << 62);
+  REQUIRE(TensorByteSize(View(DType::kUint8, {INT64_MAX}, Layout::kHW), &bytes).code() ==
+          ErrorCode::kBadShape);  // rank 1 is not HW
+  REQUIRE(TensorByteSize(View(DType::kUint8, {1, INT64_MAX}, Layout::kHW), &bytes).ok());
+  CHECK(bytes == size_t{INT64_MAX});
 }
 
 TEST_CASE("ValidateTensorView refuses null data", "[client][tensor_view]") {

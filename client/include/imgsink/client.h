@@ -45,9 +45,10 @@ enum class Ownership : uint8_t {
   // callback).  REQUIRES: the caller keeps TensorView::data alive and unchanged until
   // Job::wait_sent() returns OK, i.e. until libzmq has released the buffer.  That happens after
   // the bytes were written to the connection, or when the message is dropped (failed job,
-  // disconnection, Client destruction); a Client's destructor does not wait for it, so a
-  // buffer may outlive its Client by up to ClientOptions::linger.  A job that fails before
-  // anything is queued (bad arguments) never references the buffer.
+  // lost connection, Client destruction).  ~Client returns only after every buffer is
+  // released (it gives libzmq up to ClientOptions::linger to deliver first).  A job refused
+  // by save_image's own checks never references the buffer.  Released does not mean written:
+  // wait() for that.
   kBorrow,
 };
 
@@ -78,9 +79,10 @@ struct ClientOptions {
   size_t max_pending_bytes = size_t{1} << 30;
   // ZMQ_SNDHWM: messages libzmq queues per connection; further messages wait in the client.
   int send_hwm = 16;
-  // The first request id; later requests count up by one.  Ids only need to be unique per
-  // Client; choosing the start keeps several clients' ids apart in the daemon's logs.
-  // REQUIRES: >= 1 (0 means "unreadable header" on the wire).
+  // The first request id; later requests (saves and status) count up by one, wrapping after
+  // 2^64 - 1.  Ids only need to be unique per Client; choosing the start keeps several
+  // clients' ids apart in the daemon's logs.  Must be >= 1 (0 means "unreadable header" on
+  // the wire): Open refuses 0 with kBadOption.
   uint64_t first_request_id = 1;
 };
 
@@ -137,11 +139,14 @@ class Client {
   Client& operator=(const Client&) = delete;
 
   // Queues `tensor` to be written to `path` (relative to the daemon's output root) and returns
-  // at once, without waiting for the daemon.  Arguments are checked first (shape vs layout,
-  // byte size overflow, null data, option ranges, path syntax, format inferable, metadata
-  // limits); on a problem the returned Job is already done with that Status and nothing is
-  // sent.  May wait only when ClientOptions::max_pending_bytes is reached (see there).
-  // Thread-safe.
+  // at once, without waiting for the daemon.  Arguments are checked first, with the codes the
+  // daemon would use: shape vs layout, dims >= 1, byte size <= 2^63 - 1 (kBadShape); null data
+  // (kBadRequest); path syntax, "{index" in kEach mode (kBadPath); a format that cannot be
+  // inferred (kBadFormat); option ranges, non-finite pad_value/value_range, metadata limits
+  // (kBadOption).  On a problem the returned Job is already done with that Status and nothing
+  // is sent.  Dtype/format combinations are left to the daemon.  May wait only when
+  // ClientOptions::max_pending_bytes is reached (see there).  kCopy costs one memcpy of the
+  // tensor on the calling thread.  Thread-safe.
   Job save_image(const TensorView& tensor, std::string path,
                  const SaveOptions& options = SaveOptions());
 

@@ -22,7 +22,7 @@ struct TensorView {
 };
 
 // Returns OK and sets *count = product(shape) iff shape.size() == LayoutRank(layout), every dim
-// is >= 1, and the product (and product * itemsize) fits in size_t.  Otherwise kBadShape naming
+// is >= 1, and product * itemsize is at most 2^63 - 1 (the protocol's bound).  Otherwise kBadShape naming
 // the problem; *count is unchanged.  REQUIRES: count non-null.
 Status TensorElementCount(const TensorView& tensor, size_t* count);
 
