@@ -1,0 +1,65 @@
+#include "daemon/core/job_record.h"
+
+#include <catch.hpp>
+
+namespace imgsink {
+namespace {
+
+Job RenderedJob() {
+  Job job;
+  job.job_id = 9;
+  job.client = std::string("\x01\x02\x00\x03", 4);
+  job.request.request_id = 77;
+  job.request.dtype = DType::kFloat32;
+  job.request.shape = {2, 3, 2, 2};
+  job.request.path = "s/{index:02d}.png";
+  job.request.mode = OutputMode::kEach;
+  job.request.metadata = {{"step", "12"}};
+  job.plan.format = OutputFormat::kPng;
+  for (int i = 0; i < 2; ++i) {
+    Image image;
+    image.width = 2;
+    image.height = 2;
+    image.channels = 3;
+    image.pixels.assign(12, uint8_t(10 * i + 1));
+    job.images.push_back(image);
+  }
+  return job;
+}
+
+std::string WholeRecord(const Job& job) {
+  std::string record = EncodeJobRecordPrefix(job);
+  for (const Image& image : job.images) record.append(image.pixels.begin(), image.pixels.end());
+  return record;
+}
+
+TEST_CASE("a job record round-trips the client, request and pixels") {
+  const Job job = RenderedJob();
+  const std::string record = WholeRecord(job);
+  Job back;
+  REQUIRE(DecodeJobRecord(reinterpret_cast<const uint8_t*>(record.data()), record.size(), &back).ok());
+  CHECK(back.client == job.client);
+  CHECK(back.request.request_id == 77);
+  CHECK(back.request.path == job.request.path);
+  CHECK(back.request.metadata == job.request.metadata);
+  CHECK(back.plan.format == OutputFormat::kPng);
+  REQUIRE(back.images.size() == 2);
+  CHECK(back.images[1].pixels == job.images[1].pixels);
+  CHECK(back.OutputPath(1) == "s/01.png");
+}
+
+TEST_CASE("every truncation and a trailing byte are refused") {
+  const std::string record = WholeRecord(RenderedJob());
+  for (size_t n = 0; n < record.size(); ++n) {
+    Job back;
+    INFO(n);
+    CHECK(DecodeJobRecord(reinterpret_cast<const uint8_t*>(record.data()), n, &back).code() ==
+          ErrorCode::kJournalFailed);
+  }
+  const std::string longer = record + "x";
+  Job back;
+  CHECK_FALSE(DecodeJobRecord(reinterpret_cast<const uint8_t*>(longer.data()), longer.size(), &back).ok());
+}
+
+}  // namespace
+}  // namespace imgsink
