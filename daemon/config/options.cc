@@ -60,7 +60,11 @@ std::optional<int> ParseCommandLine(int argc, char** argv, DaemonOptions* option
       ->capture_default_str();
   app.add_option("--write-tries", options->write_tries,
                  "attempts to write an output file (ENOSPC, EIO, ...) before its job fails")
-      ->check(CLI::Range(1, 1000))
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  app.add_option("--retry-max-delay-ms", options->retry_max_delay_ms,
+                 "the wait between write tries starts at 100 ms and doubles up to this")
+      ->check(CLI::Range(1, 3600000))
       ->capture_default_str();
   try {
     app.parse(argc, argv);

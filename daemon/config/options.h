@@ -33,6 +33,7 @@ struct DaemonOptions {
   uint64_t journal_budget = uint64_t{8} << 30;  // bytes of journal on disk
   uint64_t credit_ttl_ms = 30000;               // unused credit is taken back after this
   int write_tries = 8;                          // attempts per output file (ENOSPC, EIO, ...)
+  uint64_t retry_max_delay_ms = 30000;          // backoff between tries doubles up to this
 };
 
 // Parses argv into *options (starting from its current values).  Returns std::nullopt when the

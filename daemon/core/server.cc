@@ -64,6 +64,9 @@ Status Server::Start() {
   Pipeline::Options pipeline_options;
   pipeline_options.workers = options_.workers;
   pipeline_options.write_tries = options_.write_tries;
+  pipeline_options.max_retry_delay = std::chrono::milliseconds(options_.retry_max_delay_ms);
+  pipeline_options.first_retry_delay =
+      std::min(pipeline_options.first_retry_delay, pipeline_options.max_retry_delay);
   pipeline_ = std::make_unique<Pipeline>(pipeline_options, root_.get(), journal_.get(), &stats_,
                                          std::move(callbacks));
   s = socket_->Start();

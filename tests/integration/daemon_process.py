@@ -22,11 +22,12 @@ def bin_dir() -> Path:
 class DaemonProcess:
     """An imgsinkd child process.  Use as a context manager; stop() asserts a clean exit."""
 
-    def __init__(self, workdir: Path, extra_args: Optional[List[str]] = None, workers: int = 2):
+    def __init__(self, workdir: Path, extra_args: Optional[List[str]] = None, workers: int = 2,
+                 output_root: Optional[Path] = None):
         self.workdir = Path(workdir)
         self.socket_path = self.workdir / "imgsinkd.sock"
         self.endpoint = f"ipc://{self.socket_path}"
-        self.output_root = self.workdir / "out"
+        self.output_root = Path(output_root) if output_root else self.workdir / "out"
         self.log_path = self.workdir / "imgsinkd.log"
         self.journal_dir = self.workdir / "journal"
         self.args = [str(bin_dir() / "imgsinkd"), "--listen", self.endpoint,
@@ -71,11 +72,26 @@ class DaemonProcess:
         deadline = time.monotonic() + timeout
         while True:
             c = self.status()
-            if c is not None and c["queued"] == 0 and c["in_progress"] == 0:
+            if c is not None and c["queued"] == 0 and c["in_progress"] == 0 and \
+                    c.get("retrying", 0) == 0:
                 return c
             if time.monotonic() > deadline:
                 raise TimeoutError(f"daemon still busy: {c}")
             time.sleep(0.02)
+
+    def peak_rss_bytes(self) -> int:
+        """The daemon's peak resident set size so far (VmHWM)."""
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+        raise RuntimeError("no VmHWM")
+
+    def kill(self) -> None:
+        """SIGKILL: the crash the journal exists for."""
+        self.proc.kill()
+        self.proc.wait()
+        self._log.close()
+        self.proc = None
 
     def stop(self, timeout: float = 30.0) -> int:
         if self.proc is None:
