@@ -52,25 +52,32 @@ def imgsinkd_path():
     return path if os.access(path, os.X_OK) else None
 
 
+_help_cache: dict = {}
+
+
 def imgsinkd_help() -> str:
     path = imgsinkd_path()
     if path is None:
         return ""
-    out = subprocess.run([path, "--help"], capture_output=True, text=True, timeout=30)
-    return out.stdout + out.stderr
+    if path not in _help_cache:
+        out = subprocess.run([path, "--help"], capture_output=True, text=True, timeout=30)
+        _help_cache[path] = out.stdout + out.stderr
+    return _help_cache[path]
 
 
 class RealDaemon:
     """A running imgsinkd with its output root; ``client`` talks to it."""
 
-    def __init__(self, root: str, extra_args=()):
+    def __init__(self, root: str, extra_args=(), workers: int = 2):
         self.root = root
         self.out = os.path.join(root, "out")
         os.makedirs(self.out)
         self.endpoint = f"ipc://{root}/d.sock"
         self.log_path = os.path.join(root, "imgsinkd.log")
         args = [imgsinkd_path(), "--listen", self.endpoint, "--output-root", self.out,
-                "--workers", "2", *extra_args]
+                "--workers", str(workers), *extra_args]
+        if "--journal-dir" in imgsinkd_help():
+            args += ["--journal-dir", os.path.join(root, "journal")]
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT)
         self.client = imgsink.Client(self.endpoint, timeout=30.0)

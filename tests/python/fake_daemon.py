@@ -40,6 +40,17 @@ def done(req: Received, ok: bool = True, code: str = "", message: str = "") -> D
     return msg
 
 
+def grant(req: Received) -> List[Dict[str, Any]]:
+    """The default answer to a credit request: all of it, at once."""
+    return [{"v": 1, "kind": "reply", "id": req.header["id"], "ok": True,
+             "credit": req.header["bytes"]}]
+
+
+def predates_credits(req: Received) -> List[Dict[str, Any]]:
+    """How a daemon from before "Flow control (credits)" answers a credit request."""
+    return [reply(req, ok=False, code="bad_request", message="key 'kind': unknown value")]
+
+
 def answer_ok(req: Received) -> List[Dict[str, Any]]:
     """The default behaviour: accept and finish every save; answer status with counters."""
     if req.header["kind"] == "status":
@@ -49,13 +60,19 @@ def answer_ok(req: Received) -> List[Dict[str, Any]]:
 
 class FakeDaemon:
     """Binds ``endpoint`` and serves until ``stop()``.  ``handler(req)`` returns the messages to
-    send right away; ``send(req, msg)`` sends one later (from any thread)."""
+    send right away for save and status requests, ``credit_handler(req)`` for credit requests;
+    ``send(req, msg)`` sends one later (from any thread).  ``received`` lists the save and
+    status requests, ``credits`` the credit requests.  Saves are not checked against credit."""
 
     def __init__(self, endpoint: str,
-                 handler: Callable[[Received], List[Dict[str, Any]]] = answer_ok) -> None:
+                 handler: Callable[[Received], List[Dict[str, Any]]] = answer_ok,
+                 credit_handler: Callable[[Received], List[Dict[str, Any]]] = grant) -> None:
         self.endpoint = endpoint
         self.handler = handler
+        self.credit_handler = credit_handler
         self.received: List[Received] = []
+        self.credits: List[Received] = []
+        self.order: List[tuple] = []  # (kind, id) of every request, in arrival order
         self.arrived = threading.Condition()
         self._outgoing: "queue.Queue[tuple]" = queue.Queue()
         self._stop = threading.Event()
@@ -100,8 +117,10 @@ class FakeDaemon:
             frames = self._sock.recv_multipart()
             header = _protocol.decode_client(frames[1])
             req = Received(frames[0], header, frames[2] if len(frames) > 2 else None)
+            is_credit = header["kind"] == "credit"
             with self.arrived:
-                self.received.append(req)
+                (self.credits if is_credit else self.received).append(req)
+                self.order.append((header["kind"], header["id"]))
                 self.arrived.notify_all()
-            for msg in self.handler(req):
+            for msg in (self.credit_handler if is_credit else self.handler)(req):
                 self._sock.send_multipart([req.identity, _protocol.encode_server(msg)])

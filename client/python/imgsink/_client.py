@@ -72,6 +72,7 @@ class Client:
         self._conn: Optional[Connection] = None
         self._pid = os.getpid()
         self._closed = False
+        self._prepare_cpu: Optional[bool] = None  # tests: render CPU tensors as GPU ones are
         _live_clients.add(self)
 
     def __repr__(self) -> str:
@@ -203,7 +204,8 @@ class Client:
         path = _options.output_path(fp, template=each)
         fmt = _options.output_format(path, format, template=each)
         policy = encoder.pop("policy", self.policy)
-        payload = make_payload(tensor, each=each, render=render, copy=self.copy)
+        payload = make_payload(tensor, each=each, render=render, copy=self.copy,
+                               prepare=self._prepare_cpu)
         _check_format_channels(payload, fmt, path)
         conn = self._connection()
         job = Job(path, conn.next_request_id())
@@ -217,7 +219,7 @@ class Client:
         if payload.private:
             job._on_private_buffer()
         conn.submit_save(job, header, payload.data, payload.nbytes, payload.event, policy,
-                         self.timeout)
+                         self.timeout, deferred=payload.deferred)
         return job
 
 

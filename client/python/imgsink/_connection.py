@@ -2,8 +2,10 @@
 
 ZeroMQ sockets are not thread-safe, so only the I/O thread touches the socket.  Callers (any
 thread) append requests to an outbox under a lock and wake the I/O thread through a pipe that
-the thread polls next to the socket.  The thread hands requests to the socket, matches replies
-and done events to jobs by request id, and watches connect/disconnect events.
+the thread polls next to the socket.  The thread asks the daemon for credit for the waiting
+saves (``_credits.CreditBook``), sends requests in order once they are ready (rendered, copied
+off the GPU, covered by credit), matches replies and done events to requests by request id, and
+watches connect/disconnect events.
 
 Memory bound: the bytes of requests the daemon has not replied to yet (they pin the callers'
 tensors or our copies) are limited by ``max_pending_bytes``; a request that does not fit waits,
@@ -15,7 +17,7 @@ When the connection drops, requests the daemon had not replied to fail with ``di
 (they may or may not have reached it), and so do accepted jobs whose done event can no longer
 arrive (the daemon still runs them).
 
-Thread-safety: ``submit``, ``flush``, ``close`` and ``status`` are safe from any thread.
+Thread-safety: the public methods are safe from any thread.
 """
 
 from __future__ import annotations
@@ -25,17 +27,19 @@ import logging
 import os
 import threading
 import time
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
-from dataclasses import dataclass
-from typing import Any, Deque, Dict, Optional, Set
+from typing import Any, Callable, Deque, Dict, List, Optional, Set, Tuple
 
 import zmq
 import zmq.utils.monitor
 
 from . import _protocol
+from ._credits import CreditBook
 from ._errors import Busy, ImgsinkError, error_from_code
 from ._job import Job
+from ._request import Request, fail, is_save, resolve_status
+from ._tensor import bytes_view
 
 __all__ = ["Connection"]
 
@@ -44,16 +48,10 @@ log = logging.getLogger("imgsink")
 _COPY_THRESHOLD = 64 * 1024  # smaller tensor frames are copied by pyzmq anyway
 
 
-@dataclass
-class _Request:
-    request_id: int
-    header: bytes
-    future: Future                 # Job for save, plain Future (-> counters) for status
-    data: Any = None               # tensor frame (numpy uint8 view) or None for status
-    nbytes: int = 0
-    event: Any = None              # CUDA event to complete before reading ``data``
-    deadline: float = 0.0          # fail with ``disconnected`` if not handed by then
-    running: bool = False          # the future left PENDING (can no longer be cancelled)
+def _routing_id() -> bytes:
+    # PROTOCOL.md: 16 random bytes, first byte non-zero (zero is ZeroMQ's generated ids').
+    rid = os.urandom(16)
+    return bytes([rid[0] | 1]) + rid[1:]
 
 
 class Connection:
@@ -68,9 +66,10 @@ class Connection:
         self._pid = os.getpid()
         self._cond = threading.Condition(threading.Lock())
         # Guarded by _cond:
-        self._outbox: Deque[_Request] = collections.deque()
-        self._waiting_reply: Dict[int, _Request] = {}   # handed, no reply yet
-        self._waiting_done: Dict[int, Job] = {}         # accepted, no done event yet
+        self._outbox: Deque[Request] = collections.deque()
+        self._waiting_reply: Dict[int, Request] = {}   # sent, no reply yet
+        self._waiting_done: Dict[int, Job] = {}        # accepted, no done event yet
+        self._credits = CreditBook()
         self._unfinished: Set[Future] = set()
         self._pending_bytes = 0
         self._next_id = 1
@@ -78,6 +77,8 @@ class Connection:
         self._closing = False
         self._connected = False
         self._ever_connected = False
+        self._prepare_pool: Optional[ThreadPoolExecutor] = None
+        self._failed_later: List[Tuple[Future, ImgsinkError]] = []  # fail outside _cond
         self._rfd, self._wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._ctx = zmq.Context(io_threads=1)
         self._thread = threading.Thread(target=self._run, name="imgsink-io", daemon=True)
@@ -87,41 +88,40 @@ class Connection:
 
     def next_request_id(self) -> int:
         with self._cond:
-            rid = self._next_id
-            self._next_id += 1
-            return rid
+            return self._next_id_locked()
 
     def submit_save(self, job: Job, header: bytes, data: Any, nbytes: int, event: Any,
-                    policy: str, block_timeout: float) -> None:
+                    policy: str, block_timeout: float,
+                    deferred: Optional[Callable[[], Any]] = None) -> None:
         """Queues a save request.  Applies ``policy`` when the pending budget is full:
         ``block`` waits up to ``block_timeout`` then raises Busy, ``error`` raises Busy,
-        ``drop`` fails ``job`` with Busy (nothing raised).  Raises ImgsinkError if closed."""
-        req = _Request(job.request_id, header, job, data, nbytes, event)
-        with self._cond:
-            self._check_open()
-            if not self._fits(nbytes):
-                if policy == "drop":
-                    job._on_failed(Busy("busy", self._busy_text(nbytes)))
-                    return
-                if policy == "error":
-                    raise Busy("busy", self._busy_text(nbytes))
-                deadline = time.monotonic() + block_timeout
-                while not self._fits(nbytes):
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        raise Busy("busy", self._busy_text(nbytes) + f" after waiting "
-                                   f"{block_timeout:g} s")
-                    self._cond.wait(left)
-                    self._check_open()
-            self._pending_bytes += nbytes
-            self._enqueue_locked(req)
+        ``drop`` fails ``job`` with Busy (nothing raised).  Raises ImgsinkError if closed.
+        ``deferred`` (instead of ``data``) returns ``(pixels, event)``; it runs in this
+        connection's prepare thread, and the request waits in order until it has."""
+        req = Request(job.request_id, header, job, data, nbytes, event, policy=policy,
+                      timeout_ms=min(int(block_timeout * 1000), 2**32 - 1))
+        if deferred is not None:
+            # Its done callback takes _cond (through _wake): register it outside _cond.
+            req.prepared = self._prepare_executor().submit(deferred)
+            req.prepared.add_done_callback(lambda _: self._wake(force=True))
+        try:
+            dropped = self._admit(req, policy, block_timeout)
+        except BaseException:
+            if req.prepared is not None:
+                req.prepared.cancel()
+            raise
+        if dropped is not None:
+            if req.prepared is not None:
+                req.prepared.cancel()
+            job._on_failed(dropped)
+            return
         self._wake()
 
     def submit_status(self, future: Future, request_id: int) -> None:
         header = _protocol.encode_client(_protocol.status_request(request_id))
         with self._cond:
             self._check_open()
-            self._enqueue_locked(_Request(request_id, header, future))
+            self._enqueue_locked(Request(request_id, header, future))
         self._wake()
 
     def flush(self, timeout: Optional[float]) -> bool:
@@ -152,11 +152,48 @@ class Connection:
         self._wake(force=True)
         if threading.current_thread() is not self._thread:
             self._thread.join()
+        if self._prepare_pool is not None:
+            self._prepare_pool.shutdown(wait=False, cancel_futures=True)
         os.close(self._rfd)
         os.close(self._wfd)
         self._ctx.term()
 
+    def _admit(self, req: Request, policy: str, block_timeout: float) -> Optional[Busy]:
+        """Queues ``req`` if the budget lets it in (after waiting, for ``block``).  Returns
+        the error to fail it with when ``drop`` dropped it, else None."""
+        nbytes = req.nbytes
+        with self._cond:
+            self._check_open()
+            if not self._fits(nbytes):
+                if policy == "drop":
+                    return Busy("busy", self._busy_text(nbytes))
+                if policy == "error":
+                    raise Busy("busy", self._busy_text(nbytes))
+                deadline = time.monotonic() + block_timeout
+                while not self._fits(nbytes):
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise Busy("busy", self._busy_text(nbytes) + f" after waiting "
+                                   f"{block_timeout:g} s")
+                    self._cond.wait(left)
+                    self._check_open()
+            req.held = nbytes
+            self._pending_bytes += nbytes
+            self._enqueue_locked(req)
+            return None
+
+    def _prepare_executor(self) -> ThreadPoolExecutor:
+        with self._cond:
+            if self._prepare_pool is None:
+                self._prepare_pool = ThreadPoolExecutor(1, thread_name_prefix="imgsink-prepare")
+            return self._prepare_pool
+
     # -- helpers under _cond ----------------------------------------------------------------
+
+    def _next_id_locked(self) -> int:
+        rid = self._next_id
+        self._next_id += 1
+        return rid
 
     def _check_open(self) -> None:
         if self._closing:
@@ -171,7 +208,7 @@ class Connection:
         return (f"client has {self._pending_bytes} bytes pending (limit {self._max_pending}), "
                 f"request needs {nbytes}{where}")
 
-    def _enqueue_locked(self, req: _Request) -> None:
+    def _enqueue_locked(self, req: Request) -> None:
         req.deadline = time.monotonic() + self._handoff_timeout
         self._outbox.append(req)
         self._unfinished.add(req.future)
@@ -191,12 +228,30 @@ class Connection:
         except (BlockingIOError, OSError):
             pass  # the pipe is full (the thread will wake) or closed (shutting down)
 
+    def _saves_locked(self) -> List[Request]:
+        return [r for r in self._outbox if is_save(r)]
+
+    def _drop_locked(self, req: Request, error: Optional[ImgsinkError]) -> None:
+        """Ends an unsent request: frees its budget and credit; fails it later (``error``)."""
+        self._credits.release(req)
+        self._release_locked(req)
+        if error is not None:
+            self._failed_later.append((req.future, error))
+
+    def _release_locked(self, req: Request) -> None:
+        req.data = None
+        if req.held:
+            self._pending_bytes -= req.held
+            req.held = 0
+            self._cond.notify_all()
+
     # -- I/O thread -------------------------------------------------------------------------
 
     def _run(self) -> None:
         sock = self._ctx.socket(zmq.DEALER)
         monitor = None
         try:
+            sock.setsockopt(zmq.ROUTING_ID, _routing_id())
             sock.setsockopt(zmq.IMMEDIATE, 1)
             sock.setsockopt(zmq.SNDHWM, 0)   # bytes are bounded by max_pending_bytes instead
             sock.setsockopt(zmq.RCVHWM, 0)
@@ -210,6 +265,7 @@ class Connection:
         finally:
             with self._cond:
                 self._closing = True
+            self._settle_failures()
             self._fail_all(ImgsinkError("disconnected", "the client was closed before the "
                                         "request finished"))
             if monitor is not None:
@@ -224,6 +280,7 @@ class Connection:
         poller.register(self._rfd, zmq.POLLIN)
         while True:
             want_out, timeout_ms = self._plan()
+            self._settle_failures()
             poller.modify(sock, zmq.POLLIN | (zmq.POLLOUT if want_out else 0))
             ready = dict(poller.poll(timeout_ms))
             if self._rfd in ready:
@@ -233,66 +290,127 @@ class Connection:
             with self._cond:
                 if self._closing:
                     return
+            self._ask_credit(sock)
             self._send(sock)
             self._expire()
+            self._settle_failures()
 
-    def _plan(self):
+    def _plan(self) -> Tuple[bool, Optional[int]]:
         """Returns (whether to poll for POLLOUT, poll timeout in ms or None)."""
         with self._cond:
             if not self._outbox:
                 return False, None
-            head = self._outbox[0]
-            if head.event is not None and not _event_done(head.event):
+            state = self._head_state_locked()  # may drop cancelled or failed heads
+            if state == "empty":
+                return False, None
+            if state == "copying":
                 return False, 1  # a CUDA copy in flight: check again soon
             if self._connected:
-                return True, None
+                asks = self._credits.enabled is not False and any(
+                    r.credit == "need" for r in self._saves_locked())
+                return state == "ready" or asks, None
             left = min(r.deadline for r in self._outbox) - time.monotonic()
             return False, max(0, int(left * 1000) + 1)
 
     def _drain_wake_pipe(self) -> None:
-        with self._cond:
-            self._wake_pending = False
+        # Read first, then clear the flag: a caller that saw the flag set relies on this
+        # thread handling its request after the clear (the loop's work comes next).
         try:
             while os.read(self._rfd, 4096):
                 pass
         except BlockingIOError:
             pass
+        with self._cond:
+            self._wake_pending = False
+
+    def _head_state_locked(self) -> str:
+        """Returns what the outbox's head waits for: "ready", "preparing" (the prepare thread
+        renders it; its completion wakes us), "copying" (a CUDA copy: poll), "credit" (a
+        grant: its reply wakes us), or "empty".  Drops heads that were cancelled or whose
+        rendering failed."""
+        while self._outbox:
+            req = self._outbox[0]
+            if not req.running and req.future.cancelled():
+                self._outbox.popleft()
+                self._drop_locked(req, None)
+                continue
+            if req.prepared is not None:
+                if not req.prepared.done():
+                    return "preparing"
+                error = self._take_prepared_locked(req)
+                if error is not None:
+                    self._outbox.popleft()
+                    self._drop_locked(req, error)
+                    continue
+            if req.event is not None and not req.event.query():
+                return "copying"
+            if is_save(req) and self._credits.needs_credit(req):
+                return "credit"
+            return "ready"
+        return "empty"
+
+    def _take_prepared_locked(self, req: Request) -> Optional[ImgsinkError]:
+        future, req.prepared = req.prepared, None
+        try:
+            pixels, req.event = future.result()
+            req.data = bytes_view(pixels)
+        except Exception as e:  # a device error (out of memory, ...) in the prepare thread
+            return ImgsinkError("internal", f"rendering {getattr(req.future, 'path', '')!r} "
+                                f"on its device failed: {e!r}")
+        if req.data.nbytes != req.nbytes:
+            return ImgsinkError("internal", f"rendered {req.data.nbytes} bytes, the header "
+                                f"declares {req.nbytes}")
+        return None
+
+    def _ask_credit(self, sock: zmq.Socket) -> None:
+        """Sends a credit request for each waiting save that free credit does not cover."""
+        with self._cond:
+            if not self._connected:
+                return
+            live = [r for r in self._saves_locked()
+                    if r.running or not r.future.cancelled()]
+            asks = [(self._next_id_locked(), r)
+                    for r in self._credits.plan(live, time.monotonic())]
+        for rid, req in asks:
+            header = _protocol.encode_client(_protocol.credit_request(
+                rid, req.nbytes, req.policy, req.timeout_ms))
+            try:
+                sock.send(header, zmq.NOBLOCK)
+            except zmq.Again:
+                return  # the rest stay "need"; POLLOUT will tell
+            with self._cond:
+                self._credits.asked(rid, req)
 
     def _send(self, sock: zmq.Socket) -> None:
         while True:
             with self._cond:
-                if not self._outbox or not self._connected:
+                if not self._connected or self._head_state_locked() != "ready":
                     return
                 req = self._outbox[0]
-                if req.event is not None and not _event_done(req.event):
-                    return
                 if not req.running:
-                    if not req.future.set_running_or_notify_cancel():  # cancelled
+                    if not req.future.set_running_or_notify_cancel():  # cancelled just now
                         self._outbox.popleft()
-                        self._release_locked(req)
+                        self._drop_locked(req, None)
                         continue
                     req.running = True
             try:
-                tracker = self._send_request(sock, req)
+                self._send_request(sock, req)
             except zmq.Again:
                 return  # not writable after all; POLLOUT will tell
             with self._cond:
                 self._outbox.popleft()
                 self._waiting_reply[req.request_id] = req
-            if isinstance(req.future, Job):
-                req.future._on_handed(tracker)
-            req.data = None  # the frame holds the buffer while libzmq needs it
+                if is_save(req):
+                    self._credits.spend(req, time.monotonic())
 
-    def _send_request(self, sock: zmq.Socket, req: _Request) -> Any:
-        if req.data is None:
+    def _send_request(self, sock: zmq.Socket, req: Request) -> None:
+        if not is_save(req):
             sock.send(req.header, zmq.NOBLOCK)
-            return None
+            return
         sock.send(req.header, zmq.NOBLOCK | zmq.SNDMORE)
-        # The rest of a multipart message never meets the high-water mark.
-        if req.nbytes < _COPY_THRESHOLD:
-            sock.send(req.data, copy=True)
-            return None
-        return sock.send(zmq.Frame(req.data, copy=False, track=True), copy=False, track=True)
+        # The rest of a multipart message never meets the high-water mark.  The request keeps
+        # ``data`` until the reply: a no_credit refusal sends it again.
+        sock.send(req.data, copy=req.nbytes < _COPY_THRESHOLD)
 
     def _receive(self, sock: zmq.Socket) -> None:
         while True:
@@ -314,10 +432,15 @@ class Connection:
         rid = msg["id"]
         error = None if msg["ok"] else error_from_code(msg["code"], msg["message"])
         with self._cond:
+            if msg["kind"] == "reply" and self._credits.is_credit_reply(rid):
+                return self._on_credit_reply_locked(rid, msg, error)
             req = self._waiting_reply.pop(rid, None)
+            if req is not None and error is not None and error.code == "no_credit" \
+                    and not req.resent:
+                return self._resend_locked(req)
             if req is not None:
                 self._release_locked(req)
-                if msg["kind"] == "reply" and msg["ok"] and isinstance(req.future, Job):
+                if msg["kind"] == "reply" and msg["ok"] and is_save(req):
                     self._waiting_done[rid] = req.future
             job = self._waiting_done.pop(rid, None) if msg["kind"] == "done" else None
         if req is None and job is None:
@@ -326,8 +449,8 @@ class Connection:
             else:
                 log.debug("imgsink: ignoring a %s for unknown request %d", msg["kind"], rid)
             return
-        if req is not None and not isinstance(req.future, Job):  # status reply
-            _resolve_status(req.future, msg, error)
+        if req is not None and not is_save(req):
+            resolve_status(req.future, msg, error)
             return
         target = job if job is not None else req.future
         if error is not None:
@@ -336,6 +459,29 @@ class Connection:
             target._on_done()
         else:
             target._on_accepted(int(msg.get("job", 0)))
+
+    def _on_credit_reply_locked(self, rid: int, msg: Dict[str, Any],
+                                error: Optional[ImgsinkError]) -> None:
+        if error is None:
+            self._credits.granted(rid, msg.get("credit", 0), time.monotonic())
+            return
+        req = self._credits.refused(rid, error.code, error.message, self._saves_locked())
+        if req is None:
+            return
+        try:
+            self._outbox.remove(req)
+        except ValueError:
+            return  # already gone (cancelled, expired)
+        self._drop_locked(req, error)
+
+    def _resend_locked(self, req: Request) -> None:
+        """The daemon had less credit for us than we thought (it takes unused credit back):
+        forget ours and send ``req`` again, first in line, after a new grant."""
+        log.debug("imgsink: no_credit for request %d; asking again", req.request_id)
+        req.resent = True
+        self._credits.reset(self._saves_locked())
+        req.credit = "need"
+        self._outbox.appendleft(req)
 
     def _watch(self, monitor: zmq.Socket) -> None:
         while True:
@@ -353,6 +499,7 @@ class Connection:
     def _on_disconnected(self) -> None:
         with self._cond:
             self._connected = False
+            self._credits.reset(self._saves_locked())
             lost_replies = list(self._waiting_reply.values())
             lost_done = list(self._waiting_done.values())
             self._waiting_reply.clear()
@@ -360,39 +507,37 @@ class Connection:
             for req in lost_replies:
                 self._release_locked(req)
         for req in lost_replies:
-            _fail(req.future, ImgsinkError(
+            fail(req.future, ImgsinkError(
                 "disconnected", f"the connection to {self.endpoint} dropped before the daemon "
-                "replied; the request may or may not have reached it"))
+                "replied; the request may or may not have reached it (libzmq also drops the "
+                "connection of a request over the daemon's --max-request-bytes)"))
         for job in lost_done:
             job._on_failed(ImgsinkError(
                 "disconnected", f"the connection to {self.endpoint} dropped before the done "
                 f"event of {job.path!r}; the daemon keeps the job, its outcome is unknown here"))
 
     def _expire(self) -> None:
+        """Drops cancelled requests and fails those that found no daemon in time."""
         now = time.monotonic()
-        expired = []
         with self._cond:
-            keep: Deque[_Request] = collections.deque()
+            keep: Deque[Request] = collections.deque()
             for req in self._outbox:
                 if not req.running and req.future.cancelled():
-                    self._release_locked(req)
+                    self._drop_locked(req, None)
                 elif not self._connected and req.deadline <= now:
-                    expired.append(req)
+                    self._drop_locked(req, ImgsinkError(
+                        "disconnected", f"no daemon reachable at {self.endpoint} within "
+                        f"{self._handoff_timeout:g} s"))
                 else:
                     keep.append(req)
             self._outbox = keep
-            for req in expired:
-                self._release_locked(req)
-        for req in expired:
-            _fail(req.future, ImgsinkError(
-                "disconnected", f"no daemon reachable at {self.endpoint} within "
-                f"{self._handoff_timeout:g} s"))
 
-    def _release_locked(self, req: _Request) -> None:
-        if req.nbytes:
-            self._pending_bytes -= req.nbytes
-            req.nbytes = 0
-            self._cond.notify_all()
+    def _settle_failures(self) -> None:
+        # Futures run their done callbacks (which take _cond) when resolved: never under _cond.
+        with self._cond:
+            failed, self._failed_later = self._failed_later, []
+        for future, error in failed:
+            fail(future, error)
 
     def _fail_all(self, error: ImgsinkError) -> None:
         with self._cond:
@@ -404,30 +549,6 @@ class Connection:
             for req in reqs:
                 self._release_locked(req)
         for req in reqs:
-            _fail(req.future, error)
+            fail(req.future, error)
         for job in jobs:
             job._on_failed(error)
-
-
-def _event_done(event: Any) -> bool:
-    return bool(event.query())
-
-
-def _fail(future: Future, error: ImgsinkError) -> None:
-    if isinstance(future, Job):
-        future._on_failed(error)
-        return
-    try:
-        future.set_exception(error)
-    except Exception:  # already resolved or cancelled
-        pass
-
-
-def _resolve_status(future: Future, msg: Dict[str, Any], error: Optional[ImgsinkError]) -> None:
-    try:
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(dict(msg.get("counters", {})))
-    except Exception:
-        pass

@@ -5,9 +5,10 @@ every output file written (its "done" event), and whose exception is an ``Imgsin
 the daemon refused the request, the job failed, or the client could not deliver it.  On top of
 the Future API it tells the two earlier milestones of a request:
 
-* ``sent()``: the client no longer reads the caller's tensor memory (zero-copy sends read it
-  until the bytes have left the process).  Mutating the tensor in place before that point may
-  change what is written.
+* ``sent()``: the client no longer reads the caller's tensor memory: the daemon has answered
+  the request (until then the client may have to send the bytes again, see "Flow control" in
+  PROTOCOL.md), or the job ended.  Mutating the tensor in place before that point may change
+  what is written.
 * ``accepted()``: the daemon replied that it took responsibility for the job.
 
 Thread-safety: every method is safe from any thread.  The ``_on_*`` methods belong to the
@@ -17,10 +18,9 @@ client's I/O thread.
 from __future__ import annotations
 
 import threading
-import time
 from concurrent.futures import Future, InvalidStateError
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any, Optional
+from typing import Optional
 
 from ._errors import ImgsinkError
 
@@ -41,8 +41,7 @@ class Job(Future):
         self.request_id = request_id
         self._job_id: Optional[int] = None
         self._replied = threading.Event()   # the daemon replied, or the job ended without one
-        self._handed = threading.Event()    # handed to the socket, or ended before that
-        self._tracker: Any = None           # zmq.MessageTracker of the tensor frame
+        self._handed = threading.Event()    # the daemon answered, or the job ended
 
     def __repr__(self) -> str:
         state = "done" if self.done() else ("accepted" if self.accepted() else "pending")
@@ -66,27 +65,13 @@ class Job(Future):
         return self.accepted()
 
     def sent(self) -> bool:
-        """Returns True iff the client is done reading the caller's tensor memory (the bytes
-        left the process, or the job ended without sending them)."""
-        if not self._handed.is_set():
-            return False
-        tracker = self._tracker
-        return tracker is None or tracker.done
+        """Returns True iff the client is done reading the caller's tensor memory (the daemon
+        has the bytes, or the job ended without them)."""
+        return self._handed.is_set()
 
     def wait_sent(self, timeout: Optional[float] = None) -> bool:
         """Waits until ``sent()``; returns False if ``timeout`` seconds passed first."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        if not self._handed.wait(timeout):
-            return False
-        tracker = self._tracker
-        if tracker is None:
-            return True
-        left = None if deadline is None else max(0.0, deadline - time.monotonic())
-        try:
-            tracker.wait(left)
-        except Exception:  # zmq.NotDone on timeout
-            return tracker.done
-        return True
+        return self._handed.wait(timeout)
 
     # -- transitions, called by the client -------------------------------------------------
 
@@ -94,12 +79,9 @@ class Job(Future):
         """The payload is the client's own copy: the caller's memory is free at once."""
         self._handed.set()
 
-    def _on_handed(self, tracker: Any) -> None:
-        self._tracker = tracker
-        self._handed.set()
-
     def _on_accepted(self, job_id: int) -> None:
         self._job_id = job_id
+        self._handed.set()
         self._replied.set()
 
     def _on_done(self) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numbers
 import os
 import re
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional
 
 from . import _protocol
 
@@ -242,7 +242,3 @@ def output_format(path: str, fmt: Any, *, template: bool) -> Optional[str]:
         raise ValueError(f"unknown file extension: {ext!r} (use .png, .jpg/.jpeg or pass "
                          "format=)")
     return None
-
-
-def split_value_range(v: Optional[Tuple[float, float]]):
-    return None if v is None else [v[0], v[1]]

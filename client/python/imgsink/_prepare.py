@@ -8,17 +8,25 @@ recorded after the copy: the caller only pays for launching the kernels; whoever
 pixels waits on the event first.
 
 It also runs on CPU tensors (no pinning, no event), which is how it is tested without a GPU.
-Thread-safety: a pure function of its arguments; uses the calling thread's current stream.
+Normalizing by the data's own min/max (``normalize=True`` without ``value_range``) makes
+torchvision read the min/max on the host (``float(t.min())``), which waits for the GPU.  To keep
+that wait off the training thread, ``deferred_prepare`` snapshots the tensor (an asynchronous
+``clone`` on the caller's stream) and returns a function that runs ``prepare_cuda`` on the
+snapshot later, in another thread, on a side stream: the same kernels, so the same pixels.
+
+Thread-safety: pure functions of their arguments; each uses its calling thread's current stream.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Tuple, Union
+import math
+import threading
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 if TYPE_CHECKING:  # torch is optional at run time
     import torch
 
-__all__ = ["prepare_cuda"]
+__all__ = ["prepare_cuda", "output_shape", "needs_host_sync", "deferred_prepare"]
 
 
 def prepare_cuda(
@@ -134,3 +142,71 @@ def _to_host(pixels: "torch.Tensor") -> Tuple["torch.Tensor", Optional[Any]]:
     event = torch.cuda.Event()
     event.record(torch.cuda.current_stream(pixels.device))
     return host, event
+
+
+def needs_host_sync(normalize: bool, value_range: Optional[Tuple[float, float]]) -> bool:
+    """Returns True iff torchvision's arithmetic for these options reads device values on the
+    host (data-dependent min/max), i.e. would stall the calling thread on a busy GPU."""
+    return bool(normalize) and value_range is None
+
+
+def output_shape(shape: Sequence[int], *, nrow: int, padding: int, each: bool) -> List[int]:
+    """Returns the shape of ``prepare_cuda``'s pixels for an input of ``shape`` (after lists
+    are stacked): HWC for a grid, NHWC for each; 1-channel input keeps 1 channel.
+    REQUIRES: 2 <= len(shape) <= 4 (4 for each)."""
+    if each:
+        n, c, h, w = shape
+        return [n, h, w, c]
+    if len(shape) == 2:
+        return [shape[0], shape[1], 1]
+    if len(shape) == 3:
+        c, h, w = shape
+        return [h, w, c]
+    n, c, h, w = shape
+    if n == 1:  # make_grid returns the single image, without padding
+        return [h, w, c]
+    xmaps = min(nrow, n)
+    ymaps = int(math.ceil(float(n) / xmaps))
+    return [(h + padding) * ymaps + padding, (w + padding) * xmaps + padding, c]
+
+
+def deferred_prepare(tensor: "torch.Tensor", **opts: Any) -> Callable[[], Tuple[Any, Any]]:
+    """Snapshots ``tensor`` now without waiting for the device and returns a function that,
+    called later from any thread, returns ``prepare_cuda(snapshot, **opts)``.
+
+    On CUDA the snapshot is a clone enqueued on the caller's current stream; the returned
+    function renders it on a per-device side stream that first waits for the clone.  The
+    snapshot's memory is held until the function has run (or is dropped)."""
+    import torch
+
+    src = tensor.detach().clone()
+    if src.device.type != "cuda":
+        return lambda: prepare_cuda(src, **opts)
+    device = src.device
+    ready = torch.cuda.Event()
+    ready.record(torch.cuda.current_stream(device))
+
+    def run() -> Tuple[Any, Any]:
+        side = _side_stream(device)
+        with torch.cuda.device(device), torch.cuda.stream(side):
+            side.wait_event(ready)
+            result = prepare_cuda(src, **opts)
+            # src came from the caller's stream: do not reuse its memory before side is done.
+            src.record_stream(side)
+        return result
+
+    return run
+
+
+_side_streams: Dict[Any, Any] = {}
+_side_lock = threading.Lock()
+
+
+def _side_stream(device: Any) -> Any:
+    import torch
+
+    with _side_lock:
+        stream = _side_streams.get(device)
+        if stream is None:
+            stream = _side_streams[device] = torch.cuda.Stream(device)
+        return stream

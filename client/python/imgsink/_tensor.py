@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from ._prepare import prepare_cuda
+from ._prepare import deferred_prepare, needs_host_sync, output_shape, prepare_cuda
 
 __all__ = ["Payload", "make_payload"]
 
@@ -37,15 +37,18 @@ class Payload:
     """One tensor frame and how to describe it.
 
     Invariant: ``data`` is a 1-D uint8 numpy array of ``nbytes`` bytes viewing the frame
-    (not to be read before ``event`` has completed, when there is one).
+    (not to be read before ``event`` has completed, when there is one), or None when
+    ``deferred`` will produce the pixels: ``deferred()`` returns ``(pixels, event)`` with
+    pixels of ``shape``.
     """
 
     dtype: str
     shape: List[int]
     layout: str
-    data: np.ndarray
+    data: Optional[np.ndarray]
     nbytes: int
     event: Optional[Any] = None  # torch.cuda.Event to wait on before reading ``data``
+    deferred: Optional[Callable[[], Tuple[Any, Any]]] = None
     private: bool = False        # True: ``data`` is the client's own copy, not the caller's
     render: Dict[str, Any] = field(default_factory=dict)  # header keys to override
 
@@ -59,13 +62,15 @@ def _is_tensor(x: Any) -> bool:
     return torch is not None and isinstance(x, torch.Tensor)
 
 
-def make_payload(tensor: Any, *, each: bool, render: Dict[str, Any], copy: bool) -> Payload:
+def make_payload(tensor: Any, *, each: bool, render: Dict[str, Any], copy: bool,
+                 prepare: Optional[bool] = None) -> Payload:
     """Returns the payload for ``tensor`` (torch tensor, numpy array, or list/tuple of them).
 
     ``render`` holds make_grid's options (nrow, padding, normalize, value_range, scale_each,
     pad_value, keep_gray), already type-checked; they matter here only for device tensors,
     which are rendered before they leave the device.  ``copy`` forces a private copy of CPU
-    memory.  Raises TypeError/ValueError for inputs the daemon could not take.
+    memory.  ``prepare`` True renders float CPU tensors the device way too (tests use it to
+    check that path without a GPU); None: only non-CPU tensors.  Raises TypeError/ValueError for inputs the daemon could not take.
     """
     tensor = _stack(tensor, each)
     if isinstance(tensor, np.ndarray):
@@ -80,7 +85,7 @@ def make_payload(tensor: Any, *, each: bool, render: Dict[str, Any], copy: bool)
         raise TypeError(f"unsupported dtype {t.dtype}: use float32, float16, bfloat16, "
                         f"float64 or uint8")
     _check_shape(list(t.shape), each, render, name)
-    if t.device.type == "cpu":
+    if t.device.type == "cpu" and not (prepare and name in _FLOAT_NAMES):
         return _from_cpu_tensor(t, name, each, copy)
     return _from_device_tensor(t, name, each, render)
 
@@ -137,6 +142,11 @@ def _layout_and_view(x: Any, ndim: int, is_contig, permute):
     return None, None
 
 
+def bytes_view(pixels: Any) -> np.ndarray:
+    """The 1-D uint8 view of a C-contiguous CPU tensor's memory (for deferred pixels)."""
+    return _bytes_view(pixels.numpy())
+
+
 def _bytes_view(arr: np.ndarray) -> np.ndarray:
     flat = arr.reshape(-1)
     if not flat.flags.c_contiguous:  # relaxed-stride corner cases: copy rather than guess
@@ -189,18 +199,23 @@ _PREPARED_RENDER = {"nrow": 8, "padding": 0, "normalize": False, "value_range": 
 def _from_device_tensor(t: Any, name: str, each: bool, render: Dict[str, Any]) -> Payload:
     if name == "uint8":  # already pixels: only move them
         pixels, event = _copy_to_host(t.contiguous())
-        layout = {2: "HW", 3: "CHW", 4: "NCHW"}[t.dim()]
-        overrides: Dict[str, Any] = {}
-    else:
-        pixels, event = prepare_cuda(
-            t, nrow=render["nrow"], padding=render["padding"], normalize=render["normalize"],
-            value_range=render["value_range"], scale_each=render["scale_each"],
-            pad_value=render["pad_value"], keep_gray=render["keep_gray"], each=each)
-        layout = "NHWC" if each else "HWC"
-        overrides = dict(_PREPARED_RENDER)
+        data = _bytes_view(pixels.numpy())
+        return Payload("uint8", [int(d) for d in pixels.shape],
+                       {2: "HW", 3: "CHW", 4: "NCHW"}[t.dim()], data, int(data.nbytes),
+                       event=event, private=True)
+    opts = dict(nrow=render["nrow"], padding=render["padding"], normalize=render["normalize"],
+                value_range=render["value_range"], scale_each=render["scale_each"],
+                pad_value=render["pad_value"], keep_gray=render["keep_gray"], each=each)
+    layout = "NHWC" if each else "HWC"
+    if needs_host_sync(render["normalize"], render["value_range"]):
+        shape = output_shape(list(t.shape), nrow=render["nrow"], padding=render["padding"],
+                             each=each)
+        return Payload("uint8", shape, layout, None, int(np.prod(shape)), private=True,
+                       render=dict(_PREPARED_RENDER), deferred=deferred_prepare(t, **opts))
+    pixels, event = prepare_cuda(t, **opts)
     data = _bytes_view(pixels.numpy())
     return Payload("uint8", [int(d) for d in pixels.shape], layout, data, int(data.nbytes),
-                   event=event, private=True, render=overrides)
+                   event=event, private=True, render=dict(_PREPARED_RENDER))
 
 
 def _copy_to_host(t: Any):
