@@ -78,18 +78,19 @@ IoLoop::Handles::Handles(Handles&& other) noexcept
       monitor(std::exchange(other.monitor, nullptr)),
       wake_fd(std::exchange(other.wake_fd, -1)) {}
 
-IoLoop::Handles::~Handles() { Close(); }
+IoLoop::Handles::~Handles() {
+  CloseZmq();
+  if (wake_fd >= 0) close(wake_fd);
+}
 
-void IoLoop::Handles::Close() {
+void IoLoop::Handles::CloseZmq() {
   if (monitor != nullptr) zmq_close(monitor);
   if (socket != nullptr) zmq_close(socket);
   if (ctx != nullptr) {
     while (zmq_ctx_term(ctx) != 0 && zmq_errno() == EINTR) {
     }
   }
-  if (wake_fd >= 0) close(wake_fd);
   monitor = socket = ctx = nullptr;
-  wake_fd = -1;
 }
 
 Status IoLoop::OpenHandles(const std::string& endpoint, const ClientOptions& options,
@@ -316,13 +317,17 @@ void IoLoop::FailQueued(const Status& status) {
 }
 
 void IoLoop::Shutdown() {
+  {  // also reached if zmq_poll fails: from now on Submit fails requests itself
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
   TakeSubmitted();
   FailQueued(Status(ErrorCode::kDisconnected, "the client closed before sending the request"));
   FailInFlight(Status(ErrorCode::kDisconnected,
                       "the client closed before the job ended; the daemon may still write it"));
   // Waits up to ZMQ_LINGER for libzmq to deliver what it holds, then drops (and releases) it.
   zmq_socket_monitor(handles_.socket, nullptr, 0);
-  handles_.Close();
+  handles_.CloseZmq();
 }
 
 }  // namespace internal

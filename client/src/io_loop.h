@@ -53,6 +53,7 @@ class IoLoop {
 
  private:
   // The ZeroMQ context and sockets plus the wake-up eventfd; closes whatever is open.
+  // The eventfd lives until the IoLoop dies, so a late Wake() never writes to a reused fd.
   struct Handles {
     void* ctx = nullptr;
     void* socket = nullptr;
@@ -63,7 +64,7 @@ class IoLoop {
     Handles(Handles&& other) noexcept;  // leaves `other` empty
     Handles& operator=(Handles&&) = delete;
     ~Handles();
-    void Close();  // closes the sockets, then terminates the context (waits for linger)
+    void CloseZmq();  // closes the sockets, then terminates the context (waits for linger)
   };
 
   IoLoop(std::string endpoint, const ClientOptions& options, Handles&& handles);
