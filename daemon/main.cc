@@ -1,56 +1,164 @@
 // imgsinkd: the image sink daemon.  See README.md and `imgsinkd --help`.
+//
+// The main thread owns start-up, signals (SIGINT/SIGTERM drain, SIGHUP reload) and the
+// service manager protocol (sd_notify: READY, STATUS, WATCHDOG, RELOADING, STOPPING); the
+// Server runs everything else on its own threads.
 #include <csignal>
+#include <cstring>
+#include <iostream>
 #include <string>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "daemon/config/options.h"
 #include "daemon/core/server.h"
 #include "daemon/log/log.h"
+#include "daemon/service/systemd_notify.h"
 #include "daemon/version.h"
 
-int main(int argc, char** argv) {
-  using namespace imgsink;
-  DaemonOptions options;
-  if (std::optional<int> exit_code = ParseCommandLine(argc, argv, &options)) return *exit_code;
-  Status s = FinalizeOptions(&options);
+namespace imgsink {
+namespace {
+
+void ApplyLogLevel(const DaemonOptions& options) {
+  LogLevel level;
+  if (ParseLogLevel(options.log_level, &level)) SetLogLevel(level);
+}
+
+// Parses and finalizes; returns the exit code when the process should not run.
+std::optional<int> LoadOptions(const std::vector<std::string>& args, DaemonOptions* options) {
+  if (std::optional<int> code = ParseCommandLine(args, options)) return code;
+  Status s = FinalizeOptions(options);
   if (!s.ok()) {
-    LogError("bad options: " + s.message());
+    std::cerr << "imgsinkd: bad options: " << s.message() << "\n";
     return 2;
   }
-  std::signal(SIGPIPE, SIG_IGN);
+  return std::nullopt;
+}
 
+// SIGHUP: re-reads the command line and config file; applies what can change live.
+void Reload(const std::vector<std::string>& args, DaemonOptions* running, Server* server) {
+  NotifyServiceManager("RELOADING=1");
+  DaemonOptions reloaded;
+  std::string fixed;
+  if (LoadOptions(args, &reloaded)) {
+    LogError("reload: the configuration does not load; keeping the running one");
+  } else if (!OnlyReloadableDiffer(*running, reloaded, &fixed)) {
+    LogError("reload: " + fixed + " changed; these need a restart, nothing was applied");
+  } else {
+    server->Reload(reloaded);
+    ApplyLogLevel(reloaded);
+    *running = reloaded;
+    LogNotice("reloaded " + running->config_file + ": memory_budget " +
+              std::to_string(running->memory_budget) + ", journal_budget " +
+              std::to_string(running->journal_budget) + ", log_level " + running->log_level);
+  }
+  NotifyServiceManager("READY=1");
+}
+
+std::string StatusLine(const std::map<std::string, uint64_t>& c, double written_per_s) {
+  return "STATUS=queue " + std::to_string(c.at("queued")) + ", in progress " +
+         std::to_string(c.at("in_progress")) + ", retrying " + std::to_string(c.at("retrying")) +
+         ", " + std::to_string(c.at("written")) + " jobs written (" +
+         std::to_string(int64_t(written_per_s)) + "/s)";
+}
+
+// Every `period`: STATUS=, and WATCHDOG=1 while the server is healthy.
+class ServiceHeartbeat {
+ public:
+  ServiceHeartbeat(boost::asio::io_context* io, Server* server)
+      : timer_(*io), server_(server), watchdog_(WatchdogInterval().count() > 0) {
+    period_ = watchdog_ ? std::chrono::duration_cast<std::chrono::milliseconds>(WatchdogInterval() / 2)
+                        : std::chrono::milliseconds(5000);
+    Arm();
+  }
+
+ private:
+  void Arm() {
+    timer_.expires_after(period_);
+    timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (ec) return;
+      const auto c = server_->Counters();
+      const double rate = double(c.at("written") - last_written_) * 1000.0 / double(period_.count());
+      last_written_ = c.at("written");
+      std::string state = StatusLine(c, rate);
+      if (watchdog_ && server_->Healthy()) state += "\nWATCHDOG=1";
+      NotifyServiceManager(state);
+      Arm();
+    });
+  }
+
+  boost::asio::steady_timer timer_;
+  Server* server_;
+  bool watchdog_;
+  std::chrono::milliseconds period_;
+  uint64_t last_written_ = 0;
+};
+
+int Run(const std::vector<std::string>& args, DaemonOptions options) {
+  std::signal(SIGPIPE, SIG_IGN);
+  ApplyLogLevel(options);
   // Install the signal handlers before any thread starts, so no signal is lost early.
   boost::asio::io_context io;
-  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([](const boost::system::error_code& ec, int signo) {
-    if (!ec) LogNotice(std::string("received ") + strsignal(signo) + ": draining");
-  });
-
+  boost::asio::signal_set stop_signals(io, SIGINT, SIGTERM);
+  boost::asio::signal_set reload_signal(io, SIGHUP);
   int exit_code = 0;
   Server server(options, [&io, &exit_code](const Status&) {
-    // From a journal thread: hand the stop to the main thread.
-    boost::asio::post(io, [&io, &exit_code] {
+    boost::asio::post(io, [&io, &exit_code] {  // from a journal thread: stop on the main thread
       exit_code = 1;
       io.stop();
     });
   });
-  s = server.Start();
+  Status s = server.Start();
   if (!s.ok()) {
     LogError("cannot start: " + s.ToString());
     return 1;
   }
   std::string where;
   for (const std::string& e : server.endpoints()) where += " " + e;
-  LogNotice(std::string("imgsinkd ") + kImgsinkVersion + " listening on" + where + ", output root " +
-            options.output_root + ", " + std::to_string(options.workers) + " workers");
+  LogNotice(std::string("imgsinkd ") + kImgsinkVersion + " listening on" + where +
+            ", output root " + options.output_root + ", journal " +
+            (options.journal ? options.journal_dir : std::string("off")) + ", " +
+            std::to_string(options.workers) + " workers");
+  NotifyServiceManager("READY=1\nSTATUS=ready");
 
-  io.run();  // returns once a signal arrived or the journal failed
+  stop_signals.async_wait([&io](const boost::system::error_code& ec, int signo) {
+    if (ec) return;
+    LogNotice(std::string("received ") + strsignal(signo) + ": draining");
+    io.stop();
+  });
+  std::function<void(const boost::system::error_code&, int)> on_hup =
+      [&](const boost::system::error_code& ec, int) {
+        if (ec) return;
+        Reload(args, &options, &server);
+        reload_signal.async_wait(on_hup);
+      };
+  reload_signal.async_wait(on_hup);
+  ServiceHeartbeat heartbeat(&io, &server);
+
+  io.run();  // returns once SIGINT/SIGTERM arrived or the journal failed
+  NotifyServiceManager("STOPPING=1\nSTATUS=draining");
   server.Stop();
   const auto counters = server.Counters();
   LogNotice("stopped: " + std::to_string(counters.at("written")) + " jobs written, " +
             std::to_string(counters.at("failed")) + " failed");
   return exit_code;
+}
+
+}  // namespace
+}  // namespace imgsink
+
+int main(int argc, char** argv) {
+  using namespace imgsink;
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  DaemonOptions options;
+  if (std::optional<int> exit_code = LoadOptions(args, &options)) return *exit_code;
+  if (options.check_config) {
+    std::cout << FormatConfig(options);
+    return 0;
+  }
+  return Run(args, std::move(options));
 }

@@ -4,76 +4,135 @@
 
 #include <algorithm>
 #include <iostream>
+#include <sstream>
 #include <thread>
 
-#include "imgsink/endpoint.h"
+#include "daemon/config/config_file.h"
+#include "daemon/log/log.h"
 #include "daemon/version.h"
+#include "imgsink/endpoint.h"
 
 namespace imgsink {
+namespace {
 
-std::optional<int> ParseCommandLine(int argc, char** argv, DaemonOptions* options) {
+// Text forms of options whose struct field is not the option's type.
+struct TextOptions {
+  std::string journal = "on";
+  std::string recovery = "strict";
+};
+
+void AddOptions(CLI::App* app, DaemonOptions* o, TextOptions* t) {
+  app->set_version_flag("--version", std::string("imgsinkd ") + kImgsinkVersion);
+  app->add_option("--config", o->config_file,
+                  "TOML file with any of these options (keys: long names with '_' for '-'); "
+                  "command-line flags override it");
+  app->add_flag("--check-config", o->check_config,
+                "validate the options, print the effective configuration and exit");
+  app->add_option("--listen", o->listen,
+                  "ZeroMQ endpoint to bind (repeatable), e.g. ipc:///run/imgsink/imgsinkd.sock;\n"
+                  "default: " + DefaultEndpoint());
+  app->add_option("--ipc-mode", o->ipc_mode, "mode of ipc:// socket files, e.g. 0660");
+  app->add_option("--ipc-group", o->ipc_group, "group of ipc:// socket files");
+  app->add_option("--output-root", o->output_root,
+                  "directory that every output path is resolved beneath (created if missing)")
+      ->capture_default_str();
+  app->add_option("--workers", o->workers, "worker threads (render, encode, write); 0 = one per core")
+      ->capture_default_str();
+  app->add_option("--max-request-bytes", o->max_request_bytes,
+                  "largest tensor frame accepted, in bytes (a larger one than the budgets is refused "
+                  "as too_large when it asks for credit)")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
+  app->add_option("--max-pixels-per-image", o->max_pixels_per_image,
+                  "largest output image accepted, in pixels (width x height)")
+      ->capture_default_str();
+  app->add_option("--journal", t->journal,
+                  "on: acknowledge a job only once it is durable on disk; off: no durability "
+                  "(benchmarks, or when losing queued images on a crash is fine)")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
+  app->add_option("--journal-dir", o->journal_dir, "directory of the job journal")
+      ->capture_default_str();
+  app->add_option("--journal-recovery", t->recovery,
+                  "strict: refuse to start on a corrupt journal record (naming file and offset); "
+                  "skip-corrupt: skip such records, loudly")
+      ->check(CLI::IsMember({"strict", "skip-corrupt"}))
+      ->capture_default_str();
+  app->add_option("--memory-budget", o->memory_budget,
+                  "bytes of job data held in RAM (K/M/G suffixes are powers of 1024)")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
+  app->add_option("--journal-budget", o->journal_budget,
+                  "bytes of journal on disk (K/M/G suffixes are powers of 1024)")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
+  app->add_option("--credit-ttl-ms", o->credit_ttl_ms,
+                  "credit a client leaves unused this long is taken back")
+      ->capture_default_str();
+  app->add_option("--write-tries", o->write_tries,
+                  "attempts to write an output file (ENOSPC, EIO, ...) before its job fails")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  app->add_option("--retry-max-delay-ms", o->retry_max_delay_ms,
+                  "the wait between write tries starts at 100 ms and doubles up to this")
+      ->check(CLI::Range(1, 3600000))
+      ->capture_default_str();
+  app->add_option("--log-level", o->log_level, "error, warning, notice, info or debug")
+      ->check(CLI::IsMember({"error", "warning", "notice", "info", "debug"}))
+      ->capture_default_str();
+}
+
+// The long option names given in `args` ("--name" or "--name=value").
+std::set<std::string> GivenNames(const std::vector<std::string>& args) {
+  std::set<std::string> names;
+  for (const std::string& a : args) {
+    if (a.rfind("--", 0) == 0) names.insert(a.substr(2, a.find('=') - 2));
+  }
+  return names;
+}
+
+// The value of --config in `args`, or "".
+std::string ConfigPath(const std::vector<std::string>& args) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--config" && i + 1 < args.size()) return args[i + 1];
+    if (args[i].rfind("--config=", 0) == 0) return args[i].substr(9);
+  }
+  return "";
+}
+
+}  // namespace
+
+std::optional<int> ParseCommandLine(const std::vector<std::string>& args, DaemonOptions* options) {
   CLI::App app{
       "imgsinkd: writes image tensors pushed by training processes as PNG/JPEG files,\n"
       "pixel-identical to torchvision.utils.save_image, without making training wait.",
       "imgsinkd"};
-  app.set_version_flag("--version", std::string("imgsinkd ") + kImgsinkVersion);
-  app.add_option("--listen", options->listen,
-                 "ZeroMQ endpoint to bind (repeatable), e.g. ipc:///run/imgsink/imgsinkd.sock;\n"
-                 "default: " + DefaultEndpoint());
-  app.add_option("--output-root", options->output_root,
-                 "directory that every output path is resolved beneath (created if missing)")
-      ->capture_default_str();
-  app.add_option("--workers", options->workers,
-                 "worker threads (render, encode, write); 0 = one per core")
-      ->capture_default_str();
-  app.add_option("--max-request-bytes", options->max_request_bytes,
-                 "largest tensor frame accepted, in bytes (at most the budgets)")
-      ->transform(CLI::AsSizeValue(false))
-      ->capture_default_str();
-  app.add_option("--max-pixels-per-image", options->max_pixels_per_image,
-                 "largest output image accepted, in pixels (width x height)")
-      ->capture_default_str();
-  std::string journal = options->journal ? "on" : "off";
-  app.add_option("--journal", journal,
-                 "on: acknowledge a job only once it is durable on disk; off: no durability "
-                 "(benchmarks, or when losing queued images on a crash is fine)")
-      ->check(CLI::IsMember({"on", "off"}))
-      ->capture_default_str();
-  app.add_option("--journal-dir", options->journal_dir, "directory of the job journal")
-      ->capture_default_str();
-  std::string recovery = options->journal_skip_corrupt ? "skip-corrupt" : "strict";
-  app.add_option("--journal-recovery", recovery,
-                 "strict: refuse to start on a corrupt journal record (naming file and offset); "
-                 "skip-corrupt: skip such records, loudly")
-      ->check(CLI::IsMember({"strict", "skip-corrupt"}))
-      ->capture_default_str();
-  app.add_option("--memory-budget", options->memory_budget,
-                 "bytes of job data held in RAM (K/M/G suffixes are powers of 1024)")
-      ->transform(CLI::AsSizeValue(false))
-      ->capture_default_str();
-  app.add_option("--journal-budget", options->journal_budget,
-                 "bytes of journal on disk (K/M/G suffixes are powers of 1024)")
-      ->transform(CLI::AsSizeValue(false))
-      ->capture_default_str();
-  app.add_option("--credit-ttl-ms", options->credit_ttl_ms,
-                 "credit a client leaves unused this long is taken back")
-      ->capture_default_str();
-  app.add_option("--write-tries", options->write_tries,
-                 "attempts to write an output file (ENOSPC, EIO, ...) before its job fails")
-      ->check(CLI::Range(1, 1000000))
-      ->capture_default_str();
-  app.add_option("--retry-max-delay-ms", options->retry_max_delay_ms,
-                 "the wait between write tries starts at 100 ms and doubles up to this")
-      ->check(CLI::Range(1, 3600000))
-      ->capture_default_str();
+  TextOptions text;
+  AddOptions(&app, options, &text);
+  std::vector<std::string> all;
+  const std::string config = ConfigPath(args);
+  if (!config.empty()) {
+    std::set<std::string> known;
+    for (const CLI::Option* opt : app.get_options()) {
+      for (const std::string& name : opt->get_lnames()) known.insert(name);
+    }
+    known.erase("config");
+    Status s = ConfigFileArgs(config, known, GivenNames(args), &all);
+    if (!s.ok()) {
+      std::cerr << "imgsinkd: " << s.message() << "\n";
+      return 2;
+    }
+  }
+  all.insert(all.end(), args.begin(), args.end());
+  std::reverse(all.begin(), all.end());  // CLI11 takes a vector in reverse order
   try {
-    app.parse(argc, argv);
-    options->journal = journal == "on";
-    options->journal_skip_corrupt = recovery == "skip-corrupt";
+    app.parse(all);
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);  // prints help/version to stdout, errors to stderr
     return code == 0 ? 0 : 2;
   }
+  options->journal = text.journal == "on";
+  options->journal_skip_corrupt = text.recovery == "skip-corrupt";
   return std::nullopt;
 }
 
@@ -81,9 +140,7 @@ Status FinalizeOptions(DaemonOptions* options) {
   if (options->workers == 0) {
     options->workers = std::max(1u, std::thread::hardware_concurrency());
   }
-  if (options->workers > 1024) {
-    return Status(ErrorCode::kBadOption, "--workers must be at most 1024");
-  }
+  if (options->workers > 1024) return Status(ErrorCode::kBadOption, "--workers must be at most 1024");
   if (options->listen.empty()) options->listen.push_back(DefaultEndpoint());
   if (options->output_root.empty()) {
     return Status(ErrorCode::kBadOption, "--output-root must not be empty");
@@ -91,16 +148,63 @@ Status FinalizeOptions(DaemonOptions* options) {
   if (options->max_request_bytes == 0 || options->max_pixels_per_image == 0) {
     return Status(ErrorCode::kBadOption, "limits must be positive");
   }
-  if (options->memory_budget == 0) return Status(ErrorCode::kBadOption, "--memory-budget must be positive");
+  if (options->memory_budget == 0) {
+    return Status(ErrorCode::kBadOption, "--memory-budget must be positive");
+  }
   if (options->journal && options->journal_dir.empty()) {
     return Status(ErrorCode::kBadOption, "--journal-dir must not be empty");
   }
-  // A request larger than the budget could never be granted credit.
-  options->max_request_bytes = std::min(options->max_request_bytes, options->memory_budget);
-  if (options->journal) {
-    options->max_request_bytes = std::min(options->max_request_bytes, options->journal_budget);
+  if (!options->ipc_mode.empty()) {
+    char* end = nullptr;
+    const unsigned long mode = std::strtoul(options->ipc_mode.c_str(), &end, 8);
+    if (*end != '\0' || mode > 0777) {
+      return Status(ErrorCode::kBadOption, "--ipc-mode must be octal permission bits, e.g. 0660");
+    }
   }
   return Status::OK();
+}
+
+bool OnlyReloadableDiffer(const DaemonOptions& a, const DaemonOptions& b,
+                          std::string* not_reloadable) {
+  std::vector<std::string> differ;
+  if (a.listen != b.listen) differ.push_back("listen");
+  if (a.ipc_mode != b.ipc_mode || a.ipc_group != b.ipc_group) differ.push_back("ipc_mode/ipc_group");
+  if (a.output_root != b.output_root) differ.push_back("output_root");
+  if (a.journal != b.journal || a.journal_dir != b.journal_dir) differ.push_back("journal/journal_dir");
+  if (a.workers != b.workers) differ.push_back("workers");
+  if (a.max_request_bytes != b.max_request_bytes) differ.push_back("max_request_bytes");
+  if (a.max_pixels_per_image != b.max_pixels_per_image) differ.push_back("max_pixels_per_image");
+  if (a.write_tries != b.write_tries || a.retry_max_delay_ms != b.retry_max_delay_ms) {
+    differ.push_back("write_tries/retry_max_delay_ms");
+  }
+  not_reloadable->clear();
+  for (const std::string& d : differ) *not_reloadable += (not_reloadable->empty() ? "" : ", ") + d;
+  return differ.empty();
+}
+
+std::string FormatConfig(const DaemonOptions& o) {
+  std::ostringstream out;
+  auto str = [&](const char* key, const std::string& v) { out << key << " = \"" << v << "\"\n"; };
+  auto num = [&](const char* key, uint64_t v) { out << key << " = " << v << "\n"; };
+  out << "listen = [";
+  for (size_t i = 0; i < o.listen.size(); ++i) out << (i ? ", " : "") << '"' << o.listen[i] << '"';
+  out << "]\n";
+  str("ipc_mode", o.ipc_mode);
+  str("ipc_group", o.ipc_group);
+  str("output_root", o.output_root);
+  num("workers", o.workers);
+  num("max_request_bytes", o.max_request_bytes);
+  num("max_pixels_per_image", o.max_pixels_per_image);
+  str("journal", o.journal ? "on" : "off");
+  str("journal_dir", o.journal_dir);
+  str("journal_recovery", o.journal_skip_corrupt ? "skip-corrupt" : "strict");
+  num("memory_budget", o.memory_budget);
+  num("journal_budget", o.journal_budget);
+  num("credit_ttl_ms", o.credit_ttl_ms);
+  num("write_tries", uint64_t(o.write_tries));
+  num("retry_max_delay_ms", o.retry_max_delay_ms);
+  str("log_level", o.log_level);
+  return out.str();
 }
 
 }  // namespace imgsink

@@ -12,6 +12,11 @@
 namespace imgsink {
 
 struct DaemonOptions {
+  // The TOML file the options were read from (--config), empty for none.
+  std::string config_file;
+  // --check-config: validate, print the effective configuration, exit.
+  bool check_config = false;
+
   // ZeroMQ endpoints the ROUTER socket binds.  Empty means DefaultEndpoint().
   std::vector<std::string> listen;
   // Directory every output path is resolved beneath (created if missing).
@@ -34,12 +39,28 @@ struct DaemonOptions {
   uint64_t credit_ttl_ms = 30000;               // unused credit is taken back after this
   int write_tries = 8;                          // attempts per output file (ENOSPC, EIO, ...)
   uint64_t retry_max_delay_ms = 30000;          // backoff between tries doubles up to this
+
+  // ipc:// socket files: mode (octal text, e.g. "0660") and group; empty keeps the defaults.
+  std::string ipc_mode;
+  std::string ipc_group;
+
+  std::string log_level = "info";  // error, warning, notice, info, debug
 };
 
-// Parses argv into *options (starting from its current values).  Returns std::nullopt when the
-// daemon should run, else the code to exit with: 0 after --help/--version (text printed to
-// stdout), 2 after a usage error (message printed to stderr).
-std::optional<int> ParseCommandLine(int argc, char** argv, DaemonOptions* options);
+// Returns true iff `running` and `reloaded` differ only in what SIGHUP applies to a running
+// daemon (memory_budget, journal_budget, credit_ttl_ms, log_level); else names the others in
+// *not_reloadable (they need a restart).  REQUIRES: both finalized.
+bool OnlyReloadableDiffer(const DaemonOptions& running, const DaemonOptions& reloaded,
+                          std::string* not_reloadable);
+
+// The effective configuration as TOML (what --check-config prints).
+std::string FormatConfig(const DaemonOptions& options);
+
+// Parses the command line `args` (without the program name) and the --config file it names
+// into *options (starting from defaults): flags > file > defaults.  Returns std::nullopt when
+// the daemon should run, else the code to exit with: 0 after --help/--version (text printed
+// to stdout), 2 after a usage or config error (message printed to stderr).
+std::optional<int> ParseCommandLine(const std::vector<std::string>& args, DaemonOptions* options);
 
 // Fills defaults that depend on the machine (workers = cores, listen = default endpoint) and
 // returns OK iff the options are usable together.

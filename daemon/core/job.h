@@ -1,6 +1,7 @@
 // Job: one accepted save request, from acceptance until its done event.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -24,6 +25,7 @@ struct Bytes {
 struct Job {
   uint64_t job_id = 0;
   std::string client;  // ROUTER routing id for the reply and done event
+  std::chrono::steady_clock::time_point received;  // save request's arrival (not set if replayed)
   SaveRequest request;
   SavePlan plan;
   Bytes tensor;  // the tensor frame until rendered; released after

@@ -56,6 +56,7 @@ void Pipeline::Prepare(const std::shared_ptr<Job>& job) {
   job->held_bytes = rendered;
   callbacks_.on_held_changed(job, delta);
   stats_->in_progress.fetch_sub(1, std::memory_order_relaxed);
+  progress_.fetch_add(1, std::memory_order_relaxed);
   if (!s.ok()) return Finish(job, s);
   if (journal_ == nullptr) return WriteRemaining(job);
   Journal(job);
@@ -83,14 +84,17 @@ void Pipeline::WriteRemaining(const std::shared_ptr<Job>& job) {
   Status s;
   while (job->next_image < job->images.size()) {
     uint64_t bytes = 0;
+    const auto started = std::chrono::steady_clock::now();
     try {
       s = WriteImage(*job, job->next_image, root_, &bytes);
     } catch (const std::exception& e) {
       s = Status(ErrorCode::kInternal, std::string("write failed: ") + e.what());
     }
     if (!s.ok()) break;
+    stats_->job_metrics.ImageWritten(job->plan.format, std::chrono::steady_clock::now() - started);
     ++job->next_image;
     job->write_tries = 0;
+    progress_.fetch_add(1, std::memory_order_relaxed);
     stats_->files_written.fetch_add(1, std::memory_order_relaxed);
     stats_->bytes_written.fetch_add(bytes, std::memory_order_relaxed);
   }
@@ -128,6 +132,10 @@ void Pipeline::ScheduleRetry(const std::shared_ptr<Job>& job, const Status& erro
 void Pipeline::Finish(const std::shared_ptr<Job>& job, const Status& status) {
   if (journal_ != nullptr && job->journaled) journal_->AppendDone(job->job_id, status);
   (status.ok() ? stats_->written : stats_->failed).fetch_add(1, std::memory_order_relaxed);
+  stats_->job_metrics.JobEnded(status.code());
+  if (status.ok() && !job->replayed) {
+    stats_->job_metrics.JobDurable(std::chrono::steady_clock::now() - job->received);
+  }
   if (!status.ok()) {
     LogError("job " + std::to_string(job->job_id) + " (" + job->request.path +
              ") failed: " + status.ToString());

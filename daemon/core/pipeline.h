@@ -64,6 +64,9 @@ class Pipeline {
   uint64_t in_flight() const;
   // Jobs waiting for a write retry.  Thread-safe.
   uint64_t retrying() const { return retrying_.load(std::memory_order_relaxed); }
+  // Counts finished stages (render, each image written, job ended); it moves while workers
+  // make progress.  Thread-safe.
+  uint64_t progress() const { return progress_.load(std::memory_order_relaxed); }
 
  private:
   void Prepare(const std::shared_ptr<Job>& job);
@@ -81,6 +84,7 @@ class Pipeline {
   boost::asio::thread_pool pool_;
   std::atomic<bool> draining_{false};
   std::atomic<uint64_t> retrying_{0};
+  std::atomic<uint64_t> progress_{0};
 
   mutable std::mutex mu_;
   std::condition_variable idle_cv_;

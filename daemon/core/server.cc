@@ -22,9 +22,13 @@ CreditLedger::Budgets BudgetsOf(const DaemonOptions& o) {
 
 Server::Server(DaemonOptions options, std::function<void(const Status&)> on_fatal)
     : options_(std::move(options)), on_fatal_(std::move(on_fatal)), ledger_(BudgetsOf(options_)) {
+  memory_budget_ = options_.memory_budget;
+  journal_budget_ = options_.journal ? options_.journal_budget : 0;
   SocketOptions socket_options;
   socket_options.endpoints = options_.listen;
   socket_options.max_frame_bytes = options_.max_request_bytes + kHeaderRoom;
+  if (!options_.ipc_mode.empty()) socket_options.ipc_mode = int(std::strtoul(options_.ipc_mode.c_str(), nullptr, 8));
+  socket_options.ipc_group = options_.ipc_group;
   socket_ = std::make_unique<SocketThread>(
       &context_, socket_options, [this](IncomingMessage&& msg) { OnMessage(std::move(msg)); },
       [this](SocketThread::Clock::time_point now) { return OnTimer(now); });
@@ -118,6 +122,26 @@ void Server::Replay(std::vector<journal::RecoveredJob>* pending) {
               " bytes of pixels) from the journal");
   }
   pending->clear();
+}
+
+void Server::Reload(const DaemonOptions& reloaded) {
+  const CreditLedger::Budgets budgets = BudgetsOf(reloaded);
+  memory_budget_ = budgets.memory_bytes;
+  journal_budget_ = budgets.journal_bytes;
+  socket_->Post([this, budgets] {
+    ledger_.SetBudgets(budgets, SocketThread::Clock::now(), &answers_);
+    SendAnswers(answers_);
+  });
+}
+
+bool Server::Healthy() {
+  const bool socket_ok = socket_probe_answered_.exchange(false);
+  socket_->Post([this] { socket_probe_answered_ = true; });
+  const uint64_t progress = pipeline_->progress();
+  const bool workers_ok = progress != last_progress_ ||
+                          pipeline_->in_flight() == pipeline_->retrying();
+  last_progress_ = progress;
+  return socket_ok && workers_ok;
 }
 
 void Server::Stop() {

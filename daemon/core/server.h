@@ -51,6 +51,15 @@ class Server {
   // journal and the socket.  Idempotent.
   void Stop();
 
+  // Applies the reloadable options of `reloaded` (budgets, credit TTL).  Thread-safe.
+  // REQUIRES: OnlyReloadableDiffer(current options, reloaded).
+  void Reload(const DaemonOptions& reloaded);
+
+  // Returns true iff the socket thread answered the probe posted by the previous call and the
+  // workers made progress since then (or had nothing to do but wait for retries).  For the
+  // systemd watchdog; call from one thread, periodically.
+  bool Healthy();
+
   const std::vector<std::string>& endpoints() const { return socket_->bound_endpoints(); }
   // The counters of the status reply.  Thread-safe (a snapshot taken on the socket thread).
   std::map<std::string, uint64_t> Counters() const;
@@ -86,6 +95,9 @@ class Server {
   std::atomic<bool> accepting_{true};
   std::atomic<bool> journal_failed_{false};
   bool stopped_ = false;  // owner thread only
+  std::atomic<bool> socket_probe_answered_{true};
+  std::atomic<uint64_t> memory_budget_{0}, journal_budget_{0};  // as reloaded, for Counters()
+  uint64_t last_progress_ = 0;  // Healthy() caller only
 
   // Socket thread only.
   CreditLedger ledger_;

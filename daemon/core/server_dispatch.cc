@@ -64,12 +64,14 @@ void Server::HandleCredit(const std::string& client, const CreditRequest& req) {
 void Server::HandleSave(const std::string& client, SaveRequest&& req, zmq::message_t&& tensor) {
   const uint64_t size = tensor.size();
   if (!ledger_.Consume(client, size, SocketThread::Clock::now())) {
+    stats_.job_metrics.SaveRefused(ErrorCode::kNoCredit);
     return ReplyError(client, req.request_id,
                       Status(ErrorCode::kNoCredit, "a save of " + std::to_string(size) +
                                                        " tensor bytes needs that much credit "
                                                        "first (PROTOCOL.md, Flow control)"));
   }
   auto job = std::make_shared<Job>();
+  job->received = SocketThread::Clock::now();
   job->held_bytes = size;  // charged to the memory budget from now until the job ends
   Status s;
   if (!accepting_) {
@@ -81,6 +83,7 @@ void Server::HandleSave(const std::string& client, SaveRequest&& req, zmq::messa
   }
   if (!s.ok()) {
     AdjustHeld(-int64_t(size));
+    stats_.job_metrics.SaveRefused(s.code());
     return ReplyError(client, req.request_id, std::move(s));
   }
   job->job_id = journal_ ? journal_->AllocateJobId() : next_job_id_++;
@@ -90,6 +93,7 @@ void Server::HandleSave(const std::string& client, SaveRequest&& req, zmq::messa
   job->tensor = Bytes{static_cast<const uint8_t*>(owner->data()), owner->size(), owner};
   ++in_flight_by_client_[client];
   stats_.bytes_received.fetch_add(size, std::memory_order_relaxed);
+  stats_.job_metrics.JobReceived(size);
   if (!journal_) AcceptedOnSocketThread(job);  // no durability promised: ack at once
   pipeline_->Submit(std::move(job));
 }
@@ -153,6 +157,7 @@ void Server::SendReply(const std::string& client, const imgsink::Reply& reply) {
 
 void Server::ReplyError(const std::string& client, uint64_t request_id, Status status) {
   stats_.rejected.fetch_add(1, std::memory_order_relaxed);
+  stats_.job_metrics.RequestRefused(status.code());
   if (status.code() != ErrorCode::kBusy) {
     LogInfo("request " + std::to_string(request_id) + " from " + ClientTag(client) +
             " refused: " + status.ToString());
@@ -165,9 +170,9 @@ void Server::ReplyError(const std::string& client, uint64_t request_id, Status s
 
 std::map<std::string, uint64_t> Server::Counters() const {
   std::map<std::string, uint64_t> c = stats_.Snapshot();
-  c["memory_budget"] = options_.memory_budget;
+  c["memory_budget"] = memory_budget_.load();
   c["journal_bytes"] = journal_ ? journal_->bytes_on_disk() : 0;
-  c["journal_budget"] = options_.journal ? options_.journal_budget : 0;
+  c["journal_budget"] = journal_budget_.load();
   c["retrying"] = pipeline_ ? pipeline_->retrying() : 0;
   return c;
 }

@@ -6,6 +6,8 @@
 #include <map>
 #include <string>
 
+#include "daemon/metrics/job_metrics.h"
+
 namespace imgsink {
 
 // Thread-safety: every member is an atomic updated with relaxed ordering; Snapshot() is a
@@ -26,6 +28,8 @@ struct Stats {
   std::atomic<uint64_t> credit_waiting{0};  // credit requests waiting for room
   std::atomic<uint64_t> dropped{0};         // drop-policy credit requests refused
   std::atomic<uint64_t> busy{0};            // block/error-policy credit requests refused
+  // Per-event instruments for Prometheus (daemon/metrics/README.md); thread-safe.
+  metrics::JobMetrics job_metrics;
 
   std::map<std::string, uint64_t> Snapshot() const;
 };

@@ -1,5 +1,6 @@
 #include "daemon/socket/socket_thread.h"
 
+#include <grp.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,15 +11,40 @@
 namespace imgsink {
 namespace {
 
-// Creates the parent directory of an ipc:// endpoint's socket file, one level at a time.
-void CreateIpcDirectory(const std::string& endpoint) {
-  const std::string prefix = "ipc://";
-  if (endpoint.compare(0, prefix.size(), prefix) != 0) return;
-  const std::string path = endpoint.substr(prefix.size());
+constexpr char kIpcPrefix[] = "ipc://";
+
+// The socket file of an ipc:// endpoint, or "" for other transports (and abstract sockets).
+std::string IpcPath(const std::string& endpoint) {
+  if (endpoint.rfind(kIpcPrefix, 0) != 0) return "";
+  std::string path = endpoint.substr(sizeof kIpcPrefix - 1);
+  return path.empty() || path[0] == '@' ? "" : path;
+}
+
+// Creates the parent directories of an ipc socket file, one level at a time: private (0700)
+// unless the socket is meant for a group or everyone, who then need to search them.
+void CreateIpcDirectory(const std::string& path, int socket_mode) {
+  mode_t mode = 0700;
+  if (socket_mode >= 0 && (socket_mode & 0070)) mode |= 0050;
+  if (socket_mode >= 0 && (socket_mode & 0007)) mode |= 0005;
   for (size_t slash = path.find('/', 1); slash != std::string::npos;
        slash = path.find('/', slash + 1)) {
-    ::mkdir(path.substr(0, slash).c_str(), 0700);  // EEXIST is fine; bind reports real failures
+    ::mkdir(path.substr(0, slash).c_str(), mode);  // EEXIST is fine; bind reports real failures
   }
+}
+
+// Applies --ipc-mode / --ipc-group to a bound socket file.
+Status SetIpcPermissions(const std::string& path, const SocketOptions& o) {
+  if (o.ipc_mode >= 0 && ::chmod(path.c_str(), mode_t(o.ipc_mode)) != 0) {
+    return Status(ErrorCode::kInternal, "chmod " + path + ": " + strerror(errno));
+  }
+  if (!o.ipc_group.empty()) {
+    struct group* g = ::getgrnam(o.ipc_group.c_str());
+    if (g == nullptr) return Status(ErrorCode::kBadOption, "no group named " + o.ipc_group);
+    if (::chown(path.c_str(), uid_t(-1), g->gr_gid) != 0) {
+      return Status(ErrorCode::kInternal, "chgrp " + path + ": " + strerror(errno));
+    }
+  }
+  return Status::OK();
 }
 
 }  // namespace
@@ -45,9 +71,17 @@ Status SocketThread::Start() {
     // identity, so done events of its replayed jobs reach it.
     router_.set(zmq::sockopt::router_handover, 1);
     for (const std::string& endpoint : options_.endpoints) {
-      CreateIpcDirectory(endpoint);
+      const std::string ipc_path = IpcPath(endpoint);
+      if (!ipc_path.empty()) CreateIpcDirectory(ipc_path, options_.ipc_mode);
       router_.bind(endpoint);
       bound_.push_back(router_.get(zmq::sockopt::last_endpoint));
+      if (!ipc_path.empty()) {
+        Status s = SetIpcPermissions(ipc_path, options_);
+        if (!s.ok()) {
+          router_.close();
+          return s;
+        }
+      }
     }
   } catch (const zmq::error_t& e) {
     router_.close();

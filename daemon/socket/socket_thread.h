@@ -33,6 +33,8 @@ struct SocketOptions {
   std::vector<std::string> endpoints;
   uint64_t max_frame_bytes = uint64_t{1} << 30;  // ZMQ_MAXMSGSIZE: larger frames drop the peer
   int receive_hwm = 1000;                       // messages queued per client before TCP pushback
+  int ipc_mode = -1;       // chmod of ipc:// socket files after bind; -1 leaves the umask's
+  std::string ipc_group;   // chgrp of ipc:// socket files; empty leaves the daemon's group
 };
 
 class SocketThread {

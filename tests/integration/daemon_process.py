@@ -23,7 +23,8 @@ class DaemonProcess:
     """An imgsinkd child process.  Use as a context manager; stop() asserts a clean exit."""
 
     def __init__(self, workdir: Path, extra_args: Optional[List[str]] = None, workers: int = 2,
-                 output_root: Optional[Path] = None):
+                 output_root: Optional[Path] = None, env: Optional[dict] = None):
+        self.env = env
         self.workdir = Path(workdir)
         self.socket_path = self.workdir / "imgsinkd.sock"
         self.endpoint = f"ipc://{self.socket_path}"
@@ -39,7 +40,7 @@ class DaemonProcess:
     def start(self, timeout: float = 10.0) -> "DaemonProcess":
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.args, stdout=self._log, stderr=subprocess.STDOUT,
-                                     cwd=self.workdir)
+                                     cwd=self.workdir, env=self.env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

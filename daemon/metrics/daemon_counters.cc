@@ -1,0 +1,67 @@
+#include "daemon/metrics/daemon_counters.h"
+
+#include <prometheus/client_metric.h>
+
+namespace imgsink {
+namespace metrics {
+
+const std::vector<CounterMetric>& CounterMetrics() {
+  using prometheus::MetricType;
+  static const std::vector<CounterMetric> kMetrics = {
+      // Monotonic since the daemon started.
+      {"requests", "imgsink_requests_total", MetricType::Counter,
+       "Messages received (save, credit and status requests)"},
+      {"accepted", "imgsink_jobs_accepted_total", MetricType::Counter,
+       "Save requests acknowledged (with the journal on: once durable in the journal)"},
+      {"replayed", "imgsink_jobs_replayed_total", MetricType::Counter,
+       "Jobs recovered from the journal at start-up"},
+      {"files_written", "imgsink_files_written_total", MetricType::Counter,
+       "Output files written durably"},
+      {"bytes_received", "imgsink_received_bytes_total", MetricType::Counter,
+       "Tensor bytes of save requests taken into the pipeline"},
+      {"bytes_written", "imgsink_written_bytes_total", MetricType::Counter,
+       "Encoded bytes written to output files"},
+      {"dropped", "imgsink_credit_dropped_total", MetricType::Counter,
+       "Credit requests with the drop policy refused for lack of room"},
+      {"busy", "imgsink_credit_busy_total", MetricType::Counter,
+       "Credit requests with the block or error policy refused as busy"},
+      // Levels, now.
+      {"queued", "imgsink_jobs_queued", MetricType::Gauge,
+       "Accepted jobs waiting for a worker"},
+      {"in_progress", "imgsink_jobs_in_progress", MetricType::Gauge,
+       "Jobs a worker is rendering or writing now"},
+      {"retrying", "imgsink_jobs_retrying", MetricType::Gauge,
+       "Jobs waiting to retry a failed write (ENOSPC, EIO, ...)"},
+      {"credit_waiting", "imgsink_credit_waiting_requests", MetricType::Gauge,
+       "Credit requests waiting for room in the budgets"},
+      {"memory_bytes", "imgsink_memory_bytes", MetricType::Gauge,
+       "Bytes of the memory budget in use (granted credit and jobs held in RAM)"},
+      {"memory_budget", "imgsink_memory_budget_bytes", MetricType::Gauge,
+       "The memory budget (--memory-budget)"},
+      {"journal_bytes", "imgsink_journal_bytes", MetricType::Gauge,
+       "Bytes of journal on disk"},
+      {"journal_budget", "imgsink_journal_budget_bytes", MetricType::Gauge,
+       "The journal budget (--journal-budget; 0 with the journal off)"},
+  };
+  return kMetrics;
+}
+
+std::vector<prometheus::MetricFamily> DaemonCounters::Collect() const {
+  const std::map<std::string, uint64_t> counters = source_();
+  std::vector<prometheus::MetricFamily> families;
+  for (const CounterMetric& m : CounterMetrics()) {
+    const auto it = counters.find(m.key);
+    if (it == counters.end()) continue;
+    prometheus::ClientMetric sample;
+    if (m.type == prometheus::MetricType::Counter) {
+      sample.counter.value = double(it->second);
+    } else {
+      sample.gauge.value = double(it->second);
+    }
+    families.push_back(prometheus::MetricFamily{m.name, m.help, m.type, {sample}});
+  }
+  return families;
+}
+
+}  // namespace metrics
+}  // namespace imgsink
