@@ -81,7 +81,11 @@ class RealDaemon:
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT)
         self.client = imgsink.Client(self.endpoint, timeout=30.0)
-        self._wait_ready()
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
 
     def _wait_ready(self):
         deadline = time.monotonic() + 30
@@ -117,7 +121,9 @@ def daemon():
     if imgsinkd_path() is None:
         pytest.skip("imgsinkd is not built (set IMGSINK_BIN_DIR to the build's bin dir)")
     root = tempfile.mkdtemp(prefix="imgsink-d-", dir="/tmp")
-    d = RealDaemon(root)
-    yield d
-    d.stop()
-    shutil.rmtree(root, ignore_errors=True)
+    try:
+        d = RealDaemon(root)
+        yield d
+        d.stop()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

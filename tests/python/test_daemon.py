@@ -5,7 +5,6 @@ from __future__ import annotations
 import concurrent.futures
 import io
 import os
-import re
 import shutil
 import tempfile
 
@@ -176,7 +175,11 @@ def test_oversized_request_fails_and_the_client_recovers():
     if imgsinkd_path() is None:
         pytest.skip("imgsinkd is not built")
     root = tempfile.mkdtemp(prefix="imgsink-d-", dir="/tmp")
-    d = RealDaemon(root, ["--max-request-bytes", "100000"])
+    try:
+        d = RealDaemon(root, ["--max-request-bytes", "100000"])
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)
+        raise
     try:
         big = d.client.save_image(torch.rand(3, 200, 200), "big.png")  # 480000 bytes
         with pytest.raises(imgsink.ImgsinkError) as e:
@@ -191,21 +194,72 @@ def test_oversized_request_fails_and_the_client_recovers():
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _budget_option():
-    for line in imgsinkd_help().splitlines():
-        if "budget" in line.lower():
-            m = re.search(r"--[\w-]+", line)
-            if m:
-                return m.group(0)
-    return None
-
-
-@pytest.mark.parametrize("policy", ["block", "drop", "error"])
-def test_daemon_policies_with_a_tiny_budget(policy):
+@pytest.fixture(scope="module")
+def tight():
+    """A daemon whose memory budget holds one 0.75 MiB tensor but not two."""
     if imgsinkd_path() is None:
         pytest.skip("imgsinkd is not built")
-    if _budget_option() is None:
-        pytest.skip("imgsinkd has no budget option yet (durability work); the client-side "
-                    "policies are covered by test_client_fake.py::test_client_budget_policies")
-    pytest.skip("budget semantics not specified yet: write this test with the durability "
-                "work (" + str(_budget_option()) + ")")
+    if "--memory-budget" not in imgsinkd_help():
+        pytest.skip("imgsinkd has no --memory-budget option")
+    root = tempfile.mkdtemp(prefix="imgsink-d-", dir="/tmp")
+    try:
+        d = RealDaemon(root, ["--memory-budget", "1M", "--max-request-bytes", "1M"], workers=1)
+        yield d
+        d.stop()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+BIG = torch.rand(3, 256, 256)  # 786432 bytes: one fits the 1 MiB budget, two do not
+
+
+def _burst(d, policy, tag, n=8):
+    c = imgsink.Client(d.endpoint, policy=policy, timeout=60)
+    jobs = [c.save_image(BIG * (i + 1) / n, f"{tag}/{i}.png") for i in range(n)]
+    assert c.flush(120)
+    outcomes = [j.exception() for j in jobs]
+    stats = c.stats()
+    c.close()
+    return outcomes, stats
+
+
+@pytest.mark.parametrize("policy", ["drop", "error"])
+def test_tiny_budget_refuses_what_does_not_fit(tight, policy):
+    outcomes, stats = _burst(tight, policy, policy)
+    refused = [e for e in outcomes if e is not None]
+    assert all(isinstance(e, imgsink.Busy) and e.code == "busy" for e in refused), refused
+    assert 0 < len(refused) < len(outcomes)  # the first fits; the burst's next ones do not
+    for i, e in enumerate(outcomes):
+        path = os.path.join(tight.out, policy, f"{i}.png")
+        assert os.path.exists(path) == (e is None)
+        if e is None:
+            assert np.array_equal(read_image(path), torchvision_png(BIG * (i + 1) / 8))
+    counter = "dropped" if policy == "drop" else "busy"
+    assert stats.get(counter, 0) >= len(refused), stats
+
+
+def test_tiny_budget_block_waits_for_room(tight):
+    outcomes, _ = _burst(tight, "block", "block")
+    assert outcomes == [None] * 8
+    for i in range(8):
+        got = read_image(os.path.join(tight.out, "block", f"{i}.png"))
+        assert np.array_equal(got, torchvision_png(BIG * (i + 1) / 8))
+
+
+def test_request_over_the_budget_is_too_large(tight):
+    with imgsink.Client(tight.endpoint) as c:
+        job = c.save_image(torch.rand(3, 512, 512), "huge.png")  # 3 MiB
+        with pytest.raises(imgsink.ImgsinkError) as e:
+            job.result(60)
+    assert e.value.code == "too_large"
+    assert not os.path.exists(os.path.join(tight.out, "huge.png"))
+
+
+def test_metadata_is_written_as_text(daemon):
+    t = torch.rand(3, 8, 8)
+    daemon.client.save_image(t, "meta/a.png", metadata={"step": 1200, "run": "gan-7"}).result(60)
+    with Image.open(os.path.join(daemon.out, "meta/a.png")) as im:
+        assert im.text == {"run": "gan-7", "step": "1200"}
+    daemon.client.save_image(t, "meta/a.jpg", metadata={"step": 5}).result(60)
+    with Image.open(os.path.join(daemon.out, "meta/a.jpg")) as im:
+        assert b"step=5" in im.info.get("comment", b"")
