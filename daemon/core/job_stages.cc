@@ -27,11 +27,10 @@ WorkerEncoders& ThisWorker() {
 }  // namespace
 
 std::string Job::OutputPath(size_t i) const {
-  if (request.mode == OutputMode::kGrid) return request.path;
   std::string path;
   // Validated before acceptance, so expansion cannot fail here; an empty path would be refused
   // by the writer if it ever did.
-  ExpandTemplate(request.path, {}, {{"index", int64_t(i)}}, &path);
+  ExpandOutputPath(request, int64_t(i), &path);
   return path;
 }
 

@@ -90,15 +90,29 @@ Status CheckChannelsAndDtype(const SaveRequest& req, SavePlan* plan) {
   return Status::OK();
 }
 
+// Returns true iff `s` is a decimal integer that fits int64 (so {key:06d} can format it).
+bool ParseInt64(const std::string& s, int64_t* out) {
+  if (s.empty() || s.size() > 19) return false;
+  size_t i = s[0] == '-' ? 1 : 0;
+  if (i == s.size()) return false;
+  int64_t v = 0;
+  for (; i < s.size(); ++i) {
+    if (s[i] < '0' || s[i] > '9') return false;
+    v = v * 10 + (s[i] - '0');
+  }
+  *out = s[0] == '-' ? -v : v;
+  return true;
+}
+
 Status CheckPath(const SaveRequest& req) {
-  if (req.mode == OutputMode::kGrid) return CheckRelativePath(req.path);
+  std::string expanded;
+  if (req.mode == OutputMode::kGrid) return ExpandOutputPath(req, 0, &expanded);
   if (!TemplateUses(req.path, "index")) {
     return Status(ErrorCode::kBadPath,
                   "mode 'each' writes one file per image: path must contain {index} "
                   "(e.g. \"samples/{index:04d}.png\")");
   }
-  std::string expanded;
-  return ExpandTemplate(req.path, {}, {{"index", 0}}, &expanded);
+  return ExpandOutputPath(req, 0, &expanded);
 }
 
 // Metadata is written into the files (PNG tEXt/iTXt, JPEG COM): refuse what cannot be, now.
@@ -113,6 +127,23 @@ Status CheckMetadata(const SaveRequest& req) {
 }
 
 }  // namespace
+
+Status ExpandOutputPath(const SaveRequest& req, int64_t index, std::string* out) {
+  std::map<std::string, std::string> strings;
+  std::map<std::string, int64_t> ints;
+  if (req.mode == OutputMode::kEach) ints["index"] = index;
+  for (const auto& [key, value] : req.metadata) {
+    int64_t number;
+    if (ParseInt64(value, &number)) {
+      if (!ints.emplace(key, number).second) {
+        return Status(ErrorCode::kBadPath, "meta key '" + key + "' clashes with {index}");
+      }
+    } else {
+      strings[key] = value;
+    }
+  }
+  return ExpandTemplate(req.path, strings, ints, out);
+}
 
 Status ValidateSave(const SaveRequest& req, size_t payload_size, const ValidationLimits& limits,
                     SavePlan* plan) {

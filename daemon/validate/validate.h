@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "imgsink/proto/messages.h"
 #include "imgsink/proto/status.h"
@@ -25,6 +26,11 @@ struct SavePlan {
   int out_channels = 0;
   int64_t files = 1;  // number of output files
 };
+
+// Expands the request's path template for output file `index` (PROTOCOL.md "Paths"): {index}
+// (mode each), and {key} / {key:0Nd} for every `meta` key (values that are decimal integers
+// take integer format specs).  Returns kBadPath for an unknown field or a bad result.
+Status ExpandOutputPath(const SaveRequest& req, int64_t index, std::string* out);
 
 // Returns OK iff `req` with a tensor frame of `payload_size` bytes is within `limits` and every
 // stage can do it; fills *plan then.  Errors: kBadShape (rank/dims/channels/overflow),

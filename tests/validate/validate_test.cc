@@ -149,3 +149,30 @@ TEST_CASE("metadata that cannot be written into the file is refused up front") {
 
 }  // namespace
 }  // namespace imgsink
+
+namespace imgsink {
+namespace {
+
+TEST_CASE("paths are templates over meta keys in both modes") {
+  SaveRequest r = Request(DType::kFloat32, {2, 3, 4, 4}, Layout::kNCHW, "r{rank}/s{step:06d}.png");
+  r.metadata = {{"rank", "3"}, {"step", "1200"}, {"host", "node-7"}};
+  std::string path;
+  REQUIRE(ExpandOutputPath(r, 0, &path).ok());
+  CHECK(path == "r3/s001200.png");
+  CHECK(Code(r, Bytes(r)) == ErrorCode::kOk);
+  r.path = "{host}/{index:02d}.png";
+  r.mode = OutputMode::kEach;
+  REQUIRE(ExpandOutputPath(r, 1, &path).ok());
+  CHECK(path == "node-7/01.png");
+  r.path = "{missing}/x.png";
+  CHECK(Code(r, Bytes(r)) == ErrorCode::kBadPath);
+  r.mode = OutputMode::kGrid;
+  r.path = "{host:04d}.png";  // an integer spec on a string value
+  CHECK(Code(r, Bytes(r)) == ErrorCode::kBadPath);
+  r.path = "literal{{braces}}.png";
+  REQUIRE(ExpandOutputPath(r, 0, &path).ok());
+  CHECK(path == "literal{braces}.png");
+}
+
+}  // namespace
+}  // namespace imgsink
