@@ -48,6 +48,25 @@ log = logging.getLogger("imgsink")
 _COPY_THRESHOLD = 64 * 1024  # smaller tensor frames are copied by pyzmq anyway
 
 
+def _gil_holding_write():
+    """Returns libc's write() called without releasing the GIL, or None.  A caller that wakes
+    the I/O thread with os.write releases the GIL inside the syscall, and the woken thread
+    usually takes it and runs its whole loop before the caller may return; holding the GIL
+    over the (non-blocking, microsecond) write lets the caller return first."""
+    try:
+        import ctypes
+
+        write = ctypes.PyDLL(None).write
+        write.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t]
+        write.restype = ctypes.c_ssize_t
+        return write
+    except Exception:  # no ctypes or no libc symbol: os.write works too, only slower
+        return None
+
+
+_write_holding_gil = _gil_holding_write()
+
+
 def _routing_id() -> bytes:
     # PROTOCOL.md: 16 random bytes, first byte non-zero (zero is ZeroMQ's generated ids').
     rid = os.urandom(16)
@@ -80,6 +99,7 @@ class Connection:
         self._prepare_pool: Optional[ThreadPoolExecutor] = None
         self._failed_later: List[Tuple[Future, ImgsinkError]] = []  # fail outside _cond
         self._rfd, self._wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._fds_closed = False
         self._ctx = zmq.Context(io_threads=1)
         self._thread = threading.Thread(target=self._run, name="imgsink-io", daemon=True)
         self._thread.start()
@@ -154,8 +174,10 @@ class Connection:
             self._thread.join()
         if self._prepare_pool is not None:
             self._prepare_pool.shutdown(wait=False, cancel_futures=True)
-        os.close(self._rfd)
-        os.close(self._wfd)
+        with self._cond:
+            self._fds_closed = True
+            os.close(self._rfd)
+            os.close(self._wfd)
         self._ctx.term()
 
     def _admit(self, req: Request, policy: str, block_timeout: float) -> Optional[Busy]:
@@ -219,14 +241,18 @@ class Connection:
             self._unfinished.discard(future)
 
     def _wake(self, force: bool = False) -> None:
+        # Under _cond so that close() cannot close (and the process reuse) the fd meanwhile.
         with self._cond:
-            if self._wake_pending and not force:
+            if self._fds_closed or (self._wake_pending and not force):
                 return
             self._wake_pending = True
-        try:
-            os.write(self._wfd, b"x")
-        except (BlockingIOError, OSError):
-            pass  # the pipe is full (the thread will wake) or closed (shutting down)
+            if _write_holding_gil is not None:
+                _write_holding_gil(self._wfd, b"x", 1)  # -1 (pipe full) is fine, as below
+                return
+            try:
+                os.write(self._wfd, b"x")
+            except (BlockingIOError, OSError):
+                pass  # the pipe is full: the thread will wake anyway
 
     def _saves_locked(self) -> List[Request]:
         return [r for r in self._outbox if is_save(r)]
