@@ -17,6 +17,7 @@ namespace {
 
 // Text forms of options whose struct field is not the option's type.
 struct TextOptions {
+  std::string manifest = "on";
   std::string journal = "on";
   std::string recovery = "strict";
 };
@@ -35,6 +36,11 @@ void AddOptions(CLI::App* app, DaemonOptions* o, TextOptions* t) {
   app->add_option("--ipc-group", o->ipc_group, "group of ipc:// socket files");
   app->add_option("--output-root", o->output_root,
                   "directory that every output path is resolved beneath (created if missing)")
+      ->capture_default_str();
+  app->add_option("--manifest", t->manifest,
+                  "on: append a JSON line per written file (path, job, time, bytes, crc32c, "
+                  "meta) to <output-root>/manifest.jsonl")
+      ->check(CLI::IsMember({"on", "off"}))
       ->capture_default_str();
   app->add_option("--workers", o->workers, "worker threads (render, encode, write); 0 = one per core")
       ->capture_default_str();
@@ -132,6 +138,7 @@ std::optional<int> ParseCommandLine(const std::vector<std::string>& args, Daemon
     return code == 0 ? 0 : 2;
   }
   options->journal = text.journal == "on";
+  options->manifest = text.manifest == "on";
   options->journal_skip_corrupt = text.recovery == "skip-corrupt";
   return std::nullopt;
 }
@@ -169,7 +176,7 @@ bool OnlyReloadableDiffer(const DaemonOptions& a, const DaemonOptions& b,
   std::vector<std::string> differ;
   if (a.listen != b.listen) differ.push_back("listen");
   if (a.ipc_mode != b.ipc_mode || a.ipc_group != b.ipc_group) differ.push_back("ipc_mode/ipc_group");
-  if (a.output_root != b.output_root) differ.push_back("output_root");
+  if (a.output_root != b.output_root || a.manifest != b.manifest) differ.push_back("output_root/manifest");
   if (a.journal != b.journal || a.journal_dir != b.journal_dir) differ.push_back("journal/journal_dir");
   if (a.workers != b.workers) differ.push_back("workers");
   if (a.max_request_bytes != b.max_request_bytes) differ.push_back("max_request_bytes");
@@ -192,6 +199,7 @@ std::string FormatConfig(const DaemonOptions& o) {
   str("ipc_mode", o.ipc_mode);
   str("ipc_group", o.ipc_group);
   str("output_root", o.output_root);
+  str("manifest", o.manifest ? "on" : "off");
   num("workers", o.workers);
   num("max_request_bytes", o.max_request_bytes);
   num("max_pixels_per_image", o.max_pixels_per_image);

@@ -21,6 +21,8 @@ struct DaemonOptions {
   std::vector<std::string> listen;
   // Directory every output path is resolved beneath (created if missing).
   std::string output_root = "./imgsink-out";
+  // Append a line per written file to <output_root>/manifest.jsonl (durably).
+  bool manifest = true;
   // Worker threads that render/encode/write.  0 means one per core.
   unsigned workers = 0;
 

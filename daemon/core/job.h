@@ -36,6 +36,7 @@ struct Job {
   bool replayed = false;       // recovered from the journal at start-up
   size_t next_image = 0;       // images[0, next_image) are written
   int write_tries = 0;         // failed write attempts of images[next_image]
+  std::string manifest_lines;  // lines for the files written so far
 
   // The path of images[i]: the request's path, or its template expanded with index i.
   std::string OutputPath(size_t i) const;

@@ -6,6 +6,7 @@
 
 #include "daemon/encode/jpeg_encoder.h"
 #include "daemon/encode/png_encoder.h"
+#include "daemon/journal/crc32c.h"
 #include "daemon/output/path_template.h"
 #include "daemon/render/render.h"
 
@@ -49,7 +50,7 @@ Status RenderJob(Job* job) {
   return Status::OK();
 }
 
-Status WriteImage(const Job& job, size_t i, OutputRoot* root, uint64_t* bytes_written) {
+Status WriteImage(const Job& job, size_t i, OutputRoot* root, WrittenFile* written) {
   const SaveRequest& req = job.request;
   WorkerEncoders& w = ThisWorker();
   const std::vector<std::pair<std::string, std::string>> text(req.metadata.begin(),
@@ -60,7 +61,10 @@ Status WriteImage(const Job& job, size_t i, OutputRoot* root, uint64_t* bytes_wr
                  : w.jpeg.Encode(job.images[i], req.jpeg, text, &w.encoded);
   if (!s.ok()) return Status(s.code(), path + ": " + s.message());
   s = root->WriteAtomic(path, w.encoded.data(), w.encoded.size());
-  if (s.ok()) *bytes_written += w.encoded.size();
+  if (!s.ok()) return s;
+  written->path = path;
+  written->bytes = w.encoded.size();
+  written->crc32c = journal::Crc32cOf(w.encoded.data(), w.encoded.size());
   return s;
 }
 

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "daemon/core/job.h"
 #include "daemon/output/output_root.h"
@@ -17,9 +18,15 @@ namespace imgsink {
 // mode).  REQUIRES: the job validated; job->tensor set.
 Status RenderJob(Job* job);
 
+// What WriteImage wrote.
+struct WrittenFile {
+  std::string path;
+  uint64_t bytes = 0;
+  uint32_t crc32c = 0;  // of the file's bytes, for the manifest
+};
+
 // Encodes job.images[i] and writes it atomically to job.OutputPath(i) beneath `root`.
-// Adds the encoded size to *bytes_written on success.
-Status WriteImage(const Job& job, size_t i, OutputRoot* root, uint64_t* bytes_written);
+Status WriteImage(const Job& job, size_t i, OutputRoot* root, WrittenFile* written);
 
 // Returns true iff a WriteImage failure with `status` may succeed if tried again later
 // (ENOSPC, EIO, ...: kWriteFailed); bad paths and encoder errors never will.

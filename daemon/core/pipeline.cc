@@ -6,14 +6,16 @@
 
 #include "daemon/core/job_record.h"
 #include "daemon/core/job_stages.h"
+#include "daemon/output/manifest.h"
 #include "daemon/log/log.h"
 
 namespace imgsink {
 
-Pipeline::Pipeline(Options options, OutputRoot* root, journal::Journal* journal, Stats* stats,
-                   Callbacks callbacks)
+Pipeline::Pipeline(Options options, OutputRoot* root, Manifest* manifest,
+                   journal::Journal* journal, Stats* stats, Callbacks callbacks)
     : options_(options),
       root_(root),
+      manifest_(manifest),
       journal_(journal),
       stats_(stats),
       callbacks_(std::move(callbacks)),
@@ -83,10 +85,10 @@ void Pipeline::WriteRemaining(const std::shared_ptr<Job>& job) {
   stats_->in_progress.fetch_add(1, std::memory_order_relaxed);
   Status s;
   while (job->next_image < job->images.size()) {
-    uint64_t bytes = 0;
+    WrittenFile written;
     const auto started = std::chrono::steady_clock::now();
     try {
-      s = WriteImage(*job, job->next_image, root_, &bytes);
+      s = WriteImage(*job, job->next_image, root_, &written);
     } catch (const std::exception& e) {
       s = Status(ErrorCode::kInternal, std::string("write failed: ") + e.what());
     }
@@ -96,10 +98,11 @@ void Pipeline::WriteRemaining(const std::shared_ptr<Job>& job) {
     job->write_tries = 0;
     progress_.fetch_add(1, std::memory_order_relaxed);
     stats_->files_written.fetch_add(1, std::memory_order_relaxed);
-    stats_->bytes_written.fetch_add(bytes, std::memory_order_relaxed);
+    stats_->bytes_written.fetch_add(written.bytes, std::memory_order_relaxed);
+    if (manifest_ != nullptr) job->manifest_lines += ManifestLine(*job, written);
   }
   stats_->in_progress.fetch_sub(1, std::memory_order_relaxed);
-  if (s.ok()) return Finish(job, s);
+  if (s.ok()) return FinishWritten(job);
   if (IsRetryable(s) && ++job->write_tries < options_.write_tries && !draining_) {
     return ScheduleRetry(job, s);
   }
@@ -113,6 +116,26 @@ void Pipeline::WriteRemaining(const std::shared_ptr<Job>& job) {
                              " tries)");
   }
   Finish(job, s);
+}
+
+std::string Pipeline::ManifestLine(const Job& job, const WrittenFile& written) {
+  ManifestEntry e;
+  e.path = written.path;
+  e.job_id = job.job_id;
+  e.bytes = written.bytes;
+  e.crc32c = written.crc32c;
+  e.format = std::string(OutputFormatName(job.plan.format));
+  e.meta = &job.request.metadata;
+  return FormatManifestLine(e);
+}
+
+void Pipeline::FinishWritten(const std::shared_ptr<Job>& job) {
+  if (manifest_ == nullptr) return Finish(job, Status::OK());
+  // The done event waits until the job's manifest lines are durable too.
+  manifest_->Append(std::move(job->manifest_lines), [this, job](const Status& s) {
+    if (!s.ok()) LogError("job " + std::to_string(job->job_id) + ": " + s.ToString());
+    Finish(job, Status::OK());  // the files themselves are durable either way
+  });
 }
 
 void Pipeline::ScheduleRetry(const std::shared_ptr<Job>& job, const Status& error) {

@@ -43,6 +43,10 @@ Status Server::Start() {
   s = root_->RemoveStaleTempFiles(64, &removed);
   if (!s.ok()) LogWarning("cannot sweep stale temp files: " + s.ToString());
   if (removed > 0) LogNotice("removed " + std::to_string(removed) + " stale temp files");
+  if (options_.manifest) {
+    s = Manifest::Open(options_.output_root, &manifest_);
+    if (!s.ok()) return s;
+  }
 
   std::vector<journal::RecoveredJob> pending;
   if (options_.journal) {
@@ -71,8 +75,8 @@ Status Server::Start() {
   pipeline_options.max_retry_delay = std::chrono::milliseconds(options_.retry_max_delay_ms);
   pipeline_options.first_retry_delay =
       std::min(pipeline_options.first_retry_delay, pipeline_options.max_retry_delay);
-  pipeline_ = std::make_unique<Pipeline>(pipeline_options, root_.get(), journal_.get(), &stats_,
-                                         std::move(callbacks));
+  pipeline_ = std::make_unique<Pipeline>(pipeline_options, root_.get(), manifest_.get(),
+                                         journal_.get(), &stats_, std::move(callbacks));
   s = socket_->Start();
   if (!s.ok()) return s;
   Replay(&pending);
@@ -156,6 +160,7 @@ void Server::Stop() {
     pipeline_->Drain();  // every accepted job ends (or waits for replay) and queues its done event
     pipeline_->Join();
   }
+  manifest_.reset();  // its writer thread ends after the last lines are durable
   if (journal_) {
     Status s = journal_->Close();
     if (!s.ok()) LogError("journal close: " + s.ToString());

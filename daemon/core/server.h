@@ -27,6 +27,7 @@
 #include "daemon/core/pipeline.h"
 #include "daemon/core/stats.h"
 #include "daemon/journal/journal.h"
+#include "daemon/output/manifest.h"
 #include "daemon/output/output_root.h"
 #include "daemon/socket/socket_thread.h"
 
@@ -87,6 +88,7 @@ class Server {
   const std::function<void(const Status&)> on_fatal_;
   zmq::context_t context_;
   std::unique_ptr<OutputRoot> root_;
+  std::unique_ptr<Manifest> manifest_;
   std::unique_ptr<journal::Journal> journal_;
   journal::RecoveryReport recovery_;
   Stats stats_;

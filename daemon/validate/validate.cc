@@ -3,6 +3,7 @@
 #include <string>
 
 #include "daemon/encode/text_metadata.h"
+#include "daemon/output/manifest.h"
 #include "daemon/output/path_template.h"
 #include "daemon/render/render.h"
 
@@ -104,15 +105,28 @@ bool ParseInt64(const std::string& s, int64_t* out) {
   return true;
 }
 
+Status CheckNotReserved(const std::string& path);
+
 Status CheckPath(const SaveRequest& req) {
   std::string expanded;
-  if (req.mode == OutputMode::kGrid) return ExpandOutputPath(req, 0, &expanded);
+  if (req.mode == OutputMode::kGrid) {
+    Status s = ExpandOutputPath(req, 0, &expanded);
+    return s.ok() ? CheckNotReserved(expanded) : s;
+  }
   if (!TemplateUses(req.path, "index")) {
     return Status(ErrorCode::kBadPath,
                   "mode 'each' writes one file per image: path must contain {index} "
                   "(e.g. \"samples/{index:04d}.png\")");
   }
   return ExpandOutputPath(req, 0, &expanded);
+}
+
+// The output root's own files are not outputs.
+Status CheckNotReserved(const std::string& path) {
+  if (path == kManifestName) {
+    return Status(ErrorCode::kBadPath, std::string(kManifestName) + " is the daemon's manifest");
+  }
+  return Status::OK();
 }
 
 // Metadata is written into the files (PNG tEXt/iTXt, JPEG COM): refuse what cannot be, now.

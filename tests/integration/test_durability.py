@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import msgpack
 import numpy as np
 import pytest
 from PIL import Image
@@ -127,9 +128,10 @@ def test_disk_full_then_space_returns_and_survives_a_crash(tmp_path, tiny_fs):
     rng = np.random.default_rng(7)
     images = [rng.integers(0, 256, (3, 64, 64), dtype=np.uint8) for _ in range(12)]  # ~12 KB each
     with RawSender(d.endpoint) as s:
+        assert s.credit(sum(img.nbytes for img in images))["ok"]  # one grant covers them all
         for i, img in enumerate(images):
-            s.send_save(save_header("uint8", img.shape, "CHW", f"f/{i:02d}.png", png_level=0),
-                        img.tobytes())
+            h = save_header("uint8", img.shape, "CHW", f"f/{i:02d}.png", png_level=0)
+            s.send_frames([msgpack.packb(h), img.tobytes()])
         replies = [m for m in (s.recv() for _ in range(len(images))) if m["kind"] == "reply"]
         assert all(r["ok"] for r in replies)
         deadline = time.monotonic() + 30

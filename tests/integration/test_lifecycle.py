@@ -70,10 +70,11 @@ def test_sigterm_drains_accepted_jobs(tmp_path):
     n = 20
     with RawSender(d.endpoint) as s:
         ids = []
+        assert s.credit(n * pixels.nbytes)["ok"]
         for i in range(n):
             h = save_header("float32", pixels.shape, "NCHW", f"drain/{i}.png", png_level=9)
             ids.append(h["id"])
-            s.send_save(h, pixels.tobytes())
+            s.send_frames([msgpack.packb(h), pixels.tobytes()])
         replies = [s.recv() for _ in range(n)]
         assert all(r["kind"] == "reply" and r["ok"] for r in replies), replies
         d.proc.send_signal(signal.SIGTERM)
