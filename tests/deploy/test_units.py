@@ -104,7 +104,7 @@ def test_unit_paths_match_the_install(staged_daemon, install_prefix):
 def test_systemd_analyze_verify(tmp_path, staged_daemon, install_prefix, dropins):
     text = staged_unit(staged_daemon, install_prefix).read_text()
     binary = exec_start(parse_unit(text))[0]
-    text = text.replace(f"ExecStart={binary} ", f"ExecStart={staged_daemon}{binary} ")
+    text = text.replace(f"={binary} ", f"={staged_daemon}{binary} ")  # ExecStart, ExecReload
     unit = unit_dir(tmp_path, text, dropins)
     p = run(["systemd-analyze", "verify", "--man=no", "--recursive-errors=yes", unit])
     # verify prints a line for every problem, some of which do not change its exit code.
@@ -122,7 +122,9 @@ def test_unit_matches_the_daemon_contract():
     s = parse_unit(GENERATED_UNIT.read_text())
     svc = lambda key: unit_values(s, "Service", key)  # noqa: E731
     assert svc("Type") == ["notify"] and svc("NotifyAccess") == ["main"]
-    assert svc("ExecReload") == ["/bin/kill -HUP $MAINPID"]
+    # A bad config fails `systemctl reload` before the daemon gets SIGHUP.
+    assert svc("ExecReload") == [" ".join(exec_start(s)) + " --check-config",
+                                 "/bin/kill -HUP $MAINPID"]
     assert int(svc("WatchdogSec")[0]) > 0
     assert int(svc("TimeoutStopSec")[0]) >= 60  # a drain writes every accepted job
     assert svc("Restart") == ["on-failure"]
