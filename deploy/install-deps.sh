@@ -15,6 +15,8 @@ packages=(
   python3-torch python3-torchvision python3-setuptools python3-pip python3-venv
   # operations checks (systemd-analyze, promtool)
   systemd prometheus
+  # packaging: cpack -G DEB computes Depends with dpkg-shlibdeps, finding ELF files with file(1)
+  dpkg-dev file
 )
 
 if [ "$(id -u)" -ne 0 ]; then
