@@ -32,6 +32,14 @@ void AddOptions(CLI::App* app, DaemonOptions* o, TextOptions* t) {
   app->add_option("--listen", o->listen,
                   "ZeroMQ endpoint to bind (repeatable), e.g. ipc:///run/imgsink/imgsinkd.sock;\n"
                   "default: " + DefaultEndpoint());
+  app->add_option("--curve-secret-key", o->curve_secret_key,
+                  "file with this daemon's CURVE secret key (imgsinkctl keygen): tcp:// endpoints "
+                  "then need CURVE and an allowed client key");
+  app->add_option("--curve-allowed-keys", o->curve_allowed_keys,
+                  "file of allowed client public keys (one Z85 key a line), or a directory of "
+                  "*.pub files");
+  app->add_flag("--insecure-tcp", o->insecure_tcp,
+                "allow tcp:// endpoints without CURVE (anyone who can connect can write files)");
   app->add_option("--ipc-mode", o->ipc_mode, "mode of ipc:// socket files, e.g. 0660");
   app->add_option("--ipc-group", o->ipc_group, "group of ipc:// socket files");
   app->add_option("--output-root", o->output_root,
@@ -161,6 +169,16 @@ Status FinalizeOptions(DaemonOptions* options) {
   if (options->journal && options->journal_dir.empty()) {
     return Status(ErrorCode::kBadOption, "--journal-dir must not be empty");
   }
+  const bool any_tcp = std::any_of(options->listen.begin(), options->listen.end(), IsTcpEndpoint);
+  if (any_tcp && options->curve_secret_key.empty() && !options->insecure_tcp) {
+    return Status(ErrorCode::kBadOption,
+                  "tcp:// endpoints need CURVE (--curve-secret-key and --curve-allowed-keys) or, "
+                  "knowingly, --insecure-tcp");
+  }
+  if (!options->curve_secret_key.empty() && options->curve_allowed_keys.empty()) {
+    return Status(ErrorCode::kBadOption,
+                  "--curve-secret-key needs --curve-allowed-keys: without it any key would do");
+  }
   if (!options->ipc_mode.empty()) {
     char* end = nullptr;
     const unsigned long mode = std::strtoul(options->ipc_mode.c_str(), &end, 8);
@@ -171,10 +189,15 @@ Status FinalizeOptions(DaemonOptions* options) {
   return Status::OK();
 }
 
+bool IsTcpEndpoint(const std::string& endpoint) { return endpoint.rfind("tcp://", 0) == 0; }
+
 bool OnlyReloadableDiffer(const DaemonOptions& a, const DaemonOptions& b,
                           std::string* not_reloadable) {
   std::vector<std::string> differ;
-  if (a.listen != b.listen) differ.push_back("listen");
+  if (a.listen != b.listen || a.curve_secret_key != b.curve_secret_key ||
+      a.curve_allowed_keys != b.curve_allowed_keys || a.insecure_tcp != b.insecure_tcp) {
+    differ.push_back("listen/curve/insecure_tcp");
+  }
   if (a.ipc_mode != b.ipc_mode || a.ipc_group != b.ipc_group) differ.push_back("ipc_mode/ipc_group");
   if (a.output_root != b.output_root || a.manifest != b.manifest) differ.push_back("output_root/manifest");
   if (a.journal != b.journal || a.journal_dir != b.journal_dir) differ.push_back("journal/journal_dir");
@@ -196,6 +219,9 @@ std::string FormatConfig(const DaemonOptions& o) {
   out << "listen = [";
   for (size_t i = 0; i < o.listen.size(); ++i) out << (i ? ", " : "") << '"' << o.listen[i] << '"';
   out << "]\n";
+  str("curve_secret_key", o.curve_secret_key);
+  str("curve_allowed_keys", o.curve_allowed_keys);
+  out << "insecure_tcp = " << (o.insecure_tcp ? "true" : "false") << "\n";
   str("ipc_mode", o.ipc_mode);
   str("ipc_group", o.ipc_group);
   str("output_root", o.output_root);

@@ -42,12 +42,21 @@ struct DaemonOptions {
   int write_tries = 8;                          // attempts per output file (ENOSPC, EIO, ...)
   uint64_t retry_max_delay_ms = 30000;          // backoff between tries doubles up to this
 
+  // tcp:// endpoints: CURVE (this daemon's secret key file; the allowed client public keys, a
+  // file or a directory of *.pub files), or plain only with insecure_tcp.
+  std::string curve_secret_key;
+  std::string curve_allowed_keys;
+  bool insecure_tcp = false;
+
   // ipc:// socket files: mode (octal text, e.g. "0660") and group; empty keeps the defaults.
   std::string ipc_mode;
   std::string ipc_group;
 
   std::string log_level = "info";  // error, warning, notice, info, debug
 };
+
+// Returns true iff `endpoint` is a tcp:// endpoint (which needs CURVE or insecure_tcp).
+bool IsTcpEndpoint(const std::string& endpoint);
 
 // Returns true iff `running` and `reloaded` differ only in what SIGHUP applies to a running
 // daemon (memory_budget, journal_budget, credit_ttl_ms, log_level); else names the others in

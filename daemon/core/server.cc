@@ -2,6 +2,7 @@
 
 #include "daemon/core/job_record.h"
 #include "daemon/log/log.h"
+#include "daemon/socket/zap_handler.h"
 #include "imgsink/proto/codec.h"
 
 namespace imgsink {
@@ -24,14 +25,33 @@ Server::Server(DaemonOptions options, std::function<void(const Status&)> on_fata
     : options_(std::move(options)), on_fatal_(std::move(on_fatal)), ledger_(BudgetsOf(options_)) {
   memory_budget_ = options_.memory_budget;
   journal_budget_ = options_.journal ? options_.journal_budget : 0;
+}
+
+Status Server::StartSocket() {
   SocketOptions socket_options;
-  socket_options.endpoints = options_.listen;
+  for (const std::string& e : options_.listen) {
+    const bool curve = IsTcpEndpoint(e) && !options_.curve_secret_key.empty();
+    (curve ? socket_options.curve_endpoints : socket_options.endpoints).push_back(e);
+  }
   socket_options.max_frame_bytes = options_.max_request_bytes + kHeaderRoom;
-  if (!options_.ipc_mode.empty()) socket_options.ipc_mode = int(std::strtoul(options_.ipc_mode.c_str(), nullptr, 8));
+  if (!options_.ipc_mode.empty()) {
+    socket_options.ipc_mode = int(std::strtoul(options_.ipc_mode.c_str(), nullptr, 8));
+  }
   socket_options.ipc_group = options_.ipc_group;
+  if (!socket_options.curve_endpoints.empty()) {
+    Status s = LoadKeyFile(options_.curve_secret_key, &socket_options.curve_secret_key);
+    std::set<std::string> allowed;
+    if (s.ok()) s = LoadPublicKeys(options_.curve_allowed_keys, &allowed);
+    if (!s.ok()) return s;
+    LogNotice("CURVE on tcp endpoints; " + std::to_string(allowed.size()) + " client keys allowed");
+    zap_ = std::make_unique<ZapHandler>(&context_, std::move(allowed));
+    s = zap_->Start();
+    if (!s.ok()) return s;
+  }
   socket_ = std::make_unique<SocketThread>(
       &context_, socket_options, [this](IncomingMessage&& msg) { OnMessage(std::move(msg)); },
       [this](SocketThread::Clock::time_point now) { return OnTimer(now); });
+  return socket_->Start();
 }
 
 Server::~Server() { Stop(); }
@@ -77,7 +97,7 @@ Status Server::Start() {
       std::min(pipeline_options.first_retry_delay, pipeline_options.max_retry_delay);
   pipeline_ = std::make_unique<Pipeline>(pipeline_options, root_.get(), manifest_.get(),
                                          journal_.get(), &stats_, std::move(callbacks));
-  s = socket_->Start();
+  s = StartSocket();
   if (!s.ok()) return s;
   Replay(&pending);
   return Status::OK();
@@ -152,7 +172,7 @@ void Server::Stop() {
   if (stopped_) return;
   stopped_ = true;
   accepting_ = false;  // the socket thread now answers saves and credit requests with shutting_down
-  socket_->Post([this] {
+  if (socket_) socket_->Post([this] {
     ledger_.Close(Status(ErrorCode::kShuttingDown, "the daemon is shutting down"), &answers_);
     SendAnswers(answers_);
   });
@@ -165,7 +185,8 @@ void Server::Stop() {
     Status s = journal_->Close();
     if (!s.ok()) LogError("journal close: " + s.ToString());
   }
-  socket_->Stop();  // runs the queued tasks, sends the done events, closes
+  if (socket_) socket_->Stop();  // runs the queued tasks, sends the done events, closes
+  if (zap_) zap_->Stop();
 }
 
 }  // namespace imgsink

@@ -30,6 +30,7 @@
 #include "daemon/output/manifest.h"
 #include "daemon/output/output_root.h"
 #include "daemon/socket/socket_thread.h"
+#include "daemon/socket/zap_handler.h"
 
 namespace imgsink {
 
@@ -82,6 +83,7 @@ class Server {
 
   // --- start-up ---
   Status OpenJournal(std::vector<journal::RecoveredJob>* pending);
+  Status StartSocket();  // and the ZAP handler for CURVE endpoints
   void Replay(std::vector<journal::RecoveredJob>* pending);
 
   const DaemonOptions options_;
@@ -93,6 +95,7 @@ class Server {
   journal::RecoveryReport recovery_;
   Stats stats_;
   std::unique_ptr<Pipeline> pipeline_;
+  std::unique_ptr<ZapHandler> zap_;
   std::unique_ptr<SocketThread> socket_;
   std::atomic<bool> accepting_{true};
   std::atomic<bool> journal_failed_{false};

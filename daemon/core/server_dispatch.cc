@@ -8,8 +8,11 @@
 namespace imgsink {
 namespace {
 
-std::string ClientTag(const std::string& routing_id) {
+// A short printable name for a client (its routing id, after the socket byte), for counters
+// and logs.
+std::string ClientTag(const std::string& client) {
   static const char kHex[] = "0123456789abcdef";
+  const std::string routing_id = client.empty() ? client : client.substr(1);
   std::string hex;
   for (size_t i = 0; i < routing_id.size() && i < 8; ++i) {
     hex += kHex[static_cast<unsigned char>(routing_id[i]) >> 4];

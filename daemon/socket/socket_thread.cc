@@ -58,34 +58,48 @@ SocketThread::SocketThread(zmq::context_t* context, SocketOptions options, Messa
 
 SocketThread::~SocketThread() { Stop(); }
 
+Status SocketThread::Bind(zmq::socket_t* router, const std::vector<std::string>& endpoints) {
+  router->set(zmq::sockopt::maxmsgsize, int64_t(options_.max_frame_bytes));
+  router->set(zmq::sockopt::rcvhwm, options_.receive_hwm);
+  router->set(zmq::sockopt::sndhwm, 0);  // replies are small; never drop one for HWM
+  router->set(zmq::sockopt::linger, 2000);
+  // A client that reconnects with its routing id (e.g. after a daemon restart) takes over the
+  // identity, so done events of its replayed jobs reach it.
+  router->set(zmq::sockopt::router_handover, 1);
+  for (const std::string& endpoint : endpoints) {
+    const std::string ipc_path = IpcPath(endpoint);
+    if (!ipc_path.empty()) CreateIpcDirectory(ipc_path, options_.ipc_mode);
+    router->bind(endpoint);
+    bound_.push_back(router->get(zmq::sockopt::last_endpoint));
+    if (!ipc_path.empty()) {
+      Status s = SetIpcPermissions(ipc_path, options_);
+      if (!s.ok()) return s;
+    }
+  }
+  return Status::OK();
+}
+
 Status SocketThread::Start() {
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wake_fd_ < 0) return Status(ErrorCode::kInternal, std::string("eventfd: ") + strerror(errno));
+  Status s;
   try {
-    router_ = zmq::socket_t(*context_, zmq::socket_type::router);
-    router_.set(zmq::sockopt::maxmsgsize, int64_t(options_.max_frame_bytes));
-    router_.set(zmq::sockopt::rcvhwm, options_.receive_hwm);
-    router_.set(zmq::sockopt::sndhwm, 0);  // replies are small; never drop one for HWM
-    router_.set(zmq::sockopt::linger, 2000);
-    // A client that reconnects with its routing id (e.g. after a daemon restart) takes over the
-    // identity, so done events of its replayed jobs reach it.
-    router_.set(zmq::sockopt::router_handover, 1);
-    for (const std::string& endpoint : options_.endpoints) {
-      const std::string ipc_path = IpcPath(endpoint);
-      if (!ipc_path.empty()) CreateIpcDirectory(ipc_path, options_.ipc_mode);
-      router_.bind(endpoint);
-      bound_.push_back(router_.get(zmq::sockopt::last_endpoint));
-      if (!ipc_path.empty()) {
-        Status s = SetIpcPermissions(ipc_path, options_);
-        if (!s.ok()) {
-          router_.close();
-          return s;
-        }
-      }
+    routers_.emplace_back(*context_, zmq::socket_type::router);
+    s = Bind(&routers_[0], options_.endpoints);
+    if (s.ok() && !options_.curve_endpoints.empty()) {
+      routers_.emplace_back(*context_, zmq::socket_type::router);
+      zmq::socket_t& curve = routers_[1];
+      curve.set(zmq::sockopt::curve_server, 1);
+      curve.set(zmq::sockopt::curve_secretkey, options_.curve_secret_key);
+      curve.set(zmq::sockopt::zap_domain, "imgsink");
+      s = Bind(&curve, options_.curve_endpoints);
     }
   } catch (const zmq::error_t& e) {
-    router_.close();
-    return Status(ErrorCode::kInternal, std::string("cannot listen: ") + e.what());
+    s = Status(ErrorCode::kInternal, std::string("cannot listen: ") + e.what());
+  }
+  if (!s.ok()) {
+    routers_.clear();
+    return s;
   }
   thread_ = std::thread([this] { Run(); });
   return Status::OK();
@@ -126,7 +140,9 @@ void SocketThread::Stop() {
 }
 
 void SocketThread::Run() {
-  zmq::pollitem_t items[] = {{router_.handle(), 0, ZMQ_POLLIN, 0}, {nullptr, wake_fd_, ZMQ_POLLIN, 0}};
+  std::vector<zmq::pollitem_t> items;
+  for (zmq::socket_t& router : routers_) items.push_back({router.handle(), 0, ZMQ_POLLIN, 0});
+  items.push_back({nullptr, wake_fd_, ZMQ_POLLIN, 0});
   Clock::time_point next_timer = Clock::time_point::max();
   while (!stopping_) {
     std::chrono::milliseconds wait(-1);
@@ -134,30 +150,33 @@ void SocketThread::Run() {
       const auto left = std::chrono::ceil<std::chrono::milliseconds>(next_timer - Clock::now());
       wait = std::max(left, std::chrono::milliseconds(0));
     }
-    zmq::poll(items, 2, wait);
-    if (items[1].revents & ZMQ_POLLIN) {
+    zmq::poll(items.data(), items.size(), wait);
+    if (items.back().revents & ZMQ_POLLIN) {
       uint64_t count;
       [[maybe_unused]] ssize_t n = ::read(wake_fd_, &count, sizeof count);
     }
     SendQueued();
-    if (items[0].revents & ZMQ_POLLIN) ReceiveAvailable();
+    for (size_t i = 0; i < routers_.size(); ++i) {
+      if (items[i].revents & ZMQ_POLLIN) ReceiveAvailable(i);
+    }
     if (timer_) next_timer = timer_(Clock::now());
   }
   while (SendQueued()) {
   }  // tasks may queue more frames
-  router_.close();  // linger lets queued replies reach their clients
+  routers_.clear();  // linger lets queued replies reach their clients
 }
 
-void SocketThread::ReceiveAvailable() {
+void SocketThread::ReceiveAvailable(size_t index) {
+  zmq::socket_t& router = routers_[index];
   // Bounded so a flood of requests cannot starve outgoing replies.
   for (int i = 0; i < 64; ++i) {
     zmq::message_t identity;
-    if (!router_.recv(identity, zmq::recv_flags::dontwait)) return;
+    if (!router.recv(identity, zmq::recv_flags::dontwait)) return;
     IncomingMessage msg;
-    msg.client = identity.to_string();
-    while (router_.get(zmq::sockopt::rcvmore)) {
+    msg.client = char(index) + identity.to_string();
+    while (router.get(zmq::sockopt::rcvmore)) {
       zmq::message_t frame;
-      [[maybe_unused]] auto got = router_.recv(frame, zmq::recv_flags::none);  // parts arrive together
+      [[maybe_unused]] auto got = router.recv(frame, zmq::recv_flags::none);  // parts arrive together
       msg.frames.push_back(std::move(frame));
     }
     handler_(std::move(msg));
@@ -176,9 +195,13 @@ bool SocketThread::SendQueued() {
       out.task();
       continue;
     }
+    if (out.client.empty()) continue;
+    const size_t index = size_t(uint8_t(out.client[0]));
+    if (index >= routers_.size()) continue;  // e.g. a replayed job's client of a socket now gone
+    zmq::socket_t& router = routers_[index];
     try {
-      router_.send(zmq::buffer(out.client), zmq::send_flags::sndmore);
-      router_.send(zmq::buffer(out.frame), zmq::send_flags::none);
+      router.send(zmq::buffer(out.client.data() + 1, out.client.size() - 1), zmq::send_flags::sndmore);
+      router.send(zmq::buffer(out.frame), zmq::send_flags::none);
     } catch (const zmq::error_t&) {
       // EHOSTUNREACH only with ROUTER_MANDATORY (not set); anything else: the peer is gone.
     }

@@ -1,6 +1,6 @@
 // SocketThread: the one thread that owns the daemon's ZeroMQ ROUTER socket.
 //
-// Threading contract (muduo style): only the socket thread ever touches the ROUTER socket.  Other
+// Threading contract (muduo style): only the socket thread ever touches the ROUTER sockets.  Other
 // threads hand outgoing frames to it through Send(), which appends to a mutex-protected queue and
 // writes an eventfd; the socket thread polls the socket and the eventfd together (zmq_poll) and
 // drains the queue.  Incoming messages are handed to the MessageHandler on the socket thread, so
@@ -23,14 +23,20 @@
 
 namespace imgsink {
 
-// One message from a client: its ROUTER identity and its frames (identity frame removed).
+// One message from a client and its frames (identity frame removed).  `client` names the peer
+// for Send(): one byte for the ROUTER socket it came in on, then its routing id.
 struct IncomingMessage {
   std::string client;
   std::vector<zmq::message_t> frames;
 };
 
 struct SocketOptions {
+  // Endpoints of the plain ROUTER (ipc://, and tcp:// only when allowed without security).
   std::vector<std::string> endpoints;
+  // Endpoints of the CURVE ROUTER (tcp://), which only admits clients whose public key the
+  // ZAP handler knows (see zap_handler.h).  REQUIRES: curve_secret_key set if non-empty.
+  std::vector<std::string> curve_endpoints;
+  std::string curve_secret_key;  // Z85, 40 characters
   uint64_t max_frame_bytes = uint64_t{1} << 30;  // ZMQ_MAXMSGSIZE: larger frames drop the peer
   int receive_hwm = 1000;                       // messages queued per client before TCP pushback
   int ipc_mode = -1;       // chmod of ipc:// socket files after bind; -1 leaves the umask's
@@ -81,16 +87,17 @@ class SocketThread {
     std::function<void()> task;
   };
 
+  Status Bind(zmq::socket_t* router, const std::vector<std::string>& endpoints);
   void Run();
   void Wake();
-  void ReceiveAvailable();
+  void ReceiveAvailable(size_t index);
   bool SendQueued();  // returns false iff nothing was queued
 
   zmq::context_t* context_;
   SocketOptions options_;
   MessageHandler handler_;
   TimerHandler timer_;
-  zmq::socket_t router_;
+  std::vector<zmq::socket_t> routers_;  // [0] plain, [1] CURVE (when configured)
   int wake_fd_ = -1;
   std::vector<std::string> bound_;
   std::thread thread_;

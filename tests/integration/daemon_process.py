@@ -38,6 +38,7 @@ class DaemonProcess:
         self.proc: Optional[subprocess.Popen] = None
 
     def start(self, timeout: float = 10.0) -> "DaemonProcess":
+        self.workdir.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.args, stdout=self._log, stderr=subprocess.STDOUT,
                                      cwd=self.workdir, env=self.env)

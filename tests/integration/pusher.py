@@ -33,10 +33,13 @@ def routing_id(name: str) -> bytes:
 
 
 class Pusher:
-    def __init__(self, endpoint: str, name: str, log_path: str, policy: str):
+    def __init__(self, endpoint: str, name: str, log_path: str, policy: str, curve=None):
         self.name, self.policy = name, policy
         self.sock = zmq.Context.instance().socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
+        if curve:  # (server public, client public, client secret), Z85
+            self.sock.curve_serverkey, self.sock.curve_publickey, self.sock.curve_secretkey = \
+                (k.encode() for k in curve)
         self.sock.setsockopt(zmq.ROUTING_ID, routing_id(name))
         self.sock.connect(endpoint)
         self.log = open(log_path, "a", buffering=1)
@@ -75,6 +78,7 @@ class Pusher:
         header = {"v": 1, "kind": "save", "id": rid, "dtype": "uint8", "shape": list(shape),
                   "layout": "CHW", "path": path, **SAVE_KEYS}
         header["png_level"] = png_level
+        header["meta"] = getattr(self, "meta", {})
         self.sock.send_multipart([msgpack.packb(header), data])
         reply = self.wait_for(rid, reply_timeout)
         if reply is None:
@@ -100,11 +104,14 @@ def main() -> None:
     ap.add_argument("--reply-timeout", type=float, default=2.0)
     ap.add_argument("--interval", type=float, default=0.0)
     ap.add_argument("--png-level", type=int, default=1)
+    ap.add_argument("--curve", default="", help="SERVERPUB,CLIENTPUB,CLIENTSECRET (Z85)")
+    ap.add_argument("--meta", default="", help="KEY=VALUE,... for every job")
     ap.add_argument("--stop-file", default="")
     ap.add_argument("--linger", type=float, default=0.0, help="seconds to collect done events")
     a = ap.parse_args()
     shape = tuple(int(x) for x in a.shape.split(","))
-    p = Pusher(a.endpoint, a.name, a.log, a.policy)
+    p = Pusher(a.endpoint, a.name, a.log, a.policy, a.curve.split(",") if a.curve else None)
+    p.meta = dict(kv.split("=", 1) for kv in a.meta.split(",")) if a.meta else {}
     for seq in range(a.count):
         if a.stop_file and os.path.exists(a.stop_file):
             break
