@@ -12,7 +12,7 @@ import torch
 import torchvision.utils as tvu
 
 import imgsink
-from imgsink import _options, _protocol
+from imgsink import _options, _paths, _protocol
 from imgsink._tensor import make_payload
 
 
@@ -117,10 +117,26 @@ def test_uint8_cannot_be_normalized(client):
 def test_save_images_needs_a_template_and_a_batch(client):
     with pytest.raises(ValueError, match="index"):
         client.save_images(IMG, "out/img.png")
-    with pytest.raises(ValueError, match="template"):
+    with pytest.raises(ValueError, match="unknown field"):
         client.save_images(IMG, "out/{i}.png")
     with pytest.raises(ValueError, match="batch"):
         client.save_images(IMG[0], "out/{index}.png")
+
+
+@pytest.mark.parametrize("tmpl,meta", [
+    ("{index:4d}.png", {}),             # only d and 0Nd specs
+    ("{index:010d}.png", {}),           # N in 1..9
+    ("{index!r}.png", {}),
+    ("{index}{.png", {}),
+    ("{index}}.png", {}),
+    ("{run:03d}/{index}.png", {"run": "abc"}),   # text takes no spec
+    ("{index}.png", {"index": "3"}),    # clashes with {index}
+    ("{run}/{index}.png", {"run": ".."}),        # expands out of the root
+    ("{run}/{index}.png", {"run": ""}),          # expands to an empty component
+])
+def test_bad_templates_are_value_errors(client, tmpl, meta):
+    with pytest.raises(ValueError):
+        client.save_images(IMG, tmpl, metadata=meta)
 
 
 def test_closed_client_refuses(endpoint):
@@ -147,20 +163,36 @@ def test_pil_names_map_to_protocol_keys():
 
 
 def test_paths_are_normalized_and_pathlike_accepted():
-    assert _options.output_path("./a//b/./c.png", template=False) == "a/b/c.png"
-    assert _options.output_path(pathlib.Path("x/y.jpg"), template=False) == "x/y.jpg"
-    assert _options.output_path(b"x/y.png", template=False) == "x/y.png"
-    assert _options.output_path("s/{index:04d}_{{x}}.png", template=True) == \
-        "s/{index:04d}_{{x}}.png"
-    with pytest.raises(ValueError):
-        _options.output_path("s/{index:010d}.png", template=True)
+    assert _paths.literal_path("./a//b/./c.png") == "a/b/c.png"
+    assert _paths.literal_path(pathlib.Path("x/y.jpg")) == "x/y.jpg"
+    assert _paths.literal_path(b"x/y.png") == "x/y.png"
+    assert _paths.template_path("s/{index:04d}_{{x}}.png", {}) == "s/{index:04d}_{{x}}.png"
+
+
+def test_save_image_paths_are_literal_like_torchvision():
+    path = _paths.literal_path("runs/{step}/a}b.png")  # torchvision writes this very name
+    assert path == "runs/{{step}}/a}}b.png"
+    assert _paths.expand(path, {"step": "5"}) == "runs/{step}/a}b.png"
+
+
+def test_templates_expand_like_the_daemon_and_python():
+    meta = {"rank": "3", "run": "gan", "step": "-7"}
+    for tmpl in ["r{rank}/{step:03d}/{run}_{index:04d}.png", "{index:d}_{step:d}.png",
+                 "{{literal}}_{index}.png", "{rank:01d}{index:9d}.png".replace(":9d", ":09d")]:
+        ints = {k: int(v) for k, v in meta.items() if k != "run"}
+        expected = tmpl.format(index=12, run="gan", **ints)
+        assert _paths.expand(tmpl, meta, index=12) == expected
+    assert _paths.template_path("{run}/{index}.png", meta) == "{run}/{index}.png"
 
 
 def test_format_argument_and_inference():
-    assert _options.output_format("a.bin", "PNG", template=False) == "png"
-    assert _options.output_format("a.bin", "JPEG", template=False) == "jpeg"
-    assert _options.output_format("a.JPEG", None, template=False) is None
-    assert _options.output_format("a/{index}.jfif", None, template=True) is None
+    assert _paths.output_format("a.bin", "PNG", {}, template=False) == "png"
+    assert _paths.output_format("a.bin", "JPEG", {}, template=False) == "jpeg"
+    assert _paths.output_format("a.JPEG", None, {}, template=False) is None
+    assert _paths.output_format("a/{index}.jfif", None, {}, template=True) is None
+    assert _paths.output_format("a/{index}.{ext}", None, {"ext": "png"}, template=True) is None
+    with pytest.raises(ValueError):
+        _paths.output_format("a/{index}.{ext}", None, {"ext": "gif"}, template=True)
     for path, fmt in [("a.png", "png"), ("a.JPG", "jpeg"), ("a.jpe", "jpeg"),
                       ("a.jfif", "jpeg"), ("a.gif", None), ("dir.png/a", None)]:
         assert _protocol.infer_format(path) == fmt

@@ -263,3 +263,14 @@ def test_metadata_is_written_as_text(daemon):
     daemon.client.save_image(t, "meta/a.jpg", metadata={"step": 5}).result(60)
     with Image.open(os.path.join(daemon.out, "meta/a.jpg")) as im:
         assert b"step=5" in im.info.get("comment", b"")
+
+
+def test_save_image_writes_braces_literally_and_save_images_expands_metadata(daemon):
+    t = torch.rand(2, 3, 6, 6)
+    daemon.client.save_image(t, "braces/{step}_{{x}}.png", metadata={"step": 3}).result(60)
+    assert os.path.exists(os.path.join(daemon.out, "braces", "{step}_{{x}}.png"))
+    daemon.client.save_images(t, "tmpl/r{rank}/{step:05d}_{index}.png",
+                              metadata={"rank": 1, "step": 42}).result(60)
+    for i in range(2):
+        got = read_image(os.path.join(daemon.out, "tmpl", "r1", f"00042_{i}.png"))
+        assert np.array_equal(got, torchvision_png(t[i]))

@@ -17,7 +17,7 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Dict, Optional, Tuple, Union
 
-from . import _options, _protocol
+from . import _options, _paths, _protocol
 from ._connection import Connection
 from ._errors import ImgsinkError
 from ._job import Job
@@ -91,7 +91,8 @@ class Client:
                    scale_each: bool = False, pad_value: float = 0.0,
                    format: Optional[str] = None, **encoder_options: Any) -> Job:
         """Saves ``tensor`` like ``torchvision.utils.save_image(tensor, fp, ...)``, written by
-        the daemon at ``fp`` relative to its output root.  Returns at once with a ``Job``.
+        the daemon at ``fp`` relative to its output root (taken literally, braces included, as
+        torchvision would).  Returns at once with a ``Job``.
 
         ``tensor``: torch tensor (any device, dtype float32/float16/bfloat16/float64/uint8,
         any strides), numpy array (float16/32/64, uint8, uint16), or a list of them (stacked
@@ -116,7 +117,8 @@ class Client:
                     format: Optional[str] = None, **encoder_options: Any) -> Job:
         """Saves each image of ``batch`` (4-D NCHW, or a list of images) to its own file, as
         ``save_image(batch[i], fp_template.format(index=i), ...)`` would, in one request.
-        ``fp_template`` holds ``{index}`` or ``{index:0Nd}``; ``{{``/``}}`` are braces.
+        ``fp_template`` holds ``{index}`` or ``{index:0Nd}``, and may use ``metadata`` keys
+        (``{rank}``, ``{step:06d}`` for integer values); ``{{``/``}}`` are braces.
         One Job covers all files.  Same options and buffer rule as ``save_image``."""
         return self._save(batch, fp_template, each=True, nrow=8, padding=2,
                           normalize=normalize, value_range=value_range, scale_each=False,
@@ -201,14 +203,17 @@ class Client:
         encoder = _options.encoder_options(options)
         render = _options.render_options(nrow, padding, normalize, value_range, scale_each,
                                          pad_value, encoder.pop("keep_gray", False))
-        path = _options.output_path(fp, template=each)
-        fmt = _options.output_format(path, format, template=each)
+        meta = encoder.get("meta", {})
+        path = _paths.template_path(fp, meta) if each else _paths.literal_path(fp)
+        fmt = _paths.output_format(path, format, meta, template=each)
         policy = encoder.pop("policy", self.policy)
         payload = make_payload(tensor, each=each, render=render, copy=self.copy,
                                prepare=self._prepare_cpu)
-        _check_format_channels(payload, fmt, path)
+        shown = path if each else _paths.expand(path, {})  # the name as the caller wrote it
+        _check_format_channels(payload, fmt, shown if fmt else
+                               _paths.expand(path, meta, index=0 if each else None))
         conn = self._connection()
-        job = Job(path, conn.next_request_id())
+        job = Job(shown, conn.next_request_id())
         fields = dict(render)
         fields.update(payload.render)
         fields.update(encoder)
@@ -224,10 +229,10 @@ class Client:
 
 
 def _check_format_channels(payload: Payload, fmt: Optional[str], path: str) -> None:
+    """REQUIRES: ``path`` is an expanded path (its extension decides when ``fmt`` is None)."""
     shape, layout = payload.shape, payload.layout
     channels = 1 if layout == "HW" else shape[layout.index("C")]
-    jpeg = fmt == "jpeg" or (fmt is None and _protocol.infer_format(
-        _options._TEMPLATE_FIELD.sub("0", path)) == "jpeg")
+    jpeg = fmt == "jpeg" or (fmt is None and _protocol.infer_format(path) == "jpeg")
     if jpeg and channels in (2, 4):
         raise ValueError(f"JPEG cannot hold {channels}-channel images (alpha); use PNG")
 

@@ -8,14 +8,11 @@ way torchvision and PIL do.  Thread-safety: pure functions.
 from __future__ import annotations
 
 import numbers
-import os
-import re
 from typing import Any, Dict, Mapping, Optional
 
 from . import _protocol
 
-__all__ = ["render_options", "encoder_options", "output_path", "output_format",
-           "ENCODER_OPTION_NAMES"]
+__all__ = ["render_options", "encoder_options", "ENCODER_OPTION_NAMES"]
 
 # Accepted encoder keyword -> protocol key.  PIL's names are aliases of ours.
 _ENCODER_ALIASES = {
@@ -34,7 +31,6 @@ _SUBSAMPLING = {
     -1: "420", 0: "444", 1: "422", 2: "420",
     "4:4:4": "444", "4:2:2": "422", "4:2:0": "420", "444": "444", "422": "422", "420": "420",
 }
-_TEMPLATE_FIELD = re.compile(r"\{index(?::0([1-9])d)?\}")
 
 
 def _int(name: str, value: Any, lo: int, hi: Optional[int] = None) -> int:
@@ -164,81 +160,3 @@ def _metadata(name: str, value: Any) -> Dict[str, str]:
                                  f"{_protocol.MAX_STRING_BYTES} bytes")
         out[k] = v
     return out
-
-
-def output_path(fp: Any, *, template: bool) -> str:
-    """Returns ``fp`` as the protocol's relative path: '.' parts and repeated '/' dropped.
-
-    Raises TypeError for a file object or non-path, ValueError for an absolute path, '..',
-    NUL, a directory-like path, or (``template``) a bad ``{index}`` template."""
-    if hasattr(fp, "write") or hasattr(fp, "read"):
-        raise TypeError("imgsink writes files in the daemon, so fp must be a path (str or "
-                        "os.PathLike) relative to the daemon's output root, not a file object")
-    try:
-        path = os.fspath(fp)
-    except TypeError:
-        raise TypeError(f"fp must be a str or os.PathLike path, got {type(fp).__name__}") \
-            from None
-    if isinstance(path, bytes):
-        path = os.fsdecode(path)
-    try:
-        encoded = path.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError(f"fp {path!r} is not valid UTF-8") from None
-    if "\0" in path:
-        raise ValueError("fp contains a NUL character")
-    if path.startswith("/"):
-        raise ValueError(f"fp {path!r} is absolute; imgsink paths are relative to the "
-                         "daemon's output root (imgsinkd --output-root)")
-    parts = [p for p in path.split("/") if p not in ("", ".")]
-    if not parts or path.endswith("/"):
-        raise ValueError(f"fp {path!r} names a directory, not a file")
-    if ".." in parts:
-        raise ValueError(f"fp {path!r} has a '..' component; it must stay under the output "
-                         "root")
-    if len(encoded) > _protocol.MAX_STRING_BYTES:
-        raise ValueError(f"fp is longer than {_protocol.MAX_STRING_BYTES} bytes")
-    path = "/".join(parts)
-    if template:
-        _check_template(path)
-    return path
-
-
-def _check_template(path: str) -> None:
-    i, fields = 0, 0
-    while i < len(path):
-        if path.startswith(("{{", "}}"), i):
-            i += 2
-            continue
-        if path[i] == "{":
-            m = _TEMPLATE_FIELD.match(path, i)
-            if m is None:
-                raise ValueError(f"bad template {path!r}: only {{index}} and {{index:0Nd}} "
-                                 "(N in 1..9) are allowed; write '{{' and '}}' for braces")
-            fields += 1
-            i = m.end()
-            continue
-        if path[i] == "}":
-            raise ValueError(f"bad template {path!r}: single '}}' (write '}}}}')")
-        i += 1
-    if fields == 0:
-        raise ValueError(f"save_images needs a path template with {{index}} or {{index:04d}}, "
-                         f"got {path!r}")
-
-
-def output_format(path: str, fmt: Any, *, template: bool) -> Optional[str]:
-    """Returns the header's ``format`` for save_image's ``format=`` argument (None: the daemon
-    infers it from the extension, as PIL).  Raises ValueError when neither names png/jpeg."""
-    if fmt is not None:
-        if not isinstance(fmt, str):
-            raise TypeError(f"format must be a str, got {type(fmt).__name__}")
-        name = _protocol.FORMAT_ALIASES.get(fmt.lower())
-        if name is None:
-            raise ValueError(f"unsupported format {fmt!r}: imgsink writes PNG and JPEG")
-        return name
-    probe = _TEMPLATE_FIELD.sub("0", path) if template else path
-    if _protocol.infer_format(probe) is None:
-        ext = os.path.splitext(probe)[1]
-        raise ValueError(f"unknown file extension: {ext!r} (use .png, .jpg/.jpeg or pass "
-                         "format=)")
-    return None
