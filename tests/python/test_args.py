@@ -274,3 +274,21 @@ def test_default_endpoint(monkeypatch):
     monkeypatch.delenv("XDG_RUNTIME_DIR")
     assert imgsink.default_endpoint() == f"ipc:///tmp/imgsink-{os.getuid()}/imgsinkd.sock"
     assert imgsink.Client().endpoint == f"ipc:///tmp/imgsink-{os.getuid()}/imgsinkd.sock"
+
+
+def test_curve_keys_from_text_files_and_env(short_tmp, monkeypatch):
+    import zmq
+    pub, sec = zmq.curve_keypair()
+    path = os.path.join(short_tmp, "k.key")
+    with open(path, "wb") as f:
+        f.write(b"# comment\n\n" + sec + b"\n")
+    from imgsink._curve import load_curve
+    assert load_curve((pub.decode(), pub, path)) == (pub, pub, sec)
+    monkeypatch.setenv("IMGSINK_CURVE", f"{pub.decode()},{pub.decode()},{path}")
+    assert load_curve(None) == (pub, pub, sec)
+    monkeypatch.delenv("IMGSINK_CURVE")
+    assert load_curve(None) is None
+    with pytest.raises(ValueError):
+        load_curve((pub, pub, "short"))
+    with pytest.raises(TypeError):
+        imgsink.Client("tcp://127.0.0.1:1", curve=pub)

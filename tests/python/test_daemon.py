@@ -274,3 +274,50 @@ def test_save_image_writes_braces_literally_and_save_images_expands_metadata(dae
     for i in range(2):
         got = read_image(os.path.join(daemon.out, "tmpl", "r1", f"00042_{i}.png"))
         assert np.array_equal(got, torchvision_png(t[i]))
+
+
+def _free_tcp_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_curve_over_tcp_admits_listed_keys_only():
+    if imgsinkd_path() is None or "--curve-secret-key" not in imgsinkd_help():
+        pytest.skip("imgsinkd without CURVE options")
+    import zmq
+    root = tempfile.mkdtemp(prefix="imgsink-d-", dir="/tmp")
+    server_pub, server_sec = zmq.curve_keypair()
+    client_pub, client_sec = zmq.curve_keypair()
+    with open(os.path.join(root, "server.key"), "wb") as f:
+        f.write(b"# the daemon's secret key\n" + server_sec + b"\n")
+    os.makedirs(os.path.join(root, "allowed"))
+    with open(os.path.join(root, "allowed", "me.pub"), "wb") as f:
+        f.write(client_pub + b"\n")
+    with open(os.path.join(root, "me.key"), "wb") as f:
+        f.write(client_sec + b"\n")
+    tcp = f"tcp://127.0.0.1:{_free_tcp_port()}"
+    try:
+        d = RealDaemon(root, ["--listen", tcp, "--curve-secret-key",
+                              os.path.join(root, "server.key"), "--curve-allowed-keys",
+                              os.path.join(root, "allowed")])
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)
+        raise
+    try:
+        t = torch.rand(2, 3, 8, 8)
+        keys = (server_pub.decode(), client_pub, os.path.join(root, "me.key"))
+        with imgsink.Client(tcp, curve=keys) as c:
+            c.save_image(t, "curve.png").result(60)
+        assert np.array_equal(read_image(os.path.join(d.out, "curve.png")), torchvision_png(t))
+        stranger_pub, stranger_sec = zmq.curve_keypair()
+        with imgsink.Client(tcp, curve=(server_pub, stranger_pub, stranger_sec),
+                            timeout=1.5) as c:
+            with pytest.raises(imgsink.ImgsinkError) as e:
+                c.save_image(t, "stranger.png").result(60)
+        assert e.value.code == "disconnected" and "CURVE" in e.value.message
+        assert not os.path.exists(os.path.join(d.out, "stranger.png"))
+    finally:
+        d.stop()
+        shutil.rmtree(root, ignore_errors=True)

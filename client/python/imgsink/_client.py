@@ -15,10 +15,11 @@ import threading
 import weakref
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 from . import _options, _paths, _protocol
 from ._connection import Connection
+from ._curve import load_curve
 from ._errors import ImgsinkError
 from ._job import Job
 from ._tensor import Payload, make_payload
@@ -54,11 +55,13 @@ class Client:
     that finds none fails with ``disconnected``).
     ``copy``: copy CPU tensors at hand-off instead of sending from their memory (see
     ``save_image`` for the rule that applies otherwise).
+    ``curve``: for a tcp:// daemon that requires CURVE, (server public key, client public key,
+    client secret key), each Z85 text or a key file; default: ``IMGSINK_CURVE`` if set.
     """
 
     def __init__(self, endpoint: Optional[str] = None, *, policy: str = "block",
                  timeout: float = 30.0, max_pending_bytes: int = _DEFAULT_MAX_PENDING_BYTES,
-                 copy: bool = False) -> None:
+                 copy: bool = False, curve: Optional[Sequence[Any]] = None) -> None:
         if endpoint is not None and not isinstance(endpoint, str):
             raise TypeError(f"endpoint must be a str, got {type(endpoint).__name__}")
         self.endpoint = endpoint or default_endpoint()
@@ -68,6 +71,7 @@ class Client:
         self.timeout = float(timeout)
         self.max_pending_bytes = _options._int("max_pending_bytes", max_pending_bytes, 1)
         self.copy = _options._bool("copy", copy)
+        self._curve = load_curve(curve)
         self._lock = threading.Lock()
         self._conn: Optional[Connection] = None
         self._pid = os.getpid()
@@ -184,7 +188,7 @@ class Client:
                 self._after_fork_locked()
             if self._conn is None and create:
                 self._conn = Connection(self.endpoint, max_pending_bytes=self.max_pending_bytes,
-                                        handoff_timeout=self.timeout)
+                                        handoff_timeout=self.timeout, curve=self._curve)
             return self._conn
 
     def _after_fork_locked(self) -> None:

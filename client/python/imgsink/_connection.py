@@ -36,6 +36,7 @@ import zmq.utils.monitor
 
 from . import _protocol
 from ._credits import CreditBook
+from ._curve import CurveKeys
 from ._errors import Busy, ImgsinkError, error_from_code
 from ._job import Job
 from ._request import Request, fail, is_save, resolve_status
@@ -46,6 +47,8 @@ __all__ = ["Connection"]
 log = logging.getLogger("imgsink")
 
 _COPY_THRESHOLD = 64 * 1024  # smaller tensor frames are copied by pyzmq anyway
+_HANDSHAKE_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+                     | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
 
 
 def _gil_holding_write():
@@ -77,8 +80,9 @@ class Connection:
     """A process-local connection to one daemon endpoint.  See the module comment."""
 
     def __init__(self, endpoint: str, *, max_pending_bytes: int, handoff_timeout: float,
-                 linger_s: float = 1.0) -> None:
+                 linger_s: float = 1.0, curve: Optional[CurveKeys] = None) -> None:
         self.endpoint = endpoint
+        self._curve = curve
         self._max_pending = max(1, int(max_pending_bytes))
         self._handoff_timeout = handoff_timeout
         self._linger_ms = int(linger_s * 1000)
@@ -96,6 +100,7 @@ class Connection:
         self._closing = False
         self._connected = False
         self._ever_connected = False
+        self._handshake_error = ""  # why the last connection attempt failed, for messages
         self._prepare_pool: Optional[ThreadPoolExecutor] = None
         self._failed_later: List[Tuple[Future, ImgsinkError]] = []  # fail outside _cond
         self._rfd, self._wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -282,7 +287,10 @@ class Connection:
             sock.setsockopt(zmq.SNDHWM, 0)   # bytes are bounded by max_pending_bytes instead
             sock.setsockopt(zmq.RCVHWM, 0)
             sock.setsockopt(zmq.LINGER, self._linger_ms)
-            monitor = sock.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
+            if self._curve is not None:
+                sock.curve_serverkey, sock.curve_publickey, sock.curve_secretkey = self._curve
+            monitor = sock.get_monitor_socket(
+                zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED | _HANDSHAKE_FAILED)
             sock.connect(self.endpoint)
             self._loop(sock, monitor)
         except Exception:  # a bug: fail everything loudly rather than hang callers
@@ -516,9 +524,16 @@ class Connection:
             except zmq.Again:
                 return
             event = zmq.utils.monitor.parse_monitor_message(frames)["event"]
-            if event == zmq.EVENT_CONNECTED:
+            if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:  # the pipe exists only from now on
                 with self._cond:
                     self._connected = self._ever_connected = True
+                    self._handshake_error = ""
+            elif event & _HANDSHAKE_FAILED:
+                with self._cond:
+                    self._handshake_error = (
+                        "; the daemon refused our CURVE key" if event ==
+                        zmq.EVENT_HANDSHAKE_FAILED_AUTH else "; the ZeroMQ handshake failed "
+                        "(CURVE keys on one side only, or wrong server key?)")
             elif event == zmq.EVENT_DISCONNECTED:
                 self._on_disconnected()
 
@@ -553,7 +568,7 @@ class Connection:
                 elif not self._connected and req.deadline <= now:
                     self._drop_locked(req, ImgsinkError(
                         "disconnected", f"no daemon reachable at {self.endpoint} within "
-                        f"{self._handoff_timeout:g} s"))
+                        f"{self._handoff_timeout:g} s{self._handshake_error}"))
                 else:
                     keep.append(req)
             self._outbox = keep
