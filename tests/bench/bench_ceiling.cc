@@ -1,0 +1,202 @@
+// bench_ceiling: the single-core ceilings the daemon is measured against, in-process, one thread.
+//
+//   bench_ceiling --tensor batch.f32 --shape 64,3,256,256 --mode each
+//                 --case png:6:all:default --case jpeg:75:420 [--seconds 2] [--write-dir DIR]
+//
+// Renders the tensor with the daemon's own RenderJob (fresh buffers each time, as the daemon
+// allocates them per job), then for each --case encodes the rendered images with libpng /
+// TurboJPEG (the raw encoder ceiling), rotating through them, for --seconds.  With --write-dir
+// it also times the daemon's WriteImage (encode + atomic durable write, two fsyncs per file).
+// Prints one JSON object on stdout.  Rates are counted in tensor images: in grid mode one file
+// holds all of them.  CPU-time rates are the steadier figure on a shared machine.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "bench_spec.h"
+#include "daemon/core/job.h"
+#include "daemon/core/job_stages.h"
+#include "daemon/encode/jpeg_encoder.h"
+#include "daemon/encode/png_encoder.h"
+#include "daemon/output/output_root.h"
+#include "daemon/validate/validate.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using imgsink::Status;
+namespace bench = imgsink::bench;
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0.0 : v[v.size() / 2];
+}
+
+double WallSince(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+[[noreturn]] void Die(const std::string& what) {
+  std::fprintf(stderr, "bench_ceiling: %s\n", what.c_str());
+  std::exit(1);
+}
+
+// A job over `tensor` as the daemon would hold it after validation.
+std::unique_ptr<imgsink::Job> MakeJob(const imgsink::SaveRequest& request,
+                                      const std::vector<uint8_t>& tensor) {
+  auto job = std::make_unique<imgsink::Job>();
+  job->request = request;
+  job->request.path = request.mode == imgsink::OutputMode::kGrid ? "bench/grid.out"
+                                                                  : "bench/img_{index:03d}.out";
+  imgsink::ValidationLimits limits{uint64_t{1} << 34, uint64_t{1} << 30};
+  Status s = imgsink::ValidateSave(job->request, tensor.size(), limits, &job->plan);
+  if (!s.ok()) Die("invalid workload: " + s.ToString());
+  job->tensor = imgsink::Bytes{tensor.data(), tensor.size(), nullptr};
+  return job;
+}
+
+nlohmann::json TimeRender(const imgsink::SaveRequest& request, const std::vector<uint8_t>& tensor,
+                          int repeats) {
+  std::vector<double> cpu_ms, wall_ms;
+  for (int r = 0; r < repeats; ++r) {
+    auto job = MakeJob(request, tensor);  // fresh pixel buffers: the daemon's per-job allocation
+    const auto t0 = Clock::now();
+    const double c0 = bench::ThreadCpuSeconds();
+    Status s = imgsink::RenderJob(job.get());
+    if (!s.ok()) Die("render: " + s.ToString());
+    cpu_ms.push_back(1e3 * (bench::ThreadCpuSeconds() - c0));
+    wall_ms.push_back(1e3 * WallSince(t0));
+  }
+  return {{"cpu_ms_median", Median(cpu_ms)},
+          {"cpu_ms_best", *std::min_element(cpu_ms.begin(), cpu_ms.end())},
+          {"wall_ms_median", Median(wall_ms)}};
+}
+
+nlohmann::json TimeMemcpy(const std::vector<uint8_t>& tensor, int repeats) {
+  std::vector<uint8_t> warm(tensor.size(), 1);
+  std::vector<double> warm_ms, fresh_ms;
+  for (int r = 0; r < repeats; ++r) {
+    auto t0 = Clock::now();
+    std::memcpy(warm.data(), tensor.data(), tensor.size());
+    warm_ms.push_back(1e3 * WallSince(t0));
+    t0 = Clock::now();
+    std::unique_ptr<uint8_t[]> fresh(new uint8_t[tensor.size()]);  // untouched pages: faults
+    std::memcpy(fresh.get(), tensor.data(), tensor.size());
+    fresh_ms.push_back(1e3 * WallSince(t0));
+    if (fresh[tensor.size() / 2] != warm[tensor.size() / 2]) Die("memcpy mismatch");
+  }
+  return {{"warm_ms_median", Median(warm_ms)}, {"fresh_ms_median", Median(fresh_ms)}};
+}
+
+// Encodes the rendered images in turn for `seconds`; returns the files encoded and the sizes.
+nlohmann::json TimeEncode(const imgsink::Job& job, double seconds) {
+  imgsink::PngEncoder png;
+  imgsink::JpegEncoder jpeg;
+  const std::vector<std::pair<std::string, std::string>> no_text;
+  std::vector<uint8_t> out;
+  auto encode = [&](const imgsink::Image& image) {
+    Status s = job.plan.format == imgsink::OutputFormat::kPng
+                   ? png.Encode(image, job.request.png, no_text, &out)
+                   : jpeg.Encode(image, job.request.jpeg, no_text, &out);
+    if (!s.ok()) Die("encode: " + s.ToString());
+    return out.size();
+  };
+  double bytes = 0, raw = 0;
+  for (const imgsink::Image& image : job.images) {  // warm-up pass, also the sizes
+    bytes += double(encode(image));
+    raw += double(image.pixels.size());
+  }
+  long files = 0;
+  const auto t0 = Clock::now();
+  const double c0 = bench::ThreadCpuSeconds();
+  double wall = 0;
+  do {
+    encode(job.images[size_t(files) % job.images.size()]);
+    ++files;
+    wall = WallSince(t0);
+  } while (wall < seconds || files < long(job.images.size()));
+  const double cpu = bench::ThreadCpuSeconds() - c0;
+  const double per_file = double(bench::ImagesPerRequest(job.request)) /
+                          double(bench::FilesPerRequest(job.request));
+  const double n = double(job.images.size());
+  return {{"files", files},
+          {"img_per_s_cpu", per_file * double(files) / cpu},
+          {"img_per_s_wall", per_file * double(files) / wall},
+          {"ms_per_file_cpu", 1e3 * cpu / double(files)},
+          {"bytes_per_file", bytes / n},
+          {"raw_bytes_per_file", raw / n},
+          {"size_ratio", bytes / raw}};
+}
+
+// The daemon's WriteImage (encode + atomic durable write) over every image once.
+nlohmann::json TimeWrite(imgsink::Job* job, const std::string& dir) {
+  std::unique_ptr<imgsink::OutputRoot> root;
+  Status s = imgsink::OutputRoot::Open(dir, &root);
+  if (!s.ok()) Die("output root: " + s.ToString());
+  const std::string ext = job->plan.format == imgsink::OutputFormat::kPng ? ".png" : ".jpg";
+  const std::string base = job->request.path;
+  job->request.path = base.substr(0, base.size() - 4) + ext;
+  const auto t0 = Clock::now();
+  const double c0 = bench::ThreadCpuSeconds();
+  imgsink::WrittenFile written;
+  for (size_t i = 0; i < job->images.size(); ++i) {
+    s = imgsink::WriteImage(*job, i, root.get(), &written);
+    if (!s.ok()) Die("write: " + s.ToString());
+  }
+  const double n = double(job->images.size());
+  const double wall = WallSince(t0), cpu = bench::ThreadCpuSeconds() - c0;
+  job->request.path = base;
+  return {{"ms_per_file_wall", 1e3 * wall / n}, {"ms_per_file_cpu", 1e3 * cpu / n}};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"single-thread render/encode/write ceilings on a benchmark tensor"};
+  bench::SpecFlags flags;
+  bench::AddSpecFlags(&app, &flags);
+  std::vector<std::string> cases;
+  double seconds = 2.0;
+  int repeats = 5;
+  std::string write_dir;
+  app.add_option("--case", cases, "png:LEVEL:FILTER:STRATEGY or jpeg:QUALITY:SUBSAMPLING")->required();
+  app.add_option("--seconds", seconds, "encode time per case");
+  app.add_option("--repeats", repeats, "render and memcpy repetitions");
+  app.add_option("--write-dir", write_dir, "also time WriteImage (encode + durable write) here");
+  CLI11_PARSE(app, argc, argv);
+
+  imgsink::SaveRequest request;
+  Status s = bench::ToSaveRequest(flags, &request);
+  if (!s.ok()) Die(s.ToString());
+  std::vector<uint8_t> tensor;
+  s = bench::ReadTensorFile(flags.tensor_path, &tensor);
+  if (!s.ok()) Die(s.ToString());
+
+  nlohmann::json result;
+  result["tensor_bytes"] = tensor.size();
+  result["images_per_request"] = bench::ImagesPerRequest(request);
+  result["files_per_request"] = bench::FilesPerRequest(request);
+  result["render"] = TimeRender(request, tensor, repeats);
+  result["memcpy"] = TimeMemcpy(tensor, repeats);
+  result["cases"] = nlohmann::json::array();
+  auto job = MakeJob(request, tensor);
+  s = imgsink::RenderJob(job.get());
+  if (!s.ok()) Die("render: " + s.ToString());
+  for (const std::string& text : cases) {
+    if (!bench::ParseEncodeCase(text, &job->request)) Die("bad --case " + text);
+    job->plan.format = *job->request.format;
+    nlohmann::json c = TimeEncode(*job, seconds);
+    c["case"] = text;
+    if (!write_dir.empty()) c["write"] = TimeWrite(job.get(), write_dir);
+    result["cases"].push_back(c);
+  }
+  std::printf("%s\n", result.dump().c_str());
+  return 0;
+}

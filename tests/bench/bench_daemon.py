@@ -1,0 +1,189 @@
+"""An imgsinkd under measurement: start/stop, status counters, CPU time and peak RSS from /proc,
+and a run of K bench_load client processes against it."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import msgpack
+import zmq
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def load_average() -> List[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+class Daemon:
+    """imgsinkd in `workdir` (ipc socket, output root and journal there).  Context manager."""
+
+    def __init__(self, bin_dir: Path, workdir: Path, workers: int, journal: bool,
+                 memory_budget: int):
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.endpoint = f"ipc://{self.workdir}/imgsinkd.sock"
+        self.args = [str(bin_dir / "imgsinkd"), "--listen", self.endpoint,
+                     "--output-root", str(self.workdir / "out"),
+                     "--journal-dir", str(self.workdir / "journal"),
+                     "--journal", "on" if journal else "off",
+                     "--workers", str(workers), "--memory-budget", str(memory_budget)]
+        self.proc: Optional[subprocess.Popen] = None
+        self._ctx = zmq.Context.instance()
+
+    def __enter__(self) -> "Daemon":
+        self._log = open(self.workdir / "imgsinkd.log", "ab")
+        self.proc = subprocess.Popen(self.args, stdout=self._log, stderr=subprocess.STDOUT,
+                                     cwd=self.workdir)
+        deadline = time.monotonic() + 20
+        while self.status(timeout=0.5) is None:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"imgsinkd did not start: {self.log_tail()}")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def stop(self) -> int:
+        if self.proc is None:
+            return 0
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(120)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait()
+        self._log.close()
+        self.proc = None
+        if rc != 0:
+            raise RuntimeError(f"imgsinkd exited with {rc}: {self.log_tail()}")
+        return rc
+
+    def log_tail(self) -> str:
+        path = self.workdir / "imgsinkd.log"
+        return path.read_text(errors="replace")[-2000:] if path.exists() else ""
+
+    def status(self, timeout: float = 5.0) -> Optional[Dict[str, int]]:
+        s = self._ctx.socket(zmq.DEALER)
+        s.setsockopt(zmq.LINGER, 0)
+        try:
+            s.connect(self.endpoint)
+            s.send(msgpack.packb({"v": 1, "kind": "status", "id": 1}))
+            if not s.poll(int(timeout * 1000)):
+                return None
+            return msgpack.unpackb(s.recv(), raw=False).get("counters")
+        finally:
+            s.close()
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the whole daemon so far."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+    def thread_cpu_seconds(self) -> List[float]:
+        """CPU seconds of each daemon thread, largest first."""
+        out = []
+        for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
+            try:
+                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            out.append(round((int(fields[11]) + int(fields[12])) / CLOCK_TICKS, 2))
+        return sorted(out, reverse=True)
+
+    def peak_rss_bytes(self) -> int:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+        raise RuntimeError("no VmHWM")
+
+
+def start_loaders(bin_dir: Path, daemon: Daemon, spec_args: List[str], clients: int,
+                  window: int, seconds: float = 0, count: int = 0) -> List[subprocess.Popen]:
+    procs = []
+    for k in range(clients):
+        args = [str(bin_dir / "bench_load"), "--endpoint", daemon.endpoint, "--name", f"c{k}",
+                "--window", str(window), *spec_args]
+        args += ["--count", str(count)] if count else ["--seconds", str(seconds)]
+        procs.append(subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      text=True))
+    return procs
+
+
+def finish_loaders(procs: List[subprocess.Popen]) -> List[dict]:
+    results = []
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        try:
+            r = json.loads(out.strip().splitlines()[-1])
+        except (IndexError, ValueError):
+            raise RuntimeError(f"bench_load failed ({p.returncode}): {err[-2000:]}")
+        r["rc"] = p.returncode
+        if err.strip():
+            r["stderr"] = err.strip()[-500:]
+        results.append(r)
+    return results
+
+
+def measure_throughput(bin_dir: Path, workdir: Path, spec_args: List[str], images_per_job: int,
+                       workers: int, journal: bool, clients: int, window: int, seconds: float,
+                       memory_budget: int) -> dict:
+    """K loaders push for `seconds`; the rate is the daemon's `written` counter over the middle
+    of the run (after a warm-up of a quarter of it, until 0.5 s before the loaders stop)."""
+    load_before = load_average()
+    with Daemon(bin_dir, workdir, workers, journal, memory_budget) as d:
+        procs = start_loaders(bin_dir, d, spec_args, clients, window, seconds=seconds)
+        t_start = time.monotonic()
+        time.sleep(max(1.0, seconds / 4))
+        c1, t1, cpu1 = d.status(), time.monotonic(), d.cpu_seconds()
+        time.sleep(max(0.5, t_start + seconds - 0.5 - time.monotonic()))
+        c2, t2, cpu2 = d.status(), time.monotonic(), d.cpu_seconds()
+        loaders = finish_loaders(procs)
+        threads = d.thread_cpu_seconds()
+        rss = d.peak_rss_bytes()
+        final = d.status()
+    jobs = c2["written"] - c1["written"]
+    wall = t2 - t1
+    return {
+        "workers": workers, "journal": journal, "clients": clients, "window": window,
+        "jobs": jobs, "seconds": round(wall, 3),
+        "img_per_s": jobs * images_per_job / wall,
+        "daemon_cores": (cpu2 - cpu1) / wall,
+        "img_per_daemon_cpu_s": jobs * images_per_job / max(cpu2 - cpu1, 1e-9),
+        "loader_cpu_s": sum(r["cpu_s"] for r in loaders),
+        "loader_wall_s": max(r["wall_s"] for r in loaders),
+        "failed": final["failed"], "rejected": final["rejected"],
+        "done_ms_median": max(r["done_ms_median"] for r in loaders),
+        "thread_cpu_s": threads[:6], "peak_rss_mb": rss / 2**20,
+        "load_before": load_before, "load_after": load_average(),
+    }
+
+
+def measure_flood(bin_dir: Path, workdir: Path, spec_args: List[str], workers: int,
+                  clients: int, window: int, seconds: float, memory_budget: int) -> dict:
+    """`clients` loaders each keep `window` jobs in flight against a small memory budget."""
+    with Daemon(bin_dir, workdir, workers, True, memory_budget) as d:
+        idle_rss = d.peak_rss_bytes()
+        procs = start_loaders(bin_dir, d, spec_args, clients, window, seconds=seconds)
+        peak_used = 0
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            c = d.status()
+            peak_used = max(peak_used, c.get("memory_bytes", 0))
+            time.sleep(0.1)
+        rss = d.peak_rss_bytes()
+        loaders = finish_loaders(procs)
+        final = d.status()
+    return {
+        "memory_budget_mb": memory_budget / 2**20, "clients": clients, "window": window,
+        "idle_rss_mb": idle_rss / 2**20, "peak_rss_mb": rss / 2**20,
+        "over_budget_mb": (rss - memory_budget) / 2**20,
+        "peak_memory_bytes_counter_mb": peak_used / 2**20,
+        "jobs_done": sum(r["done_ok"] for r in loaders), "failed": final["failed"],
+        "refused": {k: v for r in loaders for k, v in r["refused"].items()},
+    }

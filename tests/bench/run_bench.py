@@ -1,0 +1,220 @@
+#!/usr/bin/python3
+"""imgsink performance benchmark: ceilings, end-to-end throughput, client stall, memory.
+
+    /usr/bin/python3 tests/bench/run_bench.py --build build [--quick] [--json out.json]
+
+Builds nothing: needs <build>/bin/{imgsinkd,bench_ceiling,bench_load,bench_client_stall} (a
+Release build for real figures).  Prints a table and the targets of issue 6 with their measured
+ratios, and writes everything to --json.  --quick is the ctest smoke run (small batch, short
+runs): its figures mean nothing.  tests/bench/PERFORMANCE.md explains the method and results.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_daemon  # noqa: E402
+import bench_python  # noqa: E402
+import content  # noqa: E402
+import report  # noqa: E402
+
+PNG_PIL = "png:6:all:default"   # the protocol's (and PIL's) default PNG settings
+PNG_FAST = "png:1:sub:rle"      # the proposed fast preset (see the sweep)
+JPEG = "jpeg:75:420"            # the protocol's (and PIL's) default JPEG settings
+
+WORKLOADS = {  # name: (shape NCHW, mode)
+    "each256": ((64, 3, 256, 256), "each"),
+    "grid256": ((64, 3, 256, 256), "grid"),
+    "img1024": ((1, 3, 1024, 1024), "grid"),
+}
+
+
+def sweep_cases():
+    cases = [f"png:{lv}:{f}:default" for lv in (1, 2, 3, 4, 6)
+             for f in ("none", "sub", "up", "paeth", "all")]
+    cases += [f"png:{lv}:{f}:filtered" for lv in (1, 3, 6) for f in ("sub", "up", "paeth", "all")]
+    cases += [f"png:1:{f}:rle" for f in ("none", "sub", "up", "avg", "paeth", "all")]
+    cases += [f"png:1:{f}:huffman" for f in ("sub", "up", "paeth")]
+    return cases
+
+
+def spec_args(tensor: Path, shape, mode: str, case: str):
+    args = ["--tensor", str(tensor), "--shape", ",".join(map(str, shape)), "--layout", "NCHW",
+            "--mode", mode, "--value-range=-1,1"]
+    p = case.split(":")
+    if p[0] == "png":
+        return args + ["--format", "png", "--png-level", p[1], "--png-filter", p[2],
+                       "--png-strategy", p[3]]
+    return args + ["--format", "jpeg", "--jpeg-quality", p[1], "--jpeg-subsampling", p[2]]
+
+
+def run_json(cmd, timeout=600):
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if p.returncode not in (0, 1) or not p.stdout.strip():
+        raise RuntimeError(f"{cmd[0]} failed ({p.returncode}): {p.stderr[-2000:]}")
+    r = json.loads(p.stdout.strip().splitlines()[-1])
+    r["rc"] = p.returncode
+    if p.stderr.strip():
+        r["stderr"] = p.stderr.strip()[-500:]
+    return r
+
+
+def ceiling(bin_dir, tensor, shape, mode, cases, seconds, write_dir=None):
+    cmd = [str(bin_dir / "bench_ceiling"), *spec_args(tensor, shape, mode, cases[0]),
+           "--seconds", str(seconds)]
+    for c in cases:
+        cmd += ["--case", c]
+    if write_dir:
+        cmd += ["--write-dir", str(write_dir)]
+    r = run_json(cmd)
+    r["cases"] = {c.pop("case"): c for c in r["cases"]}
+    return r
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--build", required=True, type=Path, help="CMake build dir (Release)")
+    ap.add_argument("--quick", action="store_true", help="smoke run: seconds, not minutes")
+    ap.add_argument("--json", type=Path, help="write all figures here")
+    ap.add_argument("--workdir", type=Path, help="scratch dir on the disk to measure (default: "
+                    "a temp dir under $TMPDIR, removed afterwards)")
+    ap.add_argument("--seconds", type=float, help="per end-to-end run (default 10; quick 2)")
+    ap.add_argument("--workers", help="comma list (default 1..cores)")
+    ap.add_argument("--png-fast", default=PNG_FAST, help=f"fast preset (default {PNG_FAST})")
+    ap.add_argument("--skip", default="", help="comma list of: sweep,e2e,stall,flood,python")
+    a = ap.parse_args()
+    bin_dir = a.build.resolve() / "bin"
+    for tool in ("imgsinkd", "bench_ceiling", "bench_load", "bench_client_stall"):
+        if not (bin_dir / tool).exists():
+            sys.exit(f"missing {bin_dir / tool}: build the 'imgsinkd' and bench targets first")
+    skip = set(filter(None, a.skip.split(",")))
+    cores = os.cpu_count() or 1
+    workers = [int(w) for w in a.workers.split(",")] if a.workers else list(range(1, cores + 1))
+    seconds = a.seconds or (2.0 if a.quick else 10.0)
+    enc_seconds = 0.3 if a.quick else 2.0
+    fast = a.png_fast
+    workloads = dict(WORKLOADS)
+    if a.quick:
+        workloads = {"each256": ((8, 3, 256, 256), "each")}
+        workers = workers[:1]
+    own_workdir = a.workdir is None
+    work = Path(tempfile.mkdtemp(prefix="imgsink-bench-")) if own_workdir else a.workdir
+    work.mkdir(parents=True, exist_ok=True)
+    res = {"machine": {"cores": cores, "cpu": platform.processor() or platform.machine(),
+                       "kernel": platform.release(), "load_start": bench_daemon.load_average(),
+                       "perf": shutil.which("perf") is not None},
+           "settings": {"quick": a.quick, "seconds": seconds, "workers": workers,
+                        "png_pil": PNG_PIL, "png_fast": fast, "jpeg": JPEG,
+                        "workloads": {k: {"shape": v[0], "mode": v[1]} for k, v in workloads.items()}},
+           "ceiling": {}, "e2e": [], "errors": []}
+    try:
+        t0 = time.monotonic()
+        tensors = {}
+        for name, (shape, _) in workloads.items():
+            tensors[name] = work / f"{name}.f32"
+            content.natural_batch(*shape, seed=1).tofile(tensors[name])
+        noise_shape = workloads["each256"][0]
+        noise = work / "noise256.f32"
+        content.noise_batch(*noise_shape, seed=2).tofile(noise)
+        print(f"content ready in {time.monotonic() - t0:.1f} s; load {bench_daemon.load_average()}",
+              flush=True)
+
+        # 1. Raw ceilings, one thread, in-process, same tensors and settings.
+        for name, (shape, mode) in workloads.items():
+            cases = [PNG_PIL, fast, JPEG] + (["jpeg:90:420"] if name == "each256" else [])
+            res["ceiling"][name] = ceiling(bin_dir, tensors[name], shape, mode, cases,
+                                           enc_seconds, write_dir=work / "ceiling-out")
+            print(f"ceiling {name} done", flush=True)
+        res["ceiling"]["noise256"] = ceiling(bin_dir, noise, noise_shape, "each",
+                                             [PNG_PIL, fast, JPEG], enc_seconds)
+        if "sweep" not in skip and not a.quick:
+            shape, mode = workloads["each256"]
+            res["sweep"] = ceiling(bin_dir, tensors["each256"], shape, mode, sweep_cases(), 0.5)["cases"]
+            print("png sweep done", flush=True)
+
+        # 2. End to end: K = 2 loader processes, 2 jobs in flight each.
+        if "e2e" not in skip:
+            for name, (shape, mode) in workloads.items():
+                formats = [PNG_PIL, fast, JPEG] if name == "each256" else [PNG_PIL, JPEG]
+                if a.quick:
+                    formats = [fast]
+                for case in formats:
+                    for journal in (True, False):
+                        for w in workers:
+                            r = bench_daemon.measure_throughput(
+                                bin_dir, work / "e2e", spec_args(tensors[name], shape, mode, case),
+                                shape[0], w, journal, clients=2, window=2, seconds=seconds,
+                                memory_budget=1 << 30)
+                            r.update(workload=name, case=case)
+                            res["e2e"].append(r)
+                            print(f"e2e {name} {case} journal={journal} workers={w}: "
+                                  f"{r['img_per_s']:.0f} img/s", flush=True)
+                            shutil.rmtree(work / "e2e", ignore_errors=True)
+
+        # 3. Client stall (C++ client; Python client below) against a journaled daemon.
+        shape, mode = workloads["each256"]
+        if "stall" not in skip:
+            with bench_daemon.Daemon(bin_dir, work / "stall", cores, True, 1 << 30) as d:
+                res["stall_cpp"] = {}
+                for own in ("copy", "borrow"):
+                    res["stall_cpp"][own] = run_json(
+                        [str(bin_dir / "bench_client_stall"), "--endpoint", d.endpoint,
+                         "--ownership", own, "--repeat", "3" if a.quick else "15",
+                         *spec_args(tensors["each256"], shape, mode, fast)])
+                if "python" not in skip:
+                    batch = content.natural_batch(*shape, seed=1)
+                    res["stall_python"] = bench_python.python_client_stall(
+                        d.endpoint, batch, 3 if a.quick else 10)
+            shutil.rmtree(work / "stall", ignore_errors=True)
+
+        # 4. Peak RSS against the memory budget under an 8-client flood.
+        if "flood" not in skip:
+            budget = (64 if a.quick else 256) << 20
+            res["flood"] = bench_daemon.measure_flood(
+                bin_dir, work / "flood", spec_args(tensors["each256"], shape, mode, PNG_PIL),
+                workers=cores, clients=8, window=4, seconds=seconds, memory_budget=budget)
+            shutil.rmtree(work / "flood", ignore_errors=True)
+            print("flood done", flush=True)
+
+        # 5. What Python users pay without imgsink.
+        if "python" not in skip:
+            batch = content.natural_batch(*shape, seed=1)
+            res["python"] = {
+                "save_image": bench_python.torchvision_save_image(batch, 1 if a.quick else 3),
+                "pil_1proc_default": bench_python.pil_throughput(batch, enc_seconds, 0),
+                "pil_pool2_default": bench_python.pil_throughput(batch, 2 * enc_seconds, 2),
+                "pil_1proc_level1": bench_python.pil_throughput(
+                    batch, enc_seconds, 0, params={"compress_level": 1}),
+                "pil_1proc_jpeg75": bench_python.pil_throughput(
+                    batch, enc_seconds, 0, fmt="JPEG", params={"quality": 75}),
+            }
+    except Exception as e:  # noqa: BLE001 - report what was measured, then fail
+        res["errors"].append(repr(e))
+    finally:
+        res["machine"]["load_end"] = bench_daemon.load_average()
+        if own_workdir:
+            shutil.rmtree(work, ignore_errors=True)
+
+    res["targets"] = report.targets(res)
+    print(report.table(res))
+    if a.json:
+        a.json.write_text(json.dumps(res, indent=1))
+    failed_jobs = sum(r["failed"] for r in res["e2e"]) + res.get("flood", {}).get("failed", 0)
+    for problem in res["errors"]:
+        print(f"ERROR: {problem}", file=sys.stderr)
+    if failed_jobs:
+        print(f"ERROR: {failed_jobs} jobs failed during the measurements", file=sys.stderr)
+    return 1 if res["errors"] or failed_jobs else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
