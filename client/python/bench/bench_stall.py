@@ -59,9 +59,12 @@ def timed(fn, repeat: int):
 def start_daemon(bin_dir: str, root: str, workers: int):
     endpoint = f"ipc://{root}/bench.sock"
     out = os.path.join(root, "out")
-    proc = subprocess.Popen([os.path.join(bin_dir, "imgsinkd"), "--listen", endpoint,
-                             "--output-root", out, "--workers", str(workers)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    binary = os.path.join(bin_dir, "imgsinkd")
+    args = [binary, "--listen", endpoint, "--output-root", out, "--workers", str(workers)]
+    help_text = subprocess.run([binary, "--help"], capture_output=True, text=True).stdout
+    if "--journal-dir" in help_text:  # keep the journal in our temp dir, not in the cwd
+        args += ["--journal-dir", os.path.join(root, "journal")]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     probe = imgsink.Client(endpoint, timeout=1.0)
     deadline = time.monotonic() + 30
     while True:
