@@ -80,6 +80,7 @@ install(CODE "
 install(FILES ${IMGSINK_DEPLOY_DIR}/README.md
               ${IMGSINK_DEPLOY_DIR}/imgsinkd.toml.example
               ${IMGSINK_DEPLOY_DIR}/systemd/imgsinkd-tcp.conf
+              ${IMGSINK_DEPLOY_DIR}/systemd/imgsinkd-metrics.conf
         DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT daemon)
 
 # ------------------------------------------------------------------------------------- dev ---

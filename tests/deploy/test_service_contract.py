@@ -87,9 +87,8 @@ def test_notify_watchdog_reload_stop(service):
     assert process.wait(timeout=DEADLINE_S) == 0  # Restart=on-failure must not restart a drain
 
 
-@pytest.mark.xfail(reason="imgsinkd parses ipc_mode but does not apply it yet (socket gets "
-                          "the umask's 0750, group imgsink cannot connect)")
 def test_socket_mode_comes_from_ipc_mode(service):
+    # Connecting needs write permission: without ipc_mode the umask (0027) leaves 0750.
     process, notify, run_dir = service
     notify.wait_for("READY=1", process)
     sock = run_dir / "imgsinkd.sock"

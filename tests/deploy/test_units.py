@@ -20,13 +20,14 @@ from conftest import (BINARY_DIR, SOURCE_DIR, check, parse_unit, run, staged_ins
 
 GENERATED_UNIT = BINARY_DIR / "deploy" / "imgsinkd.service"
 TCP_DROPIN = SOURCE_DIR / "deploy" / "systemd" / "imgsinkd-tcp.conf"
+METRICS_DROPIN = SOURCE_DIR / "deploy" / "systemd" / "imgsinkd-metrics.conf"
 SYSUSERS = SOURCE_DIR / "deploy" / "systemd" / "imgsink.sysusers"
 TMPFILES = SOURCE_DIR / "deploy" / "systemd" / "imgsinkd.tmpfiles"
 EXAMPLE_CONFIG = SOURCE_DIR / "deploy" / "imgsinkd.toml.example"
 
 # Exposure limits (systemd-analyze security, 0 = locked down, 10 = unprotected).  The issue asks
-# for <= 2.0; the shipped (ipc-only) unit measures 0.2 and the tcp drop-in 1.0 on systemd 252
-# (deploy/README.md).  Loosening the sandbox past these is a decision, not an accident.
+# for <= 2.0; the shipped (ipc-only) unit measures 0.2, with the tcp or metrics drop-in 1.0 on
+# systemd 252 (deploy/README.md).  Loosening the sandbox past these is a decision, not an accident.
 MAX_EXPOSURE_IPC = 1.0
 MAX_EXPOSURE_TCP = 2.0
 
@@ -59,8 +60,10 @@ def exec_start(sections):
 
 
 @pytest.mark.parametrize("dropins,limit", [((), MAX_EXPOSURE_IPC),
-                                           ((TCP_DROPIN,), MAX_EXPOSURE_TCP)],
-                         ids=["ipc", "tcp-dropin"])
+                                           ((TCP_DROPIN,), MAX_EXPOSURE_TCP),
+                                           ((METRICS_DROPIN,), MAX_EXPOSURE_TCP),
+                                           ((TCP_DROPIN, METRICS_DROPIN), MAX_EXPOSURE_TCP)],
+                         ids=["ipc", "tcp-dropin", "metrics-dropin", "both-dropins"])
 def test_security_exposure_within_target(tmp_path, dropins, limit):
     unit = unit_dir(tmp_path, GENERATED_UNIT.read_text(), dropins)
     rc, score, out = exposure(unit, limit)
@@ -100,7 +103,8 @@ def test_unit_paths_match_the_install(staged_daemon, install_prefix):
         assert (staged_daemon / install_prefix.lstrip("/") / d / name).is_file()
 
 
-@pytest.mark.parametrize("dropins", [(), (TCP_DROPIN,)], ids=["unit", "unit+tcp-dropin"])
+@pytest.mark.parametrize("dropins", [(), (TCP_DROPIN, METRICS_DROPIN)],
+                         ids=["unit", "unit+dropins"])
 def test_systemd_analyze_verify(tmp_path, staged_daemon, install_prefix, dropins):
     text = staged_unit(staged_daemon, install_prefix).read_text()
     binary = exec_start(parse_unit(text))[0]
@@ -179,11 +183,14 @@ def test_example_config_is_accepted_by_the_daemon(tmp_path):
 
 
 def test_example_config_comments_show_the_defaults(tmp_path):
-    # Uncommenting every "#key = value" line must change nothing.  (Empty strings are left
-    # commented here: test_empty_string_value_in_config covers them.)
+    # Uncommenting every "#key = value" line the daemon knows must change nothing.  (Empty
+    # strings are left commented: test_empty_string_value_in_config covers them.)
     text = EXAMPLE_CONFIG.read_text()
-    uncommented = re.sub(r'^#([a-z_]+ = (?!""))', r"\1", text, flags=re.M)
-    assert len(re.findall(r"^#[a-z_]+ = ", uncommented, re.M)) <= 1
+    help_text = check([BINARY_DIR / "bin" / "imgsinkd", "--help"]).stdout
+    known = {o.replace("-", "_") for o in re.findall(r"--([a-z][a-z0-9-]+)", help_text)}
+    uncomment = lambda m: m.group(1) if m.group(2) in known else m.group(0)  # noqa: E731
+    uncommented = re.sub(r'^#(([a-z_]+) = (?!""$).*)$', uncomment, text, flags=re.M)
+    assert uncommented.count("\n#") < text.count("\n#") - 5
     assert check_config(tmp_path, uncommented) == check_config(tmp_path, text)
 
 
