@@ -78,6 +78,29 @@ def torchvision_png(tensor: Any, **opts: Any) -> np.ndarray:
     return np.array(Image.open(buf))
 
 
+def torchvision_png_any_dtype(tensor: Any, **opts: Any) -> np.ndarray:
+    """Like torchvision_png, and for float16 (whose CPU clamp_ torch 1.13 lacks) under the
+    render tests' stand-in clamp_ (tests/render/make_reference.py, daemon/render/EXACTNESS.md
+    "float16").  Raises RuntimeError when that helper is not there."""
+    try:
+        return torchvision_png(tensor, **opts)
+    except RuntimeError as e:
+        if "Half" not in str(e):
+            raise
+        import os
+        import sys
+        render_tests = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
+            __file__))), "render")
+        if render_tests not in sys.path:
+            sys.path.append(render_tests)
+        try:
+            from make_reference import half_clamp
+        except ImportError:
+            raise e from None
+        with half_clamp():
+            return torchvision_png(tensor, **opts)
+
+
 def read_image(path: str) -> np.ndarray:
     with Image.open(path) as im:
         return np.array(im)
