@@ -59,7 +59,8 @@ Status ConfigFileArgs(const std::string& path, const std::set<std::string>& know
         return Status(ErrorCode::kBadOption, where + " must be a string, number, boolean or an "
                                                      "array of them");
       }
-      args->push_back("--" + name + "=" + text);
+      args->push_back("--" + name);  // two tokens: an empty value stays an (empty) value
+      args->push_back(text);
     }
   }
   return Status::OK();

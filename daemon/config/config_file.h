@@ -15,7 +15,7 @@
 
 namespace imgsink {
 
-// Appends to *args the "--name=value" arguments the file at `path` stands for, skipping options
+// Appends to *args the "--name", "value" arguments the file at `path` stands for, skipping options
 // in `given` (long names without "--", already on the command line).  Arrays become one
 // argument per element, booleans "on"/"off".  Returns kBadOption naming the file, line and key
 // for a syntax error, an unknown key (not in `known`), a table, or a value of another type.

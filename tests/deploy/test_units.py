@@ -194,8 +194,6 @@ def test_example_config_comments_show_the_defaults(tmp_path):
     assert check_config(tmp_path, uncommented) == check_config(tmp_path, text)
 
 
-@pytest.mark.xfail(reason="imgsinkd bug: an empty string value in --config swallows the next "
-                          "option (ipc_group = \"\" makes ipc_group \"--ipc-mode=0660\")")
 def test_empty_string_value_in_config(tmp_path):
     effective = check_config(tmp_path, 'ipc_group = ""\nipc_mode = "0660"\n')
     assert (effective["ipc_group"], effective["ipc_mode"]) == ("", "0660")
