@@ -75,7 +75,7 @@ Status Client::Open(const std::string& endpoint, const ClientOptions& options,
   impl->options = options;
   impl->ledger = std::make_shared<Ledger>(options.first_request_id);
   impl->budget = std::make_shared<ByteBudget>(options.max_pending_bytes);
-  Status s = IoLoop::Start(endpoint, options, &impl->loop);
+  Status s = IoLoop::Start(endpoint, options, impl->ledger, &impl->loop);
   if (!s.ok()) return s;
   client->reset(new Client(std::move(impl)));
   return Status::OK();
@@ -118,6 +118,8 @@ Job Client::save_image(const TensorView& tensor, std::string path, const SaveOpt
   }
   message.has_payload = true;
   message.request = state;
+  message.policy = options.policy;
+  message.block_timeout_ms = options.block_timeout_ms;
   impl_->loop->Submit(std::move(message));
   return Job(std::move(state));
 }

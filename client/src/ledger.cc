@@ -8,14 +8,14 @@ namespace internal {
 
 uint64_t Ledger::NewSaveId() {
   std::lock_guard<std::mutex> lock(mu_);
-  const uint64_t id = next_id_++;
+  const uint64_t id = NextIdLocked();
   unfinished_.insert(Position(id));
   return id;
 }
 
 uint64_t Ledger::NewOtherId() {
   std::lock_guard<std::mutex> lock(mu_);
-  return next_id_++;
+  return NextIdLocked();
 }
 
 void Ledger::OnEnded(uint64_t id, const Status& status) {

@@ -25,6 +25,8 @@ class Ledger {
   Ledger(const Ledger&) = delete;
   Ledger& operator=(const Ledger&) = delete;
 
+  // Ids count up from first_request_id, wrapping from 2^64 - 1 to 1 (0 is not an id on the
+  // wire).
   // Returns a fresh id for a save and records it as not ended.
   uint64_t NewSaveId();
   // Returns a fresh id for a request flush does not track (status).
@@ -42,6 +44,12 @@ class Ledger {
   // Ids may wrap past 2^64 - 1 (first_request_id is the caller's); positions in the sequence,
   // id - first_id_ (mod 2^64), never do in practice, so the sets below are keyed by those.
   uint64_t Position(uint64_t id) const { return id - first_id_; }
+  // REQUIRES: mu_ held.
+  uint64_t NextIdLocked() {
+    const uint64_t id = next_id_++;
+    if (next_id_ == 0) next_id_ = 1;
+    return id;
+  }
 
   const uint64_t first_id_;
   std::mutex mu_;

@@ -2,7 +2,10 @@
 //
 // Each canonical client vector's "message" is rebuilt through the public API (TensorView,
 // SaveOptions, ClientOptions::first_request_id for its id), sent to a fake daemon, and the
-// header frame the daemon receives is compared with the vector's hex.
+// header frame the daemon receives is compared with the vector's hex: save and status headers
+// directly, credit headers as the request save_image sends before its save.
+#include <sys/mman.h>
+
 #include <catch.hpp>
 
 #include <nlohmann/json.hpp>
@@ -144,6 +147,62 @@ TEST_CASE("status sends the canonical bytes of the canonical status vectors",
     const auto got = daemon.received();
     REQUIRE(got.size() == 1);
     CHECK(ToHex(got[0].header) == v.at("hex").get<std::string>());
+  }
+}
+
+// Read-only zero pages that cost no memory until touched; the refused credit below keeps the
+// client from ever reading them, so even a 4 GiB vector is cheap.
+class ZeroPages {
+ public:
+  explicit ZeroPages(size_t bytes) : bytes_(bytes) {
+    data_ = mmap(nullptr, bytes, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    REQUIRE(data_ != MAP_FAILED);
+  }
+  ~ZeroPages() { munmap(data_, bytes_); }
+  const void* data() const { return data_; }
+
+ private:
+  size_t bytes_;
+  void* data_;
+};
+
+TEST_CASE("save_image first sends the canonical bytes of every canonical credit vector",
+          "[client][vectors]") {
+  const std::vector<Json> vectors = CanonicalClientVectors("credit");
+  REQUIRE_FALSE(vectors.empty());
+  for (const Json& v : vectors) {
+    INFO("vector " << v.at("name").get<std::string>());
+    const Json& m = v.at("message");
+    test::TempDir dir;
+    test::FakeDaemon daemon(dir.Endpoint(), test::FakeDaemon::AcceptAndWrite,
+                            [](const test::ReceivedRequest& r) {
+                              Reply busy;
+                              busy.request_id = r.request_id;
+                              busy.status = Status(ErrorCode::kBusy, "test refuses credit");
+                              return test::Response{{busy}, {}};
+                            });
+    // The save takes the id before the credit request's (wrapping from 2^64 - 1 to 1).
+    const uint64_t credit_id = m.at("id").get<uint64_t>();
+    ClientOptions client_options;
+    client_options.first_request_id = credit_id == 1 ? UINT64_MAX : credit_id - 1;
+    auto client = test::OpenClient(dir.Endpoint(), client_options);
+    const uint64_t bytes = m.at("bytes").get<uint64_t>();
+    ZeroPages pages(bytes);
+    TensorView view;
+    view.data = pages.data();
+    view.dtype = DType::kUint8;
+    view.shape = {1, static_cast<int64_t>(bytes)};
+    view.layout = Layout::kHW;
+    SaveOptions options;
+    options.policy = ParsePolicy(m.at("policy").get<std::string>());
+    options.block_timeout_ms = m.at("timeout_ms").get<uint32_t>();
+    options.ownership = Ownership::kBorrow;
+    Job job = client->save_image(view, "c.png", options);
+    CHECK(job.wait(20s).code() == ErrorCode::kBusy);
+    CHECK(daemon.received().empty());
+    const auto credits = daemon.credit_requests();
+    REQUIRE(credits.size() == 1);
+    CHECK(ToHex(credits[0].header) == v.at("hex").get<std::string>());
   }
 }
 

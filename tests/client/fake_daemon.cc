@@ -10,8 +10,7 @@ namespace imgsink::test {
 namespace {
 
 uint64_t RequestIdOf(const ClientMessage& m) {
-  if (const auto* save = std::get_if<SaveRequest>(&m)) return save->request_id;
-  return std::get<StatusRequest>(m).request_id;
+  return std::visit([](const auto& request) { return request.request_id; }, m);
 }
 
 bool ReceiveFrame(void* socket, std::string* frame, bool* more) {
@@ -61,8 +60,16 @@ Response FakeDaemon::AcceptAndHold(const ReceivedRequest& request) {
 
 Response FakeDaemon::Silent(const ReceivedRequest&) { return Response(); }
 
-FakeDaemon::FakeDaemon(std::string endpoint, Handler handler)
-    : endpoint_(std::move(endpoint)), handler_(std::move(handler)) {
+Response FakeDaemon::GrantCredit(const ReceivedRequest& request) {
+  Reply reply;
+  reply.request_id = request.request_id;
+  reply.credit = std::get<CreditRequest>(request.message).bytes;
+  return Response{{reply}, {}};
+}
+
+FakeDaemon::FakeDaemon(std::string endpoint, Handler handler, Handler credit_handler)
+    : endpoint_(std::move(endpoint)), handler_(std::move(handler)),
+      credit_handler_(std::move(credit_handler)) {
   ctx_ = zmq_ctx_new();
   REQUIRE(ctx_ != nullptr);
   socket_ = zmq_socket(ctx_, ZMQ_ROUTER);
@@ -94,9 +101,24 @@ bool FakeDaemon::WaitForRequests(size_t n, std::chrono::milliseconds timeout) {
   return cv_.wait_for(lock, timeout, [&] { return received_.size() >= n; });
 }
 
+bool FakeDaemon::WaitForCreditRequests(size_t n, std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return cv_.wait_for(lock, timeout, [&] { return credit_requests_.size() >= n; });
+}
+
 std::vector<ReceivedRequest> FakeDaemon::received() const {
   std::lock_guard<std::mutex> lock(mu_);
   return received_;
+}
+
+std::vector<ReceivedRequest> FakeDaemon::credit_requests() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return credit_requests_;
+}
+
+size_t FakeDaemon::saves_without_credit() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return saves_without_credit_;
 }
 
 void FakeDaemon::Run() {
@@ -133,11 +155,35 @@ void FakeDaemon::HandleRequest(const std::string& routing_id, std::vector<std::s
   request.decode_status = DecodeClientMessage(request.header.data(), request.header.size(),
                                               &request.message, &request.request_id);
   if (request.decode_status.ok()) request.request_id = RequestIdOf(request.message);
-  Response response = handler_(request);
+  const bool is_save = request.decode_status.ok() &&
+                       std::holds_alternative<SaveRequest>(request.message);
+  const bool is_credit = request.decode_status.ok() &&
+                         std::holds_alternative<CreditRequest>(request.message);
+  uint64_t& credit = credit_[routing_id];
+  Response response;
+  bool refused_for_credit = false;
+  if (is_save && credit < request.payload.size()) {
+    refused_for_credit = true;
+    Reply refusal;
+    refusal.request_id = request.request_id;
+    refusal.status = Status(ErrorCode::kNoCredit, "save of " +
+                                                      std::to_string(request.payload.size()) +
+                                                      " bytes, credit " + std::to_string(credit));
+    response.now.push_back(refusal);
+  } else {
+    if (is_save) credit -= request.payload.size();
+    response = is_credit ? credit_handler_(request) : handler_(request);
+  }
+  for (const ServerMessage& m : response.now) {
+    if (const auto* reply = std::get_if<Reply>(&m); reply != nullptr && reply->status.ok()) {
+      credit += reply->credit;
+    }
+  }
   {  // recorded before answering, so a client that saw the answer sees the record
     std::lock_guard<std::mutex> lock(mu_);
     for (ServerMessage& m : response.held) held_.emplace_back(routing_id, std::move(m));
-    received_.push_back(std::move(request));
+    if (refused_for_credit) ++saves_without_credit_;
+    (is_credit ? credit_requests_ : received_).push_back(std::move(request));
   }
   cv_.notify_all();
   for (const ServerMessage& m : response.now) Send(routing_id, m);

@@ -10,6 +10,10 @@
 // ZeroMQ DEALER socket.  Public methods queue messages for it (mutex + eventfd wake-up) and wait
 // on per-request state; the I/O thread matches the daemon's replies and done events to requests
 // by request id (a per-Client counter, see ClientOptions::first_request_id).
+// Flow control (PROTOCOL.md, "Flow control (credits)"): before each save the I/O thread asks
+// the daemon for credit of the tensor's size, with the save's policy and block_timeout_ms, and
+// sends the tensor only once granted, so the daemon never receives more than its memory budget
+// can hold.  The socket's routing id is 16 random bytes, as the protocol recommends.
 // Nothing here throws; every failure is a Status.  Wire format: proto/PROTOCOL.md.
 #pragma once
 
@@ -60,7 +64,10 @@ struct SaveOptions {
   RenderOptions render;
   PngOptions png;
   JpegOptions jpeg;
-  BusyPolicy policy = BusyPolicy::kBlock;  // see also ClientOptions::max_pending_bytes
+  // When the daemon has no room (no credit free): kBlock waits up to block_timeout_ms for it,
+  // kDrop and kError fail the job with kBusy at once.  Also applies to the client's own
+  // ClientOptions::max_pending_bytes.
+  BusyPolicy policy = BusyPolicy::kBlock;
   uint32_t block_timeout_ms = 30000;
   std::map<std::string, std::string> metadata;  // at most 64 entries, 4096 bytes per string
   Ownership ownership = Ownership::kCopy;
@@ -79,8 +86,8 @@ struct ClientOptions {
   size_t max_pending_bytes = size_t{1} << 30;
   // ZMQ_SNDHWM: messages libzmq queues per connection; further messages wait in the client.
   int send_hwm = 16;
-  // The first request id; later requests (saves and status) count up by one, wrapping after
-  // 2^64 - 1.  Ids only need to be unique per Client; choosing the start keeps several
+  // The first request id; later requests (saves, status, and the credit request the client
+  // sends before each save) count up by one, wrapping from 2^64 - 1 to 1.  Ids only need to be unique per Client; choosing the start keeps several
   // clients' ids apart in the daemon's logs.  Must be >= 1 (0 means "unreadable header" on
   // the wire): Open refuses 0 with kBadOption.
   uint64_t first_request_id = 1;
@@ -105,8 +112,9 @@ class Job {
   // Returns OK once released (whatever the job's outcome), kTimeout if still held at the end.
   Status wait_sent(std::chrono::milliseconds timeout = kWaitForever) const;
   // Waits for the daemon's reply.  Returns OK iff the daemon accepted the job; the daemon's
-  // error (code + message) if it refused it; kDisconnected / the local error if the request
-  // never got a reply; kTimeout if the wait ran out.
+  // error (code + message) if it refused it or its credit request (kBusy, kTooLarge,
+  // kShuttingDown, kNoCredit...); kDisconnected / the local error if the request never got a
+  // reply; kTimeout if the wait ran out.
   Status wait_accepted(std::chrono::milliseconds timeout = kWaitForever) const;
   // Waits for the job's end.  Returns OK iff every output file is written and durable; else
   // the daemon's error (code + message), the local validation error, kDisconnected (the
