@@ -7,7 +7,7 @@ namespace imgsink {
 CreditLedger::CreditLedger(Budgets budgets) : budgets_(budgets) {}
 
 uint64_t CreditLedger::Capacity() const {
-  uint64_t cap = budgets_.memory_bytes;
+  uint64_t cap = std::min(budgets_.memory_bytes, budgets_.max_request_bytes);
   if (budgets_.journal_bytes != 0) cap = std::min(cap, budgets_.journal_bytes);
   return cap;
 }
@@ -28,8 +28,9 @@ void CreditLedger::Request(const std::string& client, const CreditRequest& req,
     answers->push_back(Answer{client, req.request_id,
                               Status(ErrorCode::kTooLarge,
                                      "a tensor of " + std::to_string(req.bytes) +
-                                         " bytes can never fit the daemon's budget of " +
-                                         std::to_string(Capacity()) + " bytes"),
+                                         " bytes is over the daemon's limit of " +
+                                         std::to_string(Capacity()) +
+                                         " bytes (budgets and --max-request-bytes)"),
                               0});
     return;
   }

@@ -33,6 +33,7 @@ class CreditLedger {
   struct Budgets {
     uint64_t memory_bytes = uint64_t{1} << 30;
     uint64_t journal_bytes = 0;  // 0: no journal budget (journal off)
+    uint64_t max_request_bytes = uint64_t{1} << 30;  // no single grant is larger
     std::chrono::milliseconds credit_ttl{30000};
   };
 

@@ -15,6 +15,7 @@ CreditLedger::Budgets BudgetsOf(const DaemonOptions& o) {
   CreditLedger::Budgets b;
   b.memory_bytes = o.memory_budget;
   b.journal_bytes = o.journal ? o.journal_budget : 0;
+  b.max_request_bytes = o.max_request_bytes;
   b.credit_ttl = std::chrono::milliseconds(o.credit_ttl_ms);
   return b;
 }

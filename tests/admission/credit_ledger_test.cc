@@ -183,3 +183,19 @@ TEST_CASE("close refuses every waiting request") {
 
 }  // namespace
 }  // namespace imgsink
+
+namespace imgsink {
+namespace {
+
+TEST_CASE("no grant is larger than the request limit: the frame would be dropped by libzmq") {
+  CreditLedger::Budgets b = Budget(1000);
+  b.max_request_bytes = 100;
+  CreditLedger ledger(b);
+  std::vector<CreditLedger::Answer> out;
+  ledger.Request("a", Ask(1, 101), Clock::now(), &out);
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].status.code() == ErrorCode::kTooLarge);
+}
+
+}  // namespace
+}  // namespace imgsink

@@ -17,7 +17,8 @@ def imgsinkd(*args):
 def test_config_file_then_flags_win(tmp_path):
     cfg = tmp_path / "d.toml"
     cfg.write_text('output_root = "/srv/out"\nmemory_budget = "64M"\n'
-                   'listen = ["ipc:///a.sock", "tcp://127.0.0.1:5555"]\njournal = false\n')
+                   'listen = ["ipc:///a.sock", "tcp://127.0.0.1:5555"]\njournal = false\n'
+                   'insecure_tcp = true\n')
     out = imgsinkd("--config", str(cfg), "--check-config", "--output-root", "/cli")
     assert out.returncode == 0, out.stderr
     assert 'output_root = "/cli"' in out.stdout
