@@ -48,13 +48,17 @@ void Reload(const std::vector<std::string>& args, DaemonOptions* running, Server
     LogError("reload: the configuration does not load; keeping the running one");
   } else if (!OnlyReloadableDiffer(*running, reloaded, &fixed)) {
     LogError("reload: " + fixed + " changed; these need a restart, nothing was applied");
+  } else if (reloaded.workers > server->max_workers()) {
+    LogError("reload: workers " + std::to_string(reloaded.workers) + " is over the " +
+             std::to_string(server->max_workers()) + " threads started with; restart for more");
   } else {
     server->Reload(reloaded);
     ApplyLogLevel(reloaded);
     *running = reloaded;
     LogNotice("reloaded " + running->config_file + ": memory_budget " +
               std::to_string(running->memory_budget) + ", journal_budget " +
-              std::to_string(running->journal_budget) + ", log_level " + running->log_level);
+              std::to_string(running->journal_budget) + ", workers " +
+              std::to_string(running->workers) + ", log_level " + running->log_level);
   }
   NotifyServiceManager("READY=1");
 }

@@ -59,8 +59,12 @@ Status ConfigFileArgs(const std::string& path, const std::set<std::string>& know
         return Status(ErrorCode::kBadOption, where + " must be a string, number, boolean or an "
                                                      "array of them");
       }
-      args->push_back("--" + name);  // two tokens: an empty value stays an (empty) value
-      args->push_back(text);
+      if (v->is_boolean()) {  // flags take "--flag=on"; a separate "on" would be a stray word
+        args->push_back("--" + name + "=" + text);
+      } else {  // two tokens: an empty string stays an (empty) value
+        args->push_back("--" + name);
+        args->push_back(text);
+      }
     }
   }
   return Status::OK();

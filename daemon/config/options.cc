@@ -201,7 +201,6 @@ bool OnlyReloadableDiffer(const DaemonOptions& a, const DaemonOptions& b,
   if (a.ipc_mode != b.ipc_mode || a.ipc_group != b.ipc_group) differ.push_back("ipc_mode/ipc_group");
   if (a.output_root != b.output_root || a.manifest != b.manifest) differ.push_back("output_root/manifest");
   if (a.journal != b.journal || a.journal_dir != b.journal_dir) differ.push_back("journal/journal_dir");
-  if (a.workers != b.workers) differ.push_back("workers");
   if (a.max_request_bytes != b.max_request_bytes) differ.push_back("max_request_bytes");
   if (a.max_pixels_per_image != b.max_pixels_per_image) differ.push_back("max_pixels_per_image");
   if (a.write_tries != b.write_tries || a.retry_max_delay_ms != b.retry_max_delay_ms) {

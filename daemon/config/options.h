@@ -59,7 +59,7 @@ struct DaemonOptions {
 bool IsTcpEndpoint(const std::string& endpoint);
 
 // Returns true iff `running` and `reloaded` differ only in what SIGHUP applies to a running
-// daemon (memory_budget, journal_budget, credit_ttl_ms, log_level); else names the others in
+// daemon (memory_budget, journal_budget, credit_ttl_ms, workers, log_level); else names the others in
 // *not_reloadable (they need a restart).  REQUIRES: both finalized.
 bool OnlyReloadableDiffer(const DaemonOptions& running, const DaemonOptions& reloaded,
                           std::string* not_reloadable);

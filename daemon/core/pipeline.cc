@@ -19,7 +19,23 @@ Pipeline::Pipeline(Options options, OutputRoot* root, Manifest* manifest,
       journal_(journal),
       stats_(stats),
       callbacks_(std::move(callbacks)),
-      pool_(options.workers) {}
+      pool_(std::max(options.workers, options.max_workers)),
+      gate_(options.workers),
+      workers_(options.workers) {}
+
+void Pipeline::RunOnWorker(std::function<void()> stage) {
+  boost::asio::post(pool_, [this, stage = std::move(stage)] {
+    gate_.Acquire();
+    stage();
+    gate_.Release();
+  });
+}
+
+void Pipeline::SetWorkers(unsigned workers) {
+  workers = std::max(1u, std::min(workers, max_workers()));
+  workers_ = workers;
+  gate_.SetLimit(workers);
+}
 
 Pipeline::~Pipeline() {
   Drain();
@@ -31,7 +47,7 @@ void Pipeline::Submit(std::shared_ptr<Job> job) {
     std::lock_guard<std::mutex> lock(mu_);
     ++in_flight_;
   }
-  boost::asio::post(pool_, [this, job] { Prepare(job); });
+  RunOnWorker([this, job] { Prepare(job); });
 }
 
 void Pipeline::Resume(std::shared_ptr<Job> job) {
@@ -40,7 +56,7 @@ void Pipeline::Resume(std::shared_ptr<Job> job) {
     ++in_flight_;
   }
   job->journaled = true;
-  boost::asio::post(pool_, [this, job] { WriteRemaining(job); });
+  RunOnWorker([this, job] { WriteRemaining(job); });
 }
 
 void Pipeline::Prepare(const std::shared_ptr<Job>& job) {
@@ -77,7 +93,7 @@ void Pipeline::Journal(const std::shared_ptr<Job>& job) {
     }
     job->journaled = true;
     callbacks_.on_durable(job);
-    boost::asio::post(pool_, [this, job] { WriteRemaining(job); });
+    RunOnWorker([this, job] { WriteRemaining(job); });
   });
 }
 
@@ -148,7 +164,7 @@ void Pipeline::ScheduleRetry(const std::shared_ptr<Job>& job, const Status& erro
   retries_.RunAt(DelayQueue::Clock::now() + delay, [this, job] {
     retrying_.fetch_sub(1, std::memory_order_relaxed);
     // Drain() runs every retry at once; WriteRemaining then sees draining_.
-    boost::asio::post(pool_, [this, job] { WriteRemaining(job); });
+    RunOnWorker([this, job] { WriteRemaining(job); });
   });
 }
 

@@ -12,6 +12,7 @@
 // (SocketThread::Post) rather than touch socket-thread state.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -26,6 +27,7 @@
 #include "daemon/core/job_stages.h"
 #include "daemon/output/manifest.h"
 #include "daemon/core/stats.h"
+#include "daemon/core/worker_gate.h"
 #include "daemon/journal/journal.h"
 #include "daemon/output/output_root.h"
 
@@ -40,7 +42,8 @@ class Pipeline {
     std::function<void(const Status&)> on_journal_failed;  // the daemon must stop
   };
   struct Options {
-    unsigned workers = 1;
+    unsigned workers = 1;      // stages running at once (SetWorkers changes it live)
+    unsigned max_workers = 1;  // pool threads: the most SetWorkers can allow
     int write_tries = 8;  // attempts per image before the job fails
     std::chrono::milliseconds first_retry_delay{100};
     std::chrono::milliseconds max_retry_delay{30000};
@@ -63,6 +66,11 @@ class Pipeline {
   // Joins the worker threads.  REQUIRES: Drain() returned.  Owner thread only.
   void Join();
 
+  // Lets `workers` stages run at once (clamped to 1..max_workers()).  Thread-safe.
+  void SetWorkers(unsigned workers);
+  unsigned max_workers() const { return std::max(options_.workers, options_.max_workers); }
+  unsigned workers() const { return workers_.load(std::memory_order_relaxed); }
+
   // Jobs submitted or resumed and not yet ended.  Thread-safe.
   uint64_t in_flight() const;
   // Jobs waiting for a write retry.  Thread-safe.
@@ -72,6 +80,7 @@ class Pipeline {
   uint64_t progress() const { return progress_.load(std::memory_order_relaxed); }
 
  private:
+  void RunOnWorker(std::function<void()> stage);  // on a pool thread, through the gate
   void Prepare(const std::shared_ptr<Job>& job);
   void Journal(const std::shared_ptr<Job>& job);
   void WriteRemaining(const std::shared_ptr<Job>& job);
@@ -88,6 +97,8 @@ class Pipeline {
   Stats* const stats_;
   const Callbacks callbacks_;
   boost::asio::thread_pool pool_;
+  WorkerGate gate_;
+  std::atomic<unsigned> workers_;
   std::atomic<bool> draining_{false};
   std::atomic<uint64_t> retrying_{0};
   std::atomic<uint64_t> progress_{0};

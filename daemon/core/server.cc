@@ -1,5 +1,8 @@
 #include "daemon/core/server.h"
 
+#include <algorithm>
+#include <thread>
+
 #include "daemon/core/job_record.h"
 #include "daemon/log/log.h"
 #include "daemon/socket/zap_handler.h"
@@ -92,6 +95,7 @@ Status Server::Start() {
   };
   Pipeline::Options pipeline_options;
   pipeline_options.workers = options_.workers;
+  pipeline_options.max_workers = std::max(options_.workers, std::thread::hardware_concurrency());
   pipeline_options.write_tries = options_.write_tries;
   pipeline_options.max_retry_delay = std::chrono::milliseconds(options_.retry_max_delay_ms);
   pipeline_options.first_retry_delay =
@@ -150,6 +154,7 @@ void Server::Replay(std::vector<journal::RecoveredJob>* pending) {
 }
 
 void Server::Reload(const DaemonOptions& reloaded) {
+  pipeline_->SetWorkers(reloaded.workers);
   const CreditLedger::Budgets budgets = BudgetsOf(reloaded);
   memory_budget_ = budgets.memory_bytes;
   journal_budget_ = budgets.journal_bytes;

@@ -53,7 +53,8 @@ class Server {
   // journal and the socket.  Idempotent.
   void Stop();
 
-  // Applies the reloadable options of `reloaded` (budgets, credit TTL).  Thread-safe.
+  // Applies the reloadable options of `reloaded` (budgets, credit TTL, workers up to the
+  // pool's size: max(start-up workers, cores)).  Thread-safe.
   // REQUIRES: OnlyReloadableDiffer(current options, reloaded).
   void Reload(const DaemonOptions& reloaded);
 
@@ -66,6 +67,8 @@ class Server {
   // The counters of the status reply.  Thread-safe (a snapshot taken on the socket thread).
   std::map<std::string, uint64_t> Counters() const;
   const journal::RecoveryReport& recovery() const { return recovery_; }
+  // The most workers a reload can ask for.
+  unsigned max_workers() const { return pipeline_ ? pipeline_->max_workers() : 0; }
 
  private:
   // --- socket thread ---

@@ -177,6 +177,7 @@ std::map<std::string, uint64_t> Server::Counters() const {
   c["journal_bytes"] = journal_ ? journal_->bytes_on_disk() : 0;
   c["journal_budget"] = journal_budget_.load();
   c["retrying"] = pipeline_ ? pipeline_->retrying() : 0;
+  c["workers"] = pipeline_ ? pipeline_->workers() : 0;
   return c;
 }
 

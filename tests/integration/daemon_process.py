@@ -22,7 +22,8 @@ def bin_dir() -> Path:
 class DaemonProcess:
     """An imgsinkd child process.  Use as a context manager; stop() asserts a clean exit."""
 
-    def __init__(self, workdir: Path, extra_args: Optional[List[str]] = None, workers: int = 2,
+    def __init__(self, workdir: Path, extra_args: Optional[List[str]] = None,
+                 workers: Optional[int] = 2,
                  output_root: Optional[Path] = None, env: Optional[dict] = None):
         self.env = env
         self.workdir = Path(workdir)
@@ -33,7 +34,9 @@ class DaemonProcess:
         self.journal_dir = self.workdir / "journal"
         self.args = [str(bin_dir() / "imgsinkd"), "--listen", self.endpoint,
                      "--output-root", str(self.output_root), "--journal-dir",
-                     str(self.journal_dir), "--workers", str(workers)]
+                     str(self.journal_dir)]
+        if workers is not None:
+            self.args += ["--workers", str(workers)]
         self.args += extra_args or []
         self.proc: Optional[subprocess.Popen] = None
 

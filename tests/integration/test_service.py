@@ -64,17 +64,19 @@ class NotifySocket:
 def test_notify_ready_watchdog_reload_stopping(tmp_path):
     notify = NotifySocket(tmp_path / "notify")
     cfg = tmp_path / "d.toml"
-    cfg.write_text("memory_budget = 1000000\n")
+    cfg.write_text("memory_budget = 1000000\nworkers = 2\n")
     env = dict(os.environ, NOTIFY_SOCKET=notify.path, WATCHDOG_USEC="400000")
-    d = DaemonProcess(tmp_path, ["--config", str(cfg)], env=env).start()
+    d = DaemonProcess(tmp_path, ["--config", str(cfg)], env=env, workers=None).start()
     try:
         notify.wait_for("READY=1")
         assert any(line.startswith("STATUS=") for line in notify.wait_for("WATCHDOG=1").split("\n"))
-        cfg.write_text("memory_budget = 2000000\n")
+        assert d.status()["workers"] == 2
+        cfg.write_text("memory_budget = 2000000\nworkers = 1\n")
         d.proc.send_signal(signal.SIGHUP)
         notify.wait_for("RELOADING=1")
         notify.wait_for("READY=1")
         assert d.status()["memory_budget"] == 2000000
+        assert d.status()["workers"] == 1
         cfg.write_text("memory_budget = 3000000\njournal = \"off\"\n")
         d.proc.send_signal(signal.SIGHUP)
         notify.wait_for("READY=1")
