@@ -17,6 +17,7 @@
 #include "daemon/config/options.h"
 #include "daemon/core/server.h"
 #include "daemon/log/log.h"
+#include "daemon/metrics/exporter.h"
 #include "daemon/service/systemd_notify.h"
 #include "daemon/version.h"
 
@@ -127,6 +128,16 @@ int Run(const std::vector<std::string>& args, DaemonOptions options) {
             ", output root " + options.output_root + ", journal " +
             (options.journal ? options.journal_dir : std::string("off")) + ", " +
             std::to_string(options.workers) + " workers");
+  std::unique_ptr<metrics::Exporter> exporter;  // declared after `server`: destroyed first
+  if (!options.metrics_listen.empty()) {
+    s = metrics::Exporter::Start(options.metrics_listen, server.stats().job_metrics,
+                                 [&server] { return server.Counters(); }, &exporter);
+    if (!s.ok()) {
+      LogError("cannot start: " + s.ToString());
+      return 1;
+    }
+    LogNotice("metrics on http://" + options.metrics_listen + "/metrics");
+  }
   NotifyServiceManager("READY=1\nSTATUS=ready");
 
   stop_signals.async_wait([&io](const boost::system::error_code& ec, int signo) {

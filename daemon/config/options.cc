@@ -91,6 +91,9 @@ void AddOptions(CLI::App* app, DaemonOptions* o, TextOptions* t) {
                   "the wait between write tries starts at 100 ms and doubles up to this")
       ->check(CLI::Range(1, 3600000))
       ->capture_default_str();
+  app->add_option("--metrics-listen", o->metrics_listen,
+                  "serve Prometheus metrics on http://HOST:PORT/metrics, e.g. 127.0.0.1:9464 "
+                  "(no auth: bind loopback); empty = off");
   app->add_option("--log-level", o->log_level, "error, warning, notice, info or debug")
       ->check(CLI::IsMember({"error", "warning", "notice", "info", "debug"}))
       ->capture_default_str();
@@ -203,6 +206,7 @@ bool OnlyReloadableDiffer(const DaemonOptions& a, const DaemonOptions& b,
   if (a.journal != b.journal || a.journal_dir != b.journal_dir) differ.push_back("journal/journal_dir");
   if (a.max_request_bytes != b.max_request_bytes) differ.push_back("max_request_bytes");
   if (a.max_pixels_per_image != b.max_pixels_per_image) differ.push_back("max_pixels_per_image");
+  if (a.metrics_listen != b.metrics_listen) differ.push_back("metrics_listen");
   if (a.write_tries != b.write_tries || a.retry_max_delay_ms != b.retry_max_delay_ms) {
     differ.push_back("write_tries/retry_max_delay_ms");
   }
@@ -237,6 +241,7 @@ std::string FormatConfig(const DaemonOptions& o) {
   num("write_tries", uint64_t(o.write_tries));
   num("retry_max_delay_ms", o.retry_max_delay_ms);
   str("log_level", o.log_level);
+  str("metrics_listen", o.metrics_listen);
   return out.str();
 }
 

@@ -53,6 +53,9 @@ struct DaemonOptions {
   std::string ipc_group;
 
   std::string log_level = "info";  // error, warning, notice, info, debug
+
+  // HOST:PORT to serve Prometheus metrics on (GET /metrics; daemon/metrics/README.md); "" = off.
+  std::string metrics_listen;
 };
 
 // Returns true iff `endpoint` is a tcp:// endpoint (which needs CURVE or insecure_tcp).

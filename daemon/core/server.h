@@ -67,6 +67,7 @@ class Server {
   // The counters of the status reply.  Thread-safe (a snapshot taken on the socket thread).
   std::map<std::string, uint64_t> Counters() const;
   const journal::RecoveryReport& recovery() const { return recovery_; }
+  const Stats& stats() const { return stats_; }
   // The most workers a reload can ask for.
   unsigned max_workers() const { return pipeline_ ? pipeline_->max_workers() : 0; }
 

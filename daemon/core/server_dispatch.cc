@@ -1,4 +1,5 @@
 // Server, socket-thread side: decoding, flow control, validation, replies and done events.
+#include <algorithm>
 #include <variant>
 
 #include "daemon/core/server.h"
@@ -177,7 +178,11 @@ std::map<std::string, uint64_t> Server::Counters() const {
   c["journal_bytes"] = journal_ ? journal_->bytes_on_disk() : 0;
   c["journal_budget"] = journal_budget_.load();
   c["retrying"] = pipeline_ ? pipeline_->retrying() : 0;
+  c["queued"] -= std::min(c["queued"], c["retrying"]);  // a job waiting for a retry is not queued
   c["workers"] = pipeline_ ? pipeline_->workers() : 0;
+  // Jobs taken in and not ended, whatever their stage (also those waiting for the journal's
+  // fsync, which no other counter covers): zero means idle.
+  c["in_flight"] = pipeline_ ? pipeline_->in_flight() : 0;
   return c;
 }
 

@@ -77,8 +77,7 @@ class DaemonProcess:
         deadline = time.monotonic() + timeout
         while True:
             c = self.status()
-            if c is not None and c["queued"] == 0 and c["in_progress"] == 0 and \
-                    c.get("retrying", 0) == 0:
+            if c is not None and c["in_flight"] == 0:
                 return c
             if time.monotonic() > deadline:
                 raise TimeoutError(f"daemon still busy: {c}")

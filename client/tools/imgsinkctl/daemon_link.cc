@@ -37,6 +37,9 @@ uint64_t Get(const Counters& counters, const std::string& key) {
 }
 
 uint64_t Backlog(const Counters& counters) {
+  // in_flight counts every job not yet ended, including one waiting for the journal's fsync;
+  // daemons without it are judged by the stages they report.
+  if (counters.count("in_flight")) return Get(counters, "in_flight");
   return Get(counters, "queued") + Get(counters, "in_progress") + Get(counters, "retrying");
 }
 
