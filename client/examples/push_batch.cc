@@ -7,6 +7,7 @@
 // make_grid image with normalize=true, value_range=(-1, 1).  With --count N > 1, batch k
 // (0-based) goes to the path with "_<k>" inserted before the extension
 // ("samples/grid.png" -> "samples/grid_0.png", ...; no extension: appended).
+// CURVE keys for a tcp:// daemon come from --curve or $IMGSINK_CURVE (SERVER,PUBLIC,SECRET).
 // Exit status: 0 when every batch is written; 1 when any failed (the daemon's message goes to
 // stderr); 2 on a usage error.
 #include <CLI/CLI.hpp>
@@ -29,6 +30,7 @@ struct Args {
   int size = 256;
   std::string format;  // empty: inferred from the path
   bool borrow = false;
+  std::string curve;   // SERVER,PUBLIC,SECRET; empty: none
 };
 
 // Returns `path` with "_<step>" before the extension of its last component.
@@ -60,8 +62,15 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
 }
 
 int Run(const Args& args) {
+  imgsink::ClientOptions client_options;
+  imgsink::Status s;
+  if (!args.curve.empty()) {
+    imgsink::CurveKeys keys;
+    s = imgsink::ParseCurveKeys(args.curve, &keys);
+    client_options.curve = keys;
+  }
   std::unique_ptr<imgsink::Client> client;
-  imgsink::Status s = imgsink::Client::Open(args.endpoint, imgsink::ClientOptions(), &client);
+  if (s.ok()) s = imgsink::Client::Open(args.endpoint, client_options, &client);
   if (!s.ok()) {
     std::fprintf(stderr, "push_batch: %s\n", s.ToString().c_str());
     return 1;
@@ -124,6 +133,10 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"png", "jpeg", "jpg"}));
   app.add_flag("--borrow", args.borrow,
                "send without copying (Ownership::kBorrow); default copies (kCopy)");
+  app.add_option("--curve", args.curve,
+                 "CURVE keys for a tcp:// daemon: SERVER_PUB,CLIENT_PUB,CLIENT_SECRET, each a "
+                 "Z85 key or key file")
+      ->envname("IMGSINK_CURVE");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -17,8 +17,10 @@ namespace {
 
 // inproc names are per context, and each Client has its own context.
 constexpr char kMonitorEndpoint[] = "inproc://imgsink-client-monitor";
-constexpr int kMonitorEvents =
-    ZMQ_EVENT_CONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED;
+constexpr int kMonitorEvents = ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
 // Daemon frames are small maps; the decoder enforces the protocol's 64 KiB.  A larger bound
 // here only stops a rogue peer from making libzmq allocate without limit.
 constexpr int64_t kMaxIncomingFrameBytes = 1 << 20;
@@ -42,6 +44,30 @@ std::string RandomRoutingId() {
   for (char& c : id) c = static_cast<char>(random() & 0xFF);
   id[0] = static_cast<char>(id[0] | 1);
   return id;
+}
+
+// Each key must be 40 characters of valid Z85; libzmq takes it NUL-terminated (41 bytes).
+Status SetCurveKey(void* socket, int option, const std::string& z85, const char* what) {
+  uint8_t decoded[32];
+  if (z85.size() != 40 || zmq_z85_decode(decoded, z85.c_str()) == nullptr) {
+    return Status(ErrorCode::kBadOption, std::string("CURVE ") + what +
+                                             " is not a 40-character Z85 key");
+  }
+  if (zmq_setsockopt(socket, option, z85.c_str(), z85.size() + 1) != 0) {
+    return Status(ErrorCode::kBadOption, ZmqError(what));
+  }
+  return Status::OK();
+}
+
+Status ConfigureCurve(void* socket, const CurveKeys& keys) {
+  if (!zmq_has("curve")) {
+    return Status(ErrorCode::kBadOption, "this libzmq was built without CURVE support");
+  }
+  Status s = SetCurveKey(socket, ZMQ_CURVE_SERVERKEY, keys.server_public_key,
+                         "server public key");
+  if (s.ok()) s = SetCurveKey(socket, ZMQ_CURVE_PUBLICKEY, keys.public_key, "public key");
+  if (s.ok()) s = SetCurveKey(socket, ZMQ_CURVE_SECRETKEY, keys.secret_key, "secret key");
+  return s;
 }
 
 Status ConfigureSocket(void* socket, const ClientOptions& options) {
@@ -75,6 +101,7 @@ Status ConfigureSocket(void* socket, const ClientOptions& options) {
   }
   // Replies are never dropped for lack of room: the I/O thread reads them as they come.
   if (s.ok()) s = SetOption(socket, ZMQ_RCVHWM, &zero, sizeof zero, "ZMQ_RCVHWM");
+  if (s.ok() && options.curve.has_value()) s = ConfigureCurve(socket, *options.curve);
   return s;
 }
 

@@ -218,15 +218,31 @@ void IoLoop::HandleMonitorEvents() {
   while (true) {
     ZmqMessage head;
     if (zmq_msg_recv(head.get(), handles_.monitor, ZMQ_DONTWAIT) < 0) return;
+    // First frame: uint16 event, uint32 value, host order (zmq_socket_monitor(3)).
     uint16_t event = 0;
-    if (head.size() >= sizeof event) std::memcpy(&event, head.data(), sizeof event);
+    uint32_t value = 0;
+    if (head.size() >= sizeof event + sizeof value) {
+      std::memcpy(&event, head.data(), sizeof event);
+      std::memcpy(&value, static_cast<const char*>(head.data()) + sizeof event, sizeof value);
+    }
     while (zmq_msg_more(head.get())) {  // the endpoint frame
       if (zmq_msg_recv(head.get(), handles_.monitor, ZMQ_DONTWAIT) < 0) break;
     }
-    if (event == ZMQ_EVENT_CONNECTED || event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+    // Only a completed ZMTP handshake makes the connection usable: a TCP connection whose
+    // handshake fails (wrong CURVE keys, not a ZeroMQ peer) comes and goes every reconnect
+    // interval and must not keep resetting the connect_timeout of waiting requests.
+    if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
       connected_ = true;
-    } else if (event == ZMQ_EVENT_DISCONNECTED) {
+      handshake_error_.clear();
+    } else if (event == ZMQ_EVENT_DISCONNECTED && connected_) {
       OnDisconnected();
+    } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+      handshake_error_ = "the daemon refused this client's CURVE key (status " +
+                         std::to_string(value) + ")";
+    } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
+               event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
+      handshake_error_ = "the ZeroMQ handshake failed (wrong CURVE server key, CURVE on one "
+                         "side only, or not an imgsinkd)";
     }
   }
 }
@@ -268,7 +284,8 @@ void IoLoop::ExpireQueued(Clock::time_point now) {
     FailMessage(queue_.front(),
                 Status(ErrorCode::kDisconnected,
                        "no daemon reachable at " + endpoint_ + " within " +
-                           std::to_string(options_.connect_timeout.count()) + " ms"));
+                           std::to_string(options_.connect_timeout.count()) + " ms" +
+                           (handshake_error_.empty() ? "" : ": " + handshake_error_)));
     queue_.pop_front();
   }
 }

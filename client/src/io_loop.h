@@ -102,7 +102,8 @@ class IoLoop {
   std::deque<OutgoingMessage> queue_;  // ready, not yet handed to libzmq, oldest first
   std::unordered_map<uint64_t, CreditWait> credit_waits_;  // by credit request id
   std::unordered_map<uint64_t, std::shared_ptr<RequestState>> in_flight_;  // sent, not ended
-  bool connected_ = false;
+  bool connected_ = false;  // a ZMTP handshake succeeded and that connection is up
+  std::string handshake_error_;  // why the last handshake failed, if it did
   std::chrono::steady_clock::time_point disconnected_since_;
 
   std::thread thread_;  // last: starts after everything above is built

@@ -67,7 +67,8 @@ Response FakeDaemon::GrantCredit(const ReceivedRequest& request) {
   return Response{{reply}, {}};
 }
 
-FakeDaemon::FakeDaemon(std::string endpoint, Handler handler, Handler credit_handler)
+FakeDaemon::FakeDaemon(std::string endpoint, Handler handler, Handler credit_handler,
+                       std::string curve_secret_key)
     : endpoint_(std::move(endpoint)), handler_(std::move(handler)),
       credit_handler_(std::move(credit_handler)) {
   ctx_ = zmq_ctx_new();
@@ -76,8 +77,18 @@ FakeDaemon::FakeDaemon(std::string endpoint, Handler handler, Handler credit_han
   REQUIRE(socket_ != nullptr);
   const int zero = 0;
   REQUIRE(zmq_setsockopt(socket_, ZMQ_LINGER, &zero, sizeof zero) == 0);
+  if (!curve_secret_key.empty()) {
+    const int one = 1;
+    REQUIRE(zmq_setsockopt(socket_, ZMQ_CURVE_SERVER, &one, sizeof one) == 0);
+    REQUIRE(zmq_setsockopt(socket_, ZMQ_CURVE_SECRETKEY, curve_secret_key.c_str(),
+                           curve_secret_key.size() + 1) == 0);
+  }
   INFO("bind " << endpoint_ << ": " << zmq_strerror(zmq_errno()));
   REQUIRE(zmq_bind(socket_, endpoint_.c_str()) == 0);
+  char bound[256];
+  size_t bound_size = sizeof bound;
+  REQUIRE(zmq_getsockopt(socket_, ZMQ_LAST_ENDPOINT, bound, &bound_size) == 0);
+  endpoint_ = bound;
   thread_ = std::thread([this] { Run(); });
 }
 

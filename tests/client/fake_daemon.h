@@ -52,9 +52,13 @@ class FakeDaemon {
   static Response GrantCredit(const ReceivedRequest& request);
 
   // Binds a ROUTER to `endpoint` (REQUIRE-fails the test if it cannot) and starts the thread.
-  // `handler` answers save and status requests, `credit_handler` credit requests.
+  // `handler` answers save and status requests, `credit_handler` credit requests.  With a
+  // `curve_secret_key` (Z85) the socket is a CURVE server admitting any client key.
   explicit FakeDaemon(std::string endpoint, Handler handler = AcceptAndWrite,
-                      Handler credit_handler = GrantCredit);
+                      Handler credit_handler = GrantCredit, std::string curve_secret_key = "");
+
+  // The bound endpoint (with the port chosen for "tcp://127.0.0.1:*").
+  const std::string& endpoint() const { return endpoint_; }
   // Stops the thread and closes the socket (clients see the connection drop).
   ~FakeDaemon();
 
@@ -77,7 +81,7 @@ class FakeDaemon {
   void HandleRequest(const std::string& routing_id, std::vector<std::string> frames);
   void Send(const std::string& routing_id, const ServerMessage& message);
 
-  const std::string endpoint_;
+  std::string endpoint_;  // set before the thread starts
   const Handler handler_;
   const Handler credit_handler_;
   void* ctx_ = nullptr;

@@ -25,6 +25,7 @@
 #include <optional>
 #include <string>
 
+#include "imgsink/curve_keys.h"
 #include "imgsink/endpoint.h"
 #include "imgsink/proto/messages.h"
 #include "imgsink/proto/status.h"
@@ -91,6 +92,11 @@ struct ClientOptions {
   // clients' ids apart in the daemon's logs.  Must be >= 1 (0 means "unreadable header" on
   // the wire): Open refuses 0 with kBadOption.
   uint64_t first_request_id = 1;
+  // CURVE encryption and authentication, for a tcp:// daemon that requires it (see
+  // curve_keys.h; LoadCurveKey / ParseCurveKeys read keys from files).  Open refuses keys that
+  // are not 40-character Z85 with kBadOption.  With wrong keys the handshake fails and
+  // requests end with kDisconnected after connect_timeout.
+  std::optional<CurveKeys> curve;
 };
 
 // A handle to one request's progress.  Copies share the same state.  A Job stays valid after
