@@ -23,7 +23,7 @@
 namespace {
 
 struct Args {
-  std::string endpoint = imgsink::DefaultEndpoint();
+  std::string endpoint = imgsink::ClientDefaultEndpoint();
   std::string path;
   int count = 1;
   int batch = 16;

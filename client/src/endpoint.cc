@@ -16,4 +16,9 @@ std::string DefaultSocketPath() {
 
 std::string DefaultEndpoint() { return "ipc://" + DefaultSocketPath(); }
 
+std::string ClientDefaultEndpoint() {
+  const char* env = std::getenv("IMGSINK_ENDPOINT");
+  return env != nullptr && env[0] != '\0' ? std::string(env) : DefaultEndpoint();
+}
+
 }  // namespace imgsink

@@ -93,6 +93,16 @@ class ScopedEnv {
   std::optional<std::string> old_;
 };
 
+TEST_CASE("ClientDefaultEndpoint prefers IMGSINK_ENDPOINT", "[client][endpoint]") {
+  const char* old = std::getenv("IMGSINK_ENDPOINT");
+  const std::string saved = old ? old : "";
+  setenv("IMGSINK_ENDPOINT", "tcp://10.0.0.1:5555", 1);
+  CHECK(ClientDefaultEndpoint() == "tcp://10.0.0.1:5555");
+  setenv("IMGSINK_ENDPOINT", "", 1);
+  CHECK(ClientDefaultEndpoint() == DefaultEndpoint());
+  if (old) setenv("IMGSINK_ENDPOINT", saved.c_str(), 1); else unsetenv("IMGSINK_ENDPOINT");
+}
+
 TEST_CASE("DefaultEndpoint follows XDG_RUNTIME_DIR, else /tmp/imgsink-$UID", "[client][endpoint]") {
   {
     ScopedEnv env("XDG_RUNTIME_DIR", "/run/user/4242");

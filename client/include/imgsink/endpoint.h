@@ -17,4 +17,8 @@ std::string DefaultSocketPath();
 // Returns "ipc://" + DefaultSocketPath().
 std::string DefaultEndpoint();
 
+// The endpoint a client uses when none is given: $IMGSINK_ENDPOINT when set and non-empty (as
+// the Python client does), else DefaultEndpoint().
+std::string ClientDefaultEndpoint();
+
 }  // namespace imgsink

@@ -19,7 +19,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.fallthrough();  // global options may also follow the subcommand
 
-  std::string endpoint = imgsink::DefaultEndpoint();
+  std::string endpoint = imgsink::ClientDefaultEndpoint();
   double connect_timeout_s = 5;
   app.add_option("--endpoint", endpoint, "ZeroMQ endpoint of imgsinkd")->capture_default_str();
   app.add_option("--connect-timeout", connect_timeout_s,
