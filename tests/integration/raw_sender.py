@@ -37,6 +37,7 @@ class RawSender:
         self.sock.setsockopt(zmq.LINGER, 0)
         if routing_id is not None:
             self.sock.setsockopt(zmq.ROUTING_ID, routing_id)
+        self.done_events: List[Dict[str, Any]] = []  # done events credit() read past
         self.sock.connect(endpoint)
 
     def close(self) -> None:
@@ -63,6 +64,9 @@ class RawSender:
         self.send_frames([msgpack.packb({"v": 1, "kind": "credit", "id": rid, "bytes": nbytes,
                                          "policy": policy, "timeout_ms": timeout_ms})])
         reply = self.recv(timeout)
+        while reply["kind"] == "done":  # an earlier job's end may come first; keep it
+            self.done_events.append(reply)
+            reply = self.recv(timeout)
         assert reply["kind"] == "reply" and reply["id"] == rid, reply
         return reply
 
