@@ -72,7 +72,7 @@ void IoLoop::Run() {
   while (!stopping) {
     zmq_pollitem_t items[3] = {};
     items[0].socket = handles_.socket;
-    items[0].events = static_cast<short>(ZMQ_POLLIN | (queue_.empty() ? 0 : ZMQ_POLLOUT));
+    items[0].events = static_cast<short>(ZMQ_POLLIN | (queue_.empty() || !connected_ ? 0 : ZMQ_POLLOUT));
     items[1].socket = handles_.monitor;
     items[1].events = ZMQ_POLLIN;
     items[2].fd = handles_.wake_fd;
@@ -133,6 +133,10 @@ void IoLoop::AskCredit(OutgoingMessage save) {
 }
 
 void IoLoop::SendQueued() {
+  // Only on a connection whose handshake the monitor reported: after ZMQ_EVENT_DISCONNECTED
+  // libzmq may still accept a send into the dying pipe (ZMQ_IMMEDIATE notwithstanding) and
+  // lose it, so nothing is sent until the next ZMQ_EVENT_HANDSHAKE_SUCCEEDED.
+  if (!connected_) return;
   while (!queue_.empty()) {
     OutgoingMessage& m = queue_.front();
     const int more = m.has_payload ? ZMQ_SNDMORE : 0;
@@ -148,7 +152,6 @@ void IoLoop::SendQueued() {
       queue_.pop_front();
       continue;
     }
-    connected_ = true;  // with ZMQ_IMMEDIATE, a send succeeds only on a live connection
     if (m.is_credit) {
       auto it = credit_waits_.find(m.credit_id);
       if (it != credit_waits_.end()) it->second.asked = true;
@@ -205,6 +208,7 @@ void IoLoop::Dispatch(const void* data, size_t size) {
 
 void IoLoop::OnCreditReply(const Reply& reply) {
   auto node = credit_waits_.extract(reply.request_id);
+  if (node.empty()) return;  // a grant for a credit asked again after a reconnect: not ours now
   OutgoingMessage save = std::move(node.mapped().save);
   if (!reply.status.ok()) {  // busy (by policy), too_large, shutting_down: the job ends so
     save.request->Fail(reply.status);

@@ -107,7 +107,9 @@ TEST_CASE("credit asked on a lost connection is asked again after reconnecting",
   daemon.reset();
   CHECK_FALSE(job.done());  // not sent yet: nothing is lost
   daemon = std::make_unique<FakeDaemon>(dir.Endpoint());
-  REQUIRE(job.wait(kLong).ok());
+  const Status written = job.wait(kLong);
+  INFO("job: " << written.ToString() << "; credit requests: " << daemon->credit_requests().size());
+  REQUIRE(written.ok());
   CHECK(daemon->credit_requests().size() == 1);
   const auto got = daemon->received();
   REQUIRE(got.size() == 1);
