@@ -40,6 +40,7 @@ struct Totals {
   uint64_t sent = 0, acked = 0, done_ok = 0, failed = 0;
   std::map<std::string, uint64_t> refused;  // by error code
   std::vector<double> credit_wait_ms, ack_ms, done_ms;
+  std::vector<double> done_at;  // CLOCK_MONOTONIC seconds of each successful done event
 };
 
 double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
@@ -125,6 +126,9 @@ class Loader {
     pending_.erase(it);
     if (done.status.ok()) {
       ++totals_.done_ok;
+      // steady_clock is CLOCK_MONOTONIC, the clock of Python's time.monotonic().
+      totals_.done_at.push_back(
+          std::chrono::duration<double>(Clock::now().time_since_epoch()).count());
     } else {
       ++totals_.failed;
       if (totals_.failed == 1) std::fprintf(stderr, "bench_load: %s\n", done.status.ToString().c_str());
@@ -218,7 +222,8 @@ int main(int argc, char** argv) {
                         {"credit_wait_ms_median", Quantile(t.credit_wait_ms, 0.5)},
                         {"ack_ms_median", Quantile(t.ack_ms, 0.5)},
                         {"done_ms_median", Quantile(t.done_ms, 0.5)},
-                        {"done_ms_p90", Quantile(t.done_ms, 0.9)}};
+                        {"done_ms_p90", Quantile(t.done_ms, 0.9)},
+                        {"done_at", t.done_at}};
   std::printf("%s\n", out.dump().c_str());
   return t.failed == 0 && loader.in_flight() == 0 ? 0 : 1;
 }

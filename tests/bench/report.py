@@ -95,6 +95,15 @@ def targets(res) -> List[Dict]:
     return out
 
 
+def _relative(cases, base_case):
+    """{case: (speed ratio, size ratio)} against base_case."""
+    base = cases.get(base_case)
+    if not base:
+        return {}
+    return {c: (v["img_per_s_cpu"] / base["img_per_s_cpu"], v["size_ratio"] / base["size_ratio"])
+            for c, v in cases.items()}
+
+
 def _fmt(v, spec=".2f"):
     return "-" if v is None else format(v, spec)
 
@@ -120,17 +129,26 @@ def table(res) -> str:
         lines.append(f"{'':9} memcpy of the tensor: {w['memcpy']['warm_ms_median']:.2f} ms warm, "
                      f"{w['memcpy']['fresh_ms_median']:.2f} ms into fresh pages")
     if res.get("sweep"):
-        base = res["sweep"].get(res["settings"]["png_pil"])
-        lines.append("\n== PNG sweep, each256 (speed and size relative to level 6/all/default) ==")
-        rows = sorted(res["sweep"].items(), key=lambda kv: -kv[1]["img_per_s_cpu"])
-        for case, c in rows:
-            if base:
-                lines.append(f"{case:22} {c['img_per_s_cpu']:7.0f} img/s  x{c['img_per_s_cpu'] / base['img_per_s_cpu']:5.2f}"
-                             f"  size x{c['size_ratio'] / base['size_ratio']:5.3f}")
+        lines.append("\n== PNG sweep: speed x / size x relative to " + res["settings"]["png_pil"] +
+                     " on the same content (one thread, CPU time) ==")
+        names = list(res["sweep"])
+        lines.append(f"{'case':22} " + " ".join(f"{n:>16}" for n in names))
+        rel = {n: _relative(res["sweep"][n], res["settings"]["png_pil"]) for n in names}
+        first = res["sweep"][names[0]]
+        for case in sorted(first, key=lambda k: -first[k]["img_per_s_cpu"]):
+            cells = [rel[n].get(case) for n in names]
+            lines.append(f"{case:22} " + " ".join(
+                f"{'-':>16}" if c is None else f"{c[0]:6.2f} / {c[1]:6.3f}" for c in cells))
+        for n in names:
+            ok = [(c, v) for c, v in rel[n].items() if v[1] <= 1.10]
+            if ok:
+                best = max(ok, key=lambda cv: cv[1][0])
+                lines.append(f"fastest within +10 % size on {n}: {best[0]} "
+                             f"(x{best[1][0]:.2f} speed, x{best[1][1]:.3f} size)")
     if res["e2e"]:
         lines.append("\n== end to end (2 bench_load processes x 2 jobs in flight) ==")
         lines.append(f"{'workload':9} {'case':19} {'jnl':3} {'w':>2} {'img/s':>7} {'/w*enc':>7} "
-                     f"{'/w*pipe':>7} {'dmn cores':>9} {'img/dmn-cpu-s':>13} {'done ms':>8} load")
+                     f"{'/w*pipe':>7} {'dmn cores':>9} {'img/dmn-cpu-s':>13} {'/pipe':>5} {'done ms':>8} load")
         for r in res["e2e"]:
             enc = encode_ceiling(res, r["workload"], r["case"])
             pipe = pipeline_ceiling(res, r["workload"], r["case"])
@@ -140,6 +158,7 @@ def table(res) -> str:
                 f"{_fmt(enc and r['img_per_s'] / (r['workers'] * enc)):>7} "
                 f"{_fmt(pipe and r['img_per_s'] / (r['workers'] * pipe)):>7} "
                 f"{r['daemon_cores']:9.2f} {r['img_per_daemon_cpu_s']:13.0f} "
+                f"{_fmt(pipe and r['img_per_daemon_cpu_s'] / pipe):>5} "
                 f"{r['done_ms_median']:8.0f} {r['load_before'][0]}")
     for own, st in res.get("stall_cpp", {}).items():
         lines.append(f"\nC++ client save_image ({own}): median {st['save_image_ms']['median']:.2f} ms "

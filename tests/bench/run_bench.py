@@ -28,7 +28,7 @@ import content  # noqa: E402
 import report  # noqa: E402
 
 PNG_PIL = "png:6:all:default"   # the protocol's (and PIL's) default PNG settings
-PNG_FAST = "png:1:sub:rle"      # the proposed fast preset (see the sweep)
+PNG_FAST = "png:1:paeth:rle"    # the proposed fast preset (see the sweep)
 JPEG = "jpeg:75:420"            # the protocol's (and PIL's) default JPEG settings
 
 WORKLOADS = {  # name: (shape NCHW, mode)
@@ -38,12 +38,15 @@ WORKLOADS = {  # name: (shape NCHW, mode)
 }
 
 
-def sweep_cases():
-    cases = [f"png:{lv}:{f}:default" for lv in (1, 2, 3, 4, 6)
-             for f in ("none", "sub", "up", "paeth", "all")]
-    cases += [f"png:{lv}:{f}:filtered" for lv in (1, 3, 6) for f in ("sub", "up", "paeth", "all")]
-    cases += [f"png:1:{f}:rle" for f in ("none", "sub", "up", "avg", "paeth", "all")]
+def sweep_cases(full: bool):
+    """PNG settings to compare; `full` adds the slow and the clearly dominated ones."""
+    cases = [PNG_PIL] + [f"png:1:{f}:rle" for f in ("none", "sub", "up", "avg", "paeth", "all")]
     cases += [f"png:1:{f}:huffman" for f in ("sub", "up", "paeth")]
+    cases += [f"png:{lv}:{f}:default" for lv in (1, 2, 3) for f in ("sub", "up", "paeth", "all")]
+    if full:
+        cases += [f"png:{lv}:{f}:default" for lv in (4, 6) for f in ("none", "sub", "up", "paeth")]
+        cases += ["png:1:none:default", "png:4:all:default"]
+        cases += [f"png:{lv}:{f}:filtered" for lv in (1, 3, 6) for f in ("sub", "paeth", "all")]
     return cases
 
 
@@ -55,6 +58,16 @@ def spec_args(tensor: Path, shape, mode: str, case: str):
         return args + ["--format", "png", "--png-level", p[1], "--png-filter", p[2],
                        "--png-strategy", p[3]]
     return args + ["--format", "jpeg", "--jpeg-quality", p[1], "--jpeg-subsampling", p[2]]
+
+
+def run_seconds(res, workload, case, images_per_job, workers, seconds, quick) -> float:
+    """Long enough for about 10 jobs to end inside the measured window, assuming half the
+    in-process ceiling; at least `seconds`, at most 45."""
+    ceiling_img_s = report.pipeline_ceiling(res, workload, case)
+    if quick or not ceiling_img_s:
+        return seconds
+    jobs_per_s = 0.5 * workers * ceiling_img_s / images_per_job
+    return min(45.0, max(seconds, 10 / jobs_per_s / 0.75))
 
 
 def run_json(cmd, timeout=600):
@@ -91,6 +104,8 @@ def main() -> int:
     ap.add_argument("--workers", help="comma list (default 1..cores)")
     ap.add_argument("--png-fast", default=PNG_FAST, help=f"fast preset (default {PNG_FAST})")
     ap.add_argument("--skip", default="", help="comma list of: sweep,e2e,stall,flood,python")
+    ap.add_argument("--photo", action="append", default=[], help="a photograph to crop for the "
+                    "ceilings and the PNG sweep (repeatable; default: python3-skimage's data)")
     a = ap.parse_args()
     bin_dir = a.build.resolve() / "bin"
     for tool in ("imgsinkd", "bench_ceiling", "bench_load", "bench_client_stall"):
@@ -122,9 +137,17 @@ def main() -> int:
         for name, (shape, _) in workloads.items():
             tensors[name] = work / f"{name}.f32"
             content.natural_batch(*shape, seed=1).tofile(tensors[name])
-        noise_shape = workloads["each256"][0]
-        noise = work / "noise256.f32"
-        content.noise_batch(*noise_shape, seed=2).tofile(noise)
+        # Content variants for the ceilings and the PNG sweep (each mode, 256 x 256).
+        shape256 = workloads["each256"][0]
+        variants = {"noise256": content.noise_batch(*shape256, seed=2),
+                    "clean256": content.natural_batch(*shape256, seed=1, noise=0.0)}
+        photos = a.photo or content.skimage_photos()
+        res["settings"]["photos"] = photos
+        if photos:
+            variants["photo256"] = content.photo_batch(photos, *shape256, seed=3)
+        for name, batch in variants.items():
+            tensors[name] = work / f"{name}.f32"
+            batch.tofile(tensors[name])
         print(f"content ready in {time.monotonic() - t0:.1f} s; load {bench_daemon.load_average()}",
               flush=True)
 
@@ -134,11 +157,15 @@ def main() -> int:
             res["ceiling"][name] = ceiling(bin_dir, tensors[name], shape, mode, cases,
                                            enc_seconds, write_dir=work / "ceiling-out")
             print(f"ceiling {name} done", flush=True)
-        res["ceiling"]["noise256"] = ceiling(bin_dir, noise, noise_shape, "each",
-                                             [PNG_PIL, fast, JPEG], enc_seconds)
+        for name in variants:
+            res["ceiling"][name] = ceiling(bin_dir, tensors[name], shape256, "each",
+                                           [PNG_PIL, fast, JPEG], enc_seconds)
         if "sweep" not in skip and not a.quick:
-            shape, mode = workloads["each256"]
-            res["sweep"] = ceiling(bin_dir, tensors["each256"], shape, mode, sweep_cases(), 0.5)["cases"]
+            res["sweep"] = {}
+            for name in ["each256"] + [v for v in variants if v != "noise256"]:
+                cases = sweep_cases(full=name == "each256")
+                res["sweep"][name] = ceiling(bin_dir, tensors[name], shape256, "each", cases,
+                                             0.5)["cases"]
             print("png sweep done", flush=True)
 
         # 2. End to end: K = 2 loader processes, 2 jobs in flight each.
@@ -150,9 +177,10 @@ def main() -> int:
                 for case in formats:
                     for journal in (True, False):
                         for w in workers:
+                            run_s = run_seconds(res, name, case, shape[0], w, seconds, a.quick)
                             r = bench_daemon.measure_throughput(
                                 bin_dir, work / "e2e", spec_args(tensors[name], shape, mode, case),
-                                shape[0], w, journal, clients=2, window=2, seconds=seconds,
+                                shape[0], w, journal, clients=2, window=2, seconds=run_s,
                                 memory_budget=1 << 30)
                             r.update(workload=name, case=case)
                             res["e2e"].append(r)
