@@ -98,7 +98,8 @@ def pil_throughput(batch: np.ndarray, seconds: float, processes: int, fmt: str =
         cpu = ru.ru_utime + ru.ru_stime - children0.ru_utime - children0.ru_stime
     raw = images[0].nbytes
     return {"pil": PIL.__version__, "processes": processes, "format": fmt, "params": params or {},
-            "img_per_s": done / wall, "img_per_cpu_s": (done + warmup) / cpu, "size_ratio": statistics.mean(sizes) / raw}
+            "img_per_s": done / wall, "img_per_cpu_s": (done + warmup) / cpu,
+            "size_ratio": statistics.mean(sizes) / raw}
 
 
 def python_client_stall(endpoint: str, batch: np.ndarray, repeat: int) -> Dict:
