@@ -20,7 +20,7 @@ import zmq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 
-from daemon_process import DaemonProcess, bin_dir  # noqa: E402
+from daemon_process import DaemonProcess, bin_dir, tiny_tmpfs  # noqa: E402
 from raw_sender import RawSender, save_header  # noqa: E402
 
 Z85 = re.compile(r"^[0-9a-zA-Z.\-:+=^!/*?&<>()\[\]{}@%$#]{40}\n$")
@@ -122,15 +122,10 @@ def test_flush_returns_at_once_when_idle_and_watch_prints_lines(tmp_path):
 
 @pytest.fixture
 def tiny_fs(tmp_path):
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=96k", "tmpfs", str(mnt)],
-                      capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a tmpfs here (needs root)")
-    try:
+    with tiny_tmpfs(tmp_path / "small") as mnt:
+        if mnt is None:
+            pytest.skip("cannot mount a tmpfs here (needs root); the unit tests inject ENOSPC instead")
         yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
 
 
 def test_flush_and_watch_follow_a_backlog_that_drains(tmp_path, tiny_fs):

@@ -1,6 +1,7 @@
 """Starts a real imgsinkd for tests: temp ipc socket, temp output root, clean shutdown."""
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -17,6 +18,21 @@ def bin_dir() -> Path:
     if not d:
         raise RuntimeError("IMGSINK_BIN_DIR is not set (ctest sets it; or export it to <build>/bin)")
     return Path(d)
+
+
+@contextlib.contextmanager
+def tiny_tmpfs(mnt: Path, size: str = "96k"):
+    """Mounts a small tmpfs at `mnt`, a disk that fills up; yields `mnt`, or None when this
+    process may not mount (not root).  Unmounted on exit."""
+    mnt.mkdir(parents=True, exist_ok=True)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mnt)],
+                      capture_output=True).returncode != 0:
+        yield None
+        return
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
 
 
 class DaemonProcess:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from daemon_process import DaemonProcess
+from daemon_process import DaemonProcess, tiny_tmpfs
 from pusher import pixels
 from raw_sender import RawSender, save_header
 
@@ -111,15 +111,10 @@ def test_flood_stays_within_budget_and_nothing_vanishes(tmp_path):
 
 @pytest.fixture
 def tiny_fs(tmp_path):
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=96k", "tmpfs", str(mnt)],
-                      capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a tmpfs here (needs root); the unit tests inject ENOSPC instead")
-    try:
+    with tiny_tmpfs(tmp_path / "small") as mnt:
+        if mnt is None:
+            pytest.skip("cannot mount a tmpfs here (needs root); the unit tests inject ENOSPC instead")
         yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
 
 
 def test_disk_full_then_space_returns_and_survives_a_crash(tmp_path, tiny_fs):
