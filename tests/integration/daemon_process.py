@@ -1,6 +1,7 @@
 """Starts a real imgsinkd for tests: temp ipc socket, temp output root, clean shutdown."""
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import signal
@@ -18,6 +19,21 @@ def bin_dir() -> Path:
     if not d:
         raise RuntimeError("IMGSINK_BIN_DIR is not set (ctest sets it; or export it to <build>/bin)")
     return Path(d)
+
+
+_running: "set[DaemonProcess]" = set()
+
+
+def kill_leftovers() -> None:
+    """Kills every daemon a test started and did not stop (e.g. after a failed assertion)."""
+    for d in list(_running):
+        if d.proc is not None and d.proc.poll() is None:
+            d.proc.kill()
+            d.proc.wait()
+        _running.discard(d)
+
+
+atexit.register(kill_leftovers)
 
 
 @contextlib.contextmanager
@@ -61,6 +77,7 @@ class DaemonProcess:
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.args, stdout=self._log, stderr=subprocess.STDOUT,
                                      cwd=self.workdir, env=self.env)
+        _running.add(self)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
