@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "byte_budget.h"
+#include "copy_buffer_pool.h"
 #include "imgsink/proto/codec.h"
 #include "io_loop.h"
 #include "ledger.h"
@@ -12,6 +13,7 @@
 namespace imgsink {
 
 using internal::ByteBudget;
+using internal::CopyBufferPool;
 using internal::IoLoop;
 using internal::Ledger;
 using internal::OutgoingMessage;
@@ -49,6 +51,7 @@ struct Client::Impl {
   ClientOptions options;
   std::shared_ptr<Ledger> ledger;
   std::shared_ptr<ByteBudget> budget;
+  std::shared_ptr<CopyBufferPool> copy_buffers;
   std::unique_ptr<IoLoop> loop;  // last: destroyed first, ending every request
 
   // Returns a save job that has already ended with `status`; nothing is sent.
@@ -75,6 +78,7 @@ Status Client::Open(const std::string& endpoint, const ClientOptions& options,
   impl->options = options;
   impl->ledger = std::make_shared<Ledger>(options.first_request_id);
   impl->budget = std::make_shared<ByteBudget>(options.max_pending_bytes);
+  impl->copy_buffers = std::make_shared<CopyBufferPool>(options.copy_buffer_cache_bytes);
   Status s = IoLoop::Start(endpoint, options, impl->ledger, &impl->loop);
   if (!s.ok()) return s;
   client->reset(new Client(std::move(impl)));
@@ -111,7 +115,7 @@ Job Client::save_image(const TensorView& tensor, std::string path, const SaveOpt
   auto state = std::make_shared<RequestState>(RequestState::Kind::kSave, id,
                                               /*holds_payload=*/true, impl_->ledger);
   s = internal::MakeTensorFrame(tensor.data, bytes, options.ownership, state, impl_->budget,
-                                &message.payload);
+                                impl_->copy_buffers, &message.payload);
   if (!s.ok()) {  // MakeTensorFrame already gave the bytes back and marked the state released
     state->Fail(s);
     return Job(std::move(state));

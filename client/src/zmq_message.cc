@@ -6,29 +6,27 @@
 #include <string>
 
 #include "byte_budget.h"
+#include "copy_buffer_pool.h"
 #include "request_state.h"
 
 namespace imgsink {
 namespace internal {
 namespace {
 
-struct FreeDeleter {
-  void operator()(void* p) const { std::free(p); }
-};
-
 // Everything the tensor frame keeps alive.  Travels through libzmq as the free callback's hint.
 struct FrameOwner {
   std::shared_ptr<RequestState> request;
   std::shared_ptr<ByteBudget> budget;
   size_t bytes = 0;
-  std::unique_ptr<void, FreeDeleter> copy;  // kCopy only
+  std::shared_ptr<CopyBufferPool> pool;  // kCopy only: where `copy` goes back to
+  CopyBuffer copy;                       // kCopy only
   // Released once the owner is complete, acquired by FreeFrame.  libzmq's pipes already order
   // the two, but ThreadSanitizer cannot see through them (libzmq is not instrumented); this
   // makes the hand-off between our thread and libzmq's visible to it, for one atomic per frame.
   std::atomic<bool> published{false};
 
   ~FrameOwner() {
-    copy.reset();
+    if (pool != nullptr) pool->Give(std::move(copy));
     budget->Release(bytes);
     request->MarkReleased();
   }
@@ -45,7 +43,8 @@ void FreeFrame(void* /*data*/, void* hint) {
 
 Status MakeTensorFrame(const void* data, size_t bytes, Ownership ownership,
                        std::shared_ptr<RequestState> request,
-                       std::shared_ptr<ByteBudget> budget, ZmqMessage* out) {
+                       std::shared_ptr<ByteBudget> budget,
+                       std::shared_ptr<CopyBufferPool> pool, ZmqMessage* out) {
   auto owner = std::make_unique<FrameOwner>();
   owner->request = std::move(request);
   owner->budget = std::move(budget);
@@ -53,13 +52,14 @@ Status MakeTensorFrame(const void* data, size_t bytes, Ownership ownership,
   // libzmq's API takes void*, but it only reads the data of a message being sent.
   void* frame_data = const_cast<void*>(data);
   if (ownership == Ownership::kCopy) {
-    owner->copy.reset(std::malloc(bytes));
-    if (owner->copy == nullptr) {
+    owner->copy = pool->Take(bytes);
+    owner->pool = std::move(pool);
+    if (owner->copy.data == nullptr) {
       return Status(ErrorCode::kTooLarge,
                     "cannot allocate " + std::to_string(bytes) + " bytes to copy the tensor");
     }
-    std::memcpy(owner->copy.get(), data, bytes);
-    frame_data = owner->copy.get();
+    std::memcpy(owner->copy.data.get(), data, bytes);
+    frame_data = owner->copy.data.get();
   }
   owner->published.store(true, std::memory_order_release);
   ZmqMessage frame;

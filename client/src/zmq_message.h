@@ -13,6 +13,7 @@ namespace imgsink {
 namespace internal {
 
 class ByteBudget;
+class CopyBufferPool;
 class RequestState;
 
 // Owns one zmq_msg_t; closing it (destructor) lets libzmq release its data.
@@ -40,14 +41,16 @@ class ZmqMessage {
   zmq_msg_t msg_;
 };
 
-// Builds the tensor frame for `bytes` bytes at `data`: a copy (Ownership::kCopy) or a reference
-// to the caller's buffer (kBorrow).  `bytes` are already taken from `budget`; whenever libzmq
+// Builds the tensor frame for `bytes` bytes at `data`: a copy (Ownership::kCopy) into a buffer
+// from `pool`, which gets it back when libzmq releases the frame, or a reference to the
+// caller's buffer (kBorrow).  `bytes` are already taken from `budget`; whenever libzmq
 // releases the frame, or if this fails, they are given back and request->MarkReleased() runs.
 // Returns OK and sets *out, or an error if memory ran out.
-// REQUIRES: data non-null, bytes >= 1.  Thread-safe.
+// REQUIRES: data non-null, bytes >= 1, pool non-null for kCopy.  Thread-safe.
 Status MakeTensorFrame(const void* data, size_t bytes, Ownership ownership,
                        std::shared_ptr<RequestState> request,
-                       std::shared_ptr<ByteBudget> budget, ZmqMessage* out);
+                       std::shared_ptr<ByteBudget> budget,
+                       std::shared_ptr<CopyBufferPool> pool, ZmqMessage* out);
 
 }  // namespace internal
 }  // namespace imgsink
