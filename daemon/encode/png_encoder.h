@@ -1,8 +1,9 @@
 // PngEncoder: Image -> PNG file bytes in memory, through libpng.
 //
 // Output matches what PIL's PNG plugin stores for the same pixels (IHDR, IDAT, IEND; no gamma,
-// sRGB or pHYs chunks); the defaults (level 6, all adaptive filters, default zlib strategy) are
-// PIL's.  Files need not be byte-identical to PIL's, the pixels are.
+// sRGB or pHYs chunks); PngOptions::Pil() gives PIL's settings (level 6, all adaptive filters,
+// default zlib strategy), the defaults the faster preset (see PngOptions).  Files need not be
+// byte-identical to PIL's, the pixels are.
 #pragma once
 
 #include <cstdint>

@@ -27,8 +27,8 @@ SAVE_KEYS = [
     ("v", None), ("kind", None), ("id", None), ("dtype", None), ("shape", None),
     ("layout", None), ("path", None), ("format", "NIL"), ("mode", "grid"), ("nrow", 8),
     ("padding", 2), ("pad_value", 0.0), ("normalize", False), ("value_range", "NIL"),
-    ("scale_each", False), ("keep_gray", False), ("png_level", 6), ("png_bits", 8),
-    ("png_filter", "all"), ("png_strategy", "default"), ("jpeg_quality", 75),
+    ("scale_each", False), ("keep_gray", False), ("png_level", 1), ("png_bits", 8),
+    ("png_filter", "paeth"), ("png_strategy", "rle"), ("jpeg_quality", 75),
     ("jpeg_subsampling", "420"), ("policy", "block"), ("block_timeout_ms", 30000), ("meta", {}),
 ]
 STATUS_KEYS = ["v", "kind", "id"]

@@ -54,7 +54,7 @@ int main(int argc, char** argv) {
   imgsink::JpegEncoder jpeg;
   const std::vector<std::pair<std::string, std::string>> no_text;
 
-  imgsink::PngOptions png6;  // level 6, all filters, default strategy (PIL's defaults)
+  const imgsink::PngOptions png6 = imgsink::PngOptions::Pil();
   Bench("PNG level 6, all filters", seconds, [&](auto* out) { return png.Encode(image, png6, no_text, out); });
   imgsink::PngOptions png1;
   png1.compress_level = 1;

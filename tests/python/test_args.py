@@ -162,6 +162,25 @@ def test_pil_names_map_to_protocol_keys():
         assert _options.encoder_options({"subsampling": value}) == {"jpeg_subsampling": name}
 
 
+def test_png_preset_sets_the_three_png_options_and_explicit_ones_win():
+    assert _options.encoder_options({"png_preset": "pil"}) == {
+        "png_level": 6, "png_filter": "all", "png_strategy": "default"}
+    assert _options.encoder_options({"png_preset": "fast"}) == {
+        "png_level": 1, "png_filter": "paeth", "png_strategy": "rle"}
+    assert _options.encoder_options({"png_preset": "pil", "compress_level": 9}) == {
+        "png_level": 9, "png_filter": "all", "png_strategy": "default"}
+    with pytest.raises(ValueError, match="png_preset must be one of fast, pil"):
+        _options.encoder_options({"png_preset": "best"})
+    with pytest.raises(TypeError, match="png_preset must be a str"):
+        _options.encoder_options({"png_preset": 6})
+
+
+def test_png_defaults_are_the_fast_preset():
+    # The wire default (PROTOCOL.md) and the C++ PngOptions default are the fast preset too.
+    fast = _options.PNG_PRESETS["fast"]
+    assert {k: _protocol.SAVE_DEFAULTS[k] for k in fast} == fast
+
+
 def test_paths_are_normalized_and_pathlike_accepted():
     assert _paths.literal_path("./a//b/./c.png") == "a/b/c.png"
     assert _paths.literal_path(pathlib.Path("x/y.jpg")) == "x/y.jpg"

@@ -26,7 +26,13 @@ _ENCODER_ALIASES = {
     "policy": "policy",
     "metadata": "meta",
 }
-ENCODER_OPTION_NAMES = tuple(_ENCODER_ALIASES)
+ENCODER_OPTION_NAMES = tuple(_ENCODER_ALIASES) + ("png_preset",)
+# png_preset: PNG settings in one option; explicit png_level/png_filter/png_strategy win.  "fast"
+# is the protocol's default; "pil" is what torchvision.utils.save_image (PIL) writes.
+PNG_PRESETS = {
+    "fast": {"png_level": 1, "png_filter": "paeth", "png_strategy": "rle"},
+    "pil": {"png_level": 6, "png_filter": "all", "png_strategy": "default"},
+}
 _SUBSAMPLING = {
     -1: "420", 0: "444", 1: "422", 2: "420",
     "4:4:4": "444", "4:2:2": "422", "4:2:0": "420", "444": "444", "422": "422", "420": "420",
@@ -95,6 +101,8 @@ def encoder_options(options: Mapping[str, Any]) -> Dict[str, Any]:
     keyword (``range=`` included: torchvision renamed it ``value_range``) or a keyword given
     under two names, ValueError for a bad value."""
     out: Dict[str, Any] = {}
+    options = dict(options)
+    preset = options.pop("png_preset", None)
     for name, value in options.items():
         if name == "range":
             raise TypeError("save_image() got an unexpected keyword argument 'range' "
@@ -107,6 +115,9 @@ def encoder_options(options: Mapping[str, Any]) -> Dict[str, Any]:
             raise TypeError(f"save_image() got option {key!r} twice (as {name!r} and an "
                             "alias)")
         out[key] = _encoder_value(name, key, value)
+    if preset is not None:
+        for key, value in PNG_PRESETS[_choice("png_preset", preset, tuple(PNG_PRESETS))].items():
+            out.setdefault(key, value)
     return out
 
 

