@@ -4,6 +4,7 @@
 // service manager protocol (sd_notify: READY, STATUS, WATCHDOG, RELOADING, STOPPING); the
 // Server runs everything else on its own threads.
 #include <csignal>
+#include <filesystem>
 #include <cstring>
 #include <iostream>
 #include <string>
@@ -18,6 +19,7 @@
 #include "daemon/core/server.h"
 #include "daemon/log/log.h"
 #include "daemon/metrics/exporter.h"
+#include "daemon/service/listen_fds.h"
 #include "daemon/service/systemd_notify.h"
 #include "daemon/version.h"
 
@@ -30,8 +32,11 @@ void ApplyLogLevel(const DaemonOptions& options) {
 }
 
 // Parses and finalizes; returns the exit code when the process should not run.
-std::optional<int> LoadOptions(const std::vector<std::string>& args, DaemonOptions* options) {
+std::optional<int> LoadOptions(const std::vector<std::string>& args,
+                               const std::vector<InheritedSocket>& inherited,
+                               DaemonOptions* options) {
   if (std::optional<int> code = ParseCommandLine(args, options)) return code;
+  options->inherited_sockets = inherited;
   Status s = FinalizeOptions(options);
   if (!s.ok()) {
     std::cerr << "imgsinkd: bad options: " << s.message() << "\n";
@@ -45,7 +50,7 @@ void Reload(const std::vector<std::string>& args, DaemonOptions* running, Server
   NotifyServiceManager("RELOADING=1");
   DaemonOptions reloaded;
   std::string fixed;
-  if (LoadOptions(args, &reloaded)) {
+  if (LoadOptions(args, running->inherited_sockets, &reloaded)) {
     LogError("reload: the configuration does not load; keeping the running one");
   } else if (!OnlyReloadableDiffer(*running, reloaded, &fixed)) {
     LogError("reload: " + fixed + " changed; these need a restart, nothing was applied");
@@ -62,6 +67,24 @@ void Reload(const std::vector<std::string>& args, DaemonOptions* running, Server
               std::to_string(running->workers) + ", log_level " + running->log_level);
   }
   NotifyServiceManager("READY=1");
+}
+
+// Journal recovery reads and checksums every segment before READY=1.  Asks the service manager
+// for a start timeout that grows with the journal: 20 MB/s (a slow disk) plus a minute.
+// EXTEND_TIMEOUT_USEC never shortens TimeoutStartSec=, so a small journal changes nothing.
+void ExtendStartTimeoutForRecovery(const DaemonOptions& options) {
+  if (!options.journal) return;
+  std::error_code ec;
+  uint64_t bytes = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(options.journal_dir, ec)) {
+    const uintmax_t size = entry.is_regular_file(ec) ? entry.file_size(ec) : 0;
+    if (!ec) bytes += size;
+  }
+  if (bytes == 0) return;
+  const uint64_t seconds = 60 + bytes / (uint64_t{20} << 20);
+  NotifyServiceManager("EXTEND_TIMEOUT_USEC=" + std::to_string(seconds * 1000000) +
+                       "\nSTATUS=recovering the journal (" + std::to_string(bytes >> 20) +
+                       " MiB)");
 }
 
 std::string StatusLine(const std::map<std::string, uint64_t>& c, double written_per_s) {
@@ -117,6 +140,7 @@ int Run(const std::vector<std::string>& args, DaemonOptions options) {
       io.stop();
     });
   });
+  ExtendStartTimeoutForRecovery(options);
   Status s = server.Start();
   if (!s.ok()) {
     LogError("cannot start: " + s.ToString());
@@ -128,6 +152,10 @@ int Run(const std::vector<std::string>& args, DaemonOptions options) {
             ", output root " + options.output_root + ", journal " +
             (options.journal ? options.journal_dir : std::string("off")) + ", " +
             std::to_string(options.workers) + " workers");
+  if (!options.inherited_sockets.empty()) {
+    LogNotice("socket activation: " + std::to_string(options.inherited_sockets.size()) +
+              " listening sockets inherited from the service manager");
+  }
   std::unique_ptr<metrics::Exporter> exporter;  // declared after `server`: destroyed first
   if (!options.metrics_listen.empty()) {
     s = metrics::Exporter::Start(options.metrics_listen, server.stats().job_metrics,
@@ -169,8 +197,14 @@ int Run(const std::vector<std::string>& args, DaemonOptions options) {
 int main(int argc, char** argv) {
   using namespace imgsink;
   const std::vector<std::string> args(argv + 1, argv + argc);
+  std::vector<InheritedSocket> inherited;
+  Status s = TakeInheritedSockets(&inherited);
+  if (!s.ok()) {
+    std::cerr << "imgsinkd: " << s.message() << "\n";
+    return 2;
+  }
   DaemonOptions options;
-  if (std::optional<int> exit_code = LoadOptions(args, &options)) return *exit_code;
+  if (std::optional<int> exit_code = LoadOptions(args, inherited, &options)) return *exit_code;
   if (options.check_config) {
     std::cout << FormatConfig(options);
     return 0;

@@ -159,7 +159,9 @@ Status FinalizeOptions(DaemonOptions* options) {
     options->workers = std::max(1u, std::thread::hardware_concurrency());
   }
   if (options->workers > 1024) return Status(ErrorCode::kBadOption, "--workers must be at most 1024");
-  if (options->listen.empty()) options->listen.push_back(DefaultEndpoint());
+  if (options->listen.empty() && options->inherited_sockets.empty()) {
+    options->listen.push_back(DefaultEndpoint());
+  }
   if (options->output_root.empty()) {
     return Status(ErrorCode::kBadOption, "--output-root must not be empty");
   }
@@ -172,7 +174,10 @@ Status FinalizeOptions(DaemonOptions* options) {
   if (options->journal && options->journal_dir.empty()) {
     return Status(ErrorCode::kBadOption, "--journal-dir must not be empty");
   }
-  const bool any_tcp = std::any_of(options->listen.begin(), options->listen.end(), IsTcpEndpoint);
+  const bool any_tcp =
+      std::any_of(options->listen.begin(), options->listen.end(), IsTcpEndpoint) ||
+      std::any_of(options->inherited_sockets.begin(), options->inherited_sockets.end(),
+                  [](const InheritedSocket& s) { return IsTcpEndpoint(s.endpoint); });
   if (any_tcp && options->curve_secret_key.empty() && !options->insecure_tcp) {
     return Status(ErrorCode::kBadOption,
                   "tcp:// endpoints need CURVE (--curve-secret-key and --curve-allowed-keys) or, "

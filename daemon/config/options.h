@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "daemon/service/listen_fds.h"
 #include "imgsink/proto/status.h"
 
 namespace imgsink {
@@ -17,8 +18,13 @@ struct DaemonOptions {
   // --check-config: validate, print the effective configuration, exit.
   bool check_config = false;
 
-  // ZeroMQ endpoints the ROUTER socket binds.  Empty means DefaultEndpoint().
+  // ZeroMQ endpoints the ROUTER socket binds.  Empty means DefaultEndpoint(), unless sockets
+  // were inherited.
   std::vector<std::string> listen;
+  // Listening sockets handed over by the service manager (socket activation).  Not a setting:
+  // main() fills it before FinalizeOptions.  Their endpoints are listened on too (through the
+  // inherited fd, with ZMQ_USE_FD), under the same rules as `listen` (tcp needs CURVE).
+  std::vector<InheritedSocket> inherited_sockets;
   // Directory every output path is resolved beneath (created if missing).
   std::string output_root = "./imgsink-out";
   // Append a line per written file to <output_root>/manifest.jsonl (durably).

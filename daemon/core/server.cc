@@ -33,7 +33,14 @@ Server::Server(DaemonOptions options, std::function<void(const Status&)> on_fata
 
 Status Server::StartSocket() {
   SocketOptions socket_options;
-  for (const std::string& e : options_.listen) {
+  std::vector<std::string> endpoints = options_.listen;
+  for (const InheritedSocket& inherited : options_.inherited_sockets) {
+    socket_options.inherited_fds[inherited.endpoint] = inherited.fd;
+    if (std::find(endpoints.begin(), endpoints.end(), inherited.endpoint) == endpoints.end()) {
+      endpoints.push_back(inherited.endpoint);
+    }
+  }
+  for (const std::string& e : endpoints) {
     const bool curve = IsTcpEndpoint(e) && !options_.curve_secret_key.empty();
     (curve ? socket_options.curve_endpoints : socket_options.endpoints).push_back(e);
   }

@@ -67,6 +67,17 @@ Status SocketThread::Bind(zmq::socket_t* router, const std::vector<std::string>&
   // identity, so done events of its replayed jobs reach it.
   router->set(zmq::sockopt::router_handover, 1);
   for (const std::string& endpoint : endpoints) {
+    const auto inherited = options_.inherited_fds.find(endpoint);
+    if (inherited != options_.inherited_fds.end()) {
+      // libzmq takes the fd for this bind (and, unlike a bind of its own, never unlinks the
+      // socket file: the service manager owns it).
+      if (endpoint.find('[') != std::string::npos) router->set(zmq::sockopt::ipv6, 1);
+      router->set(zmq::sockopt::use_fd, inherited->second);
+      router->bind(endpoint);
+      router->set(zmq::sockopt::use_fd, -1);
+      bound_.push_back(router->get(zmq::sockopt::last_endpoint));
+      continue;
+    }
     const std::string ipc_path = IpcPath(endpoint);
     if (!ipc_path.empty()) CreateIpcDirectory(ipc_path, options_.ipc_mode);
     router->bind(endpoint);

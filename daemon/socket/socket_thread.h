@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -41,6 +42,9 @@ struct SocketOptions {
   int receive_hwm = 1000;                       // messages queued per client before TCP pushback
   int ipc_mode = -1;       // chmod of ipc:// socket files after bind; -1 leaves the umask's
   std::string ipc_group;   // chgrp of ipc:// socket files; empty leaves the daemon's group
+  // Endpoints (of either list above) to listen on through an inherited listening socket
+  // (socket activation) instead of binding a new one; ipc_mode/ipc_group do not apply to them.
+  std::map<std::string, int> inherited_fds;
 };
 
 class SocketThread {

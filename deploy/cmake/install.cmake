@@ -56,6 +56,7 @@ set(IMGSINK_DEPLOY_BINARY_DIR ${PROJECT_BINARY_DIR}/deploy)
 configure_file(${IMGSINK_DEPLOY_DIR}/systemd/imgsinkd.service.in
                ${IMGSINK_DEPLOY_BINARY_DIR}/imgsinkd.service @ONLY)
 install(FILES ${IMGSINK_DEPLOY_BINARY_DIR}/imgsinkd.service
+              ${IMGSINK_DEPLOY_DIR}/systemd/imgsinkd.socket
         DESTINATION ${IMGSINK_SYSTEMD_UNITDIR} COMPONENT daemon)
 install(FILES ${IMGSINK_DEPLOY_DIR}/systemd/imgsink.sysusers
         DESTINATION ${IMGSINK_SYSUSERSDIR} RENAME imgsink.conf COMPONENT daemon)

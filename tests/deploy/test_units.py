@@ -115,6 +115,28 @@ def test_systemd_analyze_verify(tmp_path, staged_daemon, install_prefix, dropins
     assert p.returncode == 0 and p.stdout + p.stderr == "", p.stdout + p.stderr
 
 
+def test_socket_unit_verifies_and_matches_the_config(tmp_path, staged_daemon, install_prefix):
+    service = staged_unit(staged_daemon, install_prefix)
+    socket_unit = service.with_name("imgsinkd.socket")
+    assert socket_unit.is_file(), "cmake --install must ship imgsinkd.socket next to the service"
+    text = service.read_text()
+    binary = exec_start(parse_unit(text))[0]
+    unit = unit_dir(tmp_path, text.replace(f"={binary} ", f"={staged_daemon}{binary} "))
+    shutil.copy(socket_unit, unit.with_name("imgsinkd.socket"))
+    p = run(["systemd-analyze", "verify", "--man=no", "--recursive-errors=yes",
+             unit.with_name("imgsinkd.socket")])
+    assert p.returncode == 0 and p.stdout + p.stderr == "", p.stdout + p.stderr
+    # The socket is the one the example config listens on, in the service's RuntimeDirectory,
+    # which the service keeps across restarts (the socket unit owns the file).
+    sock = parse_unit(socket_unit.read_text())
+    (listen,) = unit_values(sock, "Socket", "ListenStream")
+    assert tomllib.loads(EXAMPLE_CONFIG.read_text())["listen"] == [f"ipc://{listen}"]
+    svc = parse_unit(text)
+    assert listen.startswith("/run/" + unit_values(svc, "Service", "RuntimeDirectory")[0] + "/")
+    assert unit_values(svc, "Service", "RuntimeDirectoryPreserve") == ["yes"]
+    assert unit_values(sock, "Socket", "SocketGroup") == unit_values(svc, "Service", "Group")
+
+
 def test_verify_can_fail(tmp_path, staged_daemon, install_prefix):
     text = staged_unit(staged_daemon, install_prefix).read_text()
     unit = unit_dir(tmp_path, text.replace("ProtectProc=invisible", "ProtectProc=invisibel"))

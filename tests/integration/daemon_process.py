@@ -5,6 +5,7 @@ import atexit
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -49,6 +50,13 @@ def tiny_tmpfs(mnt: Path, size: str = "96k"):
         yield mnt
     finally:
         subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def free_port() -> int:
+    """A tcp port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 class DaemonProcess:

@@ -14,7 +14,7 @@ _ids = itertools.count(1)
 SAVE_DEFAULTS: Dict[str, Any] = {
     "format": None, "mode": "grid", "nrow": 8, "padding": 2, "pad_value": 0.0,
     "normalize": False, "value_range": None, "scale_each": False, "keep_gray": False,
-    "png_level": 6, "png_bits": 8, "png_filter": "all", "png_strategy": "default",
+    "png_level": 1, "png_bits": 8, "png_filter": "paeth", "png_strategy": "rle",
     "jpeg_quality": 75, "jpeg_subsampling": "420", "policy": "block",
     "block_timeout_ms": 30000, "meta": {},
 }

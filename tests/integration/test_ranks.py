@@ -1,19 +1,12 @@
 """Many ranks at once: half over ipc, half over CURVE-authenticated tcp; strangers are refused."""
 import json
-import socket
 import subprocess
 import sys
 
 import zmq
 
-from daemon_process import DaemonProcess
+from daemon_process import DaemonProcess, free_port
 from test_durability import PUSHER, assert_file_has, events
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_eight_ranks_ipc_and_curve_tcp(tmp_path):

@@ -6,7 +6,10 @@ import stat
 import subprocess
 import time
 
-from daemon_process import DaemonProcess, bin_dir
+import numpy as np
+
+from daemon_process import DaemonProcess, bin_dir, free_port
+from raw_sender import RawSender, save_header
 
 
 def imgsinkd(*args):
@@ -90,3 +93,69 @@ def test_notify_ready_watchdog_reload_stopping(tmp_path):
 def test_ipc_socket_mode(tmp_path):
     with DaemonProcess(tmp_path, ["--ipc-mode", "0660"]) as d:
         assert stat.S_IMODE(os.stat(d.socket_path).st_mode) == 0o660
+
+
+def socket_activated(tmp_path, listen, *daemon_args):
+    """A DaemonProcess started the way imgsinkd.socket starts it: systemd-socket-activate
+    listens on `listen` and, at the first connection, execs imgsinkd with the listening fd
+    (LISTEN_FDS=1).  The daemon gets no --listen."""
+    d = DaemonProcess(tmp_path, list(daemon_args))
+    i = d.args.index("--listen")
+    del d.args[i:i + 2]
+    d.args = ["systemd-socket-activate", "-l", listen] + d.args
+    return d
+
+
+def test_socket_activation_serves_the_inherited_ipc_socket(tmp_path):
+    d = socket_activated(tmp_path, str(tmp_path / "imgsinkd.sock"))
+    with d:  # start() connects, which makes systemd-socket-activate exec the daemon
+        sender = RawSender(d.endpoint)
+        img = np.arange(3 * 4 * 5, dtype=np.uint8).reshape(3, 4, 5)
+        assert sender.save(save_header("uint8", img.shape, "CHW", "act.png"), img.tobytes())["ok"]
+        assert d.wait_idle()["written"] == 1
+        assert "1 listening sockets inherited" in d.log()
+        assert f"listening on ipc://{tmp_path}/imgsinkd.sock" in d.log()
+        assert not (tmp_path / "default.sock").exists()
+    # The socket file belongs to the service manager: the daemon does not unlink it.
+    assert (tmp_path / "imgsinkd.sock").is_socket()
+    assert (d.output_root / "act.png").exists()
+
+
+def test_socket_activation_of_tcp_needs_curve(tmp_path):
+    port = free_port()
+    d = socket_activated(tmp_path, f"127.0.0.1:{port}")
+    d.workdir.mkdir(parents=True, exist_ok=True)
+    with open(d.log_path, "ab") as log:
+        proc = subprocess.Popen(d.args, stdout=log, stderr=subprocess.STDOUT, cwd=d.workdir)
+    try:
+        deadline = time.monotonic() + 10
+        while True:  # the connection makes the launcher exec imgsinkd, once it listens
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=5).close()
+                break
+            except ConnectionRefusedError:
+                assert time.monotonic() < deadline, d.log()
+                time.sleep(0.05)
+        assert proc.wait(20) == 2
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "tcp:// endpoints need CURVE" in d.log()
+
+
+def test_start_timeout_is_extended_for_journal_recovery(tmp_path):
+    with DaemonProcess(tmp_path) as d:  # leaves a journal segment behind
+        img = np.zeros((3, 4, 4), dtype=np.uint8)
+        assert RawSender(d.endpoint).save(save_header("uint8", img.shape, "CHW", "j.png"),
+                                          img.tobytes())["ok"]
+    notify = NotifySocket(tmp_path / "notify")
+    env = dict(os.environ, NOTIFY_SOCKET=notify.path)
+    with DaemonProcess(tmp_path, env=env):
+        notify.wait_for("READY=1")
+    extend = [line for msg in notify.seen for line in msg.split("\n")
+              if line.startswith("EXTEND_TIMEOUT_USEC=")]
+    assert extend, notify.seen
+    assert int(extend[0].split("=")[1]) >= 60_000_000
+    first_extend = next(i for i, m in enumerate(notify.seen) if "EXTEND_TIMEOUT_USEC=" in m)
+    first_ready = next(i for i, m in enumerate(notify.seen) if "READY=1" in m.split("\n"))
+    assert first_extend < first_ready
