@@ -91,7 +91,8 @@ enum class EndpointPolicy : uint8_t {
 
 struct ClientOptions {
   // How long a request may wait inside the client while no connection to the daemon exists
-  // (none yet, or lost) before it fails with kDisconnected.
+  // (none yet, or lost) before it fails with kDisconnected.  With several endpoints a save
+  // waits so while none of them is connected; a status request, for its own endpoint.
   std::chrono::milliseconds connect_timeout{10000};
   // ZMQ_LINGER: how long the destructor lets libzmq deliver messages already handed to it.
   std::chrono::milliseconds linger{1000};
@@ -184,8 +185,9 @@ class Client {
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
-  // Queues `tensor` to be written to `path` (relative to the daemon's output root) and returns
-  // at once, without waiting for the daemon.  Arguments are checked first, with the codes the
+  // Queues `tensor` to be written to `path` (relative to the output root of the daemon it goes
+  // to; with several endpoints, see Job::endpoint()) and returns at once, without waiting for
+  // the daemon.  Arguments are checked first, with the codes the
   // daemon would use: shape vs layout, dims >= 1, byte size <= 2^63 - 1 (kBadShape); null data
   // (kBadRequest); path syntax, "{index" in kEach mode (kBadPath); a format that cannot be
   // inferred (kBadFormat); option ranges, non-finite pad_value/value_range, metadata limits
@@ -196,7 +198,8 @@ class Client {
   Job save_image(const TensorView& tensor, std::string path,
                  const SaveOptions& options = SaveOptions());
 
-  // Waits until every save_image that returned before this call has ended.  Returns kTimeout
+  // Waits until every save_image that returned before this call has ended (on every endpoint).
+  // Returns kTimeout
   // if some have not ended in time.  Otherwise returns OK iff none of the jobs it covers
   // failed, else the Status of the earliest-submitted failed one (its message names how many
   // more failed).  Each failed job is reported by exactly one flush: the first that covers it
