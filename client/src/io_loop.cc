@@ -21,34 +21,56 @@ using Clock = std::chrono::steady_clock;
 }  // namespace
 
 Status IoLoop::Start(const std::string& endpoint, const ClientOptions& options,
-                     std::shared_ptr<Ledger> ledger, std::unique_ptr<IoLoop>* loop) {
+                     std::shared_ptr<Ledger> ledger, LoopHooks hooks,
+                     std::unique_ptr<IoLoop>* loop) {
   DealerHandles handles;
   Status s = OpenDealer(endpoint, options, &handles);
   if (!s.ok()) return s;
   // Handing the sockets to the new thread is safe: thread start is a full memory barrier.
-  loop->reset(new IoLoop(endpoint, options, std::move(ledger), std::move(handles)));
+  loop->reset(new IoLoop(endpoint, options, std::move(ledger), std::move(hooks),
+                         std::move(handles)));
   return Status::OK();
 }
 
 IoLoop::IoLoop(std::string endpoint, const ClientOptions& options, std::shared_ptr<Ledger> ledger,
-               DealerHandles&& handles)
+               LoopHooks hooks, DealerHandles&& handles)
     : endpoint_(std::move(endpoint)), options_(options), ledger_(std::move(ledger)),
-      handles_(std::move(handles)), disconnected_since_(Clock::now()),
+      hooks_(std::move(hooks)), handles_(std::move(handles)), disconnected_since_(Clock::now()),
       thread_([this] { Run(); }) {}
 
-IoLoop::~IoLoop() {
+IoLoop::~IoLoop() { Stop(); }
+
+void IoLoop::Stop() {
+  RequestStop();
+  if (thread_.joinable()) thread_.join();
+}
+
+void IoLoop::RequestStop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
   }
   Wake();
-  thread_.join();
+}
+
+void IoLoop::ReleaseUnsent() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    release_unsent_ = true;
+  }
+  Wake();
+}
+
+bool IoLoop::Stopping() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stopping_;
 }
 
 void IoLoop::Submit(OutgoingMessage message) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!stopping_) {
+      pending_bytes_ += message.bytes;  // counted before the Client's next Pick can look
       submitted_.push_back(std::move(message));
       message.request = nullptr;
     }
@@ -96,21 +118,30 @@ void IoLoop::Run() {
 
 bool IoLoop::TakeSubmitted() {
   std::vector<OutgoingMessage> taken;
-  bool stopping;
+  bool stopping, release;
   {
     std::lock_guard<std::mutex> lock(mu_);
     taken.swap(submitted_);
     stopping = stopping_;
+    release = std::exchange(release_unsent_, false);
   }
   const auto now = Clock::now();
+  // Several endpoints: a save the Client sent here while this connection looked up (not
+  // parked) goes straight back if it dropped meanwhile, so it does not wait for this daemon.
+  const bool hand_back = hooks_.on_unsent && !connected_ && !stopping;
+  std::vector<OutgoingMessage> back;
   for (OutgoingMessage& m : taken) {
-    if (m.has_payload) {
-      AskCredit(std::move(m));
-    } else {
+    if (!m.has_payload) {
       m.queued_at = now;
       queue_.push_back(std::move(m));
+    } else if (hand_back && !m.parked) {
+      back.push_back(std::move(m));
+    } else {
+      AskCredit(std::move(m));
     }
   }
+  if (hand_back && release) TakeUnsent(&back);
+  if (!back.empty()) HandBack(std::move(back));
   return stopping;
 }
 
@@ -156,7 +187,8 @@ void IoLoop::SendQueued() {
       auto it = credit_waits_.find(m.credit_id);
       if (it != credit_waits_.end()) it->second.asked = true;
     } else {
-      in_flight_[m.request->request_id()] = std::move(m.request);
+      const uint64_t id = m.request->request_id();
+      in_flight_[id] = InFlight{std::move(m.request), m.bytes};
     }
     queue_.pop_front();
   }
@@ -164,6 +196,7 @@ void IoLoop::SendQueued() {
 
 void IoLoop::FailMessage(OutgoingMessage& message, const Status& status) {
   if (!message.is_credit) {
+    pending_bytes_ -= message.bytes;
     message.request->Fail(status);
     return;
   }
@@ -171,6 +204,7 @@ void IoLoop::FailMessage(OutgoingMessage& message, const Status& status) {
   if (it == credit_waits_.end()) return;
   OutgoingMessage save = std::move(it->second.save);
   credit_waits_.erase(it);
+  pending_bytes_ -= save.bytes;
   save.request->Fail(status);
 }  // `save` dies here: its tensor frame is released
 
@@ -195,11 +229,15 @@ void IoLoop::Dispatch(const void* data, size_t size) {
   if (const Reply* reply = std::get_if<Reply>(&message)) {
     if (credit_waits_.count(reply->request_id) != 0) return OnCreditReply(*reply);
     auto it = in_flight_.find(reply->request_id);
-    if (it != in_flight_.end() && it->second->OnReply(*reply)) in_flight_.erase(it);
+    if (it != in_flight_.end() && it->second.request->OnReply(*reply)) {
+      pending_bytes_ -= it->second.bytes;
+      in_flight_.erase(it);
+    }
   } else if (const DoneEvent* done = std::get_if<DoneEvent>(&message)) {
     auto it = in_flight_.find(done->request_id);
     if (it != in_flight_.end()) {
-      it->second->OnDone(*done);
+      pending_bytes_ -= it->second.bytes;
+      it->second.request->OnDone(*done);
       in_flight_.erase(it);
     }
   }
@@ -211,6 +249,7 @@ void IoLoop::OnCreditReply(const Reply& reply) {
   if (node.empty()) return;  // a grant for a credit asked again after a reconnect: not ours now
   OutgoingMessage save = std::move(node.mapped().save);
   if (!reply.status.ok()) {  // busy (by policy), too_large, shutting_down: the job ends so
+    pending_bytes_ -= save.bytes;
     save.request->Fail(reply.status);
     return;
   }
@@ -237,7 +276,9 @@ void IoLoop::HandleMonitorEvents() {
     // interval and must not keep resetting the connect_timeout of waiting requests.
     if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
       connected_ = true;
+      connected_flag_ = true;
       handshake_error_.clear();
+      if (hooks_.on_connected && !Stopping()) hooks_.on_connected();
     } else if (event == ZMQ_EVENT_DISCONNECTED && connected_) {
       OnDisconnected();
     } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
@@ -253,6 +294,7 @@ void IoLoop::HandleMonitorEvents() {
 
 void IoLoop::OnDisconnected() {
   connected_ = false;
+  connected_flag_ = false;
   disconnected_since_ = Clock::now();
   // With ZMQ_IMMEDIATE libzmq drops what it still held for that connection, and the daemon
   // cannot send us those replies and done events any more.  Take the map first: Fail() runs
@@ -260,9 +302,16 @@ void IoLoop::OnDisconnected() {
   auto lost = std::move(in_flight_);
   in_flight_.clear();
   for (auto& entry : lost) {
-    entry.second->Fail(Status(ErrorCode::kDisconnected,
-                              "lost the connection to " + endpoint_ +
-                                  " before the job ended; the daemon may still write it"));
+    pending_bytes_ -= entry.second.bytes;
+    entry.second.request->Fail(Status(ErrorCode::kDisconnected,
+                                      "lost the connection to " + endpoint_ +
+                                          " before the job ended; the daemon may still write it"));
+  }
+  if (hooks_.on_unsent) {  // several endpoints: unsent saves go where a connection is up
+    std::vector<OutgoingMessage> unsent;
+    TakeUnsent(&unsent);
+    if (!unsent.empty()) HandBack(std::move(unsent));
+    return;
   }
   // Saves not sent yet are safe to send later, but credit asked on the lost connection may be
   // lost with it: ask again, in submission order, once reconnected.
@@ -279,6 +328,34 @@ void IoLoop::OnDisconnected() {
     return a.request->request_id() < b.request->request_id();
   });
   for (OutgoingMessage& save : reask) AskCredit(std::move(save));
+}
+
+void IoLoop::TakeUnsent(std::vector<OutgoingMessage>* out) {
+  std::deque<OutgoingMessage> kept;  // status requests: they are for this daemon
+  for (OutgoingMessage& m : queue_) {
+    if (m.has_payload) {
+      out->push_back(std::move(m));
+    } else if (!m.is_credit) {  // a credit request's save is in credit_waits_
+      kept.push_back(std::move(m));
+    }
+  }
+  queue_.swap(kept);
+  // Credit asked here and granted later is not used; the daemon takes it back after credit_ttl.
+  for (auto& entry : credit_waits_) out->push_back(std::move(entry.second.save));
+  credit_waits_.clear();
+}
+
+void IoLoop::HandBack(std::vector<OutgoingMessage> saves) {
+  for (const OutgoingMessage& save : saves) pending_bytes_ -= save.bytes;
+  if (Stopping()) {  // the Client is closing: do not call into it
+    const Status closing(ErrorCode::kDisconnected, "the client closed before sending the request");
+    for (OutgoingMessage& save : saves) save.request->Fail(closing);
+    return;
+  }
+  std::sort(saves.begin(), saves.end(), [](const OutgoingMessage& a, const OutgoingMessage& b) {
+    return a.request->request_id() < b.request->request_id();
+  });
+  hooks_.on_unsent(std::move(saves));
 }
 
 void IoLoop::ExpireQueued(Clock::time_point now) {
@@ -314,7 +391,7 @@ void IoLoop::Shutdown() {
   for (auto& entry : credit_waits_) entry.second.save.request->Fail(unsent);
   credit_waits_.clear();
   for (auto& entry : in_flight_) {
-    entry.second->Fail(Status(ErrorCode::kDisconnected, "the client closed before the job "
+    entry.second.request->Fail(Status(ErrorCode::kDisconnected, "the client closed before the job "
                                                         "ended; the daemon may still write it"));
   }
   in_flight_.clear();

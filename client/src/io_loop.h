@@ -6,11 +6,15 @@
 // out in order as the socket takes them.  Replies and done events are matched to requests by
 // id; a socket monitor tells it when the connection comes and goes; requests it can no longer
 // complete fail with kDisconnected.
+// With several endpoints the Client runs one IoLoop per endpoint; LoopHooks let a loop hand
+// saves it has not sent back to the Client when its connection is gone, to go to another one.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <atomic>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -40,7 +44,22 @@ struct OutgoingMessage {
   uint64_t credit_id = 0;
   BusyPolicy policy = BusyPolicy::kBlock;  // a save: for its credit request
   uint32_t block_timeout_ms = 0;          // a save: for its credit request
+  uint64_t bytes = 0;                      // a save: its tensor bytes (pending_bytes())
+  // A save the Client sent here while no endpoint was connected: it waits here for this or
+  // another endpoint to connect (see LoopHooks) instead of being handed back at once.
+  bool parked = false;
   std::chrono::steady_clock::time_point queued_at;  // set by the loop
+};
+
+// How a loop of a Client with several endpoints talks back to it.  Both run on the loop's
+// thread with no loop lock held, so they may call any loop's Submit / ReleaseUnsent.  Empty
+// functions (one endpoint): the loop keeps unsent saves and sends them when it reconnects.
+struct LoopHooks {
+  // Takes saves this loop has not handed to libzmq, oldest first, because its connection is
+  // down: it dropped, a ReleaseUnsent() asked for them, or a save not parked arrived meanwhile.
+  std::function<void(std::vector<OutgoingMessage>)> on_unsent;
+  // Called after a handshake succeeded (connected() is already true).
+  std::function<void()> on_connected;
 };
 
 class IoLoop {
@@ -49,7 +68,8 @@ class IoLoop {
   // Credit request ids come from `ledger`.  Returns OK and sets *loop, or why not (kBadOption
   // for a malformed endpoint).
   static Status Start(const std::string& endpoint, const ClientOptions& options,
-                      std::shared_ptr<Ledger> ledger, std::unique_ptr<IoLoop>* loop);
+                      std::shared_ptr<Ledger> ledger, LoopHooks hooks,
+                      std::unique_ptr<IoLoop>* loop);
 
   // Stops the thread: requests still queued or unanswered fail with kDisconnected; libzmq gets
   // up to ClientOptions::linger to deliver what it already holds.  Joins the thread.
@@ -57,15 +77,30 @@ class IoLoop {
   IoLoop(const IoLoop&) = delete;
   IoLoop& operator=(const IoLoop&) = delete;
 
-  // Queues `message` for sending.  After the destructor has begun, fails the request instead.
-  // Thread-safe.
+  // Queues `message` for sending.  After RequestStop, fails the request instead.  Thread-safe.
   void Submit(OutgoingMessage message);
+  // Asks the loop to hand its unsent saves to LoopHooks::on_unsent if it is not connected when
+  // it gets to it.  Thread-safe.
+  void ReleaseUnsent();
+  // Makes the thread finish (as the destructor does) without waiting for it.  Hooks are not
+  // started after it returns.  Thread-safe.
+  void RequestStop();
+  // RequestStop, then waits for the thread to end.  Only the owner may call it (like the
+  // destructor, which calls it again harmlessly).
+  void Stop();
+
+  // Returns true iff the loop's connection is up (a completed handshake).  Thread-safe.
+  bool connected() const { return connected_flag_.load(); }
+  // Tensor bytes of the saves this loop holds: queued, waiting for credit, or sent and not yet
+  // ended.  Thread-safe.
+  uint64_t pending_bytes() const { return pending_bytes_.load(); }
 
  private:
   IoLoop(std::string endpoint, const ClientOptions& options, std::shared_ptr<Ledger> ledger,
-         DealerHandles&& handles);
+         LoopHooks hooks, DealerHandles&& handles);
 
   void Wake();
+  bool Stopping();  // returns stopping_
 
   // All below run on the loop thread only.
   void Run();
@@ -79,6 +114,10 @@ class IoLoop {
   void OnCreditReply(const Reply& reply);
   void HandleMonitorEvents();
   void OnDisconnected();
+  // Moves every save not handed to libzmq (queued, or waiting for credit) to *out.
+  void TakeUnsent(std::vector<OutgoingMessage>* out);
+  // Gives `saves` to LoopHooks::on_unsent, oldest first.
+  void HandBack(std::vector<OutgoingMessage> saves);
   void ExpireQueued(std::chrono::steady_clock::time_point now);
   long PollTimeoutMs(std::chrono::steady_clock::time_point now) const;
   void Shutdown();
@@ -92,16 +131,27 @@ class IoLoop {
   const std::string endpoint_;
   const ClientOptions options_;
   const std::shared_ptr<Ledger> ledger_;
+  const LoopHooks hooks_;
   DealerHandles handles_;
 
-  std::mutex mu_;  // guards submitted_ and stopping_
+  std::mutex mu_;  // guards submitted_, stopping_ and release_unsent_
   std::vector<OutgoingMessage> submitted_;
   bool stopping_ = false;
+  bool release_unsent_ = false;
+
+  std::atomic<bool> connected_flag_{false};  // connected_, for other threads
+  std::atomic<uint64_t> pending_bytes_{0};
+
+  // A request handed to libzmq, not ended yet.
+  struct InFlight {
+    std::shared_ptr<RequestState> request;
+    uint64_t bytes = 0;  // of a save's tensor
+  };
 
   // Loop thread state.
   std::deque<OutgoingMessage> queue_;  // ready, not yet handed to libzmq, oldest first
   std::unordered_map<uint64_t, CreditWait> credit_waits_;  // by credit request id
-  std::unordered_map<uint64_t, std::shared_ptr<RequestState>> in_flight_;  // sent, not ended
+  std::unordered_map<uint64_t, InFlight> in_flight_;  // by request id
   bool connected_ = false;  // a ZMTP handshake succeeded and that connection is up
   std::string handshake_error_;  // why the last handshake failed, if it did
   std::chrono::steady_clock::time_point disconnected_since_;

@@ -6,9 +6,16 @@ namespace imgsink {
 namespace internal {
 
 RequestState::RequestState(Kind kind, uint64_t request_id, bool holds_payload,
-                           std::shared_ptr<Ledger> ledger)
+                           std::shared_ptr<Ledger> ledger,
+                           std::shared_ptr<const std::vector<std::string>> endpoints)
     : kind_(kind), request_id_(request_id), ledger_(std::move(ledger)),
-      released_(!holds_payload) {}
+      endpoints_(std::move(endpoints)), released_(!holds_payload) {}
+
+const std::string& RequestState::endpoint() const {
+  static const std::string kNoEndpoint;
+  const size_t index = endpoint_index_.load(std::memory_order_acquire);
+  return endpoints_ != nullptr && index < endpoints_->size() ? (*endpoints_)[index] : kNoEndpoint;
+}
 
 void RequestState::MarkReleased() {
   {

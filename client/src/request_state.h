@@ -2,6 +2,7 @@
 // and updated by the I/O thread, libzmq's free callback and save_image's local checks.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -9,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "imgsink/proto/messages.h"
 #include "imgsink/proto/status.h"
@@ -28,8 +30,10 @@ class RequestState {
 
   // `ledger` (may be null) is told once when the request ends.
   // `holds_payload`: false when no buffer is or will be referenced (status, local failure).
+  // `endpoints` (may be null): the Client's endpoint names, for endpoint().
   RequestState(Kind kind, uint64_t request_id, bool holds_payload,
-               std::shared_ptr<Ledger> ledger);
+               std::shared_ptr<Ledger> ledger,
+               std::shared_ptr<const std::vector<std::string>> endpoints = nullptr);
   RequestState(const RequestState&) = delete;
   RequestState& operator=(const RequestState&) = delete;
 
@@ -45,6 +49,12 @@ class RequestState {
   void OnDone(const DoneEvent& done);
   // Ends the request with `status` unless it has already ended.  REQUIRES: !status.ok().
   void Fail(const Status& status);
+
+  // Records that the request is handed to the I/O loop of (*endpoints)[index].
+  // REQUIRES: endpoints given and index < endpoints->size().
+  void SetEndpoint(size_t index) { endpoint_index_.store(index, std::memory_order_release); }
+  // The endpoint last set, or "" if none.
+  const std::string& endpoint() const;
 
   uint64_t job_id() const;
   bool ended() const;
@@ -68,6 +78,8 @@ class RequestState {
   const Kind kind_;
   const uint64_t request_id_;
   const std::shared_ptr<Ledger> ledger_;
+  const std::shared_ptr<const std::vector<std::string>> endpoints_;
+  std::atomic<size_t> endpoint_index_{SIZE_MAX};  // SIZE_MAX: not handed to a loop yet
 
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;

@@ -295,5 +295,12 @@ def test_usage_errors_are_exit_64():
     assert ctl("bogus").returncode == 64
     assert ctl("keygen").returncode == 64  # --out is required
     assert ctl("watch", "--count", "-1").returncode == 64
+    # One daemon per command: an endpoint list (e.g. from IMGSINK_ENDPOINT) is refused clearly.
+    for sub in (["status"], ["flush"], ["watch", "--count", "1"]):
+        r = ctl("--endpoint", "ipc:///tmp/a.sock, ipc:///tmp/b.sock", *sub)
+        assert r.returncode == 64, (sub, r.stderr)
+        assert "names 2 daemons" in r.stderr and "--endpoint ipc:///tmp/a.sock" in r.stderr
+    r = ctl("--endpoint", "ipc:///tmp/a.sock,,ipc:///tmp/b.sock", "status")
+    assert r.returncode == 64 and "endpoint 2 of 3 in the list is empty" in r.stderr, r.stderr
     r = ctl("--help")
     assert r.returncode == 0 and "Exit status:" in r.stdout

@@ -6,14 +6,17 @@
 //   ... keep training ...
 //   s = client->flush(std::chrono::minutes(1));   // every job so far is written, or why not
 //
-// Threading (muduo style): each Client owns one I/O thread, the only thread that touches its
-// ZeroMQ DEALER socket.  Public methods queue messages for it (mutex + eventfd wake-up) and wait
+// Threading (muduo style): each Client owns one I/O thread per endpoint, the only thread that
+// touches that endpoint's ZeroMQ DEALER socket.  Public methods queue messages for it (mutex + eventfd wake-up) and wait
 // on per-request state; the I/O thread matches the daemon's replies and done events to requests
 // by request id (a per-Client counter, see ClientOptions::first_request_id).
 // Flow control (PROTOCOL.md, "Flow control (credits)"): before each save the I/O thread asks
 // the daemon for credit of the tensor's size, with the save's policy and block_timeout_ms, and
 // sends the tensor only once granted, so the daemon never receives more than its memory budget
 // can hold.  The socket's routing id is 16 random bytes, as the protocol recommends.
+// Several daemons: Open takes a list of endpoints ("ipc:///a.sock,tcp://node2:5555", or a
+// vector); each gets its own socket, routing id and credit, and each save goes to one of them
+// by ClientOptions::endpoint_policy (PROTOCOL.md, "Several daemons (client behaviour)").
 // Nothing here throws; every failure is a Status.  Wire format: proto/PROTOCOL.md.
 #pragma once
 
@@ -24,6 +27,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "imgsink/curve_keys.h"
 #include "imgsink/endpoint.h"
@@ -74,9 +78,21 @@ struct SaveOptions {
   Ownership ownership = Ownership::kCopy;
 };
 
+// How a Client with several endpoints chooses one for each save.  Only connected endpoints (a
+// completed ZeroMQ handshake) are chosen; while none is, a save waits (up to connect_timeout)
+// and goes to the first endpoint that connects.
+enum class EndpointPolicy : uint8_t {
+  // The endpoint with the fewest pending tensor bytes (queued, waiting for credit, or sent and
+  // not yet ended); ties round robin, so equal daemons get equal shares.
+  kSpread,
+  // The first endpoint in the list's order: the others are stand-bys.
+  kFailover,
+};
+
 struct ClientOptions {
   // How long a request may wait inside the client while no connection to the daemon exists
-  // (none yet, or lost) before it fails with kDisconnected.
+  // (none yet, or lost) before it fails with kDisconnected.  With several endpoints a save
+  // waits so while none of them is connected; a status request, for its own endpoint.
   std::chrono::milliseconds connect_timeout{10000};
   // ZMQ_LINGER: how long the destructor lets libzmq deliver messages already handed to it.
   std::chrono::milliseconds linger{1000};
@@ -100,8 +116,12 @@ struct ClientOptions {
   // CURVE encryption and authentication, for a tcp:// daemon that requires it (see
   // curve_keys.h; LoadCurveKey / ParseCurveKeys read keys from files).  Open refuses keys that
   // are not 40-character Z85 with kBadOption.  With wrong keys the handshake fails and
-  // requests end with kDisconnected after connect_timeout.
+  // requests end with kDisconnected after connect_timeout.  With several endpoints the same
+  // keys apply to every tcp:// one: daemons that share clients must share the server key pair
+  // (else use one Client per daemon).
   std::optional<CurveKeys> curve;
+  // Several endpoints only: which one each save goes to (see EndpointPolicy).
+  EndpointPolicy endpoint_policy = EndpointPolicy::kSpread;
 };
 
 // A handle to one request's progress.  Copies share the same state.  A Job stays valid after
@@ -116,6 +136,11 @@ class Job {
   uint64_t request_id() const;
   // The daemon's job id once the daemon accepted the save, else 0.
   uint64_t job_id() const;
+  // The endpoint (one item of Client::endpoints()) the request was last handed to; empty for a
+  // job refused by save_image's own checks, and for an empty handle.  A save not yet sent may
+  // move to another endpoint when its connection drops, so this is final only once
+  // wait_accepted() returned OK.  The reference stays valid while this Job (or a copy) lives.
+  const std::string& endpoint() const;
   // Returns true iff the job has ended (written, failed, refused or abandoned).
   bool done() const;
 
@@ -145,10 +170,18 @@ class Job {
 class Client {
  public:
   // Creates a client connected (asynchronously) to `endpoint`, e.g. DefaultEndpoint() or
-  // "tcp://host:port".  Returns OK and sets *client, or the error that prevented it (a
-  // malformed endpoint, no resources).  A daemon that is not running yet is not an error:
-  // requests wait up to connect_timeout for it.  REQUIRES: client non-null.
+  // "tcp://host:port", or to each endpoint of a comma-separated list ("ipc:///a.sock,
+  // tcp://node2:5555"; whitespace around items is trimmed; see SplitEndpointList).  Returns OK
+  // and sets *client, or the error that prevented it: kBadOption for an empty list, an empty
+  // or repeated item or a malformed endpoint (the message names it), or no resources.  A daemon
+  // that is not running yet is not an error: requests wait up to connect_timeout for it.
+  // REQUIRES: client non-null.
   static Status Open(const std::string& endpoint, const ClientOptions& options,
+                     std::unique_ptr<Client>* client);
+  // The same for a list given item by item (items are not split at commas).  Note: spell the
+  // argument std::vector<std::string>{...}; a bare {"a", "b"} is ambiguous with the overload
+  // above.
+  static Status Open(const std::vector<std::string>& endpoints, const ClientOptions& options,
                      std::unique_ptr<Client>* client);
 
   // Ends every request still pending: queued ones and ones the daemon has not finished fail
@@ -157,8 +190,9 @@ class Client {
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
-  // Queues `tensor` to be written to `path` (relative to the daemon's output root) and returns
-  // at once, without waiting for the daemon.  Arguments are checked first, with the codes the
+  // Queues `tensor` to be written to `path` (relative to the output root of the daemon it goes
+  // to; with several endpoints, see Job::endpoint()) and returns at once, without waiting for
+  // the daemon.  Arguments are checked first, with the codes the
   // daemon would use: shape vs layout, dims >= 1, byte size <= 2^63 - 1 (kBadShape); null data
   // (kBadRequest); path syntax, "{index" in kEach mode (kBadPath); a format that cannot be
   // inferred (kBadFormat); option ranges, non-finite pad_value/value_range, metadata limits
@@ -169,7 +203,8 @@ class Client {
   Job save_image(const TensorView& tensor, std::string path,
                  const SaveOptions& options = SaveOptions());
 
-  // Waits until every save_image that returned before this call has ended.  Returns kTimeout
+  // Waits until every save_image that returned before this call has ended (on every endpoint).
+  // Returns kTimeout
   // if some have not ended in time.  Otherwise returns OK iff none of the jobs it covers
   // failed, else the Status of the earliest-submitted failed one (its message names how many
   // more failed).  Each failed job is reported by exactly one flush: the first that covers it
@@ -177,13 +212,20 @@ class Client {
   // reports.  Thread-safe.
   Status flush(std::chrono::milliseconds timeout = kWaitForever, uint64_t* failed_jobs = nullptr);
 
-  // Asks the daemon for its counters.  Returns OK and fills *counters, or the daemon's error,
-  // kDisconnected, or kTimeout.  REQUIRES: counters non-null.  Thread-safe.
+  // Asks the daemon at endpoints()[0] for its counters.  Returns OK and fills *counters, or the
+  // daemon's error, kDisconnected, or kTimeout.  REQUIRES: counters non-null.  Thread-safe.
   Status status(std::map<std::string, uint64_t>* counters,
                 std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  // The same for the daemon at `endpoint`, one item of endpoints(); kBadOption naming it if it
+  // is not one.  Thread-safe.
+  Status status(const std::string& endpoint, std::map<std::string, uint64_t>* counters,
+                std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
-  // The endpoint given to Open.  Thread-safe.
+  // The endpoint argument given to Open, as given (the whole list; for the vector overload its
+  // items joined with ",").  Thread-safe.
   const std::string& endpoint() const;
+  // Each endpoint, trimmed, in the order given.  Thread-safe.
+  const std::vector<std::string>& endpoints() const;
 
  private:
   struct Impl;

@@ -2,6 +2,7 @@
 #include <cmath>
 #include <iostream>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -21,7 +22,8 @@ int main(int argc, char** argv) {
 
   std::string endpoint = imgsink::ClientDefaultEndpoint();
   double connect_timeout_s = 5;
-  app.add_option("--endpoint", endpoint, "ZeroMQ endpoint of imgsinkd")->capture_default_str();
+  app.add_option("--endpoint", endpoint, "ZeroMQ endpoint of imgsinkd (one; not a list)")
+      ->capture_default_str();
   app.add_option("--connect-timeout", connect_timeout_s,
                  "seconds to wait for the daemon to answer a status request")
       ->check(CLI::PositiveNumber)
@@ -63,9 +65,24 @@ int main(int argc, char** argv) {
     const int code = app.exit(e);  // help to stdout, errors to stderr
     return code == 0 ? kExitOk : kExitUsage;
   }
-  const Target target{endpoint, std::chrono::milliseconds(std::lround(connect_timeout_s * 1000))};
+  if (keygen->parsed()) return RunKeygen(prefix, force);
+  // Each command talks to one daemon.  IMGSINK_ENDPOINT may name several for training
+  // processes (a client spreads over them); refuse a list rather than guess which one is meant.
+  std::vector<std::string> endpoints;
+  std::string error;
+  if (!imgsink::SplitEndpointList(endpoint, &endpoints, &error)) {
+    std::cerr << "imgsinkctl: bad --endpoint / IMGSINK_ENDPOINT: " << error << "\n";
+    return kExitUsage;
+  }
+  if (endpoints.size() > 1) {
+    std::cerr << "imgsinkctl: --endpoint / IMGSINK_ENDPOINT names " << endpoints.size()
+              << " daemons ('" << endpoint << "'); imgsinkctl talks to one: run it once per "
+              << "daemon, e.g. --endpoint " << endpoints[0] << "\n";
+    return kExitUsage;
+  }
+  const Target target{endpoints[0],
+                      std::chrono::milliseconds(std::lround(connect_timeout_s * 1000))};
   if (status->parsed()) return RunStatus(target, json);
   if (flush->parsed()) return RunFlush(target, flush_timeout_s);
-  if (watch->parsed()) return RunWatch(target, interval_s, count);
-  return RunKeygen(prefix, force);
+  return RunWatch(target, interval_s, count);
 }
