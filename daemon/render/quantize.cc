@@ -188,30 +188,26 @@ void WriteUint8Image(const ImageTarget<uint8_t>& t) {
   }
 }
 
-// The per-image loops, compiled once per RenderIsa: `flatten` inlines the kernels into each
-// variant, so they are vectorized for its target (render_isa.h).  Both variants run the same
-// scalar C++ (same IEEE operations, no FMA); only the instructions differ.
+// The per-image loops, compiled once per RenderIsa (render_isa.h): both variants run the same
+// C++ (same IEEE operations, no FMA); only the instructions differ.
 template <class Out, class Kernel>
-__attribute__((flatten)) void WriteImageBaseline(const ImageTarget<Out>& t, size_t elem_size,
-                                                 const Kernel& kernel) {
+IMGSINK_RENDER_BASELINE void WriteImageBaseline(const ImageTarget<Out>& t, size_t elem_size,
+                                                const Kernel& kernel) {
   WriteImage(t, elem_size, kernel);
 }
 
-__attribute__((flatten)) void WriteUint8ImageBaseline(const ImageTarget<uint8_t>& t) {
+IMGSINK_RENDER_BASELINE void WriteUint8ImageBaseline(const ImageTarget<uint8_t>& t) {
   WriteUint8Image(t);
 }
 
 #if defined(__x86_64__)
 template <class Out, class Kernel>
-__attribute__((target("avx2"), flatten)) void WriteImageAvx2(const ImageTarget<Out>& t,
-                                                             size_t elem_size,
-                                                             const Kernel& kernel) {
+IMGSINK_RENDER_AVX2 void WriteImageAvx2(const ImageTarget<Out>& t, size_t elem_size,
+                                        const Kernel& kernel) {
   WriteImage(t, elem_size, kernel);
 }
 
-__attribute__((target("avx2"), flatten)) void WriteUint8ImageAvx2(const ImageTarget<uint8_t>& t) {
-  WriteUint8Image(t);
-}
+IMGSINK_RENDER_AVX2 void WriteUint8ImageAvx2(const ImageTarget<uint8_t>& t) { WriteUint8Image(t); }
 #endif
 
 template <class Out, class Kernel>

@@ -21,4 +21,11 @@ RenderIsa ActiveRenderIsa();
 // changes nothing, when this CPU cannot run it.
 bool SetRenderIsa(RenderIsa isa);
 
+// Attributes of a function that is one variant of a loop: `flatten` inlines every call in it, so
+// the whole loop body is compiled (and vectorized) for the variant's target.
+#define IMGSINK_RENDER_BASELINE __attribute__((flatten))
+#if defined(__x86_64__)
+#define IMGSINK_RENDER_AVX2 __attribute__((target("avx2"), flatten))
+#endif
+
 }  // namespace imgsink

@@ -8,31 +8,16 @@
 
 #include <catch.hpp>
 
-#include "daemon/render/render_isa.h"
 #include "reference_cases.h"
+#include "render_variants.h"
 
 namespace imgsink::testing {
 namespace {
 
 const std::string kDataDir = std::string(IMGSINK_SOURCE_DIR) + "/tests/render/data";
 
-// Runs check() under every render variant this CPU runs (render_isa.h): each must give torch's
-// bits by itself.
-template <class Check>
-void ForEachIsa(const Check& check) {
-  for (RenderIsa isa : {RenderIsa::kBaseline, RenderIsa::kAvx2}) {
-    if (!SetRenderIsa(isa)) {
-      WARN("this CPU cannot run render variant " << int(isa) << ": not tested");
-      continue;
-    }
-    INFO("render variant " << (isa == RenderIsa::kAvx2 ? "avx2" : "baseline"));
-    check();
-  }
-  REQUIRE(SetRenderIsa(SupportedRenderIsa()));
-}
-
 void CheckAll(const std::vector<ReferenceCase>& cases) {
-  ForEachIsa([&] {
+  ForEachRenderIsa([&] {
     for (const ReferenceCase& c : cases) {
       for (size_t misalign : {0, 1, 3}) {
         INFO("case " << c.name << " (input misaligned by " << misalign << " bytes)");
@@ -61,7 +46,7 @@ TEST_CASE("every float16/bfloat16 bit pattern through normalize + quantize", "[r
     ++tables;
     REQUIRE(c.input.size() == 65536 * 2);
     INFO("table " << c.name);
-    ForEachIsa([&] { CHECK(CheckReferenceCase(c, 0) == ""); });
+    ForEachRenderIsa([&] { CHECK(CheckReferenceCase(c, 0) == ""); });
   }
   CHECK(tables == 10);
 }
@@ -98,7 +83,7 @@ TEST_CASE("large random cases match live torch", "[render][reference][oracle]") 
   REQUIRE(LoadReferenceCases(dir.string(), &cases, &error));
   INFO(error);
   REQUIRE(cases.size() >= 9);
-  ForEachIsa([&] {
+  ForEachRenderIsa([&] {
     for (const ReferenceCase& c : cases) {
       INFO("oracle case " << c.name);
       CHECK(CheckReferenceCase(c, 1) == "");

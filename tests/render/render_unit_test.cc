@@ -11,6 +11,7 @@
 #include "daemon/render/half.h"
 #include "daemon/render/normalize.h"
 #include "daemon/render/render.h"
+#include "render_variants.h"
 
 namespace imgsink {
 namespace {
@@ -213,6 +214,31 @@ TEST_CASE("min/max and the divisor follow torch and Python", "[render]") {
   CHECK(NormDivisor(-1.0, 1.0) == 2.0);
   CHECK(std::isnan(NormDivisor(0.0, std::nan(""))));
   CHECK(NormDivisor(-HUGE_VAL, HUGE_VAL) == HUGE_VAL);
+}
+
+TEST_CASE("min/max finds the extremes and a NaN at every position", "[render]") {
+  // Lengths and positions across the vector lanes, the loop body and the scalar tail.
+  testing::ForEachRenderIsa([] {
+    for (int64_t len : {1, 7, 8, 9, 31, 67}) {
+      for (int64_t at = 0; at < len; ++at) {
+        INFO("length " << len << ", special value at " << at);
+        std::vector<float> v(static_cast<size_t>(len), 0.5f);
+        double lo, hi;
+        v[size_t(at)] = -7.0f;
+        const auto low_at = Floats(v);
+        TensorMinMax(Batch(low_at, DType::kFloat32, 1, 1, 1, len), &lo, &hi);
+        CHECK((lo == -7.0 && hi == (len == 1 ? -7.0 : 0.5)));
+        v[size_t(at)] = 9.0f;
+        const auto high_at = Floats(v);
+        TensorMinMax(Batch(high_at, DType::kFloat32, 1, 1, 1, len), &lo, &hi);
+        CHECK((lo == (len == 1 ? 9.0 : 0.5) && hi == 9.0));
+        v[size_t(at)] = NAN;
+        const auto with_nan = Floats(v);
+        TensorMinMax(Batch(with_nan, DType::kFloat32, 1, 1, 1, len), &lo, &hi);
+        CHECK((std::isnan(lo) && std::isnan(hi)));
+      }
+    }
+  });
 }
 
 }  // namespace
