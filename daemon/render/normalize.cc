@@ -5,48 +5,74 @@
 #include <string>
 
 #include "daemon/render/dtype_math.h"
+#include "daemon/render/render_isa.h"
 
 namespace imgsink {
 namespace {
 
-// Independent lanes let the compiler vectorize the reduction; x < lo ? x : lo never takes a
-// NaN, so NaNs are counted on the side and win at the end, as in torch.
-template <class M>
+// A reduction over independent lanes: GCC vector extensions of kBytes (the target's vector
+// width; GCC does not vectorize the reduction itself, since IEEE min/max are not associative
+// with NaN).  x < lo ? x : lo never takes a NaN, so NaNs are tracked on the side and win at the
+// end, as in torch.
+template <class M, int kBytes>
 void MinMaxOf(const uint8_t* p, size_t count, double* min, double* max) {
   using V = typename M::Value;
-  constexpr size_t kLanes = 16;
-  V lo[kLanes], hi[kLanes];
-  uint32_t nans[kLanes] = {};
-  for (size_t j = 0; j < kLanes; ++j) {
-    lo[j] = std::numeric_limits<V>::infinity();
-    hi[j] = -std::numeric_limits<V>::infinity();
-  }
+  typedef V Lanes __attribute__((vector_size(kBytes)));
+  constexpr size_t kLanes = sizeof(Lanes) / sizeof(V);
+  constexpr V kInf = std::numeric_limits<V>::infinity();
+  Lanes lo = Lanes{} + kInf, hi = Lanes{} - kInf;
+  decltype(lo != lo) nans{};
   size_t i = 0;
   for (; i + kLanes <= count; i += kLanes) {
-    for (size_t j = 0; j < kLanes; ++j) {
-      const V x = M::Load(p + (i + j) * M::kSize);
-      lo[j] = x < lo[j] ? x : lo[j];
-      hi[j] = x > hi[j] ? x : hi[j];
-      nans[j] |= (x != x);
-    }
+    V values[kLanes];
+    for (size_t j = 0; j < kLanes; ++j) values[j] = M::Load(p + (i + j) * M::kSize);
+    Lanes x;
+    std::memcpy(&x, values, sizeof x);
+    lo = x < lo ? x : lo;
+    hi = x > hi ? x : hi;
+    nans |= x != x;
   }
-  for (size_t j = 0; i < count; ++i, ++j) {
+  V low = kInf, high = -kInf;
+  bool nan = false;
+  for (size_t j = 0; j < kLanes; ++j) {
+    low = lo[j] < low ? lo[j] : low;
+    high = hi[j] > high ? hi[j] : high;
+    nan |= nans[j] != 0;
+  }
+  for (; i < count; ++i) {
     const V x = M::Load(p + i * M::kSize);
-    lo[j] = x < lo[j] ? x : lo[j];
-    hi[j] = x > hi[j] ? x : hi[j];
-    nans[j] |= (x != x);
+    low = x < low ? x : low;
+    high = x > high ? x : high;
+    nan |= x != x;
   }
-  for (size_t j = 1; j < kLanes; ++j) {
-    lo[0] = lo[j] < lo[0] ? lo[j] : lo[0];
-    hi[0] = hi[j] > hi[0] ? hi[j] : hi[0];
-    nans[0] |= nans[j];
-  }
-  if (nans[0] != 0) {
+  if (nan) {
     *min = *max = std::numeric_limits<double>::quiet_NaN();
   } else {
-    *min = double(lo[0]);
-    *max = double(hi[0]);
+    *min = double(low);
+    *max = double(high);
   }
+}
+
+// MinMaxOf compiled once per RenderIsa (render_isa.h).
+template <class M>
+IMGSINK_RENDER_BASELINE void MinMaxBaseline(const uint8_t* p, size_t count, double* min,
+                                            double* max) {
+  MinMaxOf<M, 16>(p, count, min, max);
+}
+
+#if defined(__x86_64__)
+template <class M>
+IMGSINK_RENDER_AVX2 void MinMaxAvx2(const uint8_t* p, size_t count, double* min, double* max) {
+  MinMaxOf<M, 32>(p, count, min, max);
+}
+#endif
+
+template <class M>
+void MinMax(const uint8_t* p, size_t count, double* min, double* max) {
+#if defined(__x86_64__)
+  if (ActiveRenderIsa() == RenderIsa::kAvx2) return MinMaxAvx2<M>(p, count, min, max);
+#endif
+  MinMaxBaseline<M>(p, count, min, max);
 }
 
 template <class M>
@@ -70,10 +96,10 @@ Status CheckRange(double low, double high, DType dtype) {
 void TensorMinMax(const TensorBatch& batch, double* min, double* max) {
   const size_t count = size_t(batch.n * batch.c * batch.h * batch.w);
   switch (batch.dtype) {
-    case DType::kFloat16: return MinMaxOf<HalfMath>(batch.data, count, min, max);
-    case DType::kBFloat16: return MinMaxOf<BFloat16Math>(batch.data, count, min, max);
-    case DType::kFloat32: return MinMaxOf<Float32Math>(batch.data, count, min, max);
-    case DType::kFloat64: return MinMaxOf<Float64Math>(batch.data, count, min, max);
+    case DType::kFloat16: return MinMax<HalfMath>(batch.data, count, min, max);
+    case DType::kBFloat16: return MinMax<BFloat16Math>(batch.data, count, min, max);
+    case DType::kFloat32: return MinMax<Float32Math>(batch.data, count, min, max);
+    case DType::kFloat64: return MinMax<Float64Math>(batch.data, count, min, max);
     case DType::kUint8:
     case DType::kUint16: break;
   }

@@ -43,18 +43,42 @@ Status CheckDTypeAndOptions(const TensorBatch& batch, const RenderOptions& opts,
   return Status::OK();
 }
 
-void FillCanvas(uint16_t sample, Image* out) {
+// Sets `count` samples of out->pixels from sample index `first` to `sample`.
+void FillSamples(uint16_t sample, size_t first, size_t count, Image* out) {
   if (out->bit_depth == 8) {
-    std::memset(out->pixels.data(), sample, out->pixels.size());
+    std::memset(out->pixels.data() + first, sample, count);
     return;
   }
   uint8_t bytes[2];
   std::memcpy(bytes, &sample, sizeof bytes);
-  uint8_t* p = out->pixels.data();
-  const size_t count = out->pixels.size() / 2;
+  uint8_t* p = out->pixels.data() + 2 * first;
   for (size_t i = 0; i < count; ++i) {
     p[2 * i] = bytes[0];
     p[2 * i + 1] = bytes[1];
+  }
+}
+
+// Fills what no image of the n (h x w) covers with `sample`: the padding and the empty cells
+// after the last image.  Only those samples, so the canvas is written once in all.
+void FillPadding(const GridGeometry& g, int64_t n, int64_t h, int64_t w, uint16_t sample,
+                 Image* out) {
+  const size_t c = size_t(out->channels);
+  const size_t row = size_t(g.width) * c;
+  for (int64_t y = 0; y < g.height; ++y) {
+    const size_t base = size_t(y) * row;
+    if (y < g.padding || (y - g.padding) % g.cell_h >= h) {  // a padding row
+      FillSamples(sample, base, row, out);
+      continue;
+    }
+    const int64_t gy = (y - g.padding) / g.cell_h;
+    const int64_t images = std::min(g.xmaps, n - gy * g.xmaps);
+    int64_t x = 0;  // first column not yet written
+    for (int64_t k = 0; k < images; ++k) {
+      const int64_t x0 = k * g.cell_w + g.padding;
+      FillSamples(sample, base + size_t(x) * c, size_t(x0 - x) * c, out);
+      x = x0 + w;
+    }
+    FillSamples(sample, base + size_t(x) * c, size_t(g.width - x) * c, out);
   }
 }
 
@@ -130,7 +154,7 @@ Status RenderGrid(const TensorBatch& batch, const RenderOptions& opts, int bit_d
   out->height = int(grid.height);
   out->channels = spec.out_channels;
   out->bit_depth = bit_depth;
-  if (grid.has_pad_pixels) FillCanvas(pad_sample, out);
+  if (grid.has_pad_pixels) FillPadding(grid, batch.n, batch.h, batch.w, pad_sample, out);
   for (int64_t k = 0; k < batch.n; ++k) {
     if (spec.normalize) spec.range = ranges[ranges.size() == 1 ? 0 : size_t(k)];
     QuantizeImage(SliceImage(batch, k), spec, grid.X0(k), grid.Y0(k), out);

@@ -1,5 +1,6 @@
-// Times RenderGrid on one thread: render_bench [n c h w [dtype [normalize]]]
-// Default: 64x3x256x256 float32, value_range (-1, 1).  Prints the best and median of 15 runs of
+// Times RenderGrid on one thread: render_bench [n c h w [dtype [normalize [isa]]]]
+// Default: 64x3x256x256 float32, value_range (-1, 1), the best variant the CPU runs (isa:
+// baseline or avx2, render_isa.h).  Prints the best and median of 15 runs of
 // the thread's CPU time (robust to other processes on a busy machine) and the best wall time.
 #include <algorithm>
 #include <chrono>
@@ -13,6 +14,7 @@
 
 #include "daemon/render/half.h"
 #include "daemon/render/render.h"
+#include "daemon/render/render_isa.h"
 
 int main(int argc, char** argv) {
   using namespace imgsink;
@@ -26,6 +28,14 @@ int main(int argc, char** argv) {
   DType dtype = DType::kFloat32;
   if (argc >= 6 && !ParseDType(argv[5], &dtype)) return 2;
   const std::string mode = argc >= 7 ? argv[6] : "value_range";
+  if (argc >= 8) {
+    const std::string isa = argv[7];
+    if (isa != "baseline" && isa != "avx2") return 2;
+    if (!SetRenderIsa(isa == "avx2" ? RenderIsa::kAvx2 : RenderIsa::kBaseline)) {
+      std::fprintf(stderr, "this CPU cannot run the %s variant\n", isa.c_str());
+      return 2;
+    }
+  }
   const size_t count = size_t(n * c * h * w);
   std::vector<uint8_t> bytes(count * DTypeSize(dtype) + 1);
   std::mt19937 rng(1);
@@ -67,10 +77,11 @@ int main(int argc, char** argv) {
   }
   std::sort(cpu_ms.begin(), cpu_ms.end());
   std::sort(wall_ms.begin(), wall_ms.end());
-  std::printf("%lldx%lldx%lldx%lld %s %s: cpu best %.2f ms, median %.2f ms; wall best %.2f ms "
+  std::printf("%lldx%lldx%lldx%lld %s %s %s: cpu best %.2f ms, median %.2f ms; wall best %.2f ms "
               "(%dx%d canvas)\n",
               (long long)n, (long long)c, (long long)h, (long long)w,
-              std::string(DTypeName(dtype)).c_str(), mode.c_str(), cpu_ms.front(),
+              std::string(DTypeName(dtype)).c_str(), mode.c_str(),
+              ActiveRenderIsa() == RenderIsa::kAvx2 ? "avx2" : "baseline", cpu_ms.front(),
               cpu_ms[cpu_ms.size() / 2], wall_ms.front(), out.width, out.height);
   return 0;
 }

@@ -9,6 +9,7 @@
 #include <catch.hpp>
 
 #include "reference_cases.h"
+#include "render_variants.h"
 
 namespace imgsink::testing {
 namespace {
@@ -16,12 +17,14 @@ namespace {
 const std::string kDataDir = std::string(IMGSINK_SOURCE_DIR) + "/tests/render/data";
 
 void CheckAll(const std::vector<ReferenceCase>& cases) {
-  for (const ReferenceCase& c : cases) {
-    for (size_t misalign : {0, 1, 3}) {
-      INFO("case " << c.name << " (input misaligned by " << misalign << " bytes)");
-      CHECK(CheckReferenceCase(c, misalign) == "");
+  ForEachRenderIsa([&] {
+    for (const ReferenceCase& c : cases) {
+      for (size_t misalign : {0, 1, 3}) {
+        INFO("case " << c.name << " (input misaligned by " << misalign << " bytes)");
+        CHECK(CheckReferenceCase(c, misalign) == "");
+      }
     }
-  }
+  });
 }
 
 TEST_CASE("committed torch reference cases render identically", "[render][reference]") {
@@ -43,7 +46,7 @@ TEST_CASE("every float16/bfloat16 bit pattern through normalize + quantize", "[r
     ++tables;
     REQUIRE(c.input.size() == 65536 * 2);
     INFO("table " << c.name);
-    CHECK(CheckReferenceCase(c, 0) == "");
+    ForEachRenderIsa([&] { CHECK(CheckReferenceCase(c, 0) == ""); });
   }
   CHECK(tables == 10);
 }
@@ -80,10 +83,12 @@ TEST_CASE("large random cases match live torch", "[render][reference][oracle]") 
   REQUIRE(LoadReferenceCases(dir.string(), &cases, &error));
   INFO(error);
   REQUIRE(cases.size() >= 9);
-  for (const ReferenceCase& c : cases) {
-    INFO("oracle case " << c.name);
-    CHECK(CheckReferenceCase(c, 1) == "");
-  }
+  ForEachRenderIsa([&] {
+    for (const ReferenceCase& c : cases) {
+      INFO("oracle case " << c.name);
+      CHECK(CheckReferenceCase(c, 1) == "");
+    }
+  });
 }
 
 }  // namespace

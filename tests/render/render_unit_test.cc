@@ -11,6 +11,7 @@
 #include "daemon/render/half.h"
 #include "daemon/render/normalize.h"
 #include "daemon/render/render.h"
+#include "render_variants.h"
 
 namespace imgsink {
 namespace {
@@ -202,6 +203,48 @@ TEST_CASE("the output buffer is reused", "[render]") {
   CHECK(im.row_bytes() * size_t(im.height) == im.pixels.size());
 }
 
+TEST_CASE("padding and empty cells are written even over a reused buffer", "[render]") {
+  // 5 images of 2x3 in rows of 3 leave an empty cell; only the uncovered samples get pad_value.
+  std::vector<float> values(5 * 3 * 2 * 3);
+  for (size_t i = 0; i < values.size(); ++i) values[i] = float(i % 7) / 7.0f;
+  const auto bytes = Floats(values);
+  for (int bits : {8, 16}) {
+    for (int padding : {0, 1, 2}) {
+      INFO(bits << " bits, padding " << padding);
+      RenderOptions o;
+      o.nrow = 3;
+      o.padding = padding;
+      o.pad_value = 0.6;
+      Image fresh, reused;
+      REQUIRE(RenderGrid(Batch(bytes, DType::kFloat32, 5, 3, 2, 3), o, bits, &fresh).ok());
+      reused.pixels.assign(fresh.pixels.size(), 0xAB);
+      REQUIRE(RenderGrid(Batch(bytes, DType::kFloat32, 5, 3, 2, 3), o, bits, &reused).ok());
+      CHECK(reused.pixels == fresh.pixels);
+      // Padding rows/columns and the empty cell hold the pad sample: 0.6 * 255 + 0.5 -> 153.
+      const unsigned pad = bits == 8 ? 153 : 39321;  // 0.6f * 65535 + 0.5 = 39321.5
+      const size_t row = fresh.row_bytes() / size_t(bits / 8);
+      auto at = [&](size_t x, size_t y, size_t ch) {
+        const size_t i = y * row + x * 3 + ch;
+        return bits == 8 ? unsigned(fresh.pixels[i]) : Sample16(fresh, i);
+      };
+      const size_t cell_w = 3 + size_t(padding), cell_h = 2 + size_t(padding);
+      size_t pads = 0;
+      for (size_t y = 0; y < size_t(fresh.height); ++y) {
+        for (size_t x = 0; x < size_t(fresh.width); ++x) {
+          const size_t cx = (x - size_t(padding)) / cell_w, cy = (y - size_t(padding)) / cell_h;
+          const bool in_image = x >= size_t(padding) && y >= size_t(padding) &&
+                                (x - size_t(padding)) % cell_w < 3 &&
+                                (y - size_t(padding)) % cell_h < 2 && cy * 3 + cx < 5;
+          if (in_image) continue;
+          ++pads;
+          for (size_t ch = 0; ch < 3; ++ch) CHECK(at(x, y, ch) == pad);
+        }
+      }
+      CHECK(pads == size_t(fresh.width * fresh.height) - 5 * 2 * 3);
+    }
+  }
+}
+
 TEST_CASE("min/max and the divisor follow torch and Python", "[render]") {
   const auto bytes = Floats({0.25f, -3.0f, 9.0f, NAN, 1.0f});
   double lo, hi;
@@ -213,6 +256,31 @@ TEST_CASE("min/max and the divisor follow torch and Python", "[render]") {
   CHECK(NormDivisor(-1.0, 1.0) == 2.0);
   CHECK(std::isnan(NormDivisor(0.0, std::nan(""))));
   CHECK(NormDivisor(-HUGE_VAL, HUGE_VAL) == HUGE_VAL);
+}
+
+TEST_CASE("min/max finds the extremes and a NaN at every position", "[render]") {
+  // Lengths and positions across the vector lanes, the loop body and the scalar tail.
+  testing::ForEachRenderIsa([] {
+    for (int64_t len : {1, 7, 8, 9, 31, 67}) {
+      for (int64_t at = 0; at < len; ++at) {
+        INFO("length " << len << ", special value at " << at);
+        std::vector<float> v(static_cast<size_t>(len), 0.5f);
+        double lo, hi;
+        v[size_t(at)] = -7.0f;
+        const auto low_at = Floats(v);
+        TensorMinMax(Batch(low_at, DType::kFloat32, 1, 1, 1, len), &lo, &hi);
+        CHECK((lo == -7.0 && hi == (len == 1 ? -7.0 : 0.5)));
+        v[size_t(at)] = 9.0f;
+        const auto high_at = Floats(v);
+        TensorMinMax(Batch(high_at, DType::kFloat32, 1, 1, 1, len), &lo, &hi);
+        CHECK((lo == (len == 1 ? 9.0 : 0.5) && hi == 9.0));
+        v[size_t(at)] = NAN;
+        const auto with_nan = Floats(v);
+        TensorMinMax(Batch(with_nan, DType::kFloat32, 1, 1, 1, len), &lo, &hi);
+        CHECK((std::isnan(lo) && std::isnan(hi)));
+      }
+    }
+  });
 }
 
 }  // namespace
