@@ -3,6 +3,8 @@
 // The main thread owns start-up, signals (SIGINT/SIGTERM drain, SIGHUP reload) and the
 // service manager protocol (sd_notify: READY, STATUS, WATCHDOG, RELOADING, STOPPING); the
 // Server runs everything else on its own threads.
+#include <sys/resource.h>
+
 #include <csignal>
 #include <filesystem>
 #include <cstring>
@@ -25,6 +27,17 @@
 
 namespace imgsink {
 namespace {
+
+// Each worker holds up to WriteGroup::kMaxFiles temp files open while it writes a job, so the
+// usual soft limit of 1024 fds runs out at a dozen workers.  Take the hard limit, as systemd
+// advises programs that need many fds (nothing here uses select()).
+void RaiseFdLimit() {
+  struct rlimit limit;
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &limit) != 0) LogWarning("cannot raise the open file limit");
+  }
+}
 
 void ApplyLogLevel(const DaemonOptions& options) {
   LogLevel level;
@@ -129,6 +142,7 @@ class ServiceHeartbeat {
 int Run(const std::vector<std::string>& args, DaemonOptions options) {
   std::signal(SIGPIPE, SIG_IGN);
   ApplyLogLevel(options);
+  RaiseFdLimit();
   // Install the signal handlers before any thread starts, so no signal is lost early.
   boost::asio::io_context io;
   boost::asio::signal_set stop_signals(io, SIGINT, SIGTERM);

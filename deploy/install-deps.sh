@@ -10,6 +10,7 @@ packages=(
   libboost-dev libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libpng-dev libturbojpeg0-dev
   libcli11-dev libsystemd-dev libtomlplusplus-dev nlohmann-json3-dev
   prometheus-cpp-dev  # daemon/metrics: Prometheus exposition + HTTP (civetweb)
+  libisal-dev  # daemon/journal: hardware CRC-32C (Intel ISA-L crc32_iscsi)
   # tests: Catch2 v2, independent decoders, Python reference (torchvision) and Python client
   catch2 pngcheck libjpeg-turbo-progs
   python3 python3-zmq python3-msgpack python3-numpy python3-pytest python3-pil

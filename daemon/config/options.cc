@@ -18,6 +18,7 @@ namespace {
 // Text forms of options whose struct field is not the option's type.
 struct TextOptions {
   std::string manifest = "on";
+  std::string output_sync = "fs";
   std::string journal = "on";
   std::string recovery = "strict";
 };
@@ -49,6 +50,15 @@ void AddOptions(CLI::App* app, DaemonOptions* o, TextOptions* t) {
                   "on: append a JSON line per written file (path, job, time, bytes, crc32c, "
                   "meta) to <output-root>/manifest.jsonl")
       ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
+  app->add_option("--output-sync", t->output_sync,
+                  "how a job's files are made durable (together, up to 64 at a time, before they "
+                  "are renamed into place): fs: one syncfs of the output filesystem for their data "
+                  "and one for their directory entries (fastest, but it also waits for other "
+                  "programs' unwritten data on that filesystem, e.g. a checkpoint being saved; "
+                  "needs Linux >= 5.8 to see write errors); file: fsync each file and each "
+                  "directory once (waits only for the daemon's own files)")
+      ->check(CLI::IsMember({"fs", "file"}))
       ->capture_default_str();
   app->add_option("--workers", o->workers, "worker threads (render, encode, write); 0 = one per core")
       ->capture_default_str();
@@ -84,7 +94,8 @@ void AddOptions(CLI::App* app, DaemonOptions* o, TextOptions* t) {
                   "credit a client leaves unused this long is taken back")
       ->capture_default_str();
   app->add_option("--write-tries", o->write_tries,
-                  "attempts to write an output file (ENOSPC, EIO, ...) before its job fails")
+                  "attempts to write a group of output files (ENOSPC, EIO, ...) before its job "
+                  "fails")
       ->check(CLI::Range(1, 1000000))
       ->capture_default_str();
   app->add_option("--retry-max-delay-ms", o->retry_max_delay_ms,
@@ -150,6 +161,7 @@ std::optional<int> ParseCommandLine(const std::vector<std::string>& args, Daemon
   }
   options->journal = text.journal == "on";
   options->manifest = text.manifest == "on";
+  options->output_sync = text.output_sync == "file" ? OutputSync::kFile : OutputSync::kFilesystem;
   options->journal_skip_corrupt = text.recovery == "skip-corrupt";
   return std::nullopt;
 }
@@ -207,7 +219,9 @@ bool OnlyReloadableDiffer(const DaemonOptions& a, const DaemonOptions& b,
     differ.push_back("listen/curve/insecure_tcp");
   }
   if (a.ipc_mode != b.ipc_mode || a.ipc_group != b.ipc_group) differ.push_back("ipc_mode/ipc_group");
-  if (a.output_root != b.output_root || a.manifest != b.manifest) differ.push_back("output_root/manifest");
+  if (a.output_root != b.output_root || a.manifest != b.manifest || a.output_sync != b.output_sync) {
+    differ.push_back("output_root/manifest/output_sync");
+  }
   if (a.journal != b.journal || a.journal_dir != b.journal_dir) differ.push_back("journal/journal_dir");
   if (a.max_request_bytes != b.max_request_bytes) differ.push_back("max_request_bytes");
   if (a.max_pixels_per_image != b.max_pixels_per_image) differ.push_back("max_pixels_per_image");
@@ -234,6 +248,7 @@ std::string FormatConfig(const DaemonOptions& o) {
   str("ipc_group", o.ipc_group);
   str("output_root", o.output_root);
   str("manifest", o.manifest ? "on" : "off");
+  str("output_sync", o.output_sync == OutputSync::kFile ? "file" : "fs");
   num("workers", o.workers);
   num("max_request_bytes", o.max_request_bytes);
   num("max_pixels_per_image", o.max_pixels_per_image);

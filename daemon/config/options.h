@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "daemon/output/output_sync.h"
 #include "daemon/service/listen_fds.h"
 #include "imgsink/proto/status.h"
 
@@ -29,6 +30,8 @@ struct DaemonOptions {
   std::string output_root = "./imgsink-out";
   // Append a line per written file to <output_root>/manifest.jsonl (durably).
   bool manifest = true;
+  // How output files are made durable (--output-sync fs | file; daemon/output/output_sync.h).
+  OutputSync output_sync = OutputSync::kFilesystem;
   // Worker threads that render/encode/write.  0 means one per core.
   unsigned workers = 0;
 
@@ -45,7 +48,7 @@ struct DaemonOptions {
   uint64_t memory_budget = uint64_t{2} << 30;   // tensor/pixel bytes of jobs in RAM
   uint64_t journal_budget = uint64_t{8} << 30;  // bytes of journal on disk
   uint64_t credit_ttl_ms = 30000;               // unused credit is taken back after this
-  int write_tries = 8;                          // attempts per output file (ENOSPC, EIO, ...)
+  int write_tries = 8;                          // attempts per group of output files (ENOSPC, EIO, ...)
   uint64_t retry_max_delay_ms = 30000;          // backoff between tries doubles up to this
 
   // tcp:// endpoints: CURVE (this daemon's secret key file; the allowed client public keys, a

@@ -34,8 +34,8 @@ struct Job {
   uint64_t held_bytes = 0;     // bytes of this job charged to the memory budget
   bool journaled = false;      // its ACCEPTED record is durable
   bool replayed = false;       // recovered from the journal at start-up
-  size_t next_image = 0;       // images[0, next_image) are written
-  int write_tries = 0;         // failed write attempts of images[next_image]
+  size_t next_image = 0;       // images[0, next_image) are written and durable
+  int write_tries = 0;         // failed attempts at the file group starting at next_image
   std::string manifest_lines;  // lines for the files written so far
 
   // The path of images[i]: the request's path, or its template expanded with index i.

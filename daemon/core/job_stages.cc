@@ -8,6 +8,7 @@
 #include "daemon/encode/png_encoder.h"
 #include "daemon/journal/crc32c.h"
 #include "daemon/output/path_template.h"
+#include "daemon/output/write_group.h"
 #include "daemon/render/render.h"
 
 namespace imgsink {
@@ -50,21 +51,34 @@ Status RenderJob(Job* job) {
   return Status::OK();
 }
 
-Status WriteImage(const Job& job, size_t i, OutputRoot* root, WrittenFile* written) {
+Status WriteImageGroup(const Job& job, size_t first, OutputRoot* root,
+                       const std::function<void()>& on_added, std::vector<WrittenFile>* written) {
   const SaveRequest& req = job.request;
   WorkerEncoders& w = ThisWorker();
   const std::vector<std::pair<std::string, std::string>> text(req.metadata.begin(),
                                                               req.metadata.end());
-  const std::string path = job.OutputPath(i);
-  Status s = job.plan.format == OutputFormat::kPng
-                 ? w.png.Encode(job.images[i], req.png, text, &w.encoded)
-                 : w.jpeg.Encode(job.images[i], req.jpeg, text, &w.encoded);
-  if (!s.ok()) return Status(s.code(), path + ": " + s.message());
-  s = root->WriteAtomic(path, w.encoded.data(), w.encoded.size());
-  if (!s.ok()) return s;
-  written->path = path;
-  written->bytes = w.encoded.size();
-  written->crc32c = journal::Crc32cOf(w.encoded.data(), w.encoded.size());
+  written->clear();
+  WriteGroup group(root);  // on error, its destructor discards what was added
+  Status s;
+  for (size_t i = first; i < job.images.size() && !group.full() && s.ok(); ++i) {
+    WrittenFile file;
+    file.path = job.OutputPath(i);
+    s = job.plan.format == OutputFormat::kPng
+            ? w.png.Encode(job.images[i], req.png, text, &w.encoded)
+            : w.jpeg.Encode(job.images[i], req.jpeg, text, &w.encoded);
+    if (!s.ok()) {
+      s = Status(s.code(), file.path + ": " + s.message());
+      break;
+    }
+    s = group.Add(file.path, w.encoded.data(), w.encoded.size());  // the bytes go to the page cache
+    if (!s.ok()) break;
+    file.bytes = w.encoded.size();
+    file.crc32c = journal::Crc32cOf(w.encoded.data(), w.encoded.size());
+    written->push_back(std::move(file));
+    if (on_added) on_added();
+  }
+  if (s.ok()) s = group.Commit();
+  if (!s.ok()) written->clear();
   return s;
 }
 

@@ -6,7 +6,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "daemon/core/job.h"
 #include "daemon/output/output_root.h"
@@ -18,17 +20,23 @@ namespace imgsink {
 // mode).  REQUIRES: the job validated; job->tensor set.
 Status RenderJob(Job* job);
 
-// What WriteImage wrote.
+// One file WriteImageGroup wrote.
 struct WrittenFile {
   std::string path;
   uint64_t bytes = 0;
   uint32_t crc32c = 0;  // of the file's bytes, for the manifest
 };
 
-// Encodes job.images[i] and writes it atomically to job.OutputPath(i) beneath `root`.
-Status WriteImage(const Job& job, size_t i, OutputRoot* root, WrittenFile* written);
+// Writes the next group of the job's files: encodes job.images[first, first + k), with
+// k = min(WriteGroup::kMaxFiles, images left), adds each to one WriteGroup at job.OutputPath(i)
+// (calling on_added() after each; `on_added` may be empty) and commits it, so the k files
+// become durable together, each atomically in place.  On OK *written holds the k files in order.
+// On error *written is empty and some of the k files may have been replaced (completely): write
+// the group again from `first`.  REQUIRES: first < job.images.size().
+Status WriteImageGroup(const Job& job, size_t first, OutputRoot* root,
+                       const std::function<void()>& on_added, std::vector<WrittenFile>* written);
 
-// Returns true iff a WriteImage failure with `status` may succeed if tried again later
+// Returns true iff a WriteImageGroup failure with `status` may succeed if tried again later
 // (ENOSPC, EIO, ...: kWriteFailed); bad paths and encoder errors never will.
 bool IsRetryable(const Status& status);
 

@@ -2,8 +2,10 @@
 //
 //   Submit:  render (tensor -> pixels, tensor freed) -> [journal ACCEPTED, fdatasync] -> write
 //   Resume:  (a job replayed from the journal)                                        -> write
-//   write:   encode + atomic write of each image; a failed write that may succeed later (ENOSPC,
-//            EIO) is retried with exponential backoff, up to write_tries attempts
+//   write:   encode each image into a temp file, then make a group of up to 64 files durable
+//            together and rename them into place (WriteImageGroup); a failed group that may
+//            succeed later (ENOSPC, EIO) is written again with exponential backoff, up to
+//            write_tries attempts
 //   end:     [journal DONE] -> Callbacks::on_done
 //
 // Threading contract: stages run on the pool's threads; the journal's callback runs on the
@@ -44,7 +46,7 @@ class Pipeline {
   struct Options {
     unsigned workers = 1;      // stages running at once (SetWorkers changes it live)
     unsigned max_workers = 1;  // pool threads: the most SetWorkers can allow
-    int write_tries = 8;  // attempts per image before the job fails
+    int write_tries = 8;  // attempts per group of files before the job fails
     std::chrono::milliseconds first_retry_delay{100};
     std::chrono::milliseconds max_retry_delay{30000};
   };
@@ -75,8 +77,8 @@ class Pipeline {
   uint64_t in_flight() const;
   // Jobs waiting for a write retry.  Thread-safe.
   uint64_t retrying() const { return retrying_.load(std::memory_order_relaxed); }
-  // Counts finished stages (render, each image written, job ended); it moves while workers
-  // make progress.  Thread-safe.
+  // Counts finished stages (render, each image encoded into its temp file, job ended); it moves
+  // while workers make progress.  Thread-safe.
   uint64_t progress() const { return progress_.load(std::memory_order_relaxed); }
 
  private:

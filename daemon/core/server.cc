@@ -68,7 +68,7 @@ Status Server::StartSocket() {
 Server::~Server() { Stop(); }
 
 Status Server::Start() {
-  Status s = OutputRoot::Open(options_.output_root, &root_);
+  Status s = OutputRoot::Open(options_.output_root, options_.output_sync, &root_);
   if (!s.ok()) return s;
   size_t removed = 0;
   s = root_->RemoveStaleTempFiles(64, &removed);

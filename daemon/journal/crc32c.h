@@ -1,12 +1,14 @@
-// CRC32C (Castagnoli) from Boost.CRC, and leveldb's CRC masking.
+// CRC32C (Castagnoli) from Intel ISA-L, and leveldb's CRC masking.
 //
-// Boost's crc_optimal is a byte-at-a-time table CRC: portable but not hardware-accelerated.
-// See JOURNAL_FORMAT.md "Checksum cost" for its measured speed.
+// ISA-L's crc32_iscsi picks the fastest kernel for the CPU at run time (SSE4.2 crc32 with PCLMUL
+// folding on x86-64, a table otherwise): gigabytes per second instead of the ~0.3 GB/s of a
+// byte-wise table.  See JOURNAL_FORMAT.md "Checksum cost".
 // Thread-safety: Crc32c objects are not shared; the free functions are pure.
 #pragma once
 
-#include <boost/crc.hpp>
+#include <isa-l/crc.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
@@ -15,11 +17,23 @@ namespace imgsink::journal {
 // Incremental CRC32C: Update() over consecutive pieces equals one Update() over their concatenation.
 class Crc32c {
  public:
-  void Update(const void* data, size_t size) { crc_.process_bytes(data, size); }
-  uint32_t Value() const { return crc_.checksum(); }
+  void Update(const void* data, size_t size) {
+    // ISA-L takes a mutable pointer but only reads, and an int length: feed it in chunks.
+    unsigned char* p = static_cast<unsigned char*>(const_cast<void*>(data));
+    while (size > 0) {
+      const size_t n = std::min(size, kMaxChunk);
+      state_ = crc32_iscsi(p, int(n), state_);
+      p += n;
+      size -= n;
+    }
+  }
+  // crc32_iscsi neither inverts its seed nor its result (the standard CRC-32C does both), so the
+  // register starts at ~0 and is inverted here; tests check against RFC 3720 and Boost.CRC.
+  uint32_t Value() const { return ~state_; }
 
  private:
-  boost::crc_optimal<32, 0x1EDC6F41, 0xFFFFFFFF, 0xFFFFFFFF, true, true> crc_;
+  static constexpr size_t kMaxChunk = size_t(1) << 30;
+  uint32_t state_ = 0xFFFFFFFFu;
 };
 
 // Returns the CRC32C of [data, data + size).

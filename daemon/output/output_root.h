@@ -1,7 +1,7 @@
 // OutputRoot: the directory the daemon writes into, and the only way it writes files there.
 //
 // Every write is atomic and durable: readers see the old file or the complete new one, never a
-// part, and once WriteAtomic returns OK the file survives a crash.  Paths resolve beneath the
+// part, and once WriteAtomic (or WriteGroup::Commit) returns OK the file survives a crash.  Paths resolve beneath the
 // root without following any symbolic link, so no request can write outside it.
 #pragma once
 
@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "daemon/output/output_sync.h"
 #include "daemon/output/unique_fd.h"
 #include "daemon/output/write_fault.h"
 #include "imgsink/proto/status.h"
@@ -25,19 +26,24 @@ inline constexpr std::string_view kTempPrefix = ".imgsink-tmp.";
 class OutputRoot {
  public:
   // Opens `dir`, creating it (and its parents, mode 0755) if missing, and keeps an fd on it:
-  // renaming or replacing `dir` afterwards does not redirect writes.
-  // Errors: kWriteFailed naming `dir` and the errno.
-  static Status Open(const std::string& dir, std::unique_ptr<OutputRoot>* out);
+  // renaming or replacing `dir` afterwards does not redirect writes.  `sync` is how every write
+  // is made durable.  Errors: kWriteFailed naming `dir` and the errno.
+  static Status Open(const std::string& dir, OutputSync sync, std::unique_ptr<OutputRoot>* out);
+  static Status Open(const std::string& dir, std::unique_ptr<OutputRoot>* out) {
+    return Open(dir, OutputSync::kFilesystem, out);
+  }
 
   OutputRoot(const OutputRoot&) = delete;
   OutputRoot& operator=(const OutputRoot&) = delete;
 
   const std::string& dir() const { return dir_; }
+  OutputSync sync() const { return sync_; }
 
   // Writes `size` bytes at `rel_path` beneath the root, replacing any file there atomically:
   // creates missing parent directories, writes a temp file in the target's directory (an
-  // O_TMPFILE where the filesystem has them, linked to a hidden temp name once complete), fsyncs
-  // it, renames it over `rel_path` and fsyncs the directory.  Mode 0644 less the umask.
+  // O_TMPFILE where the filesystem has them, linked to a hidden temp name once durable), makes
+  // its data durable, renames it over `rel_path` and makes the directory entry durable: a
+  // WriteGroup of one file (write many files with a WriteGroup).  Mode 0644 less the umask.
   // Errors: kBadPath if rel_path fails CheckRelativePath, names a kTempPrefix file, or meets a
   // symbolic link anywhere (parent directory or the final name); kWriteFailed (path, step and
   // strerror) if the target is a directory or any system call fails (ENOSPC, EDQUOT, EACCES,
@@ -53,24 +59,23 @@ class OutputRoot {
   // file that could not be deleted; the sweep goes on past errors.
   Status RemoveStaleTempFiles(int max_depth, size_t* removed);
 
-  // Test seam: `injector` is consulted before each step of every later WriteAtomic.
-  // REQUIRES: no WriteAtomic in progress while it is set or cleared.
+  // Test seam: `injector` is consulted before each step of every later WriteAtomic and
+  // WriteGroup (it may also record the steps: they are called in the order they run).
+  // REQUIRES: no write in progress while it is set or cleared.
   void SetFaultInjectorForTesting(FaultInjector injector) { fault_ = std::move(injector); }
 
  private:
-  OutputRoot(std::string dir, UniqueFd fd) : dir_(std::move(dir)), fd_(std::move(fd)) {}
+  friend class WriteGroup;
+
+  OutputRoot(std::string dir, OutputSync sync, UniqueFd fd)
+      : dir_(std::move(dir)), sync_(sync), fd_(std::move(fd)) {}
 
   // Injected errno for `step`, or 0.
   int Fault(WriteStep step, std::string_view rel_path) const { return fault_ ? fault_(step, rel_path) : 0; }
-
-  // Creates the temp file in dir_fd (named `temp_name`, or unnamed when *linked is false).
-  Status CreateTemp(int dir_fd, std::string_view rel_path, const std::string& temp_name, UniqueFd* file,
-                    bool* linked);
-  Status FillTemp(int fd, std::string_view rel_path, const void* data, size_t size);
-  Status LinkTemp(int dir_fd, int fd, std::string_view rel_path, std::string* temp_name);
   Status SweepDir(int dir_fd, const std::string& rel_dir, int depth_left, size_t* removed);
 
   const std::string dir_;
+  const OutputSync sync_;
   const UniqueFd fd_;
   FaultInjector fault_;
 };

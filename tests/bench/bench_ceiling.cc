@@ -6,7 +6,8 @@
 // Renders the tensor with the daemon's own RenderJob (fresh buffers each time, as the daemon
 // allocates them per job), then for each --case encodes the rendered images with libpng /
 // TurboJPEG (the raw encoder ceiling), rotating through them, for --seconds.  With --write-dir
-// it also times the daemon's WriteImage (encode + atomic durable write, two fsyncs per file).
+// it also times the daemon's WriteImageGroup (encode + atomic write, durable per group of up to
+// 64 files; --output-sync as the daemon's).
 // Prints one JSON object on stdout.  Rates are counted in tensor images: in grid mode one file
 // holds all of them.  CPU-time rates are the steadier figure on a shared machine.
 #include <algorithm>
@@ -135,19 +136,19 @@ nlohmann::json TimeEncode(const imgsink::Job& job, double seconds) {
           {"size_ratio", bytes / raw}};
 }
 
-// The daemon's WriteImage (encode + atomic durable write) over every image once.
-nlohmann::json TimeWrite(imgsink::Job* job, const std::string& dir) {
+// The daemon's WriteImageGroup (encode + atomic durable write) over every image once.
+nlohmann::json TimeWrite(imgsink::Job* job, const std::string& dir, imgsink::OutputSync sync) {
   std::unique_ptr<imgsink::OutputRoot> root;
-  Status s = imgsink::OutputRoot::Open(dir, &root);
+  Status s = imgsink::OutputRoot::Open(dir, sync, &root);
   if (!s.ok()) Die("output root: " + s.ToString());
   const std::string ext = job->plan.format == imgsink::OutputFormat::kPng ? ".png" : ".jpg";
   const std::string base = job->request.path;
   job->request.path = base.substr(0, base.size() - 4) + ext;
   const auto t0 = Clock::now();
   const double c0 = bench::ThreadCpuSeconds();
-  imgsink::WrittenFile written;
-  for (size_t i = 0; i < job->images.size(); ++i) {
-    s = imgsink::WriteImage(*job, i, root.get(), &written);
+  std::vector<imgsink::WrittenFile> written;
+  for (size_t i = 0; i < job->images.size(); i += written.size()) {
+    s = imgsink::WriteImageGroup(*job, i, root.get(), nullptr, &written);
     if (!s.ok()) Die("write: " + s.ToString());
   }
   const double n = double(job->images.size());
@@ -169,7 +170,10 @@ int main(int argc, char** argv) {
   app.add_option("--case", cases, "png:LEVEL:FILTER:STRATEGY or jpeg:QUALITY:SUBSAMPLING")->required();
   app.add_option("--seconds", seconds, "encode time per case");
   app.add_option("--repeats", repeats, "render and memcpy repetitions");
-  app.add_option("--write-dir", write_dir, "also time WriteImage (encode + durable write) here");
+  app.add_option("--write-dir", write_dir, "also time WriteImageGroup (encode + durable write) here");
+  std::string output_sync = "fs";
+  app.add_option("--output-sync", output_sync, "fs (syncfs per group) or file (fsync per file)")
+      ->check(CLI::IsMember({"fs", "file"}));
   CLI11_PARSE(app, argc, argv);
 
   imgsink::SaveRequest request;
@@ -194,7 +198,8 @@ int main(int argc, char** argv) {
     job->plan.format = *job->request.format;
     nlohmann::json c = TimeEncode(*job, seconds);
     c["case"] = text;
-    if (!write_dir.empty()) c["write"] = TimeWrite(job.get(), write_dir);
+    const auto sync = output_sync == "fs" ? imgsink::OutputSync::kFilesystem : imgsink::OutputSync::kFile;
+    if (!write_dir.empty()) c["write"] = TimeWrite(job.get(), write_dir, sync);
     result["cases"].push_back(c);
   }
   std::printf("%s\n", result.dump().c_str());

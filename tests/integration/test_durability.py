@@ -41,9 +41,10 @@ def no_temp_files(root):
     return [p for p in root.rglob("*") if p.name.startswith(".imgsink-tmp")]
 
 
-def test_kill_9_loses_no_acknowledged_job(tmp_path):
+@pytest.mark.parametrize("output_sync", ["fs", "file"])
+def test_kill_9_loses_no_acknowledged_job(tmp_path, output_sync):
     kills = int(os.environ.get("IMGSINK_CRASH_KILLS", "20"))
-    d = DaemonProcess(tmp_path, workers=2).start()
+    d = DaemonProcess(tmp_path, ["--output-sync", output_sync], workers=2).start()
     stop = tmp_path / "stop"
     names = [f"c{i}" for i in range(3)]
     procs = [start_pusher(d, tmp_path, n, "--stop-file", str(stop), "--reply-timeout", "1")
@@ -117,8 +118,9 @@ def tiny_fs(tmp_path):
         yield mnt
 
 
-def test_disk_full_then_space_returns_and_survives_a_crash(tmp_path, tiny_fs):
-    args = ["--write-tries", "100000", "--retry-max-delay-ms", "200"]
+@pytest.mark.parametrize("output_sync", ["fs", "file"])
+def test_disk_full_then_space_returns_and_survives_a_crash(tmp_path, tiny_fs, output_sync):
+    args = ["--write-tries", "100000", "--retry-max-delay-ms", "200", "--output-sync", output_sync]
     d = DaemonProcess(tmp_path, args, output_root=tiny_fs / "out").start()
     rng = np.random.default_rng(7)
     images = [rng.integers(0, 256, (3, 64, 64), dtype=np.uint8) for _ in range(12)]  # ~12 KB each

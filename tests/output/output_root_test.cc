@@ -130,11 +130,12 @@ TEST_CASE("racing writers share freshly created parent directories", "[output][a
 }
 
 TEST_CASE("a failure at any step reports kWriteFailed and leaves no temp file", "[output][fault]") {
-  const WriteStep steps[] = {WriteStep::kMkdir,     WriteStep::kOpenTemp, WriteStep::kWrite, WriteStep::kFsyncFile,
-                             WriteStep::kLink,      WriteStep::kRename,   WriteStep::kFsyncDir};
+  const WriteStep steps[] = {WriteStep::kMkdir,     WriteStep::kOpenTemp, WriteStep::kWrite, WriteStep::kSyncData,
+                             WriteStep::kLink,      WriteStep::kRename,   WriteStep::kSyncDir};
+  const OutputSync sync = GENERATE(OutputSync::kFilesystem, OutputSync::kFile);
   for (WriteStep failing : steps) {
     for (int err : {ENOSPC, EIO, EDQUOT, EACCES}) {
-      Scratch s;
+      Scratch s(sync);
       REQUIRE(Write(s.root(), "old/x.png", "old").ok());
       bool reached = false;
       s.root().SetFaultInjectorForTesting([&](WriteStep step, std::string_view) {
@@ -145,7 +146,7 @@ TEST_CASE("a failure at any step reports kWriteFailed and leaves no temp file", 
       // A new directory so that kMkdir runs; the existing file for the others.
       const std::string path = failing == WriteStep::kMkdir ? "new/dir/x.png" : "old/x.png";
       const Status status = Write(s.root(), path, "new content");
-      CAPTURE(int(failing), err, status.ToString());
+      CAPTURE(int(sync), int(failing), err, status.ToString());
       CHECK(TempFiles(s.root_dir()).empty());
       if (!reached) {  // kLink runs only where O_TMPFILE works
         CHECK(failing == WriteStep::kLink);
@@ -155,8 +156,8 @@ TEST_CASE("a failure at any step reports kWriteFailed and leaves no temp file", 
       CHECK(status.code() == ErrorCode::kWriteFailed);
       CHECK(status.message().find("\"" + path + "\"") != std::string::npos);
       CHECK(status.message().find(std::error_code(err, std::generic_category()).message()) != std::string::npos);
-      // Only a failed directory fsync comes after the rename.
-      CHECK(ReadAll(s.root_dir() + "/old/x.png") == (failing == WriteStep::kFsyncDir ? "new content" : "old"));
+      // Only a failed directory sync comes after the rename.
+      CHECK(ReadAll(s.root_dir() + "/old/x.png") == (failing == WriteStep::kSyncDir ? "new content" : "old"));
       s.root().SetFaultInjectorForTesting(nullptr);
       CHECK(Write(s.root(), path, "retry").ok());  // nothing stuck behind
       CHECK(ReadAll(s.root_dir() + "/" + path) == "retry");

@@ -21,12 +21,12 @@ namespace fs = std::filesystem;
 
 class Scratch {
  public:
-  Scratch() {
+  explicit Scratch(OutputSync sync = OutputSync::kFilesystem) {
     std::string pattern = (fs::temp_directory_path() / "imgsink-out-XXXXXX").string();
     REQUIRE(mkdtemp(pattern.data()) != nullptr);
     base_ = pattern;
     fs::create_directories(base_ + "/outside");
-    const Status status = OutputRoot::Open(base_ + "/root", &root_);
+    const Status status = OutputRoot::Open(base_ + "/root", sync, &root_);
     INFO(status.ToString());
     REQUIRE(status.ok());
   }

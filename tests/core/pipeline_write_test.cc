@@ -1,0 +1,229 @@
+// Pipeline's write stage over WriteGroup: a file is renamed into place only after its data was
+// synced, the job is reported done only after its last directory sync, and a group that fails
+// is written again whole, getting its manifest lines once.  The output root's fault injector
+// records the sync and rename steps in the order they run; on_done appends to the same log.
+#include <catch.hpp>
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "daemon/core/pipeline.h"
+
+namespace imgsink {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Event {
+  WriteStep step;  // meaningless for the done event
+  std::string path;
+  bool done = false;
+  ErrorCode code = ErrorCode::kOk;
+};
+
+class Fixture {
+ public:
+  // `fail(step, path, nth)` returns the errno for the nth (0-based) call of `step`, or 0.
+  using FailFn = std::function<int(WriteStep, std::string_view, int)>;
+
+  Fixture(OutputSync sync, FailFn fail) : sync_(sync), fail_(std::move(fail)) {
+    std::string dir = (fs::temp_directory_path() / "imgsink-pipeline-XXXXXX").string();
+    REQUIRE(mkdtemp(dir.data()) != nullptr);
+    dir_ = dir;
+    REQUIRE(OutputRoot::Open(dir_ + "/root", sync, &root_).ok());
+    REQUIRE(Manifest::Open(dir_ + "/root", &manifest_).ok());
+    root_->SetFaultInjectorForTesting([this](WriteStep step, std::string_view path) {
+      std::lock_guard<std::mutex> lock(mu_);
+      const int err = fail_ ? fail_(step, path, calls_[step]++) : 0;
+      if (err == 0) events_.push_back({step, std::string(path)});
+      return err;
+    });
+    Pipeline::Options options;
+    options.write_tries = 3;
+    options.first_retry_delay = std::chrono::milliseconds(1);
+    options.max_retry_delay = std::chrono::milliseconds(4);
+    Pipeline::Callbacks callbacks;
+    callbacks.on_durable = [](const std::shared_ptr<Job>&) {};
+    callbacks.on_held_changed = [](const std::shared_ptr<Job>&, int64_t) {};
+    callbacks.on_journal_failed = [](const Status&) {};
+    callbacks.on_done = [this](const std::shared_ptr<Job>&, const Status& s) {
+      std::lock_guard<std::mutex> lock(mu_);
+      events_.push_back({WriteStep::kMkdir, "", true, s.code()});
+      done_cv_.notify_all();
+    };
+    pipeline_ = std::make_unique<Pipeline>(options, root_.get(), manifest_.get(), nullptr, &stats_, callbacks);
+  }
+  ~Fixture() {
+    pipeline_.reset();
+    manifest_.reset();
+    std::error_code ignored;
+    fs::remove_all(dir_, ignored);
+  }
+
+  // Runs a replayed `each` job of n tiny PNGs at job/000.png... to its end.
+  void RunJob(size_t n) {
+    auto job = std::make_shared<Job>();
+    job->job_id = 42;
+    job->replayed = true;
+    job->request.shape = {int64_t(n), 3, 2, 2};
+    job->request.path = "job/{index:03d}.png";
+    job->request.mode = OutputMode::kEach;
+    job->plan.format = OutputFormat::kPng;
+    for (size_t i = 0; i < n; ++i) {
+      Image image;
+      image.width = 2;
+      image.height = 2;
+      image.channels = 3;
+      image.pixels.assign(12, uint8_t(i));
+      job->images.push_back(image);
+    }
+    pipeline_->Resume(job);
+    // Drain() would abandon the retries: wait for the end first.
+    std::unique_lock<std::mutex> lock(mu_);
+    const bool ended = done_cv_.wait_for(lock, std::chrono::seconds(60), [this] {
+      return !events_.empty() && events_.back().done;
+    });
+    REQUIRE(ended);
+  }
+
+  // Returns the events after checking the order: every renamed file had its data synced (its
+  // own fsync, or a syncfs after it was written) and no directory sync since; the job ended
+  // once, last, with no rename left unsynced.
+  std::vector<Event> CheckedEvents() {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::set<std::string> written, synced;
+    size_t renamed_unsynced = 0, dones = 0;
+    for (const Event& e : events_) {
+      if (e.done) {
+        ++dones;
+        CHECK(renamed_unsynced == 0);
+        continue;
+      }
+      switch (e.step) {
+        case WriteStep::kWrite: written.insert(e.path); break;
+        case WriteStep::kSyncData:
+          if (sync_ == OutputSync::kFile) {
+            synced.insert(e.path);
+          } else {
+            synced.insert(written.begin(), written.end());
+          }
+          break;
+        case WriteStep::kLink:
+        case WriteStep::kRename:
+          CHECK(synced.count(e.path) == 1);
+          if (e.step == WriteStep::kRename) ++renamed_unsynced;
+          break;
+        case WriteStep::kSyncDir:
+          renamed_unsynced = 0;
+          written.clear();
+          synced.clear();
+          break;
+        default: break;
+      }
+    }
+    CHECK(dones == 1);
+    REQUIRE(!events_.empty());
+    CHECK(events_.back().done);
+    return events_;
+  }
+
+  // The manifest's lines per path.
+  std::map<std::string, int> ManifestPaths() const {
+    std::map<std::string, int> paths;
+    std::ifstream in(dir_ + "/root/manifest.jsonl");
+    for (std::string line; std::getline(in, line);) {
+      const size_t at = line.find("\"path\":\"") + 8;
+      ++paths[line.substr(at, line.find('"', at) - at)];
+    }
+    return paths;
+  }
+
+  bool Exists(const std::string& rel) const { return fs::exists(dir_ + "/root/" + rel); }
+  const Stats& stats() const { return stats_; }
+
+ private:
+  const OutputSync sync_;
+  const FailFn fail_;
+  std::string dir_;
+  std::unique_ptr<OutputRoot> root_;
+  std::unique_ptr<Manifest> manifest_;
+  Stats stats_;
+  std::unique_ptr<Pipeline> pipeline_;
+  std::mutex mu_;
+  std::condition_variable done_cv_;
+  std::vector<Event> events_;           // guarded by mu_
+  std::map<WriteStep, int> calls_;      // guarded by mu_
+};
+
+size_t Count(const std::vector<Event>& events, WriteStep step) {
+  size_t n = 0;
+  for (const Event& e : events) n += !e.done && e.step == step;
+  return n;
+}
+
+TEST_CASE("a job's files are synced before they are renamed, and it ends after the last directory sync",
+          "[core][pipeline]") {
+  const OutputSync sync = GENERATE(OutputSync::kFilesystem, OutputSync::kFile);
+  CAPTURE(int(sync));
+  Fixture f(sync, nullptr);
+  f.RunJob(130);  // groups of 64, 64 and 2
+  const std::vector<Event> events = f.CheckedEvents();
+  CHECK(events.back().code == ErrorCode::kOk);
+  CHECK(Count(events, WriteStep::kRename) == 130);
+  CHECK(Count(events, WriteStep::kSyncDir) == 3);  // one directory (or filesystem) per group
+  CHECK(Count(events, WriteStep::kSyncData) == (sync == OutputSync::kFile ? 130 : 3));
+  const std::map<std::string, int> manifest = f.ManifestPaths();
+  CHECK(manifest.size() == 130);
+  CHECK(manifest.at("job/129.png") == 1);
+  CHECK(f.stats().files_written == 130);
+}
+
+TEST_CASE("a group whose directory sync fails is written again whole, with one manifest line per file",
+          "[core][pipeline][fault]") {
+  const OutputSync sync = GENERATE(OutputSync::kFilesystem, OutputSync::kFile);
+  CAPTURE(int(sync));
+  Fixture f(sync, [](WriteStep step, std::string_view, int nth) {
+    return step == WriteStep::kSyncDir && nth == 0 ? EIO : 0;
+  });
+  f.RunJob(70);
+  const std::vector<Event> events = f.CheckedEvents();
+  CHECK(events.back().code == ErrorCode::kOk);
+  CHECK(Count(events, WriteStep::kRename) == 64 + 64 + 6);
+  const std::map<std::string, int> manifest = f.ManifestPaths();
+  CHECK(manifest.size() == 70);
+  for (const auto& [path, lines] : manifest) {
+    CAPTURE(path);
+    CHECK(lines == 1);
+  }
+  CHECK(f.stats().files_written == 70);
+}
+
+TEST_CASE("a group whose data never syncs fails the job and none of its files appears",
+          "[core][pipeline][fault]") {
+  const OutputSync sync = GENERATE(OutputSync::kFilesystem, OutputSync::kFile);
+  CAPTURE(int(sync));
+  const int first_group_syncs = sync == OutputSync::kFile ? 64 : 1;
+  Fixture f(sync, [=](WriteStep step, std::string_view, int nth) {
+    return step == WriteStep::kSyncData && nth >= first_group_syncs ? EIO : 0;
+  });
+  f.RunJob(100);
+  const std::vector<Event> events = f.CheckedEvents();
+  CHECK(events.back().code == ErrorCode::kWriteFailed);
+  CHECK(f.Exists("job/063.png"));
+  CHECK(!f.Exists("job/064.png"));
+  CHECK(!f.Exists("job/099.png"));
+  CHECK(f.stats().files_written == 64);
+  CHECK(f.ManifestPaths().empty());  // a failed job gets no lines
+}
+
+}  // namespace
+}  // namespace imgsink
