@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import os
 import time
 
@@ -13,6 +14,17 @@ import torch
 import imgsink
 from fake_daemon import FakeDaemon, reply
 from imgsink._endpoints import choose, parse_endpoints
+
+
+@contextlib.contextmanager
+def _client(*args, **kwargs):
+    """A Client whose close() on the way out waits 5 s at most: a failed test must not hang
+    on a job that never ends."""
+    c = imgsink.Client(*args, **kwargs)
+    try:
+        yield c
+    finally:
+        c.close(timeout=5)
 
 
 def _wait_until(cond, timeout=10.0):
@@ -103,7 +115,7 @@ def test_choose_spreads_by_load_and_fails_over_in_order():
 
 def test_spread_gives_equal_daemons_equal_shares(two, daemons):
     a, b = _start(daemons, two[0]), _start(daemons, two[1])
-    with imgsink.Client(two) as c:
+    with _client(two) as c:
         assert c.stats(endpoint=two[0]) and c.stats(endpoint=two[1])  # both connected
         jobs = [c.save_image(torch.rand(3, 8, 8), f"s/{i}.png") for i in range(40)]
         assert c.flush(20) and all(j.exception() is None for j in jobs)
@@ -117,7 +129,7 @@ def test_spread_gives_equal_daemons_equal_shares(two, daemons):
 def test_spread_sends_to_the_daemon_with_fewest_pending_bytes(two, daemons):
     a = _start(daemons, two[0], handler=lambda req: [reply(req)])  # accepts, never done
     b = _start(daemons, two[1])
-    with imgsink.Client(two) as c:
+    with _client(two) as c:  # its close() waits 5 s at most for the job that never ends
         c.stats(endpoint=two[0]), c.stats(endpoint=two[1])
         big = c.save_image(torch.rand(3, 64, 64), "big.png")  # 49152 bytes stay on one daemon
         assert big.wait_accepted(10)
@@ -126,13 +138,12 @@ def test_spread_sends_to_the_daemon_with_fewest_pending_bytes(two, daemons):
         assert not late and all(j.exception() is None for j in small)
         held = big.endpoint
         assert {j.endpoint for j in small} == set(two) - {held}  # 20 * 768 < 49152
-        c.close(timeout=0)
     assert len(_paths(a)) + len(_paths(b)) == 21
 
 
 def test_failover_sends_to_the_first_until_it_goes_away(two, daemons):
     a, b = _start(daemons, two[0]), _start(daemons, two[1])
-    with imgsink.Client(two, endpoint_policy="failover") as c:
+    with _client(two, endpoint_policy="failover") as c:
         c.stats(endpoint=two[1])  # the second is connected too, and still gets nothing
         _wait_until(lambda: _connected(c, 0))
         first = [c.save_image(torch.rand(3, 8, 8), f"a/{i}.png") for i in range(10)]
@@ -148,7 +159,7 @@ def test_failover_sends_to_the_first_until_it_goes_away(two, daemons):
 
 
 def test_saves_wait_for_the_first_daemon_to_connect(two, daemons):
-    with imgsink.Client(two, timeout=30) as c:
+    with _client(two, timeout=30) as c:
         jobs = [c.save_image(torch.rand(3, 4, 4), f"w/{i}.png") for i in range(3)]
         time.sleep(0.2)
         assert not any(j.done() for j in jobs) and all(j.endpoint is None for j in jobs)
@@ -158,7 +169,7 @@ def test_saves_wait_for_the_first_daemon_to_connect(two, daemons):
 
 
 def test_no_daemon_at_any_endpoint_fails_with_disconnected(two):
-    with imgsink.Client(two, timeout=0.3) as c:
+    with _client(two, timeout=0.3) as c:
         job = c.save_image(torch.rand(3, 4, 4), "x.png")
         with pytest.raises(imgsink.ImgsinkError) as e:
             job.result(10)
@@ -172,7 +183,7 @@ def test_no_daemon_at_any_endpoint_fails_with_disconnected(two):
 @pytest.mark.parametrize("endpoint_policy", ["failover", "spread"])
 def test_save_waiting_for_credit_moves_to_another_daemon(two, daemons, endpoint_policy):
     a = _start(daemons, two[0], credit_handler=lambda req: [])  # withholds credit
-    with imgsink.Client(two, endpoint_policy=endpoint_policy) as c:
+    with _client(two, endpoint_policy=endpoint_policy) as c:
         c.stats(endpoint=two[0])
         data = np.random.rand(3, 100, 100).astype(np.float32)  # zero-copy: the caller's memory
         job = c.save_image(data, "moved.png")
@@ -192,7 +203,7 @@ def test_save_waiting_for_credit_moves_to_another_daemon(two, daemons, endpoint_
 def test_sent_save_is_not_resent_when_its_daemon_goes_away(two, daemons):
     a = _start(daemons, two[0], handler=lambda req: [reply(req)])  # accepts, never done
     b = _start(daemons, two[1])
-    with imgsink.Client(two, endpoint_policy="failover") as c:
+    with _client(two, endpoint_policy="failover") as c:
         c.stats(endpoint=two[1])
         _wait_until(lambda: _connected(c, 0))
         job = c.save_image(torch.rand(3, 4, 4), "sent.png")
@@ -211,7 +222,7 @@ def test_sent_save_is_not_resent_when_its_daemon_goes_away(two, daemons):
 
 def test_stats_asks_the_named_endpoint(two, daemons):
     _start(daemons, two[0])
-    with imgsink.Client(two, timeout=0.3) as c:
+    with _client(two, timeout=0.3) as c:
         assert c.stats()["jobs_done"] == 7  # the first by default
         with pytest.raises(imgsink.ImgsinkError) as e:
             c.stats(endpoint=f" {two[1]}")  # nobody there
@@ -220,19 +231,18 @@ def test_stats_asks_the_named_endpoint(two, daemons):
 
 def test_job_refused_in_the_client_has_no_endpoint(two, daemons):
     _start(daemons, two[0], handler=lambda req: [])  # never answers: the budget stays used
-    c = imgsink.Client(two, max_pending_bytes=1000, timeout=5)
-    first = c.save_image(torch.rand(3, 10, 10), "1.png")
-    dropped = c.save_image(torch.rand(3, 10, 10), "2.png", policy="drop")
-    assert isinstance(dropped.exception(1), imgsink.Busy) and dropped.endpoint is None
-    _wait_until(lambda: first.endpoint == two[0])
-    c.close(timeout=0)
+    with _client(two, max_pending_bytes=1000, timeout=5) as c:
+        first = c.save_image(torch.rand(3, 10, 10), "1.png")
+        dropped = c.save_image(torch.rand(3, 10, 10), "2.png", policy="drop")
+        assert isinstance(dropped.exception(1), imgsink.Busy) and dropped.endpoint is None
+        _wait_until(lambda: first.endpoint == two[0])
 
 
 def test_curve_keys_are_not_used_for_ipc_endpoints(two, daemons):
     import zmq
     pub, sec = zmq.curve_keypair()
     a, b = _start(daemons, two[0]), _start(daemons, two[1])
-    with imgsink.Client(two, curve=(pub, pub, sec), timeout=5) as c:
+    with _client(two, curve=(pub, pub, sec), timeout=5) as c:
         c.stats(endpoint=two[1])
         jobs = [c.save_image(torch.rand(3, 4, 4), f"{i}.png") for i in range(4)]
         assert c.flush(10) and all(j.exception() is None for j in jobs)

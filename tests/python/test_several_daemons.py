@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -34,6 +35,17 @@ def pair():
             shutil.rmtree(root, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def _client(*args, **kwargs):
+    """A Client whose close() on the way out waits 5 s at most: a failed test must not hang
+    on a job that never ends."""
+    c = imgsink.Client(*args, **kwargs)
+    try:
+        yield c
+    finally:
+        c.close(timeout=5)
+
+
 def _wait_until(cond, timeout=20.0):
     deadline = time.monotonic() + timeout
     while not cond():
@@ -63,7 +75,7 @@ def _written_where_reported(daemons, jobs, tag):
 
 def test_spread_writes_equal_shares_in_each_daemons_root(pair):
     endpoints = [d.endpoint for d in pair]
-    with imgsink.Client(endpoints) as c:
+    with _client(endpoints) as c:
         for e in endpoints:
             c.stats(endpoint=e)  # both connected before the burst
         jobs = [c.save_image(_image(i), f"spread/{i}.png") for i in range(24)]
@@ -74,7 +86,7 @@ def test_spread_writes_equal_shares_in_each_daemons_root(pair):
 
 def test_failover_moves_on_when_the_first_daemon_is_killed(pair):
     endpoints = [d.endpoint for d in pair]
-    with imgsink.Client(endpoints, endpoint_policy="failover") as c:
+    with _client(endpoints, endpoint_policy="failover") as c:
         for e in reversed(endpoints):
             c.stats(endpoint=e)
         jobs = [c.save_image(_image(i), f"fo/{i}.png") for i in range(5)]
@@ -95,7 +107,7 @@ def test_save_waiting_for_credit_moves_to_the_other_daemon(pair, short_tmp):
     first = f"ipc://{short_tmp}/stingy.sock"
     stingy = FakeDaemon(first, credit_handler=lambda req: [])
     try:
-        with imgsink.Client([first, pair[0].endpoint], endpoint_policy="failover") as c:
+        with _client([first, pair[0].endpoint], endpoint_policy="failover") as c:
             c.stats(endpoint=first)
             c.stats(endpoint=pair[0].endpoint)
             job = c.save_image(_image(0), "moved/0.png")
