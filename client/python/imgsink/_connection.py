@@ -320,7 +320,8 @@ class Connection(IoLoop):
             self._failed_later.append((req.future, error))
 
     def _release_locked(self, req: Request) -> None:
-        req.data = None
+        # The request stays reachable from its future (a done callback): keep no pixels.
+        req.data = req.prepared = None
         if req.held:
             self._pending_bytes -= req.held
             req.held = 0

@@ -5,8 +5,7 @@ the sockets, their monitor sockets and the wake-up pipe; dispatch what the daemo
 grants, replies, done events); follow connects and disconnects (moving a dropped endpoint's
 unsent saves back to the inbox); route the inbox's saves to connected endpoints; per endpoint,
 ask credit for waiting saves and send ready requests in order; expire requests that found no
-daemon in time.  Futures are resolved outside the lock (their
-done callbacks take it).
+daemon in time.  Futures are resolved outside the lock (their done callbacks take it).
 
 Thread-safety: every method runs on the I/O thread, taking Connection._cond for shared state.
 REQUIRES: mixed into Connection, whose __init__ sets the attributes used here.
@@ -87,9 +86,10 @@ class IoLoop:
         """Returns (per link: whether to poll for POLLOUT, poll timeout in ms or None)."""
         timeouts = []
         with self._cond:
-            if self._inbox:  # waits for a connection (routing is done right after connects)
+            if self._inbox:  # waits for a connection: a connect event ends the poll
                 left = min(r.deadline for r in self._inbox) - time.monotonic()
-                timeouts.append(max(0, int(left * 1000) + 1))
+                connected = any(link.connected for link in self._links)
+                timeouts.append(0 if connected else max(0, int(left * 1000) + 1))
             want_out = []
             for link in self._links:
                 out, timeout_ms = self._plan_link_locked(link)
