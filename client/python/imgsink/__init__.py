@@ -5,8 +5,9 @@ tensor to the ``imgsinkd`` daemon, which writes the same pixels torchvision woul
 at once with a ``Job`` (a ``concurrent.futures.Future``).  See ``Client`` for the options.
 
 The module-level functions use one process-wide default ``Client`` created on first use
-(endpoint from ``IMGSINK_ENDPOINT`` or the daemon's default), re-created in forked children,
-and flushed at interpreter exit for at most ``IMGSINK_EXIT_TIMEOUT`` seconds (default 30).
+(endpoints from ``IMGSINK_ENDPOINT``, comma-separated, or the daemon's default), re-created
+in forked children, and flushed at interpreter exit for at most ``IMGSINK_EXIT_TIMEOUT``
+seconds (default 30).
 """
 
 from __future__ import annotations
@@ -80,9 +81,9 @@ def flush(timeout: Optional[float] = None) -> bool:
     return True if client is None else client.flush(timeout)
 
 
-def stats(timeout: Optional[float] = None) -> Dict[str, int]:
-    """The daemon's counters, through the default client."""
-    return default_client().stats(timeout)
+def stats(timeout: Optional[float] = None, endpoint: Optional[str] = None) -> Dict[str, int]:
+    """A daemon's counters, through the default client: see ``Client.stats``."""
+    return default_client().stats(timeout, endpoint)
 
 
 def _after_fork_in_child() -> None:

@@ -2,10 +2,12 @@
 
 ``Client.save_image`` takes torchvision's ``save_image`` arguments, turns the tensor into one
 save request and hands it to the connection's I/O thread; the training thread pays for the
-hand-off only.  The returned ``Job`` reports the outcome.
+hand-off only (choosing among several daemons happens on the I/O thread too).  The returned
+``Job`` reports the outcome.
 
 Thread-safety: a Client may be shared by any number of threads.  After ``os.fork()`` a Client
-used in the child opens its own connection (the parent's socket and thread stay the parent's).
+used in the child opens its own connections (the parent's sockets and thread stay the
+parent's).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple, Union
 from . import _options, _paths, _protocol
 from ._connection import Connection
 from ._curve import load_curve
+from ._endpoints import ENDPOINT_POLICIES, parse_endpoints
 from ._errors import ImgsinkError
 from ._job import Job
 from ._tensor import Payload, make_payload
@@ -31,7 +34,8 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 
 def default_endpoint() -> str:
-    """Returns the endpoint from ``IMGSINK_ENDPOINT``, else the daemon's default:
+    """Returns the endpoint (or comma-separated endpoints) from ``IMGSINK_ENDPOINT``, else the
+    daemon's default:
     ``ipc://$XDG_RUNTIME_DIR/imgsink/imgsinkd.sock``, or ``ipc:///tmp/imgsink-$UID/imgsinkd.sock``
     when XDG_RUNTIME_DIR is unset."""
     env = os.environ.get("IMGSINK_ENDPOINT")
@@ -44,9 +48,20 @@ def default_endpoint() -> str:
 
 
 class Client:
-    """A connection to an ``imgsinkd`` daemon.
+    """A connection to one ``imgsinkd`` daemon, or to several.
 
-    ``endpoint``: a ZeroMQ endpoint (default: see ``default_endpoint``).
+    ``endpoint``: a ZeroMQ endpoint (default: see ``default_endpoint``), or several: a str of
+    endpoints separated by commas (``"ipc:///run/imgsink/imgsinkd.sock,tcp://node2:5555"``) or
+    a list/tuple of str.  Empty items, duplicates or no endpoint raise ValueError.  Each
+    endpoint gets its own socket, routing id and credit.
+    ``endpoint_policy`` (several endpoints): which *connected* daemon a save goes to:
+    ``"spread"`` (default) the one with the fewest pending tensor bytes (queued, waiting for
+    credit, or sent and not finished), ties in turn, so equal daemons get equal shares;
+    ``"failover"`` the first in list order.  While none is connected a save waits (up to
+    ``timeout``) and goes to the first that connects.  When a connection drops, its saves not
+    sent yet (waiting for credit, say) move to another connected daemon; saves already sent
+    are not sent again: they fail with ``disconnected`` (a journaled daemon still finishes
+    them when it restarts).  ``Job.endpoint`` tells where a job went.
     ``policy``: what to do when there is no room for a request -- in this client (its pending
     bytes are over ``max_pending_bytes``) or in the daemon: ``"block"`` waits up to ``timeout``
     seconds then raises ``Busy``; ``"error"`` raises ``Busy`` at once (in the daemon: the job
@@ -56,15 +71,26 @@ class Client:
     ``copy``: copy CPU tensors at hand-off instead of sending from their memory (see
     ``save_image`` for the rule that applies otherwise).
     ``curve``: for a tcp:// daemon that requires CURVE, (server public key, client public key,
-    client secret key), each Z85 text or a key file; default: ``IMGSINK_CURVE`` if set.
+    client secret key), each Z85 text or a key file; default: ``IMGSINK_CURVE`` if set.  The
+    keys apply to every tcp:// endpoint (ipc:// ones never use CURVE): daemons that share
+    clients share one server key pair, or use one Client per key set.
+    ``max_pending_bytes`` bounds the unanswered tensor bytes of all endpoints together.
+
+    Attributes: ``endpoint`` is the endpoint str as given (a list is joined with commas);
+    ``endpoints`` the tuple of endpoints, in order.
     """
 
-    def __init__(self, endpoint: Optional[str] = None, *, policy: str = "block",
-                 timeout: float = 30.0, max_pending_bytes: int = _DEFAULT_MAX_PENDING_BYTES,
-                 copy: bool = False, curve: Optional[Sequence[Any]] = None) -> None:
-        if endpoint is not None and not isinstance(endpoint, str):
-            raise TypeError(f"endpoint must be a str, got {type(endpoint).__name__}")
-        self.endpoint = endpoint or default_endpoint()
+    def __init__(self, endpoint: Union[None, str, Sequence[str]] = None, *,
+                 policy: str = "block", timeout: float = 30.0,
+                 max_pending_bytes: int = _DEFAULT_MAX_PENDING_BYTES, copy: bool = False,
+                 curve: Optional[Sequence[Any]] = None,
+                 endpoint_policy: str = "spread") -> None:
+        if endpoint is None:
+            endpoint = default_endpoint()
+        self.endpoints: Tuple[str, ...] = parse_endpoints(endpoint)
+        self.endpoint = endpoint if isinstance(endpoint, str) else ",".join(self.endpoints)
+        self.endpoint_policy = _options._choice("endpoint_policy", endpoint_policy,
+                                                ENDPOINT_POLICIES)
         self.policy = _options._choice("policy", policy, _protocol.POLICIES)
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0:
             raise ValueError(f"timeout must be a number of seconds >= 0, got {timeout!r}")
@@ -131,28 +157,32 @@ class Client:
                           pad_value=0.0, format=format, options=encoder_options)
 
     def flush(self, timeout: Optional[float] = None) -> bool:
-        """Waits until every job submitted before the call has finished (succeeded or failed).
+        """Waits until every job submitted before the call, to any endpoint, has finished
+        (succeeded or failed).
         Returns True iff they all finished within ``timeout`` seconds (None: no limit)."""
         conn = self._current_connection(create=False)
         return True if conn is None else conn.flush(timeout)
 
-    def stats(self, timeout: Optional[float] = None) -> Dict[str, int]:
-        """Returns the daemon's counters (a ``status`` request).  Raises
-        ImgsinkError("timeout") if no answer comes within ``timeout`` (default: the client's
-        timeout)."""
+    def stats(self, timeout: Optional[float] = None,
+              endpoint: Optional[str] = None) -> Dict[str, int]:
+        """Returns the counters of the daemon at ``endpoint`` (one of ``endpoints``; default:
+        the first) from a ``status`` request.  Raises ValueError for an endpoint not in
+        ``endpoints``, ImgsinkError("timeout") if no answer comes within ``timeout`` (default:
+        the client's timeout)."""
+        index = self._endpoint_index(endpoint)
         conn = self._connection()
         future: Future = Future()
-        conn.submit_status(future, conn.next_request_id())
+        conn.submit_status(future, conn.next_request_id(), index)
         wait = self.timeout if timeout is None else timeout
         try:
             return future.result(wait)
         except FutureTimeout:
             future.cancel()
-            raise ImgsinkError("timeout", f"no status reply from {self.endpoint} within "
-                               f"{wait:g} s") from None
+            raise ImgsinkError("timeout", f"no status reply from {self.endpoints[index]} "
+                               f"within {wait:g} s") from None
 
     def pending(self) -> int:
-        """Returns the number of this process's unfinished requests."""
+        """Returns the number of this process's unfinished requests (all endpoints)."""
         conn = self._current_connection(create=False)
         return 0 if conn is None else conn.pending()
 
@@ -175,6 +205,17 @@ class Client:
 
     # -- internals --------------------------------------------------------------------------
 
+    def _endpoint_index(self, endpoint: Optional[str]) -> int:
+        if endpoint is None:
+            return 0
+        if not isinstance(endpoint, str):
+            raise TypeError(f"endpoint must be a str, got {type(endpoint).__name__}")
+        try:
+            return self.endpoints.index(endpoint.strip())
+        except ValueError:
+            raise ValueError(f"endpoint {endpoint!r} is not one of this client's endpoints "
+                             f"({', '.join(self.endpoints)})") from None
+
     def _connection(self) -> Connection:
         conn = self._current_connection(create=True)
         assert conn is not None
@@ -189,8 +230,10 @@ class Client:
             if self._pid != os.getpid():  # forked without the at-fork hook (or before it ran)
                 self._after_fork_locked()
             if self._conn is None and create:
-                self._conn = Connection(self.endpoint, max_pending_bytes=self.max_pending_bytes,
-                                        handoff_timeout=self.timeout, curve=self._curve)
+                self._conn = Connection(self.endpoints,
+                                        max_pending_bytes=self.max_pending_bytes,
+                                        handoff_timeout=self.timeout,
+                                        endpoint_policy=self.endpoint_policy, curve=self._curve)
             return self._conn
 
     def _after_fork_locked(self) -> None:

@@ -1,21 +1,32 @@
-"""Connection: one DEALER socket to the daemon, driven by one background I/O thread.
+"""Connection: one DEALER socket per daemon endpoint, all driven by one background I/O thread.
 
-ZeroMQ sockets are not thread-safe, so only the I/O thread touches the socket.  Callers (any
-thread) append requests to an outbox under a lock and wake the I/O thread through a pipe that
-the thread polls next to the socket.  The thread asks the daemon for credit for the waiting
-saves (``_credits.CreditBook``), sends requests in order once they are ready (rendered, copied
-off the GPU, covered by credit), matches replies and done events to requests by request id, and
-watches connect/disconnect events.
+ZeroMQ sockets are not thread-safe, so only the I/O thread touches the sockets.  Callers (any
+thread) append requests to an inbox under a lock and wake the I/O thread through a pipe that
+the thread polls next to the sockets.  The thread routes each save of the inbox to one
+connected endpoint (``_endpoints.choose``; the inbox holds saves while no endpoint is
+connected), asks that daemon for credit (``_credits.CreditBook``, one per endpoint), sends
+requests in order once they are ready (rendered, copied off the GPU, covered by credit),
+matches replies and done events to requests by request id, and watches connect/disconnect
+events.  Per-endpoint state lives in ``_link.Link``.
 
-Memory bound: the bytes of requests the daemon has not replied to yet (they pin the callers'
-tensors or our copies) are limited by ``max_pending_bytes``; a request that does not fit waits,
-fails or is dropped by its policy.  One request always fits when nothing is pending.
+Why one thread for all endpoints rather than one per endpoint: Python runs one thread at a time
+(the GIL), so more I/O threads would not send faster (libzmq's own thread does the transfers);
+and with one owner, moving a save that was not sent yet from a dropped endpoint to another one,
+and balancing pending bytes between endpoints, are plain updates under one lock.
 
-Delivery: the socket uses ZMQ_IMMEDIATE, so requests stay in our outbox until a daemon is
-connected.  Requests that find no daemon within ``handoff_timeout`` fail with ``disconnected``.
-When the connection drops, requests the daemon had not replied to fail with ``disconnected``
-(they may or may not have reached it), and so do accepted jobs whose done event can no longer
-arrive (the daemon still runs them).
+Memory bound: the bytes of requests no daemon has replied to yet (they pin the callers'
+tensors or our copies) are limited by ``max_pending_bytes`` for all endpoints together; a
+request that does not fit waits, fails or is dropped by its policy.  One request always fits
+when nothing is pending.
+
+Delivery: the sockets use ZMQ_IMMEDIATE, so requests stay with us until a daemon is connected.
+Saves that find no daemon within ``handoff_timeout`` fail with ``disconnected``.  When a
+connection drops, its saves not handed to libzmq yet (waiting for credit or for their turn) go
+back to the inbox and on to another connected endpoint; requests the daemon had not replied to
+fail with ``disconnected`` (they may or may not have reached it), and so do accepted jobs whose
+done event can no longer arrive (the daemon still runs them).  Sent requests are never resent
+elsewhere: their tensor may be the caller's, and a journaled daemon finishes them after a
+restart.
 
 This file is the callers' half; the I/O thread's half is the IoLoop mixin in _io_loop.py.
 
@@ -30,20 +41,20 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
-from typing import Any, Callable, Deque, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Deque, List, Optional, Sequence, Set, Tuple
 
 import zmq
 
 from . import _protocol
-from ._credits import CreditBook
 from ._curve import CurveKeys
+from ._endpoints import choose
 from ._errors import Busy, ImgsinkError
 from ._io_loop import IoLoop
 from ._job import Job
+from ._link import Link
 from ._request import Request, is_save
 
 __all__ = ["Connection"]
-
 
 
 def _gil_holding_write():
@@ -66,30 +77,27 @@ _write_holding_gil = _gil_holding_write()
 
 
 class Connection(IoLoop):
-    """A process-local connection to one daemon endpoint.  See the module comment."""
+    """A process-local connection to one or more daemon endpoints.  See the module comment."""
 
-    def __init__(self, endpoint: str, *, max_pending_bytes: int, handoff_timeout: float,
+    def __init__(self, endpoints: Sequence[str], *, max_pending_bytes: int,
+                 handoff_timeout: float, endpoint_policy: str = "spread",
                  linger_s: float = 1.0, curve: Optional[CurveKeys] = None) -> None:
-        self.endpoint = endpoint
+        self._links = [Link(e, i) for i, e in enumerate(endpoints)]
+        self._endpoint_policy = endpoint_policy
         self._curve = curve
         self._max_pending = max(1, int(max_pending_bytes))
         self._handoff_timeout = handoff_timeout
         self._linger_ms = int(linger_s * 1000)
         self._pid = os.getpid()
         self._cond = threading.Condition(threading.Lock())
-        # Guarded by _cond:
-        self._outbox: Deque[Request] = collections.deque()
-        self._waiting_reply: Dict[int, Request] = {}   # sent, no reply yet
-        self._waiting_done: Dict[int, Job] = {}        # accepted, no done event yet
-        self._credits = CreditBook()
+        # Guarded by _cond (and the Links' fields too):
+        self._inbox: Deque[Request] = collections.deque()  # saves not routed to an endpoint
+        self._turn = 0  # round robin among equally loaded endpoints
         self._unfinished: Set[Future] = set()
         self._pending_bytes = 0
         self._next_id = 1
         self._wake_pending = False
         self._closing = False
-        self._connected = False
-        self._ever_connected = False
-        self._handshake_error = ""  # why the last connection attempt failed, for messages
         self._prepare_pool: Optional[ThreadPoolExecutor] = None
         self._failed_later: List[Tuple[Future, ImgsinkError]] = []  # fail outside _cond
         self._rfd, self._wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -131,11 +139,14 @@ class Connection(IoLoop):
             return
         self._wake()
 
-    def submit_status(self, future: Future, request_id: int) -> None:
+    def submit_status(self, future: Future, request_id: int, endpoint_index: int = 0) -> None:
+        """Queues a status request to the endpoint ``endpoint_index``; it waits for that
+        endpoint alone."""
         header = _protocol.encode_client(_protocol.status_request(request_id))
         with self._cond:
             self._check_open()
-            self._enqueue_locked(Request(request_id, header, future))
+            self._enqueue_locked(Request(request_id, header, future),
+                                 self._links[endpoint_index])
         self._wake()
 
     def flush(self, timeout: Optional[float]) -> bool:
@@ -219,20 +230,72 @@ class Connection(IoLoop):
         return self._pending_bytes == 0 or self._pending_bytes + nbytes <= self._max_pending
 
     def _busy_text(self, nbytes: int) -> str:
-        where = "" if self._ever_connected else (f"; no daemon has answered at "
-                                                 f"{self.endpoint} yet -- is imgsinkd running?")
+        where = "" if any(link.ever_connected for link in self._links) else (
+            f"; no daemon has answered at {self._where()} yet -- is imgsinkd running?")
         return (f"client has {self._pending_bytes} bytes pending (limit {self._max_pending}), "
                 f"request needs {nbytes}{where}")
 
-    def _enqueue_locked(self, req: Request) -> None:
-        req.deadline = time.monotonic() + self._handoff_timeout
-        self._outbox.append(req)
-        self._unfinished.add(req.future)
-        req.future.add_done_callback(self._forget)
+    def _where(self) -> str:
+        names = [link.endpoint for link in self._links]
+        return names[0] if len(names) == 1 else "any of " + ", ".join(names)
 
-    def _forget(self, future: Future) -> None:
+    def _enqueue_locked(self, req: Request, link: Optional[Link] = None) -> None:
+        """Queues ``req`` for ``link``, or (None) for routing by the I/O thread."""
+        req.deadline = time.monotonic() + self._handoff_timeout
+        if link is None:
+            self._inbox.append(req)
+        else:
+            self._assign_locked(req, link)
+            link.outbox.append(req)
+        self._unfinished.add(req.future)
+        req.future.add_done_callback(lambda _, req=req: self._on_ended(req))
+
+    def _on_ended(self, req: Request) -> None:
         with self._cond:
-            self._unfinished.discard(future)
+            self._unfinished.discard(req.future)
+            if req.counted:
+                req.link.load -= req.nbytes
+                req.counted = False
+
+    def _route_locked(self) -> None:
+        """Moves the inbox's saves to connected endpoints (none connected: they stay)."""
+        connected = [link.connected for link in self._links]
+        if not any(connected):
+            return
+        while self._inbox:
+            req = self._inbox.popleft()
+            if not req.running and req.future.cancelled():
+                self._drop_locked(req, None)
+                continue
+            i = choose(self._endpoint_policy, connected, [lk.load for lk in self._links],
+                       self._turn)
+            assert i is not None
+            self._turn = (i + 1) % len(self._links)
+            self._assign_locked(req, self._links[i])
+            self._links[i].outbox.append(req)
+
+    def _assign_locked(self, req: Request, link: Link) -> None:
+        req.link = link
+        if is_save(req):
+            req.future.endpoint = link.endpoint
+            if not req.future.done():  # else its _on_ended ran already: nothing to count
+                link.load += req.nbytes
+                req.counted = True
+
+    def _unroute_locked(self, link: Link) -> None:
+        """``link`` dropped: its unsent saves go back to the inbox, first in line and in
+        order; they ask for credit again wherever they go next."""
+        moved = link.saves()
+        if not moved:
+            return
+        link.outbox = collections.deque(r for r in link.outbox if not is_save(r))
+        for req in moved:
+            if req.counted:
+                link.load -= req.nbytes
+                req.counted = False
+            req.link = req.future.endpoint = None
+            req.credit = "need"
+        self._inbox.extendleft(reversed(moved))
 
     def _wake(self, force: bool = False) -> None:
         # Under _cond so that close() cannot close (and the process reuse) the fd meanwhile.
@@ -248,18 +311,17 @@ class Connection(IoLoop):
             except (BlockingIOError, OSError):
                 pass  # the pipe is full: the thread will wake anyway
 
-    def _saves_locked(self) -> List[Request]:
-        return [r for r in self._outbox if is_save(r)]
-
     def _drop_locked(self, req: Request, error: Optional[ImgsinkError]) -> None:
         """Ends an unsent request: frees its budget and credit; fails it later (``error``)."""
-        self._credits.release(req)
+        if req.link is not None:
+            req.link.credits.release(req)
         self._release_locked(req)
         if error is not None:
             self._failed_later.append((req.future, error))
 
     def _release_locked(self, req: Request) -> None:
-        req.data = None
+        # The request stays reachable from its future (a done callback): keep no pixels.
+        req.data = req.prepared = None
         if req.held:
             self._pending_bytes -= req.held
             req.held = 0

@@ -33,6 +33,9 @@ class Job(Future):
     ``result(timeout=None)`` returns None on success and raises the job's ``ImgsinkError`` on
     failure (``concurrent.futures.TimeoutError`` if ``timeout`` runs out first).
     ``cancel()`` succeeds only while the request has not left the client.
+    ``endpoint``: the endpoint of the daemon the job was routed to (with several endpoints it
+    changes when a save not yet sent fails over to another daemon); None while it waits for
+    any daemon to connect, or if it was refused or dropped in the client before routing.
     """
 
     def __init__(self, path: str, request_id: int) -> None:
@@ -40,6 +43,7 @@ class Job(Future):
         self.path = path
         self.request_id = request_id
         self._job_id: Optional[int] = None
+        self.endpoint: Optional[str] = None  # set by the client's I/O thread
         self._replied = threading.Event()   # the daemon replied, or the job ended without one
         self._handed = threading.Event()    # the daemon answered, or the job ended
 

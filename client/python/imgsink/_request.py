@@ -1,4 +1,4 @@
-"""_Request: one request on its way through a Connection, and how requests end.
+"""Request: one request on its way through a Connection, and how requests end.
 
 Thread-safety: a _Request's fields belong to the Connection's lock (or its I/O thread).
 """
@@ -31,6 +31,8 @@ class Request:
     running: bool = False          # the future left PENDING (can no longer be cancelled)
     credit: str = "need"           # CreditBook state: need, asked, covered, spent
     resent: bool = False           # already sent again after a no_credit refusal
+    link: Any = None               # the Link it is routed to (None: not routed yet)
+    counted: bool = False          # its nbytes are in ``link.load`` (until its future ends)
 
 
 def is_save(req: Request) -> bool:
