@@ -47,12 +47,23 @@ std::string RandomRoutingId() {
 }
 
 // Each key must be 40 characters of valid Z85; libzmq takes it NUL-terminated (41 bytes).
-Status SetCurveKey(void* socket, int option, const std::string& z85, const char* what) {
+Status CheckCurveKey(const std::string& z85, const char* what) {
   uint8_t decoded[32];
   if (z85.size() != 40 || zmq_z85_decode(decoded, z85.c_str()) == nullptr) {
     return Status(ErrorCode::kBadOption, std::string("CURVE ") + what +
                                              " is not a 40-character Z85 key");
   }
+  return Status::OK();
+}
+
+Status CheckCurveKeys(const CurveKeys& keys) {
+  Status s = CheckCurveKey(keys.server_public_key, "server public key");
+  if (s.ok()) s = CheckCurveKey(keys.public_key, "public key");
+  if (s.ok()) s = CheckCurveKey(keys.secret_key, "secret key");
+  return s;
+}
+
+Status SetCurveKey(void* socket, int option, const std::string& z85, const char* what) {
   if (zmq_setsockopt(socket, option, z85.c_str(), z85.size() + 1) != 0) {
     return Status(ErrorCode::kBadOption, ZmqError(what));
   }
@@ -63,14 +74,18 @@ Status ConfigureCurve(void* socket, const CurveKeys& keys) {
   if (!zmq_has("curve")) {
     return Status(ErrorCode::kBadOption, "this libzmq was built without CURVE support");
   }
-  Status s = SetCurveKey(socket, ZMQ_CURVE_SERVERKEY, keys.server_public_key,
+  Status s = CheckCurveKeys(keys);
+  if (s.ok()) s = SetCurveKey(socket, ZMQ_CURVE_SERVERKEY, keys.server_public_key,
                          "server public key");
   if (s.ok()) s = SetCurveKey(socket, ZMQ_CURVE_PUBLICKEY, keys.public_key, "public key");
   if (s.ok()) s = SetCurveKey(socket, ZMQ_CURVE_SECRETKEY, keys.secret_key, "secret key");
   return s;
 }
 
-Status ConfigureSocket(void* socket, const ClientOptions& options) {
+// CURVE applies to tcp:// only: the daemon speaks it on tcp endpoints, never on ipc (a CURVE
+// client would fail the handshake there), so an endpoint list may mix the two.  The keys are
+// checked either way.
+Status ConfigureSocket(void* socket, const ClientOptions& options, bool tcp) {
   const int linger = static_cast<int>(
       std::min<int64_t>(options.linger.count(), std::numeric_limits<int>::max()));
   // IMMEDIATE: queue only on completed connections.  Without it libzmq accepts messages for an
@@ -101,7 +116,9 @@ Status ConfigureSocket(void* socket, const ClientOptions& options) {
   }
   // Replies are never dropped for lack of room: the I/O thread reads them as they come.
   if (s.ok()) s = SetOption(socket, ZMQ_RCVHWM, &zero, sizeof zero, "ZMQ_RCVHWM");
-  if (s.ok() && options.curve.has_value()) s = ConfigureCurve(socket, *options.curve);
+  if (s.ok() && options.curve.has_value()) {
+    s = tcp ? ConfigureCurve(socket, *options.curve) : CheckCurveKeys(*options.curve);
+  }
   return s;
 }
 
@@ -144,7 +161,7 @@ Status OpenDealer(const std::string& endpoint, const ClientOptions& options, Dea
   if (h->ctx == nullptr) return Status(ErrorCode::kInternal, ZmqError("zmq_ctx_new"));
   h->socket = zmq_socket(h->ctx, ZMQ_DEALER);
   if (h->socket == nullptr) return Status(ErrorCode::kInternal, ZmqError("zmq_socket"));
-  Status s = ConfigureSocket(h->socket, options);
+  Status s = ConfigureSocket(h->socket, options, endpoint.rfind("tcp://", 0) == 0);
   if (!s.ok()) return s;
   // The monitor must exist before connect() so that no connection event is missed.
   if (zmq_socket_monitor(h->socket, kMonitorEndpoint, kMonitorEvents) != 0) {

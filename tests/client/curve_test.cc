@@ -107,5 +107,21 @@ TEST_CASE("a client with the server's key saves over CURVE; a wrong key never co
   CHECK(std::get<SaveRequest>(got[0].message).path == "curve.png");
 }
 
+TEST_CASE("CURVE keys apply to tcp endpoints only: an ipc endpoint in the list stays plain",
+          "[client][curve]") {
+  if (!zmq_has("curve")) return;
+  const KeyPair server, client_keys;
+  test::TempDir dir;
+  FakeDaemon plain(dir.Endpoint("plain.sock"), FakeDaemon::AcceptAndWrite,
+                   FakeDaemon::GrantCredit);
+  ClientOptions options;
+  options.curve = CurveKeys{server.public_key, client_keys.public_key, client_keys.secret_key};
+  options.connect_timeout = 5s;
+  auto client = test::OpenClient(plain.endpoint(), options);
+  test::Uint8Image image(4, 4, 1);
+  REQUIRE(client->save_image(image.view, "ipc.png").wait(20s).ok());
+  REQUIRE(plain.received().size() == 1);
+}
+
 }  // namespace
 }  // namespace imgsink

@@ -74,7 +74,9 @@ def test_endpoint_lists_are_parsed_and_checked():
     assert parse_endpoints(("ipc:///a",)) == ("ipc:///a",)
     for bad, says in [("ipc:///a,,ipc:///b", "endpoint 2 of 3"), ("ipc:///a, ", "endpoint 2"),
                       ("", "endpoint 1 of 1"), ([], "empty"), (["ipc:///a", ""], "endpoint 2"),
-                      ("ipc:///a,ipc:///b, ipc:///a", "'ipc:///a' is listed twice")]:
+                      ("ipc:///a,ipc:///b, ipc:///a", "'ipc:///a' is listed twice"),
+                      ("garbage", "'garbage' .* is not transport://address"),
+                      ("ipc:///a,localhost:5555", "'localhost:5555'")]:
         with pytest.raises(ValueError, match=says):
             imgsink.Client(bad)
     with pytest.raises(TypeError, match="endpoint 2"):

@@ -113,7 +113,8 @@ struct ClientOptions {
   // clients' ids apart in the daemon's logs.  Must be >= 1 (0 means "unreadable header" on
   // the wire): Open refuses 0 with kBadOption.
   uint64_t first_request_id = 1;
-  // CURVE encryption and authentication, for a tcp:// daemon that requires it (see
+  // CURVE encryption and authentication, for a tcp:// daemon that requires it; other
+  // transports (ipc://) connect without it, as the daemon serves them (see
   // curve_keys.h; LoadCurveKey / ParseCurveKeys read keys from files).  Open refuses keys that
   // are not 40-character Z85 with kBadOption.  With wrong keys the handshake fails and
   // requests end with kDisconnected after connect_timeout.  With several endpoints the same

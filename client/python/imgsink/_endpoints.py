@@ -10,17 +10,21 @@ Thread-safety: pure functions.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Optional, Sequence, Tuple
 
 __all__ = ["ENDPOINT_POLICIES", "parse_endpoints", "choose"]
 
 ENDPOINT_POLICIES = ("spread", "failover")
+# ZeroMQ's "transport://address"; libzmq checks the address itself when connecting.
+_ENDPOINT_FORM = re.compile(r"[a-z][a-z0-9+]*://\S+")
 
 
 def parse_endpoints(value: Any) -> Tuple[str, ...]:
     """Returns the endpoints of ``value``: a str of comma-separated endpoints, or a list/tuple
     of str (each one endpoint).  Whitespace around items is trimmed.  Raises TypeError for
-    another type, ValueError (naming the item) for an empty item, a duplicate, or no item."""
+    another type, ValueError (naming the item) for an empty item, one not of the form
+    transport://address, a duplicate, or no item."""
     if isinstance(value, str):
         items, shown = value.split(","), repr(value)
     elif isinstance(value, (list, tuple)):
@@ -38,6 +42,9 @@ def parse_endpoints(value: Any) -> Tuple[str, ...]:
         item = item.strip()
         if not item:
             raise ValueError(f"endpoint {i + 1} of {len(items)} in {shown} is empty")
+        if not _ENDPOINT_FORM.fullmatch(item):
+            raise ValueError(f"endpoint {item!r} in {shown} is not transport://address "
+                             "(e.g. ipc:///run/imgsink/imgsinkd.sock, tcp://host:5555)")
         if item in out:
             raise ValueError(f"endpoint {item!r} is listed twice in {shown}")
         out.append(item)
