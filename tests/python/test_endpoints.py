@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import os
 import time
 
@@ -12,27 +11,9 @@ import pytest
 import torch
 
 import imgsink
+from client_helpers import closing_client, wait_until
 from fake_daemon import FakeDaemon, reply
 from imgsink._endpoints import choose, parse_endpoints
-
-
-@contextlib.contextmanager
-def _client(*args, **kwargs):
-    """A Client whose close() on the way out waits 5 s at most: a failed test must not hang
-    on a job that never ends."""
-    c = imgsink.Client(*args, **kwargs)
-    try:
-        yield c
-    finally:
-        c.close(timeout=5)
-
-
-def _wait_until(cond, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.01)
 
 
 def _connected(client, i):
@@ -117,7 +98,7 @@ def test_choose_spreads_by_load_and_fails_over_in_order():
 
 def test_spread_gives_equal_daemons_equal_shares(two, daemons):
     a, b = _start(daemons, two[0]), _start(daemons, two[1])
-    with _client(two) as c:
+    with closing_client(two) as c:
         assert c.stats(endpoint=two[0]) and c.stats(endpoint=two[1])  # both connected
         jobs = [c.save_image(torch.rand(3, 8, 8), f"s/{i}.png") for i in range(40)]
         assert c.flush(20) and all(j.exception() is None for j in jobs)
@@ -131,7 +112,7 @@ def test_spread_gives_equal_daemons_equal_shares(two, daemons):
 def test_spread_sends_to_the_daemon_with_fewest_pending_bytes(two, daemons):
     a = _start(daemons, two[0], handler=lambda req: [reply(req)])  # accepts, never done
     b = _start(daemons, two[1])
-    with _client(two) as c:  # its close() waits 5 s at most for the job that never ends
+    with closing_client(two) as c:  # its close() waits 5 s at most for the job that never ends
         c.stats(endpoint=two[0]), c.stats(endpoint=two[1])
         big = c.save_image(torch.rand(3, 64, 64), "big.png")  # 49152 bytes stay on one daemon
         assert big.wait_accepted(10)
@@ -145,14 +126,14 @@ def test_spread_sends_to_the_daemon_with_fewest_pending_bytes(two, daemons):
 
 def test_failover_sends_to_the_first_until_it_goes_away(two, daemons):
     a, b = _start(daemons, two[0]), _start(daemons, two[1])
-    with _client(two, endpoint_policy="failover") as c:
+    with closing_client(two, endpoint_policy="failover") as c:
         c.stats(endpoint=two[1])  # the second is connected too, and still gets nothing
-        _wait_until(lambda: _connected(c, 0))
+        wait_until(lambda: _connected(c, 0))
         first = [c.save_image(torch.rand(3, 8, 8), f"a/{i}.png") for i in range(10)]
         assert c.flush(10) and all(j.exception() is None and j.endpoint == two[0]
                                    for j in first)
         a.stop()
-        _wait_until(lambda: not _connected(c, 0))
+        wait_until(lambda: not _connected(c, 0))
         later = [c.save_image(torch.rand(3, 8, 8), f"b/{i}.png") for i in range(10)]
         assert c.flush(10) and all(j.exception() is None and j.endpoint == two[1]
                                    for j in later)
@@ -161,7 +142,7 @@ def test_failover_sends_to_the_first_until_it_goes_away(two, daemons):
 
 
 def test_saves_wait_for_the_first_daemon_to_connect(two, daemons):
-    with _client(two, timeout=30) as c:
+    with closing_client(two, timeout=30) as c:
         jobs = [c.save_image(torch.rand(3, 4, 4), f"w/{i}.png") for i in range(3)]
         time.sleep(0.2)
         assert not any(j.done() for j in jobs) and all(j.endpoint is None for j in jobs)
@@ -171,7 +152,7 @@ def test_saves_wait_for_the_first_daemon_to_connect(two, daemons):
 
 
 def test_no_daemon_at_any_endpoint_fails_with_disconnected(two):
-    with _client(two, timeout=0.3) as c:
+    with closing_client(two, timeout=0.3) as c:
         job = c.save_image(torch.rand(3, 4, 4), "x.png")
         with pytest.raises(imgsink.ImgsinkError) as e:
             job.result(10)
@@ -185,7 +166,7 @@ def test_no_daemon_at_any_endpoint_fails_with_disconnected(two):
 @pytest.mark.parametrize("endpoint_policy", ["failover", "spread"])
 def test_save_waiting_for_credit_moves_to_another_daemon(two, daemons, endpoint_policy):
     a = _start(daemons, two[0], credit_handler=lambda req: [])  # withholds credit
-    with _client(two, endpoint_policy=endpoint_policy) as c:
+    with closing_client(two, endpoint_policy=endpoint_policy) as c:
         c.stats(endpoint=two[0])
         data = np.random.rand(3, 100, 100).astype(np.float32)  # zero-copy: the caller's memory
         job = c.save_image(data, "moved.png")
@@ -193,7 +174,7 @@ def test_save_waiting_for_credit_moves_to_another_daemon(two, daemons, endpoint_
             assert a.arrived.wait_for(lambda: len(a.credits) == 1, 10)
         assert job.endpoint == two[0] and not job.sent()
         b = _start(daemons, two[1])
-        _wait_until(lambda: _connected(c, 1))
+        wait_until(lambda: _connected(c, 1))
         assert not job.wait_sent(0.2)  # still waiting on the first daemon's credit
         a.stop()
         assert job.result(10) is None
@@ -205,9 +186,9 @@ def test_save_waiting_for_credit_moves_to_another_daemon(two, daemons, endpoint_
 def test_sent_save_is_not_resent_when_its_daemon_goes_away(two, daemons):
     a = _start(daemons, two[0], handler=lambda req: [reply(req)])  # accepts, never done
     b = _start(daemons, two[1])
-    with _client(two, endpoint_policy="failover") as c:
+    with closing_client(two, endpoint_policy="failover") as c:
         c.stats(endpoint=two[1])
-        _wait_until(lambda: _connected(c, 0))
+        wait_until(lambda: _connected(c, 0))
         job = c.save_image(torch.rand(3, 4, 4), "sent.png")
         assert job.wait_accepted(10) and job.endpoint == two[0]
         a.stop()
@@ -224,7 +205,7 @@ def test_sent_save_is_not_resent_when_its_daemon_goes_away(two, daemons):
 
 def test_stats_asks_the_named_endpoint(two, daemons):
     _start(daemons, two[0])
-    with _client(two, timeout=0.3) as c:
+    with closing_client(two, timeout=0.3) as c:
         assert c.stats()["jobs_done"] == 7  # the first by default
         with pytest.raises(imgsink.ImgsinkError) as e:
             c.stats(endpoint=f" {two[1]}")  # nobody there
@@ -233,18 +214,18 @@ def test_stats_asks_the_named_endpoint(two, daemons):
 
 def test_job_refused_in_the_client_has_no_endpoint(two, daemons):
     _start(daemons, two[0], handler=lambda req: [])  # never answers: the budget stays used
-    with _client(two, max_pending_bytes=1000, timeout=5) as c:
+    with closing_client(two, max_pending_bytes=1000, timeout=5) as c:
         first = c.save_image(torch.rand(3, 10, 10), "1.png")
         dropped = c.save_image(torch.rand(3, 10, 10), "2.png", policy="drop")
         assert isinstance(dropped.exception(1), imgsink.Busy) and dropped.endpoint is None
-        _wait_until(lambda: first.endpoint == two[0])
+        wait_until(lambda: first.endpoint == two[0])
 
 
 def test_curve_keys_are_not_used_for_ipc_endpoints(two, daemons):
     import zmq
     pub, sec = zmq.curve_keypair()
     a, b = _start(daemons, two[0]), _start(daemons, two[1])
-    with _client(two, curve=(pub, pub, sec), timeout=5) as c:
+    with closing_client(two, curve=(pub, pub, sec), timeout=5) as c:
         c.stats(endpoint=two[1])
         jobs = [c.save_image(torch.rand(3, 4, 4), f"{i}.png") for i in range(4)]
         assert c.flush(10) and all(j.exception() is None for j in jobs)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import tempfile
-import time
 
 import numpy as np
 import pytest
@@ -14,6 +12,7 @@ import torch
 
 import imgsink
 from conftest import RealDaemon, imgsinkd_path
+from client_helpers import closing_client, wait_until
 from fake_daemon import FakeDaemon
 from matrix import read_image, torchvision_png
 
@@ -33,25 +32,6 @@ def pair():
             d.stop()
         for root in roots:
             shutil.rmtree(root, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def _client(*args, **kwargs):
-    """A Client whose close() on the way out waits 5 s at most: a failed test must not hang
-    on a job that never ends."""
-    c = imgsink.Client(*args, **kwargs)
-    try:
-        yield c
-    finally:
-        c.close(timeout=5)
-
-
-def _wait_until(cond, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.02)
 
 
 def _image(i):
@@ -75,7 +55,7 @@ def _written_where_reported(daemons, jobs, tag):
 
 def test_spread_writes_equal_shares_in_each_daemons_root(pair):
     endpoints = [d.endpoint for d in pair]
-    with _client(endpoints) as c:
+    with closing_client(endpoints) as c:
         for e in endpoints:
             c.stats(endpoint=e)  # both connected before the burst
         jobs = [c.save_image(_image(i), f"spread/{i}.png") for i in range(24)]
@@ -86,7 +66,7 @@ def test_spread_writes_equal_shares_in_each_daemons_root(pair):
 
 def test_failover_moves_on_when_the_first_daemon_is_killed(pair):
     endpoints = [d.endpoint for d in pair]
-    with _client(endpoints, endpoint_policy="failover") as c:
+    with closing_client(endpoints, endpoint_policy="failover") as c:
         for e in reversed(endpoints):
             c.stats(endpoint=e)
         jobs = [c.save_image(_image(i), f"fo/{i}.png") for i in range(5)]
@@ -94,7 +74,7 @@ def test_failover_moves_on_when_the_first_daemon_is_killed(pair):
         assert {j.endpoint for j in jobs} == {endpoints[0]}
         pair[0].proc.kill()
         pair[0].proc.wait()
-        _wait_until(lambda: not c._conn._links[0].connected)
+        wait_until(lambda: not c._conn._links[0].connected, timeout=20.0)
         jobs += [c.save_image(_image(i), f"fo/{i}.png") for i in range(5, 10)]
         assert c.flush(120) and all(j.exception() is None for j in jobs)
     assert _written_where_reported(pair, jobs, "fo") == [5, 5]
@@ -107,7 +87,7 @@ def test_save_waiting_for_credit_moves_to_the_other_daemon(pair, short_tmp):
     first = f"ipc://{short_tmp}/stingy.sock"
     stingy = FakeDaemon(first, credit_handler=lambda req: [])
     try:
-        with _client([first, pair[0].endpoint], endpoint_policy="failover") as c:
+        with closing_client([first, pair[0].endpoint], endpoint_policy="failover") as c:
             c.stats(endpoint=first)
             c.stats(endpoint=pair[0].endpoint)
             job = c.save_image(_image(0), "moved/0.png")
