@@ -114,11 +114,17 @@ def test_stats_returns_the_counters(fake, endpoint):
         assert c.stats() == {"jobs_done": 7, "jobs_failed": 0}
 
 
-def test_stats_times_out_without_a_daemon(endpoint):
+def test_stats_without_a_daemon_times_out_or_finds_no_daemon(endpoint):
+    # Two clocks: stats' own wait, and the client's timeout for finding a daemon (after which
+    # the request fails with "disconnected").  Whichever ends first decides; equal ones race.
+    with imgsink.Client(endpoint, timeout=5) as c:
+        with pytest.raises(imgsink.ImgsinkError) as e:
+            c.stats(timeout=0.2)
+        assert e.value.code == "timeout"
     with imgsink.Client(endpoint, timeout=0.2) as c:
         with pytest.raises(imgsink.ImgsinkError) as e:
-            c.stats()
-        assert e.value.code == "timeout"
+            c.stats(timeout=10)
+        assert e.value.code == "disconnected"
 
 
 def test_no_daemon_fails_the_job_with_disconnected(endpoint):
