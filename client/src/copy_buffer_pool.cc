@@ -33,13 +33,19 @@ void CopyBufferPool::Give(CopyBuffer buffer) {
     std::lock_guard<std::mutex> lock(mu_);
     std::sort(cached_.begin(), cached_.end(),
               [](const CopyBuffer& a, const CopyBuffer& b) { return a.capacity < b.capacity; });
-    while (cached_bytes_ + buffer.capacity > max_cached_bytes_ &&
-           cached_.front().capacity <= buffer.capacity) {
+    // Evict only if evicting buffers no bigger than this one makes room; else keep them all
+    // and free this one (bigger cached buffers are worth more).
+    size_t evictable = 0;
+    for (const CopyBuffer& cached : cached_) {
+      if (cached.capacity > buffer.capacity) break;
+      evictable += cached.capacity;
+    }
+    if (cached_bytes_ - evictable + buffer.capacity > max_cached_bytes_) return;
+    while (cached_bytes_ + buffer.capacity > max_cached_bytes_) {
       cached_bytes_ -= cached_.front().capacity;
       evicted.push_back(std::move(cached_.front()));
       cached_.erase(cached_.begin());
     }
-    if (cached_bytes_ + buffer.capacity > max_cached_bytes_) return;  // only bigger ones left
     cached_bytes_ += buffer.capacity;
     cached_.push_back(std::move(buffer));
   }

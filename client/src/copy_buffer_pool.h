@@ -39,8 +39,9 @@ class CopyBufferPool {
   // malloc.  Returns an empty buffer (data null) if memory ran out.  REQUIRES: bytes >= 1.
   CopyBuffer Take(size_t bytes);
 
-  // Caches `buffer` if it fits in the bound (evicting smaller cached buffers first, as the
-  // big ones are the expensive ones to fault in), else frees it.
+  // Caches `buffer` if it fits in the bound, evicting cached buffers no bigger than it if that
+  // makes room (the big ones are the expensive ones to fault in); else frees it and evicts
+  // nothing.
   void Give(CopyBuffer buffer);
 
   size_t cached_bytes() const;

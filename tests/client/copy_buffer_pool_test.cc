@@ -65,6 +65,20 @@ TEST_CASE("CopyBufferPool stays within its bound, keeping the bigger buffers",
   CHECK(pool.cached_bytes() == 900);
 }
 
+TEST_CASE("CopyBufferPool evicts nothing for a buffer it will not keep", "[copy_buffer_pool]") {
+  CopyBufferPool pool(1000);
+  CopyBuffer small = pool.Take(100);
+  CopyBuffer big = pool.Take(800);
+  CopyBuffer middle = pool.Take(500);
+  pool.Give(std::move(small));
+  pool.Give(std::move(big));
+  CHECK(pool.cached_bytes() == 900);
+  // Even without the 100 the 500 does not fit next to the 800: the 100 must stay cached.
+  pool.Give(std::move(middle));
+  CHECK(pool.cached_bytes() == 900);
+  CHECK(pool.cached_buffers() == 2);
+}
+
 TEST_CASE("CopyBufferPool with a zero bound keeps nothing", "[copy_buffer_pool]") {
   CopyBufferPool pool(0);
   pool.Give(pool.Take(64));

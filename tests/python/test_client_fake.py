@@ -135,6 +135,33 @@ def test_no_daemon_fails_the_job_with_disconnected(endpoint):
         assert e.value.code == "disconnected" and job.sent() and not job.accepted()
 
 
+def test_save_that_waited_for_credit_waits_timeout_again_after_a_drop(endpoint):
+    # A save queued longer than `timeout` (waiting for credit on a live connection) must not
+    # fail the moment that connection drops: like any save with no daemon, it gets `timeout`
+    # from then on to find one (a daemon restart).  The C++ client does the same.
+    first = FakeDaemon(endpoint, credit_handler=lambda req: [])  # withholds credit
+    second = None
+    try:
+        with imgsink.Client(endpoint, timeout=1.0) as c:
+            c.stats()
+            job = c.save_image(torch.rand(3, 4, 4), "restart.png")
+            with first.arrived:
+                assert first.arrived.wait_for(lambda: len(first.credits) == 1, 10)
+            time.sleep(1.3)  # past the deadline it was queued with; connected, so it waits
+            assert not job.done()
+            first.stop()
+            time.sleep(0.3)  # the drop is seen; no daemon: the save waits, it does not fail
+            assert not job.done(), job.exception(0)
+            second = FakeDaemon(endpoint)
+            assert job.result(10) is None
+        assert [r.header["path"] for r in second.received] == ["restart.png"]
+    finally:
+        if not first._stop.is_set():
+            first.stop()
+        if second is not None:
+            second.stop()
+
+
 def test_requests_wait_for_a_daemon_that_starts_late(endpoint):
     with imgsink.Client(endpoint, timeout=30) as c:
         job = c.save_image(torch.rand(3, 4, 4), "x.png")

@@ -284,12 +284,16 @@ class Connection(IoLoop):
 
     def _unroute_locked(self, link: Link) -> None:
         """``link`` dropped: its unsent saves go back to the inbox, first in line and in
-        order; they ask for credit again wherever they go next."""
+        order; they ask for credit again wherever they go next, and have ``handoff_timeout``
+        from now to find a daemon (one queued longer, waiting for credit, would otherwise fail
+        at once instead of waiting for a restart)."""
         moved = link.saves()
         if not moved:
             return
         link.outbox = collections.deque(r for r in link.outbox if not is_save(r))
+        deadline = time.monotonic() + self._handoff_timeout
         for req in moved:
+            req.deadline = max(req.deadline, deadline)
             if req.counted:
                 link.load -= req.nbytes
                 req.counted = False
