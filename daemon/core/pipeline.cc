@@ -136,6 +136,12 @@ void Pipeline::WriteRemaining(const std::shared_ptr<Job>& job) {
     s = Status(s.code(), s.message() + " (gave up after " + std::to_string(job->write_tries) +
                              " tries)");
   }
+  if (manifest_ != nullptr && !job->manifest_lines.empty()) {
+    // The groups committed before the failure are durably in place: the manifest lists them.
+    // (A job left for replay above gets none: the replay writes it again from the start.)
+    return manifest_->Append(std::move(job->manifest_lines),
+                             [this, job, s](const Status&) { Finish(job, s); });
+  }
   Finish(job, s);
 }
 

@@ -71,10 +71,12 @@ Status SocketThread::Bind(zmq::socket_t* router, const std::vector<std::string>&
     if (inherited != options_.inherited_fds.end()) {
       // libzmq takes the fd for this bind (and, unlike a bind of its own, never unlinks the
       // socket file: the service manager owns it).
-      if (endpoint.find('[') != std::string::npos) router->set(zmq::sockopt::ipv6, 1);
+      const bool v6 = endpoint.find('[') != std::string::npos;
+      if (v6) router->set(zmq::sockopt::ipv6, 1);
       router->set(zmq::sockopt::use_fd, inherited->second);
       router->bind(endpoint);
       router->set(zmq::sockopt::use_fd, -1);
+      if (v6) router->set(zmq::sockopt::ipv6, 0);  // later binds stay as configured
       bound_.push_back(router->get(zmq::sockopt::last_endpoint));
       continue;
     }

@@ -222,7 +222,12 @@ TEST_CASE("a group whose data never syncs fails the job and none of its files ap
   CHECK(!f.Exists("job/064.png"));
   CHECK(!f.Exists("job/099.png"));
   CHECK(f.stats().files_written == 64);
-  CHECK(f.ManifestPaths().empty());  // a failed job gets no lines
+  // The first group is durably in place: the manifest names exactly its files.
+  const std::map<std::string, int> listed = f.ManifestPaths();
+  REQUIRE(listed.size() == 64);
+  CHECK(listed.begin()->first == "job/000.png");
+  CHECK(listed.rbegin()->first == "job/063.png");
+  for (const auto& [path, lines] : listed) CHECK(lines == 1);
 }
 
 }  // namespace

@@ -299,6 +299,7 @@ class Connection(IoLoop):
                 req.counted = False
             req.link = req.future.endpoint = None
             req.credit = "need"
+            req.resent = False  # a new daemon: its own one resend after a no_credit
         self._inbox.extendleft(reversed(moved))
 
     def _wake(self, force: bool = False) -> None:
