@@ -313,9 +313,19 @@ void IoLoop::OnDisconnected() {
     if (!unsent.empty()) HandBack(std::move(unsent));
     return;
   }
-  // Saves not sent yet are safe to send later, but credit asked on the lost connection may be
-  // lost with it: ask again, in submission order, once reconnected.
+  // Saves not sent yet are safe to send later, but credit asked or granted on the lost
+  // connection may be lost with it (a restarted daemon knows nothing of it): ask again, in
+  // submission order, once reconnected.
   std::vector<OutgoingMessage> reask;
+  std::deque<OutgoingMessage> kept;
+  for (OutgoingMessage& m : queue_) {
+    if (m.has_payload) {
+      reask.push_back(std::move(m));
+    } else {
+      kept.push_back(std::move(m));
+    }
+  }
+  queue_.swap(kept);
   for (auto it = credit_waits_.begin(); it != credit_waits_.end();) {
     if (it->second.asked) {
       reask.push_back(std::move(it->second.save));
