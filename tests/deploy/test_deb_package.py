@@ -47,7 +47,7 @@ def test_control_fields(deb):
     assert "@" in field(deb, "Maintainer")
     # dpkg-shlibdeps found what imgsinkd links.
     depends = field(deb, "Depends")
-    for lib in ["libzmq5", "libpng16-16", "libturbojpeg0", "libc6"]:
+    for lib in ["libzmq5", "libpng16-16", "libturbojpeg0", "libisal2", "libc6"]:
         assert lib in depends, depends
     assert field(deb, "Description").startswith("writes training image tensors")
 
@@ -62,6 +62,7 @@ def test_contents(deb, unpacked):
     expected = [
         argv[0],  # the binary the unit starts
         argv[2],  # the config it reads
+        f"{prefix}/lib/systemd/system/imgsinkd.socket",
         f"{prefix}/lib/sysusers.d/imgsink.conf",
         f"{prefix}/lib/tmpfiles.d/imgsink.conf",
         f"{prefix}/include/imgsink/client.h",
