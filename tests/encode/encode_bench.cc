@@ -61,6 +61,8 @@ int main(int argc, char** argv) {
   png1.filter = imgsink::PngFilter::kSub;
   png1.strategy = imgsink::PngStrategy::kRle;
   Bench("PNG level 1, SUB, Z_RLE", seconds, [&](auto* out) { return png.Encode(image, png1, no_text, out); });
+  const imgsink::PngOptions fast = imgsink::PngOptions::Fast();  // level 1, PAETH, Z_RLE
+  Bench("PNG level 1, PAETH, Z_RLE", seconds, [&](auto* out) { return png.Encode(image, fast, no_text, out); });
   for (int quality : {75, 90}) {
     imgsink::JpegOptions opts;
     opts.quality = quality;
