@@ -113,6 +113,20 @@ int FilterMask(PngFilter f) {
   return -1;
 }
 
+// The PNG filter type PngWriter writes on every row for `f`; -1 when `f` stays with libpng
+// (adaptive `all`, and `avg`, which the writer does not implement).
+int WriterFilter(PngFilter f) {
+  switch (f) {
+    case PngFilter::kNone: return int(PngRowFilter::kNone);
+    case PngFilter::kSub: return int(PngRowFilter::kSub);
+    case PngFilter::kUp: return int(PngRowFilter::kUp);
+    case PngFilter::kPaeth: return int(PngRowFilter::kPaeth);
+    case PngFilter::kAll:
+    case PngFilter::kAvg: return -1;
+  }
+  return -1;
+}
+
 int ZlibStrategy(PngStrategy s) {
   switch (s) {
     case PngStrategy::kDefault: return Z_DEFAULT_STRATEGY;
@@ -169,21 +183,35 @@ Status PngEncoder::Encode(const Image& image, const PngOptions& opts,
   Status status = CheckImage(image, opts);
   if (!status.ok()) return status;
 
+  // Checks every entry and leaves its keyword in text_keys_[i] and its stored value (Latin-1 or
+  // UTF-8) in text_values_[i]; utf8[i] says which (iTXt vs tEXt).
   text_keys_.resize(text.size());
   text_values_.resize(text.size());
-  std::vector<png_text> chunks(text.size());
+  std::vector<bool> utf8(text.size());
   for (size_t i = 0; i < text.size(); ++i) {
     const auto& [key, value] = text[i];
     status = CheckTextKey(key, &text_keys_[i]);
     if (status.ok()) status = CheckTextValue(key, value);
     if (!status.ok()) return status;
+    utf8[i] = !Utf8ToLatin1(value, &text_values_[i]);
+    if (utf8[i]) text_values_[i] = value;
+  }
+
+  if (WriterFilter(opts.filter) >= 0) {
+    writer_text_.resize(text.size());
+    for (size_t i = 0; i < text.size(); ++i) writer_text_[i] = {text_keys_[i], text_values_[i], bool(utf8[i])};
+    return writer_.Write(image, PngRowFilter(WriterFilter(opts.filter)), opts.compress_level,
+                         ZlibStrategy(opts.strategy), writer_text_, out);
+  }
+
+  std::vector<png_text> chunks(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
     png_text& chunk = chunks[i];
     std::memset(&chunk, 0, sizeof chunk);
-    if (Utf8ToLatin1(value, &text_values_[i])) {
+    if (!utf8[i]) {
       chunk.compression = PNG_TEXT_COMPRESSION_NONE;  // tEXt
       chunk.text_length = text_values_[i].size();
     } else {
-      text_values_[i] = value;
       chunk.compression = PNG_ITXT_COMPRESSION_NONE;  // iTXt, UTF-8
       chunk.itxt_length = text_values_[i].size();
     }

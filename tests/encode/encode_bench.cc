@@ -12,6 +12,7 @@
 
 #include "daemon/encode/jpeg_encoder.h"
 #include "daemon/encode/png_encoder.h"
+#include "daemon/encode/png_writer.h"
 #include "encode_test_util.h"
 
 namespace {
@@ -45,6 +46,30 @@ void Bench(const char* name, double seconds, const std::function<imgsink::Status
               iterations / elapsed, iterations / cpu, 1e3 * cpu / iterations, out.size());
 }
 
+// The same paeth filter as png_writer.cc, kept scalar: the yardstick that shows FilterPngRow is
+// vectorized (expect ~10x; near 1x means png_writer.cc lost its vectorizer flags).
+__attribute__((noinline, optimize("no-tree-vectorize"))) void ScalarPaeth(const uint8_t* cur, const uint8_t* prev,
+                                                                           size_t n, size_t bpp, uint8_t* dst) {
+  for (size_t i = 0; i < n; ++i) {
+    const int a = i >= bpp ? cur[i - bpp] : 0, b = prev[i], c = i >= bpp ? prev[i - bpp] : 0;
+    const int pa = std::abs(b - c), pb = std::abs(a - c), pc = std::abs(a + b - 2 * c);
+    dst[i] = uint8_t(cur[i] - ((pa <= pb && pa <= pc) ? a : (pb <= pc ? b : c)));
+  }
+}
+
+// Filters every row of `image` (8-bit) into *out with `filter`; Status for Bench's signature.
+template <class Filter>
+imgsink::Status FilterImage(const imgsink::Image& image, Filter filter, std::vector<uint8_t>* out) {
+  const size_t row_bytes = image.row_bytes(), bpp = size_t(image.channels);
+  out->resize(row_bytes * size_t(image.height));
+  const std::vector<uint8_t> zeros(row_bytes);
+  for (int y = 0; y < image.height; ++y) {
+    const uint8_t* cur = image.pixels.data() + size_t(y) * row_bytes;
+    filter(cur, y ? cur - row_bytes : zeros.data(), row_bytes, bpp, out->data() + size_t(y) * row_bytes);
+  }
+  return imgsink::Status::OK();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -63,6 +88,12 @@ int main(int argc, char** argv) {
   Bench("PNG level 1, SUB, Z_RLE", seconds, [&](auto* out) { return png.Encode(image, png1, no_text, out); });
   const imgsink::PngOptions fast = imgsink::PngOptions::Fast();  // level 1, PAETH, Z_RLE
   Bench("PNG level 1, PAETH, Z_RLE", seconds, [&](auto* out) { return png.Encode(image, fast, no_text, out); });
+  Bench("paeth filter only, ours", seconds, [&](auto* out) {
+    return FilterImage(image, [](const uint8_t* c, const uint8_t* p, size_t n, size_t bpp, uint8_t* d) {
+      imgsink::FilterPngRow(imgsink::PngRowFilter::kPaeth, c, p, n, bpp, d);
+    }, out);
+  });
+  Bench("paeth filter only, scalar", seconds, [&](auto* out) { return FilterImage(image, ScalarPaeth, out); });
   for (int quality : {75, 90}) {
     imgsink::JpegOptions opts;
     opts.quality = quality;
