@@ -10,52 +10,22 @@
 
 #include "daemon/encode/png_encoder.h"
 #include "encode_test_util.h"
+#include "png_test_util.h"
 
 namespace imgsink {
 namespace {
 
 using testing::DecodedPng;
+using testing::DecodeOrFail;
+using testing::EncodeOrFail;
 using testing::MakeNaturalImage;
-using Text = std::vector<std::pair<std::string, std::string>>;
-
-std::vector<uint8_t> EncodeOrFail(const Image& image, const PngOptions& opts, const Text& text = {}) {
-  PngEncoder encoder;
-  std::vector<uint8_t> png;
-  const Status status = encoder.Encode(image, opts, text, &png);
-  INFO(status.ToString());
-  REQUIRE(status.ok());
-  return png;
-}
+using testing::RowFilters;
+using testing::Text;
 
 PngOptions Bits(int bit_depth) {
   PngOptions opts;
   opts.bit_depth = bit_depth;
   return opts;
-}
-
-DecodedPng DecodeOrFail(const std::vector<uint8_t>& png) {
-  DecodedPng decoded;
-  std::string error;
-  if (!testing::DecodePngLowLevel(png, &decoded, &error)) FAIL("libpng read failed: " << error);
-  return decoded;
-}
-
-// The filter type byte of every row, from the inflated IDAT stream (8-bit images).
-std::vector<int> RowFilters(const std::vector<uint8_t>& png, const Image& image) {
-  std::vector<uint8_t> idat;
-  for (size_t pos = 8; pos + 8 <= png.size();) {
-    const uint32_t length = (uint32_t(png[pos]) << 24) | (png[pos + 1] << 16) | (png[pos + 2] << 8) | png[pos + 3];
-    if (std::memcmp(&png[pos + 4], "IDAT", 4) == 0) idat.insert(idat.end(), &png[pos + 8], &png[pos + 8 + length]);
-    pos += 12 + length;
-  }
-  const size_t stride = image.row_bytes() + 1;
-  std::vector<uint8_t> raw(stride * image.height);
-  uLongf raw_size = raw.size();
-  REQUIRE(uncompress(raw.data(), &raw_size, idat.data(), idat.size()) == Z_OK);
-  REQUIRE(raw_size == raw.size());
-  std::vector<int> filters;
-  for (int y = 0; y < image.height; ++y) filters.push_back(raw[y * stride]);
-  return filters;
 }
 
 TEST_CASE("PNG round-trips every channel count and bit depth exactly", "[png]") {

@@ -10,30 +10,19 @@
 #include "daemon/encode/png_encoder.h"
 #include "daemon/encode/png_writer.h"
 #include "encode_test_util.h"
+#include "png_test_util.h"
 
 namespace imgsink {
 namespace {
 
+using testing::Chunk;
+using testing::Chunks;
 using testing::DecodedPng;
+using testing::DecodeOrFail;
+using testing::EncodeOrFail;
 using testing::MakeNaturalImage;
-using Text = std::vector<std::pair<std::string, std::string>>;
-
-struct Chunk {
-  std::string type;
-  std::vector<uint8_t> bytes;  // the whole chunk: length, type, data, CRC
-};
-
-std::vector<Chunk> Chunks(const std::vector<uint8_t>& png) {
-  std::vector<Chunk> chunks;
-  for (size_t pos = 8; pos + 12 <= png.size();) {
-    const uint32_t length = (uint32_t(png[pos]) << 24) | (png[pos + 1] << 16) | (png[pos + 2] << 8) | png[pos + 3];
-    REQUIRE(pos + 12 + length <= png.size());
-    chunks.push_back({std::string(reinterpret_cast<const char*>(&png[pos + 4]), 4),
-                      std::vector<uint8_t>(&png[pos], &png[pos + 12 + length])});
-    pos += 12 + length;
-  }
-  return chunks;
-}
+using testing::RowFilters;
+using testing::Text;
 
 // The IDAT payload sizes, in file order.
 std::vector<size_t> IdatSizes(const std::vector<uint8_t>& png) {
@@ -41,37 +30,6 @@ std::vector<size_t> IdatSizes(const std::vector<uint8_t>& png) {
   for (const Chunk& c : Chunks(png))
     if (c.type == "IDAT") sizes.push_back(c.bytes.size() - 12);
   return sizes;
-}
-
-// The filter type byte of every row, from the inflated IDAT stream.
-std::vector<int> RowFilters(const std::vector<uint8_t>& png, const Image& image) {
-  std::vector<uint8_t> idat;
-  for (const Chunk& c : Chunks(png))
-    if (c.type == "IDAT") idat.insert(idat.end(), c.bytes.begin() + 8, c.bytes.end() - 4);
-  const size_t stride = image.row_bytes() + 1;
-  std::vector<uint8_t> raw(stride * image.height);
-  uLongf raw_size = raw.size();
-  REQUIRE(uncompress(raw.data(), &raw_size, idat.data(), idat.size()) == Z_OK);
-  REQUIRE(raw_size == raw.size());
-  std::vector<int> filters;
-  for (int y = 0; y < image.height; ++y) filters.push_back(raw[y * stride]);
-  return filters;
-}
-
-std::vector<uint8_t> EncodeOrFail(const Image& image, const PngOptions& opts, const Text& text = {}) {
-  PngEncoder encoder;
-  std::vector<uint8_t> png;
-  const Status status = encoder.Encode(image, opts, text, &png);
-  INFO(status.ToString());
-  REQUIRE(status.ok());
-  return png;
-}
-
-DecodedPng DecodeOrFail(const std::vector<uint8_t>& png) {
-  DecodedPng decoded;
-  std::string error;
-  if (!testing::DecodePngLowLevel(png, &decoded, &error)) FAIL("libpng read failed: " << error);
-  return decoded;
 }
 
 const std::pair<PngFilter, int> kWriterFilters[] = {
