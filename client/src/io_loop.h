@@ -8,6 +8,7 @@
 // complete fail with kDisconnected.
 // With several endpoints the Client runs one IoLoop per endpoint; LoopHooks let a loop hand
 // saves it has not sent back to the Client when its connection is gone, to go to another one.
+// io_loop.cc: sending and receiving; io_loop_connection.cc: the connection coming and going.
 #pragma once
 
 #include <chrono>
