@@ -11,16 +11,15 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict
 
 import msgpack
 import numpy as np
-import pytest
 import zmq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 
-from daemon_process import DaemonProcess, bin_dir, tiny_tmpfs  # noqa: E402
+from daemon_process import DaemonProcess, bin_dir, tiny_fs  # noqa: E402,F401 (a fixture)
 from raw_sender import RawSender, save_header  # noqa: E402
 
 Z85 = re.compile(r"^[0-9a-zA-Z.\-:+=^!/*?&<>()\[\]{}@%$#]{40}\n$")
@@ -118,14 +117,6 @@ def test_flush_returns_at_once_when_idle_and_watch_prints_lines(tmp_path):
         for m in matches[1:]:  # an idle daemon: nothing written between samples
             assert m.group(1) == "0.0" and m.group(2) == "0.00", lines
             assert m.group(3) == "0" and m.group(7) is None  # no backlog, no bar
-
-
-@pytest.fixture
-def tiny_fs(tmp_path):
-    with tiny_tmpfs(tmp_path / "small") as mnt:
-        if mnt is None:
-            pytest.skip("cannot mount a tmpfs here (needs root); the unit tests inject ENOSPC instead")
-        yield mnt
 
 
 def test_flush_and_watch_follow_a_backlog_that_drains(tmp_path, tiny_fs):

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import atexit
-import contextlib
 import os
 import signal
 import socket
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import List, Optional
 
 import msgpack
+import pytest
 import zmq
 
 
@@ -37,15 +37,16 @@ def kill_leftovers() -> None:
 atexit.register(kill_leftovers)
 
 
-@contextlib.contextmanager
-def tiny_tmpfs(mnt: Path, size: str = "96k"):
-    """Mounts a small tmpfs at `mnt`, a disk that fills up; yields `mnt`, or None when this
-    process may not mount (not root).  Unmounted on exit."""
-    mnt.mkdir(parents=True, exist_ok=True)
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mnt)],
+@pytest.fixture
+def tiny_fs(tmp_path):
+    """A 96 KiB tmpfs (a disk that fills up) at tmp_path/small; grow it with
+    `mount -o remount,size=16m`.  Skips the test where this process may not mount (not root).
+    Unmounted afterwards."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=96k", "tmpfs", str(mnt)],
                       capture_output=True).returncode != 0:
-        yield None
-        return
+        pytest.skip("cannot mount a tmpfs here (needs root); the unit tests inject ENOSPC instead")
     try:
         yield mnt
     finally:

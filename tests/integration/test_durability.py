@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from daemon_process import DaemonProcess, tiny_tmpfs
+from daemon_process import DaemonProcess, tiny_fs  # noqa: F401 (a fixture)
 from pusher import pixels
 from raw_sender import RawSender, save_header
 
@@ -108,14 +108,6 @@ def test_flood_stays_within_budget_and_nothing_vanishes(tmp_path):
     print(f"peak RSS {peak / 2**20:.1f} MiB, budget {budget / 2**20:.0f} MiB, "
           f"acked {total_acked}, dropped {total_dropped}, busy {counters['busy']}")
     assert peak <= budget + overhead, f"peak RSS {peak} over budget {budget} + {overhead}"
-
-
-@pytest.fixture
-def tiny_fs(tmp_path):
-    with tiny_tmpfs(tmp_path / "small") as mnt:
-        if mnt is None:
-            pytest.skip("cannot mount a tmpfs here (needs root); the unit tests inject ENOSPC instead")
-        yield mnt
 
 
 @pytest.mark.parametrize("output_sync", ["fs", "file"])
