@@ -18,7 +18,7 @@ using test::Response;
 using test::TempDir;
 using test::Uint8Image;
 
-constexpr auto kLong = 20s;
+using test::kLong;
 
 Response RefuseCredit(const ReceivedRequest& r) {
   Reply reply;

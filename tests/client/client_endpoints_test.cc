@@ -22,7 +22,7 @@ using test::ReceivedRequest;
 using test::TempDir;
 using test::Uint8Image;
 
-constexpr auto kLong = 20s;
+using test::kLong;
 
 // Save requests (not status) a daemon received, by path.
 std::vector<std::string> SavedPaths(const FakeDaemon& daemon) {

@@ -19,7 +19,7 @@ using test::Response;
 using test::TempDir;
 using test::Uint8Image;
 
-constexpr auto kLong = 20s;
+using test::kLong;
 
 // The messages wait in the client while no daemon listens, so the test can change the buffer
 // after save_image and before anything is sent: what the daemon then receives tells whether

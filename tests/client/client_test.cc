@@ -19,8 +19,7 @@ using test::Response;
 using test::TempDir;
 using test::Uint8Image;
 
-// Generous bound for waits that must succeed; the tests never assert on durations.
-constexpr auto kLong = 20s;
+using test::kLong;
 
 TEST_CASE("Open refuses a malformed endpoint and a zero first id", "[client]") {
   std::unique_ptr<Client> client;

@@ -1,6 +1,7 @@
 // Helpers shared by the client tests.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
@@ -13,6 +14,9 @@
 #include "imgsink/client.h"
 
 namespace imgsink::test {
+
+// Generous bound for waits that must succeed; the tests never assert on durations.
+inline constexpr std::chrono::seconds kLong{20};
 
 // A fresh directory under $TMPDIR (or /tmp), removed with everything in it on destruction.
 class TempDir {
