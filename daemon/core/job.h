@@ -8,17 +8,11 @@
 #include <vector>
 
 #include "daemon/render/image.h"
+#include "daemon/util/bytes.h"
 #include "daemon/validate/validate.h"
 #include "imgsink/proto/messages.h"
 
 namespace imgsink {
-
-// A read-only byte range kept alive by `owner` (a zmq message, a journal record, ...).
-struct Bytes {
-  const uint8_t* data = nullptr;
-  size_t size = 0;
-  std::shared_ptr<const void> owner;
-};
 
 // Invariant: a job is touched by one thread at a time (it moves socket thread -> worker ->
 // journal callback -> worker), each hand-off through a queue that orders memory.

@@ -81,10 +81,10 @@ void Pipeline::Prepare(const std::shared_ptr<Job>& job) {
 }
 
 void Pipeline::Journal(const std::shared_ptr<Job>& job) {
-  std::vector<journal::Bytes> pieces;
-  pieces.push_back(journal::Bytes::Own(EncodeJobRecordPrefix(*job)));
+  std::vector<Bytes> pieces;
+  pieces.push_back(Bytes::Own(EncodeJobRecordPrefix(*job)));
   for (const Image& image : job->images) {  // written in place: the record shares the job
-    pieces.push_back(journal::Bytes{image.pixels.data(), image.pixels.size(), job});
+    pieces.push_back(Bytes{image.pixels.data(), image.pixels.size(), job});
   }
   journal_->AppendAccepted(job->job_id, std::move(pieces), [this, job](const Status& s) {
     if (!s.ok()) {

@@ -24,12 +24,12 @@
 
 #include <boost/asio/thread_pool.hpp>
 
-#include "daemon/core/delay_queue.h"
+#include "daemon/util/delay_queue.h"
 #include "daemon/core/job.h"
 #include "daemon/core/job_stages.h"
 #include "daemon/output/manifest.h"
 #include "daemon/core/stats.h"
-#include "daemon/core/worker_gate.h"
+#include "daemon/util/worker_gate.h"
 #include "daemon/journal/journal.h"
 #include "daemon/output/output_root.h"
 

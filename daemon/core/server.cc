@@ -136,7 +136,7 @@ void Server::Replay(std::vector<journal::RecoveredJob>* pending) {
     auto job = std::make_shared<Job>();
     job->job_id = recovered.job_id;
     Status s = DecodeJobRecord(recovered.payload.data, recovered.payload.size, job.get());
-    recovered.payload = journal::Bytes();  // drop the segment buffer early
+    recovered.payload = Bytes();  // drop the segment buffer early
     if (!s.ok()) {
       LogError("job " + std::to_string(job->job_id) + " cannot be replayed: " + s.ToString());
       journal_->AppendDone(job->job_id, s);

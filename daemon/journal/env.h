@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "daemon/journal/bytes.h"
+#include "daemon/util/bytes.h"
 #include "imgsink/proto/status.h"
 
 namespace imgsink::journal {

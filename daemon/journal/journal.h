@@ -31,7 +31,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "daemon/journal/bytes.h"
+#include "daemon/util/bytes.h"
 #include "daemon/journal/env.h"
 #include "daemon/journal/journal_types.h"
 #include "daemon/journal/record_format.h"

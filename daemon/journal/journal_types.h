@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "daemon/journal/bytes.h"
+#include "daemon/util/bytes.h"
 
 namespace imgsink::journal {
 

@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "daemon/journal/bytes.h"
+#include "daemon/util/bytes.h"
 #include "imgsink/proto/status.h"
 
 namespace imgsink::journal {

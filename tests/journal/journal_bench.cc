@@ -61,7 +61,7 @@ void BenchRawDisk(const std::string& dir, size_t size, int count) {
   std::vector<uint8_t> buf(size, 3);
   auto t0 = Clock::now();
   for (int i = 0; i < count; ++i) {
-    if (!f->Append(ij::ByteSpan{buf.data(), buf.size()}).ok() || !f->Sync().ok()) std::exit(1);
+    if (!f->Append(imgsink::ByteSpan{buf.data(), buf.size()}).ok() || !f->Sync().ok()) std::exit(1);
   }
   double s = Seconds(Clock::now() - t0);
   f->Close();
@@ -90,7 +90,7 @@ std::unique_ptr<ij::Journal> OpenFresh(const std::string& dir) {
 void BenchThroughput(const std::string& dir, size_t size, int count, int threads, int depth) {
   auto j = OpenFresh(dir);
   auto pixels = std::make_shared<std::vector<uint8_t>>(size, uint8_t(7));
-  ij::Bytes payload{pixels->data(), pixels->size(), pixels};
+  imgsink::Bytes payload{pixels->data(), pixels->size(), pixels};
   std::mutex mu;
   std::condition_variable cv;
   int issued = 0, acked = 0;
@@ -142,7 +142,7 @@ void BenchLatency(const std::string& dir, int threads, int per_thread, size_t si
         uint64_t id = j->AllocateJobId();
         std::promise<void> done;
         auto start = Clock::now();
-        j->AppendAccepted(id, {ij::Bytes::Copy(body.data(), body.size())},
+        j->AppendAccepted(id, {imgsink::Bytes::Copy(body.data(), body.size())},
                           [&](const imgsink::Status& s) {
                             if (!s.ok()) std::abort();
                             done.set_value();

@@ -1,4 +1,4 @@
-#include "daemon/core/delay_queue.h"
+#include "daemon/util/delay_queue.h"
 
 #include <atomic>
 #include <future>
@@ -9,7 +9,7 @@
 namespace imgsink {
 namespace {
 
-TEST_CASE("tasks run in time order") {
+TEST_CASE("tasks run in time order", "[util][delay_queue]") {
   DelayQueue q;
   std::mutex mu;
   std::vector<int> order;
@@ -29,7 +29,7 @@ TEST_CASE("tasks run in time order") {
   CHECK(order == std::vector<int>{1, 2});
 }
 
-TEST_CASE("RunAllNow runs far-future tasks at once; the destructor runs the rest") {
+TEST_CASE("RunAllNow runs far-future tasks at once; the destructor runs the rest", "[util][delay_queue]") {
   std::atomic<int> ran{0};
   {
     DelayQueue q;

@@ -1,5 +1,6 @@
-// Byte views used by the journal: ByteSpan (borrowed) and Bytes (a view that keeps its owner
-// alive), so a caller can journal a header and a pixel buffer without concatenating them.
+// Byte views: ByteSpan (borrowed) and Bytes (a view that keeps its owner alive: a zmq message,
+// a journal segment buffer, a job), so a tensor frame can be handed from the socket to a worker,
+// and a header plus a pixel buffer to the journal, without copying or concatenating them.
 #pragma once
 
 #include <cstddef>
@@ -9,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-namespace imgsink::journal {
+namespace imgsink {
 
 // A borrowed, immutable byte range.  The viewer must not outlive the bytes.
 struct ByteSpan {
@@ -51,4 +52,4 @@ inline uint64_t TotalSize(const std::vector<Bytes>& pieces) {
   return n;
 }
 
-}  // namespace imgsink::journal
+}  // namespace imgsink

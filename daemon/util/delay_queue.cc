@@ -1,4 +1,4 @@
-#include "daemon/core/delay_queue.h"
+#include "daemon/util/delay_queue.h"
 
 namespace imgsink {
 
