@@ -4,8 +4,8 @@
 
 #include <boost/asio/post.hpp>
 
-#include "daemon/core/job_record.h"
 #include "daemon/core/job_stages.h"
+#include "daemon/journal/job_record.h"
 #include "daemon/output/manifest.h"
 #include "daemon/log/log.h"
 
@@ -82,7 +82,8 @@ void Pipeline::Prepare(const std::shared_ptr<Job>& job) {
 
 void Pipeline::Journal(const std::shared_ptr<Job>& job) {
   std::vector<Bytes> pieces;
-  pieces.push_back(Bytes::Own(EncodeJobRecordPrefix(*job)));
+  pieces.push_back(
+      Bytes::Own(journal::EncodeJobRecordPrefix(job->client, job->request, job->images)));
   for (const Image& image : job->images) {  // written in place: the record shares the job
     pieces.push_back(Bytes{image.pixels.data(), image.pixels.size(), job});
   }

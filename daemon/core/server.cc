@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <thread>
 
-#include "daemon/core/job_record.h"
+#include "daemon/journal/job_record.h"
 #include "daemon/log/log.h"
 #include "daemon/socket/zap_handler.h"
 #include "imgsink/proto/codec.h"
@@ -135,13 +135,18 @@ void Server::Replay(std::vector<journal::RecoveredJob>* pending) {
   for (journal::RecoveredJob& recovered : *pending) {
     auto job = std::make_shared<Job>();
     job->job_id = recovered.job_id;
-    Status s = DecodeJobRecord(recovered.payload.data, recovered.payload.size, job.get());
+    journal::JobRecord record;
+    Status s = journal::DecodeJobRecord(recovered.payload.data, recovered.payload.size, &record);
     recovered.payload = Bytes();  // drop the segment buffer early
     if (!s.ok()) {
       LogError("job " + std::to_string(job->job_id) + " cannot be replayed: " + s.ToString());
       journal_->AppendDone(job->job_id, s);
       continue;
     }
+    job->client = std::move(record.client);
+    job->request = std::move(record.request);
+    job->plan.format = record.format;
+    job->images = std::move(record.images);
     job->replayed = true;
     for (const Image& image : job->images) job->held_bytes += image.pixels.size();
     bytes += job->held_bytes;

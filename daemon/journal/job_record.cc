@@ -1,10 +1,10 @@
-#include "daemon/core/job_record.h"
+#include "daemon/journal/job_record.h"
 
 #include <cstring>
 
 #include "imgsink/proto/codec.h"
 
-namespace imgsink {
+namespace imgsink::journal {
 namespace {
 
 constexpr char kMagic[4] = {'I', 'S', 'J', '1'};
@@ -46,15 +46,16 @@ Status Corrupt(const std::string& what) {
 
 }  // namespace
 
-std::string EncodeJobRecordPrefix(const Job& job) {
+std::string EncodeJobRecordPrefix(const std::string& client, const SaveRequest& request,
+                                  const std::vector<Image>& images) {
   std::string out(kMagic, sizeof kMagic);
-  Put<uint16_t>(&out, uint16_t(job.client.size()));
-  out += job.client;
-  const std::string header = EncodeClientMessage(job.request);
+  Put<uint16_t>(&out, uint16_t(client.size()));
+  out += client;
+  const std::string header = EncodeClientMessage(request);
   Put<uint32_t>(&out, uint32_t(header.size()));
   out += header;
-  Put<uint32_t>(&out, uint32_t(job.images.size()));
-  for (const Image& image : job.images) {
+  Put<uint32_t>(&out, uint32_t(images.size()));
+  for (const Image& image : images) {
     Put<uint32_t>(&out, uint32_t(image.width));
     Put<uint32_t>(&out, uint32_t(image.height));
     Put<uint8_t>(&out, uint8_t(image.channels));
@@ -64,7 +65,7 @@ std::string EncodeJobRecordPrefix(const Job& job) {
   return out;
 }
 
-Status DecodeJobRecord(const uint8_t* data, size_t size, Job* job) {
+Status DecodeJobRecord(const uint8_t* data, size_t size, JobRecord* record) {
   Reader r(data, size);
   const uint8_t* magic;
   if (!r.Take(sizeof kMagic, &magic) || std::memcmp(magic, kMagic, sizeof kMagic) != 0) {
@@ -78,25 +79,25 @@ Status DecodeJobRecord(const uint8_t* data, size_t size, Job* job) {
       !r.Take(header_len, &header)) {
     return Corrupt("short header");
   }
-  job->client.assign(reinterpret_cast<const char*>(client), client_len);
+  record->client.assign(reinterpret_cast<const char*>(client), client_len);
   ClientMessage msg;
   uint64_t request_id = 0;
   Status s = DecodeClientMessage(header, header_len, &msg, &request_id);
   if (!s.ok() || !std::holds_alternative<SaveRequest>(msg)) {
     return Corrupt("save header: " + s.ToString());
   }
-  job->request = std::get<SaveRequest>(std::move(msg));
-  if (job->request.format) {
-    job->plan.format = *job->request.format;
-  } else if (!InferOutputFormat(job->request.path, &job->plan.format)) {
+  record->request = std::get<SaveRequest>(std::move(msg));
+  if (record->request.format) {
+    record->format = *record->request.format;
+  } else if (!InferOutputFormat(record->request.path, &record->format)) {
     return Corrupt("no output format");
   }
   uint32_t count;
   if (!r.Get(&count) || count > r.left() / 18) return Corrupt("bad image count");
-  job->images.assign(count, Image());
+  record->images.assign(count, Image());
   std::vector<uint64_t> sizes(count);
   for (uint32_t i = 0; i < count; ++i) {
-    Image& image = job->images[i];
+    Image& image = record->images[i];
     uint32_t w, h;
     uint8_t c, bits;
     if (!r.Get(&w) || !r.Get(&h) || !r.Get(&c) || !r.Get(&bits) || !r.Get(&sizes[i])) {
@@ -111,10 +112,10 @@ Status DecodeJobRecord(const uint8_t* data, size_t size, Job* job) {
   for (uint32_t i = 0; i < count; ++i) {
     const uint8_t* pixels;
     if (!r.Take(sizes[i], &pixels)) return Corrupt("short pixels");
-    job->images[i].pixels.assign(pixels, pixels + sizes[i]);
+    record->images[i].pixels.assign(pixels, pixels + sizes[i]);
   }
   if (r.left() != 0) return Corrupt("trailing bytes");
   return Status::OK();
 }
 
-}  // namespace imgsink
+}  // namespace imgsink::journal

@@ -1,21 +1,19 @@
-#include "daemon/core/job_record.h"
+#include "daemon/journal/job_record.h"
 
 #include <catch.hpp>
 
-namespace imgsink {
+namespace imgsink::journal {
 namespace {
 
-Job RenderedJob() {
-  Job job;
-  job.job_id = 9;
+JobRecord RenderedJob() {
+  JobRecord job;
   job.client = std::string("\x01\x02\x00\x03", 4);
   job.request.request_id = 77;
   job.request.dtype = DType::kFloat32;
   job.request.shape = {2, 3, 2, 2};
-  job.request.path = "s/{index:02d}.png";
+  job.request.path = "s/{index:02d}.jpg";
   job.request.mode = OutputMode::kEach;
   job.request.metadata = {{"step", "12"}};
-  job.plan.format = OutputFormat::kPng;
   for (int i = 0; i < 2; ++i) {
     Image image;
     image.width = 2;
@@ -27,39 +25,52 @@ Job RenderedJob() {
   return job;
 }
 
-std::string WholeRecord(const Job& job) {
-  std::string record = EncodeJobRecordPrefix(job);
+std::string WholeRecord(const JobRecord& job) {
+  std::string record = EncodeJobRecordPrefix(job.client, job.request, job.images);
   for (const Image& image : job.images) record.append(image.pixels.begin(), image.pixels.end());
   return record;
 }
 
-TEST_CASE("a job record round-trips the client, request and pixels") {
-  const Job job = RenderedJob();
+TEST_CASE("a job record round-trips the client, request and pixels", "[journal][job_record]") {
+  const JobRecord job = RenderedJob();
   const std::string record = WholeRecord(job);
-  Job back;
+  JobRecord back;
   REQUIRE(DecodeJobRecord(reinterpret_cast<const uint8_t*>(record.data()), record.size(), &back).ok());
   CHECK(back.client == job.client);
   CHECK(back.request.request_id == 77);
   CHECK(back.request.path == job.request.path);
   CHECK(back.request.metadata == job.request.metadata);
-  CHECK(back.plan.format == OutputFormat::kPng);
+  CHECK(back.request.mode == OutputMode::kEach);
+  CHECK(back.request.dtype == DType::kFloat32);
+  CHECK(back.request.shape == job.request.shape);
+  CHECK(back.format == OutputFormat::kJpeg);  // inferred from the path: the request has none
   REQUIRE(back.images.size() == 2);
   CHECK(back.images[1].pixels == job.images[1].pixels);
-  CHECK(back.OutputPath(1) == "s/01.png");
+  CHECK(back.images[1].width == 2);
+  CHECK(back.images[1].channels == 3);
 }
 
-TEST_CASE("every truncation and a trailing byte are refused") {
+TEST_CASE("a record's explicit format wins over its path's extension", "[journal][job_record]") {
+  JobRecord job = RenderedJob();
+  job.request.format = OutputFormat::kPng;
+  const std::string record = WholeRecord(job);
+  JobRecord back;
+  REQUIRE(DecodeJobRecord(reinterpret_cast<const uint8_t*>(record.data()), record.size(), &back).ok());
+  CHECK(back.format == OutputFormat::kPng);
+}
+
+TEST_CASE("every truncation and a trailing byte are refused", "[journal][job_record]") {
   const std::string record = WholeRecord(RenderedJob());
   for (size_t n = 0; n < record.size(); ++n) {
-    Job back;
+    JobRecord back;
     INFO(n);
     CHECK(DecodeJobRecord(reinterpret_cast<const uint8_t*>(record.data()), n, &back).code() ==
           ErrorCode::kJournalFailed);
   }
   const std::string longer = record + "x";
-  Job back;
+  JobRecord back;
   CHECK_FALSE(DecodeJobRecord(reinterpret_cast<const uint8_t*>(longer.data()), longer.size(), &back).ok());
 }
 
 }  // namespace
-}  // namespace imgsink
+}  // namespace imgsink::journal

@@ -1,0 +1,40 @@
+// JobRecord: the payload of a journal ACCEPTED record -- everything needed to redo a job with
+// byte-identical output after a crash (JOURNAL_FORMAT.md, "ACCEPTED payload: the job record").
+// The journal owns this format (it is part of what a journal directory holds); the daemon's
+// pipeline encodes it and its start-up decodes it, neither knows its bytes.
+//
+// It stores the RENDERED pixels, not the tensor: uint8 pixels are a quarter of a float32
+// tensor's bytes, so the journal's bandwidth goes 4x further, and replay needs only the
+// (deterministic) encoders.  The save header is stored in the protocol's canonical msgpack form.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "daemon/render/image.h"
+#include "imgsink/proto/messages.h"
+#include "imgsink/proto/status.h"
+
+namespace imgsink::journal {
+
+// What a job record holds, decoded.
+struct JobRecord {
+  std::string client;         // the ROUTER routing id the job's done event goes to
+  SaveRequest request;        // the save header, as the client sent it
+  OutputFormat format = OutputFormat::kPng;  // the request's format, or the one its path implies
+  std::vector<Image> images;  // the rendered images, in output order
+};
+
+// Returns the record's bytes before the pixels: client id, canonical save header, image
+// geometry.  The full record is this prefix followed by the pixels of `images` in order, so the
+// caller can journal the pixel buffers in place (no copy).  Pure; thread-safe.
+std::string EncodeJobRecordPrefix(const std::string& client, const SaveRequest& request,
+                                  const std::vector<Image>& images);
+
+// Decodes a whole record into *record.  Returns kJournalFailed on a record that does not parse
+// (after the journal's CRC that means a bug, not disk damage).  Pure; thread-safe.
+Status DecodeJobRecord(const uint8_t* data, size_t size, JobRecord* record);
+
+}  // namespace imgsink::journal
