@@ -14,6 +14,10 @@
 
 namespace imgsink {
 
+// In imgsink::daemon, not imgsink: the client library's public imgsink::Job (client.h) is a
+// different thing, and a program may link both.
+namespace daemon {
+
 // Invariant: a job is touched by one thread at a time (it moves socket thread -> worker ->
 // journal callback -> worker), each hand-off through a queue that orders memory.
 struct Job {
@@ -36,4 +40,5 @@ struct Job {
   std::string OutputPath(size_t i) const;
 };
 
+}  // namespace daemon
 }  // namespace imgsink

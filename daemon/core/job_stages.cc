@@ -28,7 +28,7 @@ WorkerEncoders& ThisWorker() {
 
 }  // namespace
 
-std::string Job::OutputPath(size_t i) const {
+std::string daemon::Job::OutputPath(size_t i) const {
   std::string path;
   // Validated before acceptance, so expansion cannot fail here; an empty path would be refused
   // by the writer if it ever did.
@@ -36,7 +36,7 @@ std::string Job::OutputPath(size_t i) const {
   return path;
 }
 
-Status RenderJob(Job* job) {
+Status RenderJob(daemon::Job* job) {
   const SaveRequest& req = job->request;
   const int bit_depth = job->plan.format == OutputFormat::kPng ? req.png.bit_depth : 8;
   const TensorBatch batch =
@@ -51,7 +51,7 @@ Status RenderJob(Job* job) {
   return Status::OK();
 }
 
-Status WriteImageGroup(const Job& job, size_t first, OutputRoot* root,
+Status WriteImageGroup(const daemon::Job& job, size_t first, OutputRoot* root,
                        const std::function<void()>& on_added, std::vector<WrittenFile>* written) {
   const SaveRequest& req = job.request;
   WorkerEncoders& w = ThisWorker();

@@ -18,7 +18,7 @@ namespace imgsink {
 
 // Renders job->tensor into job->images (one image for grid mode, one per tensor image for each
 // mode).  REQUIRES: the job validated; job->tensor set.
-Status RenderJob(Job* job);
+Status RenderJob(daemon::Job* job);
 
 // One file WriteImageGroup wrote.
 struct WrittenFile {
@@ -33,7 +33,7 @@ struct WrittenFile {
 // become durable together, each atomically in place.  On OK *written holds the k files in order.
 // On error *written is empty and some of the k files may have been replaced (completely): write
 // the group again from `first`.  REQUIRES: first < job.images.size().
-Status WriteImageGroup(const Job& job, size_t first, OutputRoot* root,
+Status WriteImageGroup(const daemon::Job& job, size_t first, OutputRoot* root,
                        const std::function<void()>& on_added, std::vector<WrittenFile>* written);
 
 // Returns true iff a WriteImageGroup failure with `status` may succeed if tried again later

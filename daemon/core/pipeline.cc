@@ -42,7 +42,7 @@ Pipeline::~Pipeline() {
   Join();
 }
 
-void Pipeline::Submit(std::shared_ptr<Job> job) {
+void Pipeline::Submit(std::shared_ptr<daemon::Job> job) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     ++in_flight_;
@@ -50,7 +50,7 @@ void Pipeline::Submit(std::shared_ptr<Job> job) {
   RunOnWorker([this, job] { Prepare(job); });
 }
 
-void Pipeline::Resume(std::shared_ptr<Job> job) {
+void Pipeline::Resume(std::shared_ptr<daemon::Job> job) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     ++in_flight_;
@@ -59,7 +59,7 @@ void Pipeline::Resume(std::shared_ptr<Job> job) {
   RunOnWorker([this, job] { WriteRemaining(job); });
 }
 
-void Pipeline::Prepare(const std::shared_ptr<Job>& job) {
+void Pipeline::Prepare(const std::shared_ptr<daemon::Job>& job) {
   stats_->in_progress.fetch_add(1, std::memory_order_relaxed);
   Status s;
   try {
@@ -80,7 +80,7 @@ void Pipeline::Prepare(const std::shared_ptr<Job>& job) {
   Journal(job);
 }
 
-void Pipeline::Journal(const std::shared_ptr<Job>& job) {
+void Pipeline::Journal(const std::shared_ptr<daemon::Job>& job) {
   std::vector<Bytes> pieces;
   pieces.push_back(
       Bytes::Own(journal::EncodeJobRecordPrefix(job->client, job->request, job->images)));
@@ -98,7 +98,7 @@ void Pipeline::Journal(const std::shared_ptr<Job>& job) {
   });
 }
 
-void Pipeline::WriteRemaining(const std::shared_ptr<Job>& job) {
+void Pipeline::WriteRemaining(const std::shared_ptr<daemon::Job>& job) {
   stats_->in_progress.fetch_add(1, std::memory_order_relaxed);
   Status s;
   while (job->next_image < job->images.size()) {
@@ -146,7 +146,7 @@ void Pipeline::WriteRemaining(const std::shared_ptr<Job>& job) {
   Finish(job, s);
 }
 
-std::string Pipeline::ManifestLine(const Job& job, const WrittenFile& written) {
+std::string Pipeline::ManifestLine(const daemon::Job& job, const WrittenFile& written) {
   ManifestEntry e;
   e.path = written.path;
   e.job_id = job.job_id;
@@ -157,7 +157,7 @@ std::string Pipeline::ManifestLine(const Job& job, const WrittenFile& written) {
   return FormatManifestLine(e);
 }
 
-void Pipeline::FinishWritten(const std::shared_ptr<Job>& job) {
+void Pipeline::FinishWritten(const std::shared_ptr<daemon::Job>& job) {
   if (manifest_ == nullptr) return Finish(job, Status::OK());
   // The done event waits until the job's manifest lines are durable too.
   manifest_->Append(std::move(job->manifest_lines), [this, job](const Status& s) {
@@ -166,7 +166,7 @@ void Pipeline::FinishWritten(const std::shared_ptr<Job>& job) {
   });
 }
 
-void Pipeline::ScheduleRetry(const std::shared_ptr<Job>& job, const Status& error) {
+void Pipeline::ScheduleRetry(const std::shared_ptr<daemon::Job>& job, const Status& error) {
   auto delay = options_.first_retry_delay * (int64_t{1} << std::min(job->write_tries - 1, 20));
   delay = std::min(delay, options_.max_retry_delay);
   LogWarning("job " + std::to_string(job->job_id) + ": " + error.ToString() + "; try " +
@@ -180,7 +180,7 @@ void Pipeline::ScheduleRetry(const std::shared_ptr<Job>& job, const Status& erro
   });
 }
 
-void Pipeline::Finish(const std::shared_ptr<Job>& job, const Status& status) {
+void Pipeline::Finish(const std::shared_ptr<daemon::Job>& job, const Status& status) {
   if (journal_ != nullptr && job->journaled) journal_->AppendDone(job->job_id, status);
   (status.ok() ? stats_->written : stats_->failed).fetch_add(1, std::memory_order_relaxed);
   stats_->job_metrics.JobEnded(status.code());

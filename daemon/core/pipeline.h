@@ -38,9 +38,11 @@ namespace imgsink {
 class Pipeline {
  public:
   struct Callbacks {
-    std::function<void(const std::shared_ptr<Job>&)> on_durable;  // ACCEPTED synced (journal on)
-    std::function<void(const std::shared_ptr<Job>&, int64_t)> on_held_changed;  // bytes delta
-    std::function<void(const std::shared_ptr<Job>&, const Status&)> on_done;    // job ended
+    // ACCEPTED synced (journal on)
+    std::function<void(const std::shared_ptr<daemon::Job>&)> on_durable;
+    // bytes held by the job changed by this delta
+    std::function<void(const std::shared_ptr<daemon::Job>&, int64_t)> on_held_changed;
+    std::function<void(const std::shared_ptr<daemon::Job>&, const Status&)> on_done;  // job ended
     std::function<void(const Status&)> on_journal_failed;  // the daemon must stop
   };
   struct Options {
@@ -58,9 +60,9 @@ class Pipeline {
   ~Pipeline();  // Drain() and Join()
 
   // A new job: render, journal, write.  Thread-safe.
-  void Submit(std::shared_ptr<Job> job);
+  void Submit(std::shared_ptr<daemon::Job> job);
   // A job recovered from the journal (already rendered and journaled): write.  Thread-safe.
-  void Resume(std::shared_ptr<Job> job);
+  void Resume(std::shared_ptr<daemon::Job> job);
 
   // Stops retrying: a journaled job waiting for a retry is abandoned (the next start replays
   // it), an unjournaled one fails.  Then waits until every job has ended.  Owner thread only.
@@ -83,13 +85,14 @@ class Pipeline {
 
  private:
   void RunOnWorker(std::function<void()> stage);  // on a pool thread, through the gate
-  void Prepare(const std::shared_ptr<Job>& job);
-  void Journal(const std::shared_ptr<Job>& job);
-  void WriteRemaining(const std::shared_ptr<Job>& job);
-  void ScheduleRetry(const std::shared_ptr<Job>& job, const Status& error);
-  void FinishWritten(const std::shared_ptr<Job>& job);  // every file written: manifest, then end
-  static std::string ManifestLine(const Job& job, const WrittenFile& written);
-  void Finish(const std::shared_ptr<Job>& job, const Status& status);
+  void Prepare(const std::shared_ptr<daemon::Job>& job);
+  void Journal(const std::shared_ptr<daemon::Job>& job);
+  void WriteRemaining(const std::shared_ptr<daemon::Job>& job);
+  void ScheduleRetry(const std::shared_ptr<daemon::Job>& job, const Status& error);
+  // Every file written: the manifest, then the end.
+  void FinishWritten(const std::shared_ptr<daemon::Job>& job);
+  static std::string ManifestLine(const daemon::Job& job, const WrittenFile& written);
+  void Finish(const std::shared_ptr<daemon::Job>& job, const Status& status);
   void Forget();  // one job less in flight
 
   const Options options_;

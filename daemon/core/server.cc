@@ -85,13 +85,13 @@ Status Server::Start() {
     if (!s.ok()) return s;
   }
   Pipeline::Callbacks callbacks;
-  callbacks.on_durable = [this](const std::shared_ptr<Job>& job) {
+  callbacks.on_durable = [this](const std::shared_ptr<daemon::Job>& job) {
     socket_->Post([this, job] { AcceptedOnSocketThread(job); });
   };
-  callbacks.on_held_changed = [this](const std::shared_ptr<Job>&, int64_t delta) {
+  callbacks.on_held_changed = [this](const std::shared_ptr<daemon::Job>&, int64_t delta) {
     socket_->Post([this, delta] { AdjustHeld(delta); });
   };
-  callbacks.on_done = [this](const std::shared_ptr<Job>& job, const Status& status) {
+  callbacks.on_done = [this](const std::shared_ptr<daemon::Job>& job, const Status& status) {
     socket_->Post([this, job, status] { DoneOnSocketThread(job, status); });
   };
   callbacks.on_journal_failed = [this](const Status& status) {
@@ -133,7 +133,7 @@ Status Server::OpenJournal(std::vector<journal::RecoveredJob>* pending) {
 void Server::Replay(std::vector<journal::RecoveredJob>* pending) {
   uint64_t bytes = 0;
   for (journal::RecoveredJob& recovered : *pending) {
-    auto job = std::make_shared<Job>();
+    auto job = std::make_shared<daemon::Job>();
     job->job_id = recovered.job_id;
     journal::JobRecord record;
     Status s = journal::DecodeJobRecord(recovered.payload.data, recovered.payload.size, &record);

@@ -80,8 +80,8 @@ class Server {
   void SendAnswers(const std::vector<CreditLedger::Answer>& answers);
   void SendReply(const std::string& client, const imgsink::Reply& reply);
   void ReplyError(const std::string& client, uint64_t request_id, Status status);
-  void AcceptedOnSocketThread(const std::shared_ptr<Job>& job);
-  void DoneOnSocketThread(const std::shared_ptr<Job>& job, const Status& status);
+  void AcceptedOnSocketThread(const std::shared_ptr<daemon::Job>& job);
+  void DoneOnSocketThread(const std::shared_ptr<daemon::Job>& job, const Status& status);
   void AdjustHeld(int64_t delta);
   std::map<std::string, uint64_t> CountersOnSocketThread() const;
 

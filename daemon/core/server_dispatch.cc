@@ -74,7 +74,7 @@ void Server::HandleSave(const std::string& client, SaveRequest&& req, zmq::messa
                                                        " tensor bytes needs that much credit "
                                                        "first (PROTOCOL.md, Flow control)"));
   }
-  auto job = std::make_shared<Job>();
+  auto job = std::make_shared<daemon::Job>();
   job->received = SocketThread::Clock::now();
   job->held_bytes = size;  // charged to the memory budget from now until the job ends
   Status s;
@@ -102,7 +102,7 @@ void Server::HandleSave(const std::string& client, SaveRequest&& req, zmq::messa
   pipeline_->Submit(std::move(job));
 }
 
-void Server::AcceptedOnSocketThread(const std::shared_ptr<Job>& job) {
+void Server::AcceptedOnSocketThread(const std::shared_ptr<daemon::Job>& job) {
   stats_.accepted.fetch_add(1, std::memory_order_relaxed);
   imgsink::Reply reply;
   reply.request_id = job->request.request_id;
@@ -110,7 +110,7 @@ void Server::AcceptedOnSocketThread(const std::shared_ptr<Job>& job) {
   SendReply(job->client, reply);
 }
 
-void Server::DoneOnSocketThread(const std::shared_ptr<Job>& job, const Status& status) {
+void Server::DoneOnSocketThread(const std::shared_ptr<daemon::Job>& job, const Status& status) {
   if (--in_flight_by_client_[job->client] == 0) in_flight_by_client_.erase(job->client);
   AdjustHeld(-int64_t(job->held_bytes));
   const bool acked = job->journaled || !journal_;

@@ -50,9 +50,9 @@ double WallSince(Clock::time_point t0) {
 }
 
 // A job over `tensor` as the daemon would hold it after validation.
-std::unique_ptr<imgsink::Job> MakeJob(const imgsink::SaveRequest& request,
+std::unique_ptr<imgsink::daemon::Job> MakeJob(const imgsink::SaveRequest& request,
                                       const std::vector<uint8_t>& tensor) {
-  auto job = std::make_unique<imgsink::Job>();
+  auto job = std::make_unique<imgsink::daemon::Job>();
   job->request = request;
   job->request.path = request.mode == imgsink::OutputMode::kGrid ? "bench/grid.out"
                                                                   : "bench/img_{index:03d}.out";
@@ -97,7 +97,7 @@ nlohmann::json TimeMemcpy(const std::vector<uint8_t>& tensor, int repeats) {
 }
 
 // Encodes the rendered images in turn for `seconds`; returns the files encoded and the sizes.
-nlohmann::json TimeEncode(const imgsink::Job& job, double seconds) {
+nlohmann::json TimeEncode(const imgsink::daemon::Job& job, double seconds) {
   imgsink::PngEncoder png;
   imgsink::JpegEncoder jpeg;
   const std::vector<std::pair<std::string, std::string>> no_text;
@@ -137,7 +137,7 @@ nlohmann::json TimeEncode(const imgsink::Job& job, double seconds) {
 }
 
 // The daemon's WriteImageGroup (encode + atomic durable write) over every image once.
-nlohmann::json TimeWrite(imgsink::Job* job, const std::string& dir, imgsink::OutputSync sync) {
+nlohmann::json TimeWrite(imgsink::daemon::Job* job, const std::string& dir, imgsink::OutputSync sync) {
   std::unique_ptr<imgsink::OutputRoot> root;
   Status s = imgsink::OutputRoot::Open(dir, sync, &root);
   if (!s.ok()) Die("output root: " + s.ToString());

@@ -52,10 +52,10 @@ class Fixture {
     options.first_retry_delay = std::chrono::milliseconds(1);
     options.max_retry_delay = std::chrono::milliseconds(4);
     Pipeline::Callbacks callbacks;
-    callbacks.on_durable = [](const std::shared_ptr<Job>&) {};
-    callbacks.on_held_changed = [](const std::shared_ptr<Job>&, int64_t) {};
+    callbacks.on_durable = [](const std::shared_ptr<daemon::Job>&) {};
+    callbacks.on_held_changed = [](const std::shared_ptr<daemon::Job>&, int64_t) {};
     callbacks.on_journal_failed = [](const Status&) {};
-    callbacks.on_done = [this](const std::shared_ptr<Job>&, const Status& s) {
+    callbacks.on_done = [this](const std::shared_ptr<daemon::Job>&, const Status& s) {
       std::lock_guard<std::mutex> lock(mu_);
       events_.push_back({WriteStep::kMkdir, "", true, s.code()});
       done_cv_.notify_all();
@@ -71,7 +71,7 @@ class Fixture {
 
   // Runs a replayed `each` job of n tiny PNGs at job/000.png... to its end.
   void RunJob(size_t n) {
-    auto job = std::make_shared<Job>();
+    auto job = std::make_shared<daemon::Job>();
     job->job_id = 42;
     job->replayed = true;
     job->request.shape = {int64_t(n), 3, 2, 2};
