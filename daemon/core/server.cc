@@ -6,7 +6,6 @@
 #include "daemon/journal/job_record.h"
 #include "daemon/log/log.h"
 #include "daemon/socket/zap_handler.h"
-#include "imgsink/proto/codec.h"
 
 namespace imgsink {
 namespace {
@@ -26,7 +25,7 @@ CreditLedger::Budgets BudgetsOf(const DaemonOptions& o) {
 }  // namespace
 
 Server::Server(DaemonOptions options, std::function<void(const Status&)> on_fatal)
-    : options_(std::move(options)), on_fatal_(std::move(on_fatal)), ledger_(BudgetsOf(options_)) {
+    : options_(std::move(options)), on_fatal_(std::move(on_fatal)) {
   memory_budget_ = options_.memory_budget;
   journal_budget_ = options_.journal ? options_.journal_budget : 0;
 }
@@ -60,9 +59,21 @@ Status Server::StartSocket() {
     if (!s.ok()) return s;
   }
   socket_ = std::make_unique<SocketThread>(
-      &context_, socket_options, [this](IncomingMessage&& msg) { OnMessage(std::move(msg)); },
-      [this](SocketThread::Clock::time_point now) { return OnTimer(now); });
-  return socket_->Start();
+      &context_, socket_options,
+      [this](IncomingMessage&& msg) { handler_->OnMessage(std::move(msg)); },
+      [this](SocketThread::Clock::time_point now) { return handler_->OnTimer(now); });
+  daemon::RequestHandler::Options handler_options;
+  handler_options.limits = ValidationLimits{options_.max_request_bytes,
+                                            options_.max_pixels_per_image};
+  handler_options.budgets = BudgetsOf(options_);
+  daemon::RequestHandler::Parts parts;
+  parts.socket = socket_.get();
+  parts.pipeline = pipeline_.get();
+  parts.journal = journal_.get();
+  parts.stats = &stats_;
+  parts.counters = [this] { return Counters(); };
+  handler_ = std::make_unique<daemon::RequestHandler>(handler_options, std::move(parts));
+  return socket_->Start();  // the handler runs from here on
 }
 
 Server::~Server() { Stop(); }
@@ -84,19 +95,28 @@ Status Server::Start() {
     s = OpenJournal(&pending);
     if (!s.ok()) return s;
   }
+  StartPipeline();
+  s = StartSocket();
+  if (!s.ok()) return s;
+  Replay(&pending);
+  return Status::OK();
+}
+
+void Server::StartPipeline() {
+  // The pipeline's events run on worker or journal threads: they hand off to the socket thread.
   Pipeline::Callbacks callbacks;
   callbacks.on_durable = [this](const std::shared_ptr<daemon::Job>& job) {
-    socket_->Post([this, job] { AcceptedOnSocketThread(job); });
+    socket_->Post([this, job] { handler_->Accepted(job); });
   };
   callbacks.on_held_changed = [this](const std::shared_ptr<daemon::Job>&, int64_t delta) {
-    socket_->Post([this, delta] { AdjustHeld(delta); });
+    socket_->Post([this, delta] { handler_->AdjustHeld(delta); });
   };
   callbacks.on_done = [this](const std::shared_ptr<daemon::Job>& job, const Status& status) {
-    socket_->Post([this, job, status] { DoneOnSocketThread(job, status); });
+    socket_->Post([this, job, status] { handler_->Done(job, status); });
   };
   callbacks.on_journal_failed = [this](const Status& status) {
     if (journal_failed_.exchange(true)) return;
-    accepting_ = false;
+    handler_->StopAccepting(/*journal_failed=*/true);
     LogError("JOURNAL FAILED, no job is acknowledged any more: " + status.ToString());
     on_fatal_(status);
   };
@@ -109,10 +129,6 @@ Status Server::Start() {
       std::min(pipeline_options.first_retry_delay, pipeline_options.max_retry_delay);
   pipeline_ = std::make_unique<Pipeline>(pipeline_options, root_.get(), manifest_.get(),
                                          journal_.get(), &stats_, std::move(callbacks));
-  s = StartSocket();
-  if (!s.ok()) return s;
-  Replay(&pending);
-  return Status::OK();
 }
 
 Status Server::OpenJournal(std::vector<journal::RecoveredJob>* pending) {
@@ -152,10 +168,7 @@ void Server::Replay(std::vector<journal::RecoveredJob>* pending) {
     bytes += job->held_bytes;
     stats_.replayed.fetch_add(1, std::memory_order_relaxed);
     const std::string client = job->client;
-    socket_->Post([this, client, held = job->held_bytes] {
-      ++in_flight_by_client_[client];
-      AdjustHeld(int64_t(held));  // replayed jobs are charged to the budget (may exceed it)
-    });
+    socket_->Post([this, client, held = job->held_bytes] { handler_->AddReplayed(client, held); });
     pipeline_->Resume(std::move(job));
   }
   if (!pending->empty()) {
@@ -170,10 +183,7 @@ void Server::Reload(const DaemonOptions& reloaded) {
   const CreditLedger::Budgets budgets = BudgetsOf(reloaded);
   memory_budget_ = budgets.memory_bytes;
   journal_budget_ = budgets.journal_bytes;
-  socket_->Post([this, budgets] {
-    ledger_.SetBudgets(budgets, SocketThread::Clock::now(), &answers_);
-    SendAnswers(answers_);
-  });
+  socket_->Post([this, budgets] { handler_->SetBudgets(budgets); });
 }
 
 bool Server::Healthy() {
@@ -189,11 +199,10 @@ bool Server::Healthy() {
 void Server::Stop() {
   if (stopped_) return;
   stopped_ = true;
-  accepting_ = false;  // the socket thread now answers saves and credit requests with shutting_down
-  if (socket_) socket_->Post([this] {
-    ledger_.Close(Status(ErrorCode::kShuttingDown, "the daemon is shutting down"), &answers_);
-    SendAnswers(answers_);
-  });
+  if (handler_) {
+    handler_->StopAccepting(/*journal_failed=*/false);  // saves, credit: now shutting_down
+    socket_->Post([this] { handler_->CloseLedger(); });
+  }
   if (pipeline_) {
     pipeline_->Drain();  // every accepted job ends (or waits for replay) and queues its done event
     pipeline_->Join();
@@ -205,6 +214,20 @@ void Server::Stop() {
   }
   if (socket_) socket_->Stop();  // runs the queued tasks, sends the done events, closes
   if (zap_) zap_->Stop();
+}
+
+std::map<std::string, uint64_t> Server::Counters() const {
+  std::map<std::string, uint64_t> c = stats_.Snapshot();
+  c["memory_budget"] = memory_budget_.load();
+  c["journal_bytes"] = journal_ ? journal_->bytes_on_disk() : 0;
+  c["journal_budget"] = journal_budget_.load();
+  c["retrying"] = pipeline_ ? pipeline_->retrying() : 0;
+  c["queued"] -= std::min(c["queued"], c["retrying"]);  // a job waiting for a retry is not queued
+  c["workers"] = pipeline_ ? pipeline_->workers() : 0;
+  // Jobs taken in and not ended, whatever their stage (also those waiting for the journal's
+  // fsync, which no other counter covers): zero means idle.
+  c["in_flight"] = pipeline_ ? pipeline_->in_flight() : 0;
+  return c;
 }
 
 }  // namespace imgsink

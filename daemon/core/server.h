@@ -1,14 +1,16 @@
-// Server: wires the daemon's stages together (see README "How it works").
+// Server: the daemon's lifecycle -- start-up (output root, journal recovery, workers, CURVE
+// keys, endpoints, replay of the recovered jobs), reload, health, shutdown -- and the wiring
+// of its parts:
 //
-//   socket thread: receive -> decode -> credit check -> validate -> Pipeline::Submit
-//                  replies, done events, the credit ledger, per-client counts
-//   worker pool:   render -> [journal] -> encode -> atomic write   (Pipeline)
+//   socket thread: RequestHandler (request_handler.h): decode -> credit -> validate -> Submit;
+//                  replies, done events, the credit ledger
+//   worker pool:   Pipeline (pipeline.h): render -> [journal] -> encode -> atomic write
 //
-// Threading contract: everything in the "socket thread" section below is touched only on the
-// socket thread (OnMessage, OnTimer and tasks posted with SocketThread::Post).  The pipeline's
-// callbacks run on worker or journal threads and only Post to the socket thread.  Shared across
-// threads: `stats_` (atomics), the OutputRoot and Journal (thread-safe).  Start/Stop belong to
-// the owning (main) thread.
+// Threading contract: Start, Stop and Healthy belong to the owning (main) thread; Reload and
+// Counters are thread-safe.  Server touches no socket-thread state itself: it posts to the
+// socket thread (SocketThread::Post) what the RequestHandler must do -- the pipeline's events
+// (from worker and journal threads), reloaded budgets, replayed jobs, the shutdown.  Shared
+// across threads: `stats_` (atomics), the OutputRoot and Journal (thread-safe).
 #pragma once
 
 #include <atomic>
@@ -21,10 +23,10 @@
 
 #include <zmq.hpp>
 
-#include "daemon/admission/credit_ledger.h"
 #include "daemon/config/options.h"
 #include "daemon/core/job.h"
 #include "daemon/core/pipeline.h"
+#include "daemon/core/request_handler.h"
 #include "daemon/core/stats.h"
 #include "daemon/journal/journal.h"
 #include "daemon/output/manifest.h"
@@ -44,27 +46,30 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Opens the output root and the journal (recovering it), starts the workers, re-queues the
-  // recovered jobs and binds the endpoints.
+  // Opens the output root and the journal (recovering it), starts the workers, binds the
+  // endpoints (loading the CURVE keys for tcp ones), then re-queues the recovered jobs.
+  // Returns the first error; the caller should then Stop().  Call once; owner thread only.
   Status Start();
 
   // Drains: refuses new work (shutting_down), finishes accepted jobs (journaled jobs waiting
   // for a write retry are left for the next start), sends their done events, closes the
-  // journal and the socket.  Idempotent.
+  // journal and the socket.  Idempotent; owner thread only.
   void Stop();
 
   // Applies the reloadable options of `reloaded` (budgets, credit TTL, workers up to the
-  // pool's size: max(start-up workers, cores)).  Thread-safe.
-  // REQUIRES: OnlyReloadableDiffer(current options, reloaded).
+  // pool's size: max(start-up workers, cores)).  Thread-safe.  REQUIRES: Start() succeeded;
+  // OnlyReloadableDiffer(current options, reloaded).
   void Reload(const DaemonOptions& reloaded);
 
   // Returns true iff the socket thread answered the probe posted by the previous call and the
   // workers made progress since then (or had nothing to do but wait for retries).  For the
-  // systemd watchdog; call from one thread, periodically.
+  // systemd watchdog; call from one thread, periodically.  REQUIRES: Start() succeeded.
   bool Healthy();
 
+  // Valid after Start() succeeded.
   const std::vector<std::string>& endpoints() const { return socket_->bound_endpoints(); }
-  // The counters of the status reply.  Thread-safe (a snapshot taken on the socket thread).
+  // The daemon-wide counters of the status reply (the RequestHandler adds per-client ones).
+  // Thread-safe.
   std::map<std::string, uint64_t> Counters() const;
   const journal::RecoveryReport& recovery() const { return recovery_; }
   const Stats& stats() const { return stats_; }
@@ -72,22 +77,9 @@ class Server {
   unsigned max_workers() const { return pipeline_ ? pipeline_->max_workers() : 0; }
 
  private:
-  // --- socket thread ---
-  void OnMessage(IncomingMessage&& msg);
-  SocketThread::Clock::time_point OnTimer(SocketThread::Clock::time_point now);
-  void HandleSave(const std::string& client, SaveRequest&& req, zmq::message_t&& tensor);
-  void HandleCredit(const std::string& client, const CreditRequest& req);
-  void SendAnswers(const std::vector<CreditLedger::Answer>& answers);
-  void SendReply(const std::string& client, const imgsink::Reply& reply);
-  void ReplyError(const std::string& client, uint64_t request_id, Status status);
-  void AcceptedOnSocketThread(const std::shared_ptr<daemon::Job>& job);
-  void DoneOnSocketThread(const std::shared_ptr<daemon::Job>& job, const Status& status);
-  void AdjustHeld(int64_t delta);
-  std::map<std::string, uint64_t> CountersOnSocketThread() const;
-
-  // --- start-up ---
   Status OpenJournal(std::vector<journal::RecoveredJob>* pending);
-  Status StartSocket();  // and the ZAP handler for CURVE endpoints
+  void StartPipeline();
+  Status StartSocket();  // and the ZAP handler for CURVE endpoints; creates the handler
   void Replay(std::vector<journal::RecoveredJob>* pending);
 
   const DaemonOptions options_;
@@ -101,18 +93,13 @@ class Server {
   std::unique_ptr<Pipeline> pipeline_;
   std::unique_ptr<ZapHandler> zap_;
   std::unique_ptr<SocketThread> socket_;
-  std::atomic<bool> accepting_{true};
-  std::atomic<bool> journal_failed_{false};
+  // Runs on socket_'s thread; created with it (its methods are posted there).
+  std::unique_ptr<daemon::RequestHandler> handler_;
+  std::atomic<bool> journal_failed_{false};  // on_fatal_ was called
   bool stopped_ = false;  // owner thread only
   std::atomic<bool> socket_probe_answered_{true};
   std::atomic<uint64_t> memory_budget_{0}, journal_budget_{0};  // as reloaded, for Counters()
   uint64_t last_progress_ = 0;  // Healthy() caller only
-
-  // Socket thread only.
-  CreditLedger ledger_;
-  uint64_t next_job_id_ = 1;                      // when the journal is off
-  std::map<std::string, uint64_t> in_flight_by_client_;
-  std::vector<CreditLedger::Answer> answers_;     // scratch
 };
 
 }  // namespace imgsink

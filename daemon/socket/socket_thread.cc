@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 namespace imgsink {
@@ -152,7 +154,14 @@ void SocketThread::Stop() {
   }
 }
 
+void SocketThread::AbortNotInSocketThread(const char* caller) {
+  std::fprintf(stderr, "imgsinkd: BUG: %s must run on the socket thread, called from another "
+               "thread; aborting\n", caller);
+  std::abort();
+}
+
 void SocketThread::Run() {
+  running_id_.store(std::this_thread::get_id(), std::memory_order_relaxed);
   std::vector<zmq::pollitem_t> items;
   for (zmq::socket_t& router : routers_) items.push_back({router.handle(), 0, ZMQ_POLLIN, 0});
   items.push_back({nullptr, wake_fd_, ZMQ_POLLIN, 0});
@@ -177,6 +186,7 @@ void SocketThread::Run() {
   while (SendQueued()) {
   }  // tasks may queue more frames
   routers_.clear();  // linger lets queued replies reach their clients
+  running_id_.store(std::thread::id(), std::memory_order_relaxed);  // the id may be reused
 }
 
 void SocketThread::ReceiveAvailable(size_t index) {

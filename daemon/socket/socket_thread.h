@@ -73,8 +73,19 @@ class SocketThread {
   // Tasks are how other threads touch state the socket thread owns (muduo's runInLoop).
   void Post(std::function<void()> task);
 
-  // Returns true iff called on the socket thread.
-  bool InSocketThread() const { return std::this_thread::get_id() == thread_.get_id(); }
+  // Returns true iff called on the socket thread (while it runs: from the start of Run() until
+  // Stop() has run the last queued tasks).  Thread-safe.
+  bool InSocketThread() const {
+    return std::this_thread::get_id() == running_id_.load(std::memory_order_relaxed);
+  }
+
+  // Aborts the process with a message naming `caller` unless InSocketThread() (muduo's
+  // assertInLoopThread).  For methods that touch socket-thread-only state: a call from another
+  // thread is a data race, caught here at its first occurrence rather than as rare corruption.
+  // One compare of thread ids, so it stays on in every build type.  Thread-safe.
+  void AssertInSocketThread(const char* caller) const {
+    if (!InSocketThread()) AbortNotInSocketThread(caller);
+  }
 
   // Runs queued tasks, sends what is queued, then closes the socket and joins the thread.
   // Idempotent; owner only.
@@ -91,6 +102,7 @@ class SocketThread {
     std::function<void()> task;
   };
 
+  [[noreturn]] static void AbortNotInSocketThread(const char* caller);
   Status Bind(zmq::socket_t* router, const std::vector<std::string>& endpoints);
   void Run();
   void Wake();
@@ -105,6 +117,9 @@ class SocketThread {
   int wake_fd_ = -1;
   std::vector<std::string> bound_;
   std::thread thread_;
+  // The socket thread's id while Run() runs, else a default id.  Set by the thread itself (not
+  // read from thread_, which the owner is still assigning when the thread starts).
+  std::atomic<std::thread::id> running_id_{};
   std::atomic<bool> stopping_{false};
 
   std::mutex mu_;

@@ -1,12 +1,12 @@
-// Server, socket-thread side: decoding, flow control, validation, replies and done events.
-#include <algorithm>
+#include "daemon/core/request_handler.h"
+
+#include <utility>
 #include <variant>
 
-#include "daemon/core/server.h"
 #include "daemon/log/log.h"
 #include "imgsink/proto/codec.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace {
 
 // A short printable name for a client (its routing id, after the socket byte), for counters
@@ -24,8 +24,27 @@ std::string ClientTag(const std::string& client) {
 
 }  // namespace
 
-void Server::OnMessage(IncomingMessage&& msg) {
-  stats_.requests.fetch_add(1, std::memory_order_relaxed);
+RequestHandler::RequestHandler(Options options, Parts parts)
+    : limits_(options.limits),
+      socket_(parts.socket),
+      pipeline_(parts.pipeline),
+      journal_(parts.journal),
+      stats_(parts.stats),
+      counters_(std::move(parts.counters)),
+      ledger_(options.budgets) {}
+
+void RequestHandler::StopAccepting(bool journal_failed) {
+  if (journal_failed) journal_failed_ = true;  // before accepting_: a refusal then names it
+  accepting_ = false;
+}
+
+Status RequestHandler::NotAccepting(const char* message) const {
+  return Status(journal_failed_ ? ErrorCode::kJournalFailed : ErrorCode::kShuttingDown, message);
+}
+
+void RequestHandler::OnMessage(IncomingMessage&& msg) {
+  AssertInSocketThread("RequestHandler::OnMessage");
+  stats_->requests.fetch_add(1, std::memory_order_relaxed);
   if (msg.frames.empty() || msg.frames.size() > 2) {
     return ReplyError(msg.client, 0,
                       Status(ErrorCode::kBadMessage, "a message has 1 (status, credit) or 2 "
@@ -48,46 +67,44 @@ void Server::OnMessage(IncomingMessage&& msg) {
                       std::move(msg.frames[1]));
   }
   if (auto* credit = std::get_if<CreditRequest>(&decoded)) return HandleCredit(msg.client, *credit);
-  imgsink::Reply reply;
+  Reply reply;
   reply.request_id = request_id;
-  reply.counters = CountersOnSocketThread();
+  reply.counters = Counters();
   SendReply(msg.client, reply);
 }
 
-void Server::HandleCredit(const std::string& client, const CreditRequest& req) {
+void RequestHandler::HandleCredit(const std::string& client, const CreditRequest& req) {
   if (!accepting_) {
     return ReplyError(client, req.request_id,
-                      Status(journal_failed_ ? ErrorCode::kJournalFailed : ErrorCode::kShuttingDown,
-                             journal_failed_ ? "the journal failed; the daemon is stopping"
-                                             : "the daemon is shutting down"));
+                      NotAccepting(journal_failed_ ? "the journal failed; the daemon is stopping"
+                                                   : "the daemon is shutting down"));
   }
-  ledger_.Request(client, req, SocketThread::Clock::now(), &answers_);
-  SendAnswers(answers_);
+  ledger_.Request(client, req, Clock::now(), &answers_);
+  SendAnswers();
 }
 
-void Server::HandleSave(const std::string& client, SaveRequest&& req, zmq::message_t&& tensor) {
+void RequestHandler::HandleSave(const std::string& client, SaveRequest&& req,
+                                zmq::message_t&& tensor) {
   const uint64_t size = tensor.size();
-  if (!ledger_.Consume(client, size, SocketThread::Clock::now())) {
-    stats_.job_metrics.SaveRefused(ErrorCode::kNoCredit);
+  if (!ledger_.Consume(client, size, Clock::now())) {
+    stats_->job_metrics.SaveRefused(ErrorCode::kNoCredit);
     return ReplyError(client, req.request_id,
                       Status(ErrorCode::kNoCredit, "a save of " + std::to_string(size) +
                                                        " tensor bytes needs that much credit "
                                                        "first (PROTOCOL.md, Flow control)"));
   }
-  auto job = std::make_shared<daemon::Job>();
-  job->received = SocketThread::Clock::now();
+  auto job = std::make_shared<Job>();
+  job->received = Clock::now();
   job->held_bytes = size;  // charged to the memory budget from now until the job ends
   Status s;
   if (!accepting_) {
-    s = Status(journal_failed_ ? ErrorCode::kJournalFailed : ErrorCode::kShuttingDown,
-               "the daemon is not accepting work (shutting down or journal failed)");
+    s = NotAccepting("the daemon is not accepting work (shutting down or journal failed)");
   } else {
-    ValidationLimits limits{options_.max_request_bytes, options_.max_pixels_per_image};
-    s = ValidateSave(req, size, limits, &job->plan);
+    s = ValidateSave(req, size, limits_, &job->plan);
   }
   if (!s.ok()) {
     AdjustHeld(-int64_t(size));
-    stats_.job_metrics.SaveRefused(s.code());
+    stats_->job_metrics.SaveRefused(s.code());
     return ReplyError(client, req.request_id, std::move(s));
   }
   job->job_id = journal_ ? journal_->AllocateJobId() : next_job_id_++;
@@ -96,21 +113,23 @@ void Server::HandleSave(const std::string& client, SaveRequest&& req, zmq::messa
   auto owner = std::make_shared<zmq::message_t>(std::move(tensor));  // no copy of the pixels
   job->tensor = Bytes{static_cast<const uint8_t*>(owner->data()), owner->size(), owner};
   ++in_flight_by_client_[client];
-  stats_.bytes_received.fetch_add(size, std::memory_order_relaxed);
-  stats_.job_metrics.JobReceived(size);
-  if (!journal_) AcceptedOnSocketThread(job);  // no durability promised: ack at once
+  stats_->bytes_received.fetch_add(size, std::memory_order_relaxed);
+  stats_->job_metrics.JobReceived(size);
+  if (!journal_) Accepted(job);  // no durability promised: ack at once
   pipeline_->Submit(std::move(job));
 }
 
-void Server::AcceptedOnSocketThread(const std::shared_ptr<daemon::Job>& job) {
-  stats_.accepted.fetch_add(1, std::memory_order_relaxed);
-  imgsink::Reply reply;
+void RequestHandler::Accepted(const std::shared_ptr<Job>& job) {
+  AssertInSocketThread("RequestHandler::Accepted");
+  stats_->accepted.fetch_add(1, std::memory_order_relaxed);
+  Reply reply;
   reply.request_id = job->request.request_id;
   reply.job_id = job->job_id;
   SendReply(job->client, reply);
 }
 
-void Server::DoneOnSocketThread(const std::shared_ptr<daemon::Job>& job, const Status& status) {
+void RequestHandler::Done(const std::shared_ptr<Job>& job, const Status& status) {
+  AssertInSocketThread("RequestHandler::Done");
   if (--in_flight_by_client_[job->client] == 0) in_flight_by_client_.erase(job->client);
   AdjustHeld(-int64_t(job->held_bytes));
   const bool acked = job->journaled || !journal_;
@@ -125,73 +144,79 @@ void Server::DoneOnSocketThread(const std::shared_ptr<daemon::Job>& job, const S
   socket_->Send(job->client, EncodeServerMessage(done));
 }
 
-void Server::AdjustHeld(int64_t delta) {
-  ledger_.Adjust(delta, SocketThread::Clock::now(), &answers_);
-  SendAnswers(answers_);
+void RequestHandler::AdjustHeld(int64_t delta) {
+  AssertInSocketThread("RequestHandler::AdjustHeld");
+  ledger_.Adjust(delta, Clock::now(), &answers_);
+  SendAnswers();
 }
 
-SocketThread::Clock::time_point Server::OnTimer(SocketThread::Clock::time_point now) {
+void RequestHandler::AddReplayed(const std::string& client, uint64_t held_bytes) {
+  AssertInSocketThread("RequestHandler::AddReplayed");
+  ++in_flight_by_client_[client];
+  AdjustHeld(int64_t(held_bytes));
+}
+
+void RequestHandler::SetBudgets(const CreditLedger::Budgets& budgets) {
+  AssertInSocketThread("RequestHandler::SetBudgets");
+  ledger_.SetBudgets(budgets, Clock::now(), &answers_);
+  SendAnswers();
+}
+
+void RequestHandler::CloseLedger() {
+  AssertInSocketThread("RequestHandler::CloseLedger");
+  ledger_.Close(Status(ErrorCode::kShuttingDown, "the daemon is shutting down"), &answers_);
+  SendAnswers();
+}
+
+RequestHandler::Clock::time_point RequestHandler::OnTimer(Clock::time_point now) {
+  AssertInSocketThread("RequestHandler::OnTimer");
   if (journal_) ledger_.SetJournalBytes(journal_->bytes_on_disk());
   const auto next = ledger_.Tick(now, &answers_);
-  SendAnswers(answers_);
+  SendAnswers();
   return next;
 }
 
-void Server::SendAnswers(const std::vector<CreditLedger::Answer>& answers) {
-  for (const CreditLedger::Answer& a : answers) {
+void RequestHandler::SendAnswers() {
+  for (const CreditLedger::Answer& a : answers_) {
     if (!a.status.ok()) {
       ReplyError(a.client, a.request_id, a.status);
       continue;
     }
-    imgsink::Reply reply;
+    Reply reply;
     reply.request_id = a.request_id;
     reply.credit = a.granted;
     SendReply(a.client, reply);
   }
   answers_.clear();
-  stats_.memory_bytes.store(ledger_.used_bytes(), std::memory_order_relaxed);
-  stats_.credit_waiting.store(ledger_.waiting_requests(), std::memory_order_relaxed);
-  stats_.dropped.store(ledger_.dropped(), std::memory_order_relaxed);
-  stats_.busy.store(ledger_.busy(), std::memory_order_relaxed);
+  stats_->memory_bytes.store(ledger_.used_bytes(), std::memory_order_relaxed);
+  stats_->credit_waiting.store(ledger_.waiting_requests(), std::memory_order_relaxed);
+  stats_->dropped.store(ledger_.dropped(), std::memory_order_relaxed);
+  stats_->busy.store(ledger_.busy(), std::memory_order_relaxed);
 }
 
-void Server::SendReply(const std::string& client, const imgsink::Reply& reply) {
+void RequestHandler::SendReply(const std::string& client, const Reply& reply) {
   socket_->Send(client, EncodeServerMessage(reply));
 }
 
-void Server::ReplyError(const std::string& client, uint64_t request_id, Status status) {
-  stats_.rejected.fetch_add(1, std::memory_order_relaxed);
-  stats_.job_metrics.RequestRefused(status.code());
+void RequestHandler::ReplyError(const std::string& client, uint64_t request_id, Status status) {
+  stats_->rejected.fetch_add(1, std::memory_order_relaxed);
+  stats_->job_metrics.RequestRefused(status.code());
   if (status.code() != ErrorCode::kBusy) {
     LogInfo("request " + std::to_string(request_id) + " from " + ClientTag(client) +
             " refused: " + status.ToString());
   }
-  imgsink::Reply reply;
+  Reply reply;
   reply.request_id = request_id;
   reply.status = std::move(status);
   SendReply(client, reply);
 }
 
-std::map<std::string, uint64_t> Server::Counters() const {
-  std::map<std::string, uint64_t> c = stats_.Snapshot();
-  c["memory_budget"] = memory_budget_.load();
-  c["journal_bytes"] = journal_ ? journal_->bytes_on_disk() : 0;
-  c["journal_budget"] = journal_budget_.load();
-  c["retrying"] = pipeline_ ? pipeline_->retrying() : 0;
-  c["queued"] -= std::min(c["queued"], c["retrying"]);  // a job waiting for a retry is not queued
-  c["workers"] = pipeline_ ? pipeline_->workers() : 0;
-  // Jobs taken in and not ended, whatever their stage (also those waiting for the journal's
-  // fsync, which no other counter covers): zero means idle.
-  c["in_flight"] = pipeline_ ? pipeline_->in_flight() : 0;
-  return c;
-}
-
-std::map<std::string, uint64_t> Server::CountersOnSocketThread() const {
-  std::map<std::string, uint64_t> c = Counters();
+std::map<std::string, uint64_t> RequestHandler::Counters() const {
+  std::map<std::string, uint64_t> c = counters_();
   for (const auto& [client, n] : in_flight_by_client_) {
     c["client." + ClientTag(client) + ".in_flight"] = n;
   }
   return c;
 }
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon
