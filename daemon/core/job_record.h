@@ -19,8 +19,9 @@ namespace imgsink {
 // can write the pixel buffers in place (no copy).  REQUIRES: job rendered.
 std::string EncodeJobRecordPrefix(const Job& job);
 
-// Rebuilds a job (client, request, plan, images) from a whole record.  Returns kJournalFailed
-// on a record that does not parse (after the journal's CRC that means a bug, not disk damage).
+// Rebuilds a job (client, request, plan with format and output paths, images) from a whole
+// record.  Returns kJournalFailed on a record that does not parse (after the journal's CRC that
+// means a bug, not disk damage).
 Status DecodeJobRecord(const uint8_t* data, size_t size, Job* job);
 
 }  // namespace imgsink

@@ -45,7 +45,22 @@ TEST_CASE("a job record round-trips the client, request and pixels") {
   CHECK(back.plan.format == OutputFormat::kPng);
   REQUIRE(back.images.size() == 2);
   CHECK(back.images[1].pixels == job.images[1].pixels);
-  CHECK(back.OutputPath(1) == "s/01.png");
+  CHECK(back.plan.files == 2);
+  CHECK(back.plan.paths == std::vector<std::string>{"s/00.png", "s/01.png"});  // expanded again
+}
+
+TEST_CASE("a record whose image count does not fit its mode is refused") {
+  Job job = RenderedJob();
+  job.request.mode = OutputMode::kGrid;
+  job.request.path = "grid.png";
+  const std::string record = WholeRecord(job);  // two images for one grid file
+  Job back;
+  CHECK(DecodeJobRecord(reinterpret_cast<const uint8_t*>(record.data()), record.size(), &back).code() ==
+        ErrorCode::kJournalFailed);
+  job.images.resize(1);
+  const std::string one = WholeRecord(job);
+  REQUIRE(DecodeJobRecord(reinterpret_cast<const uint8_t*>(one.data()), one.size(), &back).ok());
+  CHECK(back.plan.paths == std::vector<std::string>{"grid.png"});
 }
 
 TEST_CASE("every truncation and a trailing byte are refused") {

@@ -1,4 +1,4 @@
-#include "daemon/output/path_template.h"
+#include "imgsink/proto/paths.h"
 
 #include <cstdio>
 
@@ -6,8 +6,8 @@ namespace imgsink {
 
 namespace {
 
-// Returns true iff `s` is well-formed UTF-8.  (A copy of the check in encode/text_metadata.cc:
-// the output layer does not depend on the encoders.)
+// Returns true iff `s` is well-formed UTF-8.  (A copy of the check in the daemon's
+// encode/text_metadata.cc: proto does not depend on the daemon.)
 bool IsUtf8(std::string_view s) {
   for (size_t i = 0; i < s.size();) {
     const uint8_t b0 = static_cast<uint8_t>(s[i]);
@@ -194,6 +194,68 @@ Status ExpandTemplate(std::string_view tmpl, const std::map<std::string, std::st
   const Status status = CheckRelativePath(*out);
   if (!status.ok()) return BadTemplate(tmpl, "expands to a bad path: " + status.message());
   return Status::OK();
+}
+
+bool ParseMetaInt(std::string_view s, int64_t* value) {
+  const bool negative = !s.empty() && s[0] == '-';
+  if (negative) s.remove_prefix(1);
+  if (s.empty()) return false;
+  // Accumulate the magnitude as uint64: INT64_MIN's magnitude is one past INT64_MAX.
+  const uint64_t limit = negative ? uint64_t{1} << 63 : uint64_t{INT64_MAX};
+  uint64_t magnitude = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    const uint64_t digit = uint64_t(c - '0');
+    if (magnitude > (limit - digit) / 10) return false;
+    magnitude = magnitude * 10 + digit;
+  }
+  *value = negative ? int64_t(0 - magnitude) : int64_t(magnitude);
+  return true;
+}
+
+Status ExpandSavePaths(std::string_view path, OutputMode mode,
+                       const std::map<std::string, std::string>& metadata, int64_t files,
+                       std::vector<std::string>* out) {
+  if (path.size() > kMaxPathBytes) {  // the wire's limit on the template itself
+    return BadTemplate(path, "is " + std::to_string(path.size()) + " bytes; at most " +
+                                 std::to_string(kMaxPathBytes) + " are allowed");
+  }
+  std::map<std::string, std::string> strings;
+  std::map<std::string, int64_t> ints;
+  for (const auto& [key, value] : metadata) {
+    int64_t number;
+    if (ParseMetaInt(value, &number)) {
+      ints.emplace(key, number);
+    } else {
+      strings.emplace(key, value);
+    }
+  }
+  out->clear();
+  if (mode == OutputMode::kGrid) {
+    out->emplace_back();
+    return ExpandTemplate(path, strings, ints, &out->back());
+  }
+  if (!TemplateUses(path, "index")) {
+    return BadTemplate(path, "mode 'each' writes one file per image: the path must contain "
+                             "{index} (e.g. \"samples/{index:04d}.png\")");
+  }
+  if (metadata.count("index") != 0) {
+    return BadTemplate(path, "meta key 'index' clashes with the {index} of mode 'each'");
+  }
+  out->reserve(size_t(files));
+  for (int64_t i = 0; i < files; ++i) {
+    ints["index"] = i;
+    out->emplace_back();
+    const Status s = ExpandTemplate(path, strings, ints, &out->back());
+    if (!s.ok()) return s;
+  }
+  return Status::OK();
+}
+
+Status CheckSavePath(std::string_view path, OutputMode mode,
+                     const std::map<std::string, std::string>& metadata) {
+  std::vector<std::string> first;
+  return ExpandSavePaths(path, mode, metadata, 1, &first);
 }
 
 bool TemplateUses(std::string_view tmpl, std::string_view name) {
