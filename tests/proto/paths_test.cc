@@ -194,6 +194,20 @@ TEST_CASE("ExpandSavePaths gives one path per file, in index order", "[path]") {
   CHECK(paths == std::vector<std::string>{"g{a}.png"});
 }
 
+TEST_CASE("ExpandSavePaths agrees with ExpandTemplate for every file", "[path]") {
+  const std::map<std::string, std::string> meta = {{"rank", "3"}, {"step", "-12"}, {"tag", "x{y}"}};
+  for (const std::string tmpl : {"{index}", "a/{index:03d}/{index}.png", "{{{index:01d}}}",
+                                 "{tag}/{step:05d}_{index:09d}_{rank}.png", "{index:d}{index:}"}) {
+    std::vector<std::string> paths;
+    REQUIRE(ExpandSavePaths(tmpl, OutputMode::kEach, meta, 1201, &paths).ok());
+    REQUIRE(paths.size() == 1201);
+    for (int64_t i = 0; i < 1201; ++i) {
+      CAPTURE(tmpl, i);
+      CHECK(paths[size_t(i)] == Expand(tmpl, {{"rank", 3}, {"step", -12}, {"index", i}}, {{"tag", "x{y}"}}));
+    }
+  }
+}
+
 TEST_CASE("ExpandSavePaths says why a save path is refused", "[path]") {
   std::vector<std::string> paths;
   const Status no_index = ExpandSavePaths("s/x.png", OutputMode::kEach, {}, 2, &paths);
