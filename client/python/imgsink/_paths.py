@@ -7,7 +7,7 @@ drop-in for torchvision, so its ``fp`` is a plain file name: its braces are esca
 ``save_images`` takes a template, checked here with the daemon's rules so that mistakes raise
 ValueError in the caller.  The daemon and the C++ client share one implementation
 (proto/include/imgsink/proto/paths.h); this one is held to the same vectors
-(proto/vectors/paths.json, run by tests/python/test_protocol.py).
+(proto/vectors/paths.json, run by tests/python/test_paths.py).
 
 Thread-safety: pure functions.
 """
