@@ -1,13 +1,14 @@
 #include "save_request.h"
 
 #include <cmath>
-#include <string_view>
+
+#include "imgsink/proto/paths.h"
 
 namespace imgsink {
 namespace internal {
 namespace {
 
-// proto/PROTOCOL.md, "Paths" and "Limits".
+// proto/PROTOCOL.md, "Limits".
 constexpr size_t kMaxStringBytes = 4096;
 constexpr size_t kMaxMetadataEntries = 64;
 
@@ -54,42 +55,18 @@ Status CheckMetadata(const std::map<std::string, std::string>& metadata) {
 
 }  // namespace
 
-Status CheckRelativePath(const std::string& path) {
-  auto bad = [&](const char* why) {
-    return Status(ErrorCode::kBadPath, "path '" + path.substr(0, 256) + "' " + why);
-  };
-  if (path.empty()) return bad("is empty");
-  if (path.size() > kMaxStringBytes) return bad("is over 4096 bytes");
-  if (path.find('\0') != std::string::npos) return bad("contains NUL");
-  if (path.front() == '/') return bad("is absolute; it must be relative to the output root");
-  std::string_view rest(path);
-  while (true) {
-    const size_t slash = rest.find('/');
-    const std::string_view part = rest.substr(0, slash);
-    if (part.empty()) return bad("has an empty component");
-    if (part == "." || part == "..") return bad("has a '.' or '..' component");
-    if (slash == std::string_view::npos) break;
-    rest.remove_prefix(slash + 1);
-  }
-  return Status::OK();
-}
-
 Status BuildSaveRequest(const TensorView& tensor, std::string path, const SaveOptions& options,
                         SaveRequest* request, size_t* tensor_bytes) {
   size_t bytes = 0;
   Status s = ValidateTensorView(tensor, &bytes);
   if (!s.ok()) return s;
-  s = CheckRelativePath(path);
+  s = CheckSavePath(path, options.mode, options.metadata);
   if (!s.ok()) return s;
   OutputFormat inferred;
   if (!options.format.has_value() && !InferOutputFormat(path, &inferred)) {
     return Status(ErrorCode::kBadFormat, "cannot infer the format from path '" +
                                              path.substr(0, 256) +
                                              "' (use .png/.jpg or set SaveOptions::format)");
-  }
-  if (options.mode == OutputMode::kEach && path.find("{index") == std::string::npos) {
-    return Status(ErrorCode::kBadPath, "mode 'each' needs {index} or {index:0Nd} in path '" +
-                                           path.substr(0, 256) + "'");
   }
   s = CheckRenderOptions(options.render);
   if (s.ok()) s = CheckEncoderOptions(options.png, options.jpeg);

@@ -13,14 +13,11 @@
 namespace imgsink {
 namespace internal {
 
-// Returns OK iff `path` is relative, at most 4096 bytes, has no NUL and no empty, "." or ".."
-// component (proto/PROTOCOL.md, "Paths"); else kBadPath naming the problem.
-Status CheckRelativePath(const std::string& path);
-
 // Fills *request (with request_id 0) and sets *tensor_bytes.  Returns OK, or the first problem:
-// the tensor (ValidateTensorView), the path, a format that cannot be inferred (kBadFormat), an
-// each-mode path without "{index" (kBadPath), an option out of range or metadata over the
-// protocol's limits (kBadOption), as the daemon's decoder would say.  The daemon checks everything again.
+// the tensor (ValidateTensorView), the path template with the metadata (kBadPath: the daemon's
+// rule, imgsink/proto/paths.h CheckSavePath), a format that cannot be inferred (kBadFormat), an
+// option out of range or metadata over the protocol's limits (kBadOption), as the daemon would
+// say.  The daemon checks everything again.
 // REQUIRES: request, tensor_bytes non-null.
 Status BuildSaveRequest(const TensorView& tensor, std::string path, const SaveOptions& options,
                         SaveRequest* request, size_t* tensor_bytes);

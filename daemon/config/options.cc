@@ -10,7 +10,7 @@
 #include "daemon/config/config_file.h"
 #include "daemon/log/log.h"
 #include "daemon/version.h"
-#include "imgsink/endpoint.h"
+#include "imgsink/proto/endpoint.h"
 
 namespace imgsink {
 namespace {

@@ -35,9 +35,8 @@ struct Job {
   size_t next_image = 0;       // images[0, next_image) are written and durable
   int write_tries = 0;         // failed attempts at the file group starting at next_image
   std::string manifest_lines;  // lines for the files written so far
-
-  // The path of images[i]: the request's path, or its template expanded with index i.
-  std::string OutputPath(size_t i) const;
+  // images[i] is written to plan.paths[i] (expanded by validation, or by DecodeJobRecord on
+  // replay).  Invariant once rendered: plan.paths.size() == images.size().
 };
 
 }  // namespace daemon

@@ -7,7 +7,6 @@
 #include "daemon/encode/jpeg_encoder.h"
 #include "daemon/encode/png_encoder.h"
 #include "daemon/journal/crc32c.h"
-#include "daemon/output/path_template.h"
 #include "daemon/output/write_group.h"
 #include "daemon/render/render.h"
 
@@ -27,14 +26,6 @@ WorkerEncoders& ThisWorker() {
 }
 
 }  // namespace
-
-std::string daemon::Job::OutputPath(size_t i) const {
-  std::string path;
-  // Validated before acceptance, so expansion cannot fail here; an empty path would be refused
-  // by the writer if it ever did.
-  ExpandOutputPath(request, int64_t(i), &path);
-  return path;
-}
 
 Status RenderJob(daemon::Job* job) {
   const SaveRequest& req = job->request;
@@ -62,7 +53,7 @@ Status WriteImageGroup(const daemon::Job& job, size_t first, OutputRoot* root,
   Status s;
   for (size_t i = first; i < job.images.size() && !group.full() && s.ok(); ++i) {
     WrittenFile file;
-    file.path = job.OutputPath(i);
+    file.path = job.plan.paths[i];
     s = job.plan.format == OutputFormat::kPng
             ? w.png.Encode(job.images[i], req.png, text, &w.encoded)
             : w.jpeg.Encode(job.images[i], req.jpeg, text, &w.encoded);

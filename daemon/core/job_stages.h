@@ -28,11 +28,11 @@ struct WrittenFile {
 };
 
 // Writes the next group of the job's files: encodes job.images[first, first + k), with
-// k = min(WriteGroup::kMaxFiles, images left), adds each to one WriteGroup at job.OutputPath(i)
+// k = min(WriteGroup::kMaxFiles, images left), adds each to one WriteGroup at job.plan.paths[i]
 // (calling on_added() after each; `on_added` may be empty) and commits it, so the k files
 // become durable together, each atomically in place.  On OK *written holds the k files in order.
 // On error *written is empty and some of the k files may have been replaced (completely): write
-// the group again from `first`.  REQUIRES: first < job.images.size().
+// the group again from `first`.  REQUIRES: first < job.images.size() == job.plan.paths.size().
 Status WriteImageGroup(const daemon::Job& job, size_t first, OutputRoot* root,
                        const std::function<void()>& on_added, std::vector<WrittenFile>* written);
 

@@ -162,6 +162,8 @@ void Server::Replay(std::vector<journal::RecoveredJob>* pending) {
     job->client = std::move(record.client);
     job->request = std::move(record.request);
     job->plan.format = record.format;
+    job->plan.files = int64_t(record.paths.size());
+    job->plan.paths = std::move(record.paths);
     job->images = std::move(record.images);
     job->replayed = true;
     for (const Image& image : job->images) job->held_bytes += image.pixels.size();

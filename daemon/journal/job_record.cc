@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "imgsink/proto/codec.h"
+#include "imgsink/proto/paths.h"
 
 namespace imgsink::journal {
 namespace {
@@ -115,6 +116,12 @@ Status DecodeJobRecord(const uint8_t* data, size_t size, JobRecord* record) {
     record->images[i].pixels.assign(pixels, pixels + sizes[i]);
   }
   if (r.left() != 0) return Corrupt("trailing bytes");
+  // The paths were checked when the job was accepted; expanding them again by the same rule
+  // (imgsink/proto/paths.h) gives the same files.
+  const SaveRequest& req = record->request;
+  if (req.mode == OutputMode::kGrid ? count != 1 : count == 0) return Corrupt("bad image count");
+  s = ExpandSavePaths(req.path, req.mode, req.metadata, int64_t(count), &record->paths);
+  if (!s.ok()) return Corrupt("output paths: " + s.message());
   return Status::OK();
 }
 

@@ -25,6 +25,9 @@ struct JobRecord {
   SaveRequest request;        // the save header, as the client sent it
   OutputFormat format = OutputFormat::kPng;  // the request's format, or the one its path implies
   std::vector<Image> images;  // the rendered images, in output order
+  // images[i]'s output path: the request's path expanded again by the rule that validated it
+  // when the job was accepted (imgsink/proto/paths.h), so it names the same files.
+  std::vector<std::string> paths;
 };
 
 // Returns the record's bytes before the pixels: client id, canonical save header, image
@@ -33,8 +36,9 @@ struct JobRecord {
 std::string EncodeJobRecordPrefix(const std::string& client, const SaveRequest& request,
                                   const std::vector<Image>& images);
 
-// Decodes a whole record into *record.  Returns kJournalFailed on a record that does not parse
-// (after the journal's CRC that means a bug, not disk damage).  Pure; thread-safe.
+// Decodes a whole record into *record (paths included).  Returns kJournalFailed on a record that
+// does not parse or whose image count does not fit its mode (after the journal's CRC that means
+// a bug, not disk damage).  Pure; thread-safe.
 Status DecodeJobRecord(const uint8_t* data, size_t size, JobRecord* record);
 
 }  // namespace imgsink::journal

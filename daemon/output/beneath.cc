@@ -10,7 +10,7 @@
 #include <atomic>
 #include <system_error>
 
-#include "daemon/output/path_template.h"
+#include "imgsink/proto/paths.h"
 
 namespace imgsink {
 

@@ -12,8 +12,8 @@
 #include <system_error>
 
 #include "daemon/output/beneath.h"
-#include "daemon/output/path_template.h"
 #include "daemon/output/write_group.h"
+#include "imgsink/proto/paths.h"
 
 namespace imgsink {
 

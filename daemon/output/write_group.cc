@@ -14,7 +14,7 @@
 #include <utility>
 
 #include "daemon/output/beneath.h"
-#include "daemon/output/path_template.h"
+#include "imgsink/proto/paths.h"
 
 namespace imgsink {
 namespace {

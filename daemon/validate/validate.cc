@@ -4,8 +4,8 @@
 
 #include "daemon/encode/text_metadata.h"
 #include "daemon/output/manifest.h"
-#include "daemon/output/path_template.h"
 #include "daemon/render/render.h"
+#include "imgsink/proto/paths.h"
 
 namespace imgsink {
 namespace {
@@ -91,34 +91,13 @@ Status CheckChannelsAndDtype(const SaveRequest& req, SavePlan* plan) {
   return Status::OK();
 }
 
-// Returns true iff `s` is a decimal integer that fits int64 (so {key:06d} can format it).
-bool ParseInt64(const std::string& s, int64_t* out) {
-  if (s.empty() || s.size() > 19) return false;
-  size_t i = s[0] == '-' ? 1 : 0;
-  if (i == s.size()) return false;
-  int64_t v = 0;
-  for (; i < s.size(); ++i) {
-    if (s[i] < '0' || s[i] > '9') return false;
-    v = v * 10 + (s[i] - '0');
-  }
-  *out = s[0] == '-' ? -v : v;
-  return true;
-}
-
 Status CheckNotReserved(const std::string& path);
 
-Status CheckPath(const SaveRequest& req) {
-  std::string expanded;
-  if (req.mode == OutputMode::kGrid) {
-    Status s = ExpandOutputPath(req, 0, &expanded);
-    return s.ok() ? CheckNotReserved(expanded) : s;
-  }
-  if (!TemplateUses(req.path, "index")) {
-    return Status(ErrorCode::kBadPath,
-                  "mode 'each' writes one file per image: path must contain {index} "
-                  "(e.g. \"samples/{index:04d}.png\")");
-  }
-  return ExpandOutputPath(req, 0, &expanded);
+// Fills plan->paths, one per output file.  REQUIRES: plan->files set.
+Status PlanPaths(const SaveRequest& req, SavePlan* plan) {
+  Status s = ExpandSavePaths(req.path, req.mode, req.metadata, plan->files, &plan->paths);
+  if (s.ok() && req.mode == OutputMode::kGrid) s = CheckNotReserved(plan->paths[0]);
+  return s;
 }
 
 // The output root's own files are not outputs.
@@ -142,23 +121,6 @@ Status CheckMetadata(const SaveRequest& req) {
 
 }  // namespace
 
-Status ExpandOutputPath(const SaveRequest& req, int64_t index, std::string* out) {
-  std::map<std::string, std::string> strings;
-  std::map<std::string, int64_t> ints;
-  if (req.mode == OutputMode::kEach) ints["index"] = index;
-  for (const auto& [key, value] : req.metadata) {
-    int64_t number;
-    if (ParseInt64(value, &number)) {
-      if (!ints.emplace(key, number).second) {
-        return Status(ErrorCode::kBadPath, "meta key '" + key + "' clashes with {index}");
-      }
-    } else {
-      strings[key] = value;
-    }
-  }
-  return ExpandTemplate(req.path, strings, ints, out);
-}
-
 Status ValidateSave(const SaveRequest& req, size_t payload_size, const ValidationLimits& limits,
                     SavePlan* plan) {
   Status s = CheckShape(req, payload_size, limits);
@@ -180,7 +142,7 @@ Status ValidateSave(const SaveRequest& req, size_t payload_size, const Validatio
   if (!s.ok()) return s;
   s = CheckMetadata(req);
   if (!s.ok()) return s;
-  return CheckPath(req);
+  return PlanPaths(req, plan);
 }
 
 }  // namespace imgsink

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "imgsink/proto/messages.h"
 #include "imgsink/proto/status.h"
@@ -25,15 +26,14 @@ struct SavePlan {
   int64_t out_width = 0, out_height = 0;  // each output image (the grid, or one image)
   int out_channels = 0;
   int64_t files = 1;  // number of output files
+  // The output path of each file, the request's path template expanded once here
+  // (imgsink/proto/paths.h ExpandSavePaths), so later stages never expand it again.
+  // Invariant: paths.size() == files.
+  std::vector<std::string> paths;
 };
 
-// Expands the request's path template for output file `index` (PROTOCOL.md "Paths"): {index}
-// (mode each), and {key} / {key:0Nd} for every `meta` key (values that are decimal integers
-// take integer format specs).  Returns kBadPath for an unknown field or a bad result.
-Status ExpandOutputPath(const SaveRequest& req, int64_t index, std::string* out);
-
 // Returns OK iff `req` with a tensor frame of `payload_size` bytes is within `limits` and every
-// stage can do it; fills *plan then.  Errors: kBadShape (rank/dims/channels/overflow),
+// stage can do it; fills *plan then (the output paths included).  Errors: kBadShape (rank/dims/channels/overflow),
 // kSizeMismatch, kTooLarge, kBadPath, kBadFormat, kBadOption, kBadDtype.
 Status ValidateSave(const SaveRequest& req, size_t payload_size, const ValidationLimits& limits,
                     SavePlan* plan);

@@ -174,6 +174,11 @@ TEST_CASE("bad arguments fail locally and send nothing", "[client]") {
       {client->save_image(image.view, "a.bmp"), ErrorCode::kBadFormat},
       {client->save_image(image.view, "a.png", bad_nrow), ErrorCode::kBadOption},
       {client->save_image(image.view, "no_template.png", each), ErrorCode::kBadPath},
+      // The daemon's whole rule, not a search for "{index": these used to reach the daemon.
+      {client->save_image(image.view, "{{index}}.png", each), ErrorCode::kBadPath},
+      {client->save_image(image.view, "s/{index.png", each), ErrorCode::kBadPath},
+      {client->save_image(image.view, "{rank}/{index}.png", each), ErrorCode::kBadPath},
+      {client->save_image(image.view, "{index}.png"), ErrorCode::kBadPath},  // no {index} in grid
       {client->save_image(image.view, "a.png", nan_range), ErrorCode::kBadOption},
       {client->save_image(image.view, "a.png", many_tags), ErrorCode::kBadOption},
   };

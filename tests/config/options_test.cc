@@ -3,7 +3,7 @@
 #include <catch.hpp>
 
 #include "daemon/config/options.h"
-#include "imgsink/endpoint.h"
+#include "imgsink/proto/endpoint.h"
 
 namespace imgsink {
 namespace {

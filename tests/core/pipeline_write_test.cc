@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "daemon/core/pipeline.h"
+#include "imgsink/proto/paths.h"
 
 namespace imgsink {
 namespace {
@@ -78,6 +79,9 @@ class Fixture {
     job->request.path = "job/{index:03d}.png";
     job->request.mode = OutputMode::kEach;
     job->plan.format = OutputFormat::kPng;
+    job->plan.files = int64_t(n);
+    REQUIRE(ExpandSavePaths(job->request.path, job->request.mode, {}, job->plan.files,
+                            &job->plan.paths).ok());
     for (size_t i = 0; i < n; ++i) {
       Image image;
       image.width = 2;

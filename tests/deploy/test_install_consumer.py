@@ -12,7 +12,8 @@ from conftest import SOURCE_DIR, check, run, staged_install
 PREFIX = "/opt/imgsink-staging"  # not the configured prefix: the package must be relocatable
 
 HEADERS = ["client.h", "endpoint.h", "tensor_view.h",
-           "proto/codec.h", "proto/messages.h", "proto/status.h", "proto/types.h"]
+           "proto/codec.h", "proto/endpoint.h", "proto/messages.h", "proto/paths.h",
+           "proto/status.h", "proto/types.h"]
 
 
 def find_one(root, pattern):

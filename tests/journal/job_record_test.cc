@@ -48,6 +48,21 @@ TEST_CASE("a job record round-trips the client, request and pixels", "[journal][
   CHECK(back.images[1].pixels == job.images[1].pixels);
   CHECK(back.images[1].width == 2);
   CHECK(back.images[1].channels == 3);
+  CHECK(back.paths == std::vector<std::string>{"s/00.jpg", "s/01.jpg"});  // expanded again
+}
+
+TEST_CASE("a record whose image count does not fit its mode is refused", "[journal][job_record]") {
+  JobRecord job = RenderedJob();
+  job.request.mode = OutputMode::kGrid;
+  job.request.path = "grid.png";
+  const std::string record = WholeRecord(job);  // two images for one grid file
+  JobRecord back;
+  CHECK(DecodeJobRecord(reinterpret_cast<const uint8_t*>(record.data()), record.size(), &back).code() ==
+        ErrorCode::kJournalFailed);
+  job.images.resize(1);
+  const std::string one = WholeRecord(job);
+  REQUIRE(DecodeJobRecord(reinterpret_cast<const uint8_t*>(one.data()), one.size(), &back).ok());
+  CHECK(back.paths == std::vector<std::string>{"grid.png"});
 }
 
 TEST_CASE("a record's explicit format wins over its path's extension", "[journal][job_record]") {

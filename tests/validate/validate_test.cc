@@ -69,9 +69,29 @@ TEST_CASE("each mode needs {index} and writes one file per image") {
   SavePlan plan;
   REQUIRE(ValidateSave(r, Bytes(r), {}, &plan).ok());
   CHECK(plan.files == 3);
+  CHECK(plan.paths == std::vector<std::string>{"s/0000.png", "s/0001.png", "s/0002.png"});
   CHECK(plan.out_width == 4);
   r.path = "s/fixed.png";
   CHECK(Code(r, Bytes(r)) == ErrorCode::kBadPath);
+  r.path = "s/{{index}}.png";  // literal braces, no field
+  CHECK(Code(r, Bytes(r)) == ErrorCode::kBadPath);
+}
+
+TEST_CASE("validation expands every output path once, and refuses a later bad one") {
+  // A 4091-byte tag + "{index}.png": index 0..9 gives 4096 bytes, index 10 one too many.
+  SaveRequest r = Request(DType::kUint8, {10, 1, 1, 1}, Layout::kNCHW, "{tag}{index}.png");
+  r.mode = OutputMode::kEach;
+  r.metadata = {{"tag", std::string(4091, 'a')}};
+  SavePlan plan;
+  REQUIRE(ValidateSave(r, Bytes(r), {}, &plan).ok());
+  REQUIRE(plan.paths.size() == 10);
+  CHECK(plan.paths[9] == std::string(4091, 'a') + "9.png");
+  r.shape = {11, 1, 1, 1};
+  CHECK(Code(r, Bytes(r)) == ErrorCode::kBadPath);
+  SaveRequest grid = Request(DType::kFloat32, {4, 3, 2, 2}, Layout::kNCHW, "g/{step}.png");
+  grid.metadata = {{"step", "12"}};
+  REQUIRE(ValidateSave(grid, Bytes(grid), {}, &plan).ok());
+  CHECK(plan.paths == std::vector<std::string>{"g/12.png"});  // one file for the whole grid
 }
 
 TEST_CASE("sizes: mismatch, overflow and limits") {
@@ -156,22 +176,21 @@ namespace {
 TEST_CASE("paths are templates over meta keys in both modes") {
   SaveRequest r = Request(DType::kFloat32, {2, 3, 4, 4}, Layout::kNCHW, "r{rank}/s{step:06d}.png");
   r.metadata = {{"rank", "3"}, {"step", "1200"}, {"host", "node-7"}};
-  std::string path;
-  REQUIRE(ExpandOutputPath(r, 0, &path).ok());
-  CHECK(path == "r3/s001200.png");
-  CHECK(Code(r, Bytes(r)) == ErrorCode::kOk);
+  SavePlan plan;
+  REQUIRE(ValidateSave(r, Bytes(r), {}, &plan).ok());
+  CHECK(plan.paths == std::vector<std::string>{"r3/s001200.png"});
   r.path = "{host}/{index:02d}.png";
   r.mode = OutputMode::kEach;
-  REQUIRE(ExpandOutputPath(r, 1, &path).ok());
-  CHECK(path == "node-7/01.png");
+  REQUIRE(ValidateSave(r, Bytes(r), {}, &plan).ok());
+  CHECK(plan.paths == std::vector<std::string>{"node-7/00.png", "node-7/01.png"});
   r.path = "{missing}/x.png";
   CHECK(Code(r, Bytes(r)) == ErrorCode::kBadPath);
   r.mode = OutputMode::kGrid;
   r.path = "{host:04d}.png";  // an integer spec on a string value
   CHECK(Code(r, Bytes(r)) == ErrorCode::kBadPath);
   r.path = "literal{{braces}}.png";
-  REQUIRE(ExpandOutputPath(r, 0, &path).ok());
-  CHECK(path == "literal{braces}.png");
+  REQUIRE(ValidateSave(r, Bytes(r), {}, &plan).ok());
+  CHECK(plan.paths == std::vector<std::string>{"literal{braces}.png"});
 }
 
 }  // namespace

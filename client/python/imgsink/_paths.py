@@ -4,8 +4,10 @@ The protocol's ``path`` is a template in both modes (PROTOCOL.md, "Paths"): ``{n
 value of ``meta`` key ``name`` (``{name:d}``/``{name:0Nd}`` when the value is a decimal integer),
 ``{index}`` the image's index in mode ``each``, ``{{``/``}}`` are braces.  ``save_image`` is a
 drop-in for torchvision, so its ``fp`` is a plain file name: its braces are escaped.
-``save_images`` takes a template, checked here with the daemon's rules
-(daemon/output/path_template.h) so that mistakes raise ValueError in the caller.
+``save_images`` takes a template, checked here with the daemon's rules so that mistakes raise
+ValueError in the caller.  The daemon and the C++ client share one implementation
+(proto/include/imgsink/proto/paths.h); this one is held to the same vectors
+(proto/vectors/paths.json, run by tests/python/test_paths.py).
 
 Thread-safety: pure functions.
 """
@@ -14,14 +16,16 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, Dict, Mapping, Optional, Set
+from typing import Any, Dict, List, Mapping, Optional, Set
 
 from . import _protocol
 
-__all__ = ["literal_path", "template_path", "output_format"]
+__all__ = ["literal_path", "template_path", "output_format", "check_relative",
+           "save_paths"]
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _INT_VALUE = re.compile(r"-?[0-9]+")
+_INT64_MIN, _INT64_MAX = -2**63, 2**63 - 1
 
 
 def _as_str(fp: Any) -> str:
@@ -57,6 +61,36 @@ def _normalized(path: str, what: str) -> str:
     return "/".join(parts)
 
 
+def check_relative(path: str, what: str = "path") -> str:
+    """Returns ``path`` if it is a protocol path as it stands (PROTOCOL.md "Paths": 1..4096
+    UTF-8 bytes, no NUL, not absolute, no empty, '.' or '..' component); else raises
+    ValueError.  Unlike the user-facing functions it does not normalize."""
+    if _normalized(path, what) != path:
+        raise ValueError(f"{what} {path!r} has empty or '.' components")
+    return _check_length(path)
+
+
+def save_paths(tmpl: str, meta: Mapping[str, str], *, each: bool, files: int = 1) -> List[str]:
+    """Returns the output paths of a save whose protocol ``path`` is ``tmpl``, as the daemon
+    expands them: one in grid mode, else one per index in ``range(files)``.  Raises ValueError
+    where the daemon answers bad_path (each mode without {index} or with a meta key 'index',
+    a bad template, an expansion that is not a protocol path)."""
+    _check_length(tmpl)
+    if not each:
+        return [check_relative(expand(tmpl, meta), "the expanded path")]
+    if "index" in meta:
+        raise ValueError("metadata key 'index' clashes with the {index} of save_images")
+    used: Set[str] = set()
+    first = expand(tmpl, meta, index=0, used=used)
+    if "index" not in used:
+        raise ValueError(f"save_images writes one file per image: the path needs {{index}} or "
+                         f"{{index:04d}}, got {tmpl!r}")
+    out = [first] + [expand(tmpl, meta, index=i) for i in range(1, files)]
+    for path in out:
+        check_relative(path, f"the path {tmpl!r} expands to")
+    return out
+
+
 def _check_length(path: str) -> str:
     if len(path.encode("utf-8")) > _protocol.MAX_STRING_BYTES:
         raise ValueError(f"the path is longer than {_protocol.MAX_STRING_BYTES} bytes")
@@ -76,16 +110,7 @@ def template_path(fp: Any, meta: Mapping[str, str]) -> str:
     will: it must use ``{index}``, every field must be ``index`` or a ``meta`` key, and the
     expansion for index 0 must be a valid relative path.  Raises TypeError/ValueError."""
     path = _check_length(_normalized(_as_str(fp), "fp_template"))
-    if "index" in meta:
-        raise ValueError("metadata key 'index' clashes with the {index} of save_images")
-    used: Set[str] = set()
-    expanded = expand(path, meta, index=0, used=used)
-    if "index" not in used:
-        raise ValueError(f"save_images writes one file per image: the path needs {{index}} or "
-                         f"{{index:04d}}, got {path!r}")
-    if _normalized(expanded, "the expanded path") != expanded:
-        raise ValueError(f"the path {path!r} expands to {expanded!r}, which has empty or '.' "
-                         "components")
+    save_paths(path, meta, each=True)
     return path
 
 
@@ -93,7 +118,8 @@ def expand(tmpl: str, meta: Mapping[str, str], index: Optional[int] = None,
            used: Optional[Set[str]] = None) -> str:
     """Returns ``tmpl`` expanded as the daemon does (``index`` is a field iff not None).
     Raises ValueError naming the first problem."""
-    ints: Dict[str, int] = {k: int(v) for k, v in meta.items() if _INT_VALUE.fullmatch(v)}
+    ints: Dict[str, int] = {k: n for k, n in ((k, _meta_int(v)) for k, v in meta.items())
+                            if n is not None}
     if index is not None:
         ints["index"] = index
     out, i = [], 0
@@ -118,6 +144,15 @@ def expand(tmpl: str, meta: Mapping[str, str], index: Optional[int] = None,
             used.add(name)
         i = end + 1
     return "".join(out)
+
+
+def _meta_int(value: str) -> Optional[int]:
+    """The int a meta value stands for in templates: '-'? digits within int64 (leading zeros
+    allowed), else None (the value is text)."""
+    if not _INT_VALUE.fullmatch(value) or len(value.lstrip("-").lstrip("0")) > 19:
+        return None  # also keeps int() away from huge digit strings
+    number = int(value)
+    return number if _INT64_MIN <= number <= _INT64_MAX else None
 
 
 def _field(tmpl: str, name: str, spec: str, ints: Mapping[str, int],

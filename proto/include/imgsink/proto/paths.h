@@ -1,5 +1,6 @@
-// Output paths: the relative-path rule of PROTOCOL.md ("Paths") and the `{index:04d}`-style
-// templates of mode "each".
+// Output paths: the relative-path rule and the path templates of PROTOCOL.md ("Paths"), the one
+// C++ implementation (the daemon validates with it, the C++ client checks with it before
+// sending; the Python client's imgsink/_paths.py is held to the same proto/vectors/paths.json).
 //
 // Templates are a subset of Python's str.format, so `tmpl.format(index=i)` in Python and
 // ExpandTemplate(tmpl, {}, {{"index", i}}) agree on every template this file accepts:
@@ -16,8 +17,10 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "imgsink/proto/status.h"
+#include "imgsink/proto/types.h"
 
 namespace imgsink {
 
@@ -40,6 +43,28 @@ Status ExpandTemplate(std::string_view tmpl, const std::map<std::string, std::st
 // template as ExpandTemplate does ("{{name}}" is literal text, not a field).  Stops at the first
 // syntax error, so a malformed template may answer false.
 bool TemplateUses(std::string_view tmpl, std::string_view name);
+
+// Returns true iff `s` is a meta value the templates treat as an integer: an optional '-' and
+// one or more ASCII digits whose value fits int64 (leading zeros allowed: "007" is 7, so
+// "{k}" of it expands to "7").  Sets *value then.
+bool ParseMetaInt(std::string_view s, int64_t* value);
+
+// The output paths of a save request (PROTOCOL.md "Paths"): `path` is a template whose fields
+// are the `metadata` keys (integer values as ints, see ParseMetaInt, others as text) and, in
+// mode kEach, {index}, the image's index.  Fills *out with the expansions for file indices
+// 0..files-1 (one path in grid mode).
+// REQUIRES: files == 1 in mode kGrid; files >= 1 in mode kEach.
+// Errors (kBadPath, *out unspecified): `path` over kMaxPathBytes; mode kEach without an {index}
+// field, or with a metadata key "index"; any ExpandTemplate error for any of the files.
+Status ExpandSavePaths(std::string_view path, OutputMode mode,
+                       const std::map<std::string, std::string>& metadata, int64_t files,
+                       std::vector<std::string>* out);
+
+// Returns OK iff a save with this `path`, `mode` and `metadata` has valid output paths, i.e.
+// ExpandSavePaths for its first file succeeds (later indices only add digits, which break no
+// rule but the length limit).  Errors as ExpandSavePaths.  What the clients check before sending.
+Status CheckSavePath(std::string_view path, OutputMode mode,
+                     const std::map<std::string, std::string>& metadata);
 
 // `s` quoted for an error message: printable ASCII kept, other bytes as \xNN, cut after 200
 // bytes.  Messages stay valid UTF-8 whatever the client sent.

@@ -1,6 +1,6 @@
 // CheckRelativePath, ExpandTemplate and TemplateUses; ExpandTemplate is checked against Python's
 // str.format, the reference the protocol names.
-#include "daemon/output/path_template.h"
+#include "imgsink/proto/paths.h"
 
 #include <unistd.h>
 
@@ -161,6 +161,66 @@ TEST_CASE("QuoteForMessage keeps UTF-8, escapes control bytes and cuts long inpu
   CHECK(QuoteForMessage(std::string("a\0\n\"", 4)) == "\"a\\x00\\x0a\\x22\"");
   CHECK(QuoteForMessage("\xFF" "a") == "\"\\xffa\"");
   CHECK(QuoteForMessage(std::string(300, 'x')) == "\"" + std::string(200, 'x') + "...\"");
+}
+
+TEST_CASE("ParseMetaInt reads exactly the int64 decimal integers", "[path]") {
+  int64_t v = 0;
+  const std::pair<std::string, int64_t> ints[] = {
+      {"0", 0}, {"-0", 0}, {"7", 7}, {"007", 7}, {"-12", -12},
+      {"9223372036854775807", INT64_MAX}, {"-9223372036854775808", INT64_MIN},
+      {std::string(40, '0') + "5", 5}};
+  for (const auto& [text, value] : ints) {
+    CAPTURE(text);
+    REQUIRE(ParseMetaInt(text, &v));
+    CHECK(v == value);
+  }
+  for (const std::string text : {"", "-", "+5", " 5", "5 ", "1e3", "0x10", "--1", "1-",
+                                 "9223372036854775808", "-9223372036854775809",
+                                 "99999999999999999999", "18446744073709551616"}) {
+    CAPTURE(text);
+    CHECK_FALSE(ParseMetaInt(text, &v));
+  }
+}
+
+TEST_CASE("ExpandSavePaths gives one path per file, in index order", "[path]") {
+  std::vector<std::string> paths;
+  REQUIRE(ExpandSavePaths("r{rank}/{index:03d}.png", OutputMode::kEach, {{"rank", "2"}}, 1000, &paths).ok());
+  REQUIRE(paths.size() == 1000);
+  CHECK(paths[0] == "r2/000.png");
+  CHECK(paths[999] == "r2/999.png");
+  REQUIRE(ExpandSavePaths("{index}.png", OutputMode::kEach, {}, 1, &paths).ok());
+  CHECK(paths == std::vector<std::string>{"0.png"});  // what was there before is replaced
+  REQUIRE(ExpandSavePaths("g{{{x}}}.png", OutputMode::kGrid, {{"x", "a"}}, 1, &paths).ok());
+  CHECK(paths == std::vector<std::string>{"g{a}.png"});
+}
+
+TEST_CASE("ExpandSavePaths agrees with ExpandTemplate for every file", "[path]") {
+  const std::map<std::string, std::string> meta = {{"rank", "3"}, {"step", "-12"}, {"tag", "x{y}"}};
+  for (const std::string tmpl : {"{index}", "a/{index:03d}/{index}.png", "{{{index:01d}}}",
+                                 "{tag}/{step:05d}_{index:09d}_{rank}.png", "{index:d}{index:}"}) {
+    std::vector<std::string> paths;
+    REQUIRE(ExpandSavePaths(tmpl, OutputMode::kEach, meta, 1201, &paths).ok());
+    REQUIRE(paths.size() == 1201);
+    for (int64_t i = 0; i < 1201; ++i) {
+      CAPTURE(tmpl, i);
+      CHECK(paths[size_t(i)] == Expand(tmpl, {{"rank", 3}, {"step", -12}, {"index", i}}, {{"tag", "x{y}"}}));
+    }
+  }
+}
+
+TEST_CASE("ExpandSavePaths says why a save path is refused", "[path]") {
+  std::vector<std::string> paths;
+  const Status no_index = ExpandSavePaths("s/x.png", OutputMode::kEach, {}, 2, &paths);
+  CHECK(no_index.code() == ErrorCode::kBadPath);
+  CHECK(no_index.message().find("{index}") != std::string::npos);
+  const Status clash = ExpandSavePaths("{index}.png", OutputMode::kEach, {{"index", "1"}}, 1, &paths);
+  CHECK(clash.code() == ErrorCode::kBadPath);
+  CHECK(clash.message().find("meta key 'index'") != std::string::npos);
+  const Status grid = ExpandSavePaths("{index}.png", OutputMode::kGrid, {}, 1, &paths);
+  CHECK(grid.code() == ErrorCode::kBadPath);
+  CHECK(grid.message().find("unknown field {index}") != std::string::npos);
+  CHECK(CheckSavePath("{index}.png", OutputMode::kGrid, {{"index", "4"}}).ok());  // meta in grid
+  CHECK(CheckSavePath("{tag}/{index}.png", OutputMode::kEach, {{"tag", ".."}}).code() == ErrorCode::kBadPath);
 }
 
 }  // namespace

@@ -1,0 +1,50 @@
+// The C++ client checks save paths with the daemon's rule (imgsink/proto/paths.h) before it
+// sends: every template of proto/vectors/paths.json that the daemon refuses on its first file is
+// refused locally with kBadPath, and every accepted one goes on the wire unchanged.
+#include <catch.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <map>
+#include <string>
+
+#include "save_request.h"
+#include "test_util.h"
+
+namespace imgsink {
+namespace {
+
+using Json = nlohmann::json;
+
+TEST_CASE("BuildSaveRequest applies the shared path vectors", "[client][paths][vectors]") {
+  std::ifstream in(IMGSINK_SOURCE_DIR "/proto/vectors/paths.json");
+  REQUIRE(in.good());
+  const Json doc = Json::parse(in);
+  test::Uint8Image image(2, 2, 0);
+  size_t accepted = 0, refused = 0;
+  for (const Json& v : doc.at("templates")) {
+    SaveOptions options;
+    options.mode = v.at("mode") == "each" ? OutputMode::kEach : OutputMode::kGrid;
+    options.metadata = v.at("meta").get<std::map<std::string, std::string>>();
+    options.format = OutputFormat::kPng;  // paths only: no inference from the extension
+    const std::string path = v.at("path").get<std::string>();
+    SaveRequest request;
+    size_t bytes = 0;
+    const Status s = internal::BuildSaveRequest(image.view, path, options, &request, &bytes);
+    CAPTURE(v.at("name").get<std::string>(), s.ToString());
+    if (v.contains("paths")) {
+      ++accepted;
+      REQUIRE(s.ok());
+      CHECK(request.path == path);  // the template travels; the daemon expands it
+    } else if (v.at("files") == 1) {  // a later file's defect (length) is the daemon's to see
+      ++refused;
+      CHECK(s.code() == ErrorCode::kBadPath);
+    }
+  }
+  CHECK(accepted > 0);
+  CHECK(refused > 0);
+}
+
+}  // namespace
+}  // namespace imgsink
