@@ -7,7 +7,7 @@
 // Threading contract: everything in the "socket thread" section below is touched only on the
 // socket thread (OnMessage, OnTimer and tasks posted with SocketThread::Post).  The pipeline's
 // callbacks run on worker or journal threads and only Post to the socket thread.  Shared across
-// threads: `stats_` (atomics), the OutputRoot and Journal (thread-safe).  Start/Stop belong to
+// threads: `stats_` (atomics), the OutputSink and Journal (thread-safe).  Start/Stop belong to
 // the owning (main) thread.
 #pragma once
 
@@ -27,8 +27,7 @@
 #include "daemon/core/pipeline.h"
 #include "daemon/core/stats.h"
 #include "daemon/journal/journal.h"
-#include "daemon/output/manifest.h"
-#include "daemon/output/output_root.h"
+#include "daemon/output/sink.h"
 #include "daemon/socket/socket_thread.h"
 #include "daemon/socket/zap_handler.h"
 
@@ -93,8 +92,7 @@ class Server {
   const DaemonOptions options_;
   const std::function<void(const Status&)> on_fatal_;
   zmq::context_t context_;
-  std::unique_ptr<OutputRoot> root_;
-  std::unique_ptr<Manifest> manifest_;
+  std::unique_ptr<OutputSink> output_;
   std::unique_ptr<journal::Journal> journal_;
   journal::RecoveryReport recovery_;
   Stats stats_;

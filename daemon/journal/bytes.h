@@ -1,5 +1,6 @@
-// Byte views used by the journal: ByteSpan (borrowed) and Bytes (a view that keeps its owner
-// alive), so a caller can journal a header and a pixel buffer without concatenating them.
+// Byte views used by the journal: ByteSpan (borrowed, daemon/env/byte_span.h) and Bytes (a view
+// that keeps its owner alive), so a caller can journal a header and a pixel buffer without
+// concatenating them.
 #pragma once
 
 #include <cstddef>
@@ -9,13 +10,11 @@
 #include <utility>
 #include <vector>
 
+#include "daemon/env/byte_span.h"
+
 namespace imgsink::journal {
 
-// A borrowed, immutable byte range.  The viewer must not outlive the bytes.
-struct ByteSpan {
-  const uint8_t* data = nullptr;
-  size_t size = 0;
-};
+using imgsink::ByteSpan;
 
 // An immutable byte range plus whatever keeps it alive (`owner`; null for static data).
 // Copying a Bytes copies the view and shares the owner, never the bytes.

@@ -16,6 +16,7 @@ namespace {
 using testing::ReadAll;
 using testing::Scratch;
 using testing::TempFiles;
+using testing::WriteStep;
 namespace fs = std::filesystem;
 
 const std::vector<std::string> kPaths = {"a/0.png", "a/1.png", "a/2.png", "a/3.png",
@@ -34,13 +35,13 @@ class Recorder {
  public:
   Recorder(Scratch* s, WriteStep fail_step = WriteStep::kMkdir, int fail_err = 0, std::string fail_path = "")
       : s_(s), fail_step_(fail_step), fail_err_(fail_err), fail_path_(std::move(fail_path)) {
-    s->root().SetFaultInjectorForTesting([this](WriteStep step, std::string_view path) {
+    s->SetWriteFault([this](WriteStep step, std::string_view path) {
       events.push_back({step, std::string(path), InPlace()});
       const bool hit = step == fail_step_ && (fail_path_.empty() || path == fail_path_);
       return hit ? fail_err_ : 0;
     });
   }
-  ~Recorder() { s_->root().SetFaultInjectorForTesting(nullptr); }
+  ~Recorder() { s_->SetWriteFault(nullptr); }
 
   int InPlace() const {
     int n = 0;

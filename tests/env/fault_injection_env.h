@@ -1,15 +1,21 @@
 // FaultInjectionEnv: wraps a real Env (leveldb's FaultInjectionTestEnv design) to simulate
-// power loss and I/O errors.
+// power loss and I/O errors, for every file the daemon touches: the journal's (by path) and the
+// output's and manifest's (through Directory handles).
 //
-// It tracks, per file, the bytes appended since the last Sync and whether the file's directory
-// entry has been synced since the file was created.  CrashAndDropUnsynced() then makes the
-// files look as a machine that lost power would leave them: unsynced bytes are lost (or, by
-// mode, partly kept, zeroed or garbage), and files whose directory entry was never synced are
-// gone.  Not modeled: a removal or truncation being undone by a crash.
+// Files named by path (the journal): it tracks, per file, the bytes appended since the last
+// Sync and whether the file's directory entry has been synced since the file was created.
+// CrashAndDropUnsynced() then makes the files look as a machine that lost power would leave
+// them: unsynced bytes are lost (or, by mode, partly kept, zeroed or garbage), and files whose
+// directory entry was never synced are gone.  Not modeled: a removal or truncation being
+// undone by a crash.
+//
+// Files reached through a Directory (output files, the manifest): SetFileOpHook sees every
+// operation before it runs, in order, and may make it fail with an errno (ENOSPC, EIO...).
 // Thread-safety: all methods may be called from any thread.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -17,13 +23,40 @@
 #include <string>
 #include <vector>
 
-#include "daemon/journal/env.h"
+#include "daemon/env/env.h"
 
-namespace imgsink::journal::testing {
+namespace imgsink::testing {
 
-class FaultInjectionEnv : public Env {
+// The operations on files reached through a Directory, as SetFileOpHook reports them with the
+// path they act on, relative to the directory Env::OpenDirectory opened.
+enum class FileOp {
+  kMkdir,       // OpenDirectory creating a missing directory (path: the directory)
+  kCreateTemp,  // NewTempFile (path: the temp file's target)
+  kWrite,       // TempFile::Append (the target)
+  kSyncFile,    // TempFile::Sync (the target)
+  kLink,        // TempFile::Link (the target)
+  kRename,      // Rename (the new name)
+  kRemove,      // Remove (the file)
+  kSyncDir,     // Directory::Sync (the directory)
+  kSyncFs,      // Directory::SyncFilesystem (the directory)
+  kOpenAppend,  // NewAppendableFile (the file)
+  kAppend,      // Append to a file from NewAppendableFile (the file)
+  kSyncAppend,  // Sync of such a file (the file)
+};
+const char* FileOpName(FileOp op);
+
+// Called before `op` on `path`; returns 0 to let it run, or the errno it fails with instead.
+using FileOpHook = std::function<int(FileOp op, const std::string& path)>;
+
+class FaultInjectionEnv : public EnvWrapper {
  public:
-  explicit FaultInjectionEnv(Env* base) : base_(base) {}
+  explicit FaultInjectionEnv(Env* base) : EnvWrapper(base), base_(base) {}
+
+  // Consults `hook` (null: none) before every later operation through a Directory.  The hook
+  // runs on the thread doing the operation, under no lock of this Env.
+  void SetFileOpHook(FileOpHook hook);
+  // Returns the errno the hook injects for `op` on `path`, or 0.
+  int FileOpFault(FileOp op, const std::string& path) const;
 
   // What becomes of the bytes appended after a file's last Sync.
   enum class CrashMode {
@@ -52,27 +85,14 @@ class FaultInjectionEnv : public Env {
   uint64_t sync_calls() const;  // file Sync calls attempted
   uint64_t unsynced_files() const;  // files with unsynced bytes or an unsynced dir entry
 
-  // Env
+  // Env (what is not here forwards to the base, as EnvWrapper does)
+  Status OpenDirectory(const std::string& dir, std::unique_ptr<Directory>* out) override;
   Status NewWritableFile(const std::string& path, std::unique_ptr<WritableFile>* file) override;
   Status NewAppendableFile(const std::string& path, std::unique_ptr<WritableFile>* file) override;
-  Status NewSequentialFile(const std::string& path,
-                           std::unique_ptr<SequentialFile>* file) override {
-    return base_->NewSequentialFile(path, file);
-  }
-  Status GetChildren(const std::string& dir, std::vector<std::string>* names) override {
-    return base_->GetChildren(dir, names);
-  }
   Status RemoveFile(const std::string& path) override;
   Status RenameFile(const std::string& from, const std::string& to) override;
   Status TruncateFile(const std::string& path, uint64_t size) override;
   Status SyncDir(const std::string& dir) override;
-  Status GetFileSize(const std::string& path, uint64_t* size) override {
-    return base_->GetFileSize(path, size);
-  }
-  Status CreateDir(const std::string& dir) override { return base_->CreateDir(dir); }
-  Status LockFile(const std::string& path, std::unique_ptr<FileLock>* lock) override {
-    return base_->LockFile(path, lock);
-  }
 
  private:
   friend class FaultWritableFile;
@@ -99,6 +119,8 @@ class FaultInjectionEnv : public Env {
   bool fail_next_append_ = false;
   bool fail_next_sync_ = false;
   uint64_t sync_calls_ = 0;
+  mutable std::mutex hook_mu_;
+  std::shared_ptr<const FileOpHook> hook_;  // guarded by hook_mu_; copied out to call
 };
 
-}  // namespace imgsink::journal::testing
+}  // namespace imgsink::testing
