@@ -1,6 +1,7 @@
 // FaultInjectionEnv's side for files reached through a Directory (output files, the manifest):
 // wrappers that consult the FileOpHook before each operation.
 #include <errno.h>
+#include <unistd.h>
 
 #include <memory>
 #include <string>
@@ -83,19 +84,25 @@ class FaultAppendFile : public WritableFile {
 
 class FaultTempFile : public TempFile {
  public:
-  FaultTempFile(const FaultInjectionEnv* env, std::string path, std::unique_ptr<TempFile> base)
-      : env_(env), path_(std::move(path)), base_(std::move(base)) {}
+  FaultTempFile(FaultInjectionEnv* env, std::string path, std::unique_ptr<TempFile> base, const Directory& dir)
+      : env_(env), path_(std::move(path)), base_(std::move(base)) {
+    env_->NoteTemp(this, dir.path(), dir.filesystem_id(), true);
+  }
+  ~FaultTempFile() override { env_->NoteTemp(this, "", 0, false); }
   const std::string& target() const override { return base_->target(); }
   const std::string& name() const override { return base_->name(); }
   Status Append(const void* data, size_t size) override {
     if (const int err = env_->FileOpFault(FileOp::kWrite, path_)) return InjectedErrno(FileOp::kWrite, path_, err);
+    env_->NoteTempData(this, false);
     return base_->Append(data, size);
   }
   Status Sync() override {
     if (const int err = env_->FileOpFault(FileOp::kSyncFile, path_)) {
       return InjectedErrno(FileOp::kSyncFile, path_, err);
     }
-    return base_->Sync();
+    const Status s = base_->Sync();
+    if (s.ok()) env_->NoteTempData(this, true);
+    return s;
   }
   Status Link(const std::string& name, bool* taken) override {
     *taken = false;
@@ -104,14 +111,14 @@ class FaultTempFile : public TempFile {
   }
 
  private:
-  const FaultInjectionEnv* env_;
+  FaultInjectionEnv* const env_;
   const std::string path_;  // the target's
   const std::unique_ptr<TempFile> base_;
 };
 
 class FaultDirectory : public Directory {
  public:
-  FaultDirectory(const FaultInjectionEnv* env, std::unique_ptr<Directory> base)
+  FaultDirectory(FaultInjectionEnv* env, std::unique_ptr<Directory> base)
       : env_(env), base_(std::move(base)) {}
 
   const std::string& path() const override { return base_->path(); }
@@ -140,7 +147,7 @@ class FaultDirectory : public Directory {
     }
     std::unique_ptr<TempFile> base;
     const Status s = base_->NewTempFile(target, temp_name, &base);
-    if (s.ok()) *file = std::make_unique<FaultTempFile>(env_, path, std::move(base));
+    if (s.ok()) *file = std::make_unique<FaultTempFile>(env_, path, std::move(base), *base_);
     return s;
   }
   Status NewAppendableFile(const std::string& name, std::unique_ptr<WritableFile>* file, bool* created) override {
@@ -154,7 +161,11 @@ class FaultDirectory : public Directory {
     return s;
   }
   Status Rename(const std::string& from, const std::string& to) override {
-    return Guarded(FileOp::kRename, Join(base_->path(), to), [&] { return base_->Rename(from, to); });
+    return Guarded(FileOp::kRename, Join(base_->path(), to), [&] {
+      const Status s = base_->Rename(from, to);
+      if (s.ok()) env_->NoteRename(base_->path(), from, Join(base_->path(), to));
+      return s;
+    });
   }
   Status Remove(const std::string& name) override {
     return Guarded(FileOp::kRemove, Join(base_->path(), name), [&] { return base_->Remove(name); });
@@ -163,7 +174,11 @@ class FaultDirectory : public Directory {
     return Guarded(FileOp::kSyncDir, base_->path(), [&] { return base_->Sync(); });
   }
   Status SyncFilesystem() override {
-    return Guarded(FileOp::kSyncFs, base_->path(), [&] { return base_->SyncFilesystem(); });
+    return Guarded(FileOp::kSyncFs, base_->path(), [&] {
+      const Status s = base_->SyncFilesystem();
+      if (s.ok()) env_->NoteFilesystemSynced(base_->filesystem_id());
+      return s;
+    });
   }
 
  private:
@@ -173,7 +188,7 @@ class FaultDirectory : public Directory {
     return run();
   }
 
-  const FaultInjectionEnv* env_;
+  FaultInjectionEnv* const env_;
   const std::unique_ptr<Directory> base_;
 };
 
@@ -182,8 +197,56 @@ class FaultDirectory : public Directory {
 Status FaultInjectionEnv::OpenDirectory(const std::string& dir, std::unique_ptr<Directory>* out) {
   std::unique_ptr<Directory> base;
   const Status s = base_->OpenDirectory(dir, &base);
-  if (s.ok()) *out = std::make_unique<FaultDirectory>(this, std::move(base));
+  if (!s.ok()) return s;
+  {
+    std::lock_guard<std::mutex> l(output_mu_);
+    output_root_ = dir;
+  }
+  *out = std::make_unique<FaultDirectory>(this, std::move(base));
   return s;
+}
+
+void FaultInjectionEnv::NoteTemp(const TempFile* file, const std::string& dir, uint64_t fs, bool open) {
+  std::lock_guard<std::mutex> l(output_mu_);
+  if (open) {
+    temps_[file] = TempState{dir, fs, false};
+  } else {
+    temps_.erase(file);
+  }
+}
+
+void FaultInjectionEnv::NoteTempData(const TempFile* file, bool synced) {
+  std::lock_guard<std::mutex> l(output_mu_);
+  temps_[file].dirty = !synced;
+}
+
+void FaultInjectionEnv::NoteFilesystemSynced(uint64_t fs) {
+  std::lock_guard<std::mutex> l(output_mu_);
+  for (auto& [file, state] : temps_) {
+    if (state.fs == fs) state.dirty = false;
+  }
+}
+
+void FaultInjectionEnv::NoteRename(const std::string& dir, const std::string& from, const std::string& to) {
+  std::lock_guard<std::mutex> l(output_mu_);
+  for (const auto& [file, state] : temps_) {
+    if (state.dir == dir && file->name() == from) {
+      renamed_unsynced_[to] = state.dirty;
+      return;
+    }
+  }
+  renamed_unsynced_[to] = false;  // not a temp file of ours: nothing modelled
+}
+
+Status FaultInjectionEnv::DropUnsyncedOutput() {
+  std::lock_guard<std::mutex> l(output_mu_);
+  for (const auto& [path, unsynced] : renamed_unsynced_) {
+    if (unsynced && ::truncate(Join(output_root_, path).c_str(), 0) != 0) {
+      return IoError("truncate " + path, errno);
+    }
+  }
+  renamed_unsynced_.clear();
+  return Status::OK();
 }
 
 }  // namespace imgsink::testing

@@ -58,6 +58,19 @@ class FaultInjectionEnv : public EnvWrapper {
   // Returns the errno the hook injects for `op` on `path`, or 0.
   int FileOpFault(FileOp op, const std::string& path) const;
 
+  // Simulates power loss for files reached through a Directory: a name that received a temp
+  // file's data by a rename before that data was synced (TempFile::Sync, or SyncFilesystem of
+  // its file system after the write) loses the data: it is cut to 0 bytes, as a file whose
+  // blocks were never written back reads after a crash.  A rename itself is modelled as kept.
+  // REQUIRES: no write through this Env in progress.
+  Status DropUnsyncedOutput();
+
+  // The crash model's bookkeeping, called by the Directory-side wrappers (fault_directory.cc).
+  void NoteTemp(const TempFile* file, const std::string& dir, uint64_t fs, bool open);
+  void NoteTempData(const TempFile* file, bool synced);
+  void NoteFilesystemSynced(uint64_t fs);
+  void NoteRename(const std::string& dir, const std::string& from, const std::string& to);
+
   // What becomes of the bytes appended after a file's last Sync.
   enum class CrashMode {
     kDropUnsynced,      // truncated to the synced size
@@ -119,6 +132,15 @@ class FaultInjectionEnv : public EnvWrapper {
   bool fail_next_append_ = false;
   bool fail_next_sync_ = false;
   uint64_t sync_calls_ = 0;
+  struct TempState {
+    std::string dir;
+    uint64_t fs = 0;
+    bool dirty = false;  // written since its last sync
+  };
+  std::mutex output_mu_;
+  std::string output_root_;                       // guarded by output_mu_: the last OpenDirectory's
+  std::map<const TempFile*, TempState> temps_;    // guarded by output_mu_: open temp files
+  std::map<std::string, bool> renamed_unsynced_;  // guarded by output_mu_: names holding unsynced data
   mutable std::mutex hook_mu_;
   std::shared_ptr<const FileOpHook> hook_;  // guarded by hook_mu_; copied out to call
 };

@@ -210,5 +210,40 @@ TEST_CASE("a group holds at most kMaxFiles; it is reusable after Commit; later d
   CHECK(TempFiles(s.root_dir()).empty());
 }
 
+TEST_CASE("power lost at any step of a commit leaves every path with its old or its complete new file",
+          "[output][group][crash]") {
+  const OutputSync sync = GENERATE(OutputSync::kFilesystem, OutputSync::kFile);
+  CAPTURE(int(sync));
+  for (int crash_at = 0;; ++crash_at) {
+    CAPTURE(crash_at);
+    Scratch s(sync);
+    for (const std::string& p : kPaths) REQUIRE(s.root().WriteAtomic(p, "old", 3).ok());
+    // The process dies before its `crash_at`-th file operation: that one and all later fail.
+    int ops = 0;
+    s.env().SetFileOpHook([&](testing::FileOp, const std::string&) { return ops++ >= crash_at ? EIO : 0; });
+    {
+      WriteGroup group(&s.root());
+      bool added = true;
+      for (const std::string& p : kPaths) {
+        const std::string data = NewContent(p);
+        added = added && group.Add(p, data.data(), data.size()).ok();
+      }
+      if (added) (void)group.Commit();
+    }
+    const bool finished = ops <= crash_at;
+    s.env().SetFileOpHook(nullptr);
+    REQUIRE(s.env().DropUnsyncedOutput().ok());
+    for (const std::string& p : kPaths) {
+      const std::string now = ReadAll(s.root_dir() + "/" + p);
+      CAPTURE(p, now);
+      CHECK((now == "old" || now == NewContent(p)));
+    }
+    if (finished) {
+      for (const std::string& p : kPaths) CHECK(ReadAll(s.root_dir() + "/" + p) == NewContent(p));
+      break;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace imgsink
