@@ -57,7 +57,8 @@ void AddOptions(CLI::App* app, DaemonOptions* o, TextOptions* t) {
                   "and one for their directory entries (fastest, but it also waits for other "
                   "programs' unwritten data on that filesystem, e.g. a checkpoint being saved; "
                   "needs Linux >= 5.8 to see write errors); file: fsync each file and each "
-                  "directory once (waits only for the daemon's own files)")
+                  "directory once (waits only for the daemon's own files); the manifest follows suit "
+                  "(syncfs, or fdatasync of manifest.jsonl)")
       ->check(CLI::IsMember({"fs", "file"}))
       ->capture_default_str();
   app->add_option("--workers", o->workers, "worker threads (render, encode, write); 0 = one per core")

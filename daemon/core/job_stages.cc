@@ -7,7 +7,6 @@
 #include "daemon/encode/jpeg_encoder.h"
 #include "daemon/encode/png_encoder.h"
 #include "daemon/journal/crc32c.h"
-#include "daemon/output/write_group.h"
 #include "daemon/render/render.h"
 
 namespace imgsink {
@@ -42,16 +41,16 @@ Status RenderJob(daemon::Job* job) {
   return Status::OK();
 }
 
-Status WriteImageGroup(const daemon::Job& job, size_t first, OutputRoot* root,
+Status WriteImageGroup(const daemon::Job& job, size_t first, OutputSink* sink,
                        const std::function<void()>& on_added, std::vector<WrittenFile>* written) {
   const SaveRequest& req = job.request;
   WorkerEncoders& w = ThisWorker();
   const std::vector<std::pair<std::string, std::string>> text(req.metadata.begin(),
                                                               req.metadata.end());
   written->clear();
-  WriteGroup group(root);  // on error, its destructor discards what was added
+  const std::unique_ptr<SinkBatch> batch = sink->NewBatch();  // on error, discards what was added
   Status s;
-  for (size_t i = first; i < job.images.size() && !group.full() && s.ok(); ++i) {
+  for (size_t i = first; i < job.images.size() && !batch->full() && s.ok(); ++i) {
     WrittenFile file;
     file.path = job.plan.paths[i];
     s = job.plan.format == OutputFormat::kPng
@@ -61,18 +60,16 @@ Status WriteImageGroup(const daemon::Job& job, size_t first, OutputRoot* root,
       s = Status(s.code(), file.path + ": " + s.message());
       break;
     }
-    s = group.Add(file.path, w.encoded.data(), w.encoded.size());  // the bytes go to the page cache
+    s = batch->Add(file.path, w.encoded.data(), w.encoded.size());  // the bytes go to the page cache
     if (!s.ok()) break;
     file.bytes = w.encoded.size();
     file.crc32c = journal::Crc32cOf(w.encoded.data(), w.encoded.size());
     written->push_back(std::move(file));
     if (on_added) on_added();
   }
-  if (s.ok()) s = group.Commit();
+  if (s.ok()) s = batch->Commit();
   if (!s.ok()) written->clear();
   return s;
 }
-
-bool IsRetryable(const Status& status) { return status.code() == ErrorCode::kWriteFailed; }
 
 }  // namespace imgsink

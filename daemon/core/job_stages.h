@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "daemon/core/job.h"
-#include "daemon/output/output_root.h"
+#include "daemon/output/sink.h"
 #include "imgsink/proto/status.h"
 
 namespace imgsink {
@@ -20,24 +20,14 @@ namespace imgsink {
 // mode).  REQUIRES: the job validated; job->tensor set.
 Status RenderJob(daemon::Job* job);
 
-// One file WriteImageGroup wrote.
-struct WrittenFile {
-  std::string path;
-  uint64_t bytes = 0;
-  uint32_t crc32c = 0;  // of the file's bytes, for the manifest
-};
-
 // Writes the next group of the job's files: encodes job.images[first, first + k), with
-// k = min(WriteGroup::kMaxFiles, images left), adds each to one WriteGroup at job.plan.paths[i]
-// (calling on_added() after each; `on_added` may be empty) and commits it, so the k files
-// become durable together, each atomically in place.  On OK *written holds the k files in order.
-// On error *written is empty and some of the k files may have been replaced (completely): write
-// the group again from `first`.  REQUIRES: first < job.images.size() == job.plan.paths.size().
-Status WriteImageGroup(const daemon::Job& job, size_t first, OutputRoot* root,
+// k = min(images left, what one batch of `sink` holds), adds each to one SinkBatch at
+// job.plan.paths[i] (calling on_added() after each; `on_added` may be empty) and commits it, so
+// the k files become durable together, each atomically in place.  On OK *written holds the k
+// files in order.  On error *written is empty and some of the k files may have been replaced
+// (completely): write the group again from `first` if sink->IsRetryable(error).
+// REQUIRES: first < job.images.size() == job.plan.paths.size().
+Status WriteImageGroup(const daemon::Job& job, size_t first, OutputSink* sink,
                        const std::function<void()>& on_added, std::vector<WrittenFile>* written);
-
-// Returns true iff a WriteImageGroup failure with `status` may succeed if tried again later
-// (ENOSPC, EIO, ...: kWriteFailed); bad paths and encoder errors never will.
-bool IsRetryable(const Status& status);
 
 }  // namespace imgsink

@@ -11,11 +11,10 @@
 
 namespace imgsink {
 
-Pipeline::Pipeline(Options options, OutputRoot* root, Manifest* manifest,
-                   journal::Journal* journal, Stats* stats, Callbacks callbacks)
+Pipeline::Pipeline(Options options, OutputSink* sink, journal::Journal* journal, Stats* stats,
+                   Callbacks callbacks)
     : options_(options),
-      root_(root),
-      manifest_(manifest),
+      sink_(sink),
       journal_(journal),
       stats_(stats),
       callbacks_(std::move(callbacks)),
@@ -105,7 +104,7 @@ void Pipeline::WriteRemaining(const std::shared_ptr<daemon::Job>& job) {
     std::vector<WrittenFile> written;
     const auto started = std::chrono::steady_clock::now();
     try {
-      s = WriteImageGroup(*job, job->next_image, root_,
+      s = WriteImageGroup(*job, job->next_image, sink_,
                           [this] { progress_.fetch_add(1, std::memory_order_relaxed); }, &written);
     } catch (const std::exception& e) {
       s = Status(ErrorCode::kInternal, std::string("write failed: ") + e.what());
@@ -118,49 +117,42 @@ void Pipeline::WriteRemaining(const std::shared_ptr<daemon::Job>& job) {
       stats_->job_metrics.ImageWritten(job->plan.format, per_file);
       stats_->files_written.fetch_add(1, std::memory_order_relaxed);
       stats_->bytes_written.fetch_add(file.bytes, std::memory_order_relaxed);
-      if (manifest_ != nullptr) job->manifest_lines += ManifestLine(*job, file);
+      if (sink_->has_manifest()) {
+        job->manifest_lines += ManifestLine(job->job_id, file, OutputFormatName(job->plan.format),
+                                            job->request.metadata);
+      }
     }
     job->next_image += written.size();
     job->write_tries = 0;
   }
   stats_->in_progress.fetch_sub(1, std::memory_order_relaxed);
   if (s.ok()) return FinishWritten(job);
-  if (IsRetryable(s) && ++job->write_tries < options_.write_tries && !draining_) {
+  const bool retryable = sink_->IsRetryable(s);
+  if (retryable && ++job->write_tries < options_.write_tries && !draining_) {
     return ScheduleRetry(job, s);
   }
-  if (IsRetryable(s) && draining_ && job->journaled) {
+  if (retryable && draining_ && job->journaled) {
     LogWarning("job " + std::to_string(job->job_id) + " left for replay at the next start: " +
                s.ToString());
     return Forget();
   }
-  if (IsRetryable(s)) {
+  if (retryable) {
     s = Status(s.code(), s.message() + " (gave up after " + std::to_string(job->write_tries) +
                              " tries)");
   }
-  if (manifest_ != nullptr && !job->manifest_lines.empty()) {
+  if (sink_->has_manifest() && !job->manifest_lines.empty()) {
     // The groups committed before the failure are durably in place: the manifest lists them.
     // (A job left for replay above gets none: the replay writes it again from the start.)
-    return manifest_->Append(std::move(job->manifest_lines),
+    return sink_->AppendManifest(std::move(job->manifest_lines),
                              [this, job, s](const Status&) { Finish(job, s); });
   }
   Finish(job, s);
 }
 
-std::string Pipeline::ManifestLine(const daemon::Job& job, const WrittenFile& written) {
-  ManifestEntry e;
-  e.path = written.path;
-  e.job_id = job.job_id;
-  e.bytes = written.bytes;
-  e.crc32c = written.crc32c;
-  e.format = std::string(OutputFormatName(job.plan.format));
-  e.meta = &job.request.metadata;
-  return FormatManifestLine(e);
-}
-
 void Pipeline::FinishWritten(const std::shared_ptr<daemon::Job>& job) {
-  if (manifest_ == nullptr) return Finish(job, Status::OK());
+  if (!sink_->has_manifest()) return Finish(job, Status::OK());
   // The done event waits until the job's manifest lines are durable too.
-  manifest_->Append(std::move(job->manifest_lines), [this, job](const Status& s) {
+  sink_->AppendManifest(std::move(job->manifest_lines), [this, job](const Status& s) {
     if (!s.ok()) LogError("job " + std::to_string(job->job_id) + ": " + s.ToString());
     Finish(job, Status::OK());  // the files themselves are durable either way
   });

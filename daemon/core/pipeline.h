@@ -27,11 +27,10 @@
 #include "daemon/util/delay_queue.h"
 #include "daemon/core/job.h"
 #include "daemon/core/job_stages.h"
-#include "daemon/output/manifest.h"
 #include "daemon/core/stats.h"
 #include "daemon/util/worker_gate.h"
 #include "daemon/journal/journal.h"
-#include "daemon/output/output_root.h"
+#include "daemon/output/sink.h"
 
 namespace imgsink {
 
@@ -53,10 +52,8 @@ class Pipeline {
     std::chrono::milliseconds max_retry_delay{30000};
   };
 
-  // `journal` may be null (--journal=off), `manifest` too (--manifest=off).  They, root and
-  // stats must outlive the pipeline.
-  Pipeline(Options options, OutputRoot* root, Manifest* manifest, journal::Journal* journal,
-           Stats* stats, Callbacks callbacks);
+  // `journal` may be null (--journal=off).  It, the sink and stats must outlive the pipeline.
+  Pipeline(Options options, OutputSink* sink, journal::Journal* journal, Stats* stats, Callbacks callbacks);
   ~Pipeline();  // Drain() and Join()
 
   // A new job: render, journal, write.  Thread-safe.
@@ -89,15 +86,12 @@ class Pipeline {
   void Journal(const std::shared_ptr<daemon::Job>& job);
   void WriteRemaining(const std::shared_ptr<daemon::Job>& job);
   void ScheduleRetry(const std::shared_ptr<daemon::Job>& job, const Status& error);
-  // Every file written: the manifest, then the end.
-  void FinishWritten(const std::shared_ptr<daemon::Job>& job);
-  static std::string ManifestLine(const daemon::Job& job, const WrittenFile& written);
+  void FinishWritten(const std::shared_ptr<daemon::Job>& job);  // every file written: manifest, then end
   void Finish(const std::shared_ptr<daemon::Job>& job, const Status& status);
   void Forget();  // one job less in flight
 
   const Options options_;
-  OutputRoot* const root_;
-  Manifest* const manifest_;
+  OutputSink* const sink_;
   journal::Journal* const journal_;
   Stats* const stats_;
   const Callbacks callbacks_;

@@ -79,16 +79,16 @@ Status Server::StartSocket() {
 Server::~Server() { Stop(); }
 
 Status Server::Start() {
-  Status s = OutputRoot::Open(options_.output_root, options_.output_sync, &root_);
+  SinkOptions sink_options;
+  sink_options.root = options_.output_root;
+  sink_options.sync = options_.output_sync;
+  sink_options.manifest = options_.manifest;
+  Status s = OpenOutputSink(sink_options, &output_);
   if (!s.ok()) return s;
   size_t removed = 0;
-  s = root_->RemoveStaleTempFiles(64, &removed);
-  if (!s.ok()) LogWarning("cannot sweep stale temp files: " + s.ToString());
+  s = output_->Recover(&removed);
+  if (!s.ok()) LogWarning("cannot clean up after an interrupted write: " + s.ToString());
   if (removed > 0) LogNotice("removed " + std::to_string(removed) + " stale temp files");
-  if (options_.manifest) {
-    s = Manifest::Open(options_.output_root, &manifest_);
-    if (!s.ok()) return s;
-  }
 
   std::vector<journal::RecoveredJob> pending;
   if (options_.journal) {
@@ -127,8 +127,8 @@ void Server::StartPipeline() {
   pipeline_options.max_retry_delay = std::chrono::milliseconds(options_.retry_max_delay_ms);
   pipeline_options.first_retry_delay =
       std::min(pipeline_options.first_retry_delay, pipeline_options.max_retry_delay);
-  pipeline_ = std::make_unique<Pipeline>(pipeline_options, root_.get(), manifest_.get(),
-                                         journal_.get(), &stats_, std::move(callbacks));
+  pipeline_ = std::make_unique<Pipeline>(pipeline_options, output_.get(), journal_.get(), &stats_,
+                                         std::move(callbacks));
 }
 
 Status Server::OpenJournal(std::vector<journal::RecoveredJob>* pending) {
@@ -136,7 +136,7 @@ Status Server::OpenJournal(std::vector<journal::RecoveredJob>* pending) {
   jo.dir = options_.journal_dir;
   jo.recovery = options_.journal_skip_corrupt ? journal::JournalOptions::Recovery::kSkipCorrupt
                                               : journal::JournalOptions::Recovery::kStrict;
-  Status s = journal::Journal::Open(journal::DefaultEnv(), jo, pending, &recovery_, &journal_);
+  Status s = journal::Journal::Open(DefaultEnv(), jo, pending, &recovery_, &journal_);
   if (!s.ok()) {
     return Status(s.code(), "journal recovery failed: " + s.message() +
                                 " (to skip corrupt records, loudly: --journal-recovery=skip-corrupt)");
@@ -209,7 +209,7 @@ void Server::Stop() {
     pipeline_->Drain();  // every accepted job ends (or waits for replay) and queues its done event
     pipeline_->Join();
   }
-  manifest_.reset();  // its writer thread ends after the last lines are durable
+  output_.reset();  // its manifest thread ends after the last lines are durable
   if (journal_) {
     Status s = journal_->Close();
     if (!s.ok()) LogError("journal close: " + s.ToString());

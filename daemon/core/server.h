@@ -10,7 +10,7 @@
 // Counters are thread-safe.  Server touches no socket-thread state itself: it posts to the
 // socket thread (SocketThread::Post) what the RequestHandler must do -- the pipeline's events
 // (from worker and journal threads), reloaded budgets, replayed jobs, the shutdown.  Shared
-// across threads: `stats_` (atomics), the OutputRoot and Journal (thread-safe).
+// across threads: `stats_` (atomics), the OutputSink and Journal (thread-safe).
 #pragma once
 
 #include <atomic>
@@ -29,8 +29,7 @@
 #include "daemon/core/request_handler.h"
 #include "daemon/core/stats.h"
 #include "daemon/journal/journal.h"
-#include "daemon/output/manifest.h"
-#include "daemon/output/output_root.h"
+#include "daemon/output/sink.h"
 #include "daemon/socket/socket_thread.h"
 #include "daemon/socket/zap_handler.h"
 
@@ -85,8 +84,7 @@ class Server {
   const DaemonOptions options_;
   const std::function<void(const Status&)> on_fatal_;
   zmq::context_t context_;
-  std::unique_ptr<OutputRoot> root_;
-  std::unique_ptr<Manifest> manifest_;
+  std::unique_ptr<OutputSink> output_;
   std::unique_ptr<journal::Journal> journal_;
   journal::RecoveryReport recovery_;
   Stats stats_;

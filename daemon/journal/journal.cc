@@ -7,8 +7,22 @@
 
 namespace imgsink::journal {
 
+namespace {
+
+// An Env failure (kWriteFailed) reported as the journal's: every journal error is kJournalFailed.
+Status AsJournalFailure(const Status& s) {
+  return s.ok() || s.code() == ErrorCode::kJournalFailed ? s : Status(ErrorCode::kJournalFailed, s.message());
+}
+
+}  // namespace
+
 Status Journal::Open(Env* env, const JournalOptions& options, std::vector<RecoveredJob>* pending,
                      RecoveryReport* report, std::unique_ptr<Journal>* journal) {
+  return AsJournalFailure(OpenUncoded(env, options, pending, report, journal));
+}
+
+Status Journal::OpenUncoded(Env* env, const JournalOptions& options, std::vector<RecoveredJob>* pending,
+                            RecoveryReport* report, std::unique_ptr<Journal>* journal) {
   pending->clear();
   *report = RecoveryReport();
   journal->reset();

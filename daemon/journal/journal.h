@@ -31,8 +31,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "daemon/env/env.h"
 #include "daemon/util/bytes.h"
-#include "daemon/journal/env.h"
 #include "daemon/journal/journal_types.h"
 #include "daemon/journal/record_format.h"
 #include "daemon/journal/segment_writer.h"
@@ -112,6 +112,9 @@ class Journal {
   };
 
   Journal(Env* env, JournalOptions options, std::unique_ptr<FileLock> lock);
+  // Open, its Env failures not yet re-coded as kJournalFailed.
+  static Status OpenUncoded(Env* env, const JournalOptions& options, std::vector<RecoveredJob>* pending,
+                            RecoveryReport* report, std::unique_ptr<Journal>* journal);
   // Seals the recovered newest segment, creates the first new one, compacts.  Before the thread.
   Status Start(RecoveryResult* recovered, RecoveryReport* report);
   void Enqueue(Entry entry);

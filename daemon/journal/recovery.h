@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "daemon/journal/env.h"
+#include "daemon/env/env.h"
 #include "daemon/journal/journal_types.h"
 #include "imgsink/proto/status.h"
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "daemon/journal/env.h"
+#include "daemon/env/env.h"
 #include "daemon/journal/record_format.h"
 #include "imgsink/proto/status.h"
 

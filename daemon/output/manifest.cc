@@ -1,11 +1,6 @@
 #include "daemon/output/manifest.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <chrono>
-#include <cstring>
 #include <ctime>
 #include <map>
 
@@ -14,9 +9,8 @@
 namespace imgsink {
 namespace {
 
-Status Failed(const std::string& what) {
-  return Status(ErrorCode::kWriteFailed, std::string(kManifestName) + ": " + what + ": " +
-                                             std::strerror(errno));
+Status Failed(const Status& cause) {
+  return Status(ErrorCode::kWriteFailed, std::string(kManifestName) + ": " + cause.message());
 }
 
 std::string NowUtc() {
@@ -34,25 +28,19 @@ std::string NowUtc() {
 
 }  // namespace
 
-Status Manifest::Open(const std::string& root_dir, std::unique_ptr<Manifest>* out) {
-  const std::string path = root_dir + "/" + kManifestName;
-  const bool existed = ::access(path.c_str(), F_OK) == 0;
-  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
-  if (fd < 0) return Failed("open");
-  if (!existed) {  // make the new file's directory entry durable before lines count on it
-    const int dir = ::open(root_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    const bool synced = dir >= 0 && ::fsync(dir) == 0;
-    if (dir >= 0) ::close(dir);
-    if (!synced) {
-      ::close(fd);
-      return Failed("fsync of the output root");
-    }
-  }
-  *out = std::make_unique<Manifest>(fd);
+Status Manifest::Open(Directory* root, OutputSync sync, std::unique_ptr<Manifest>* out) {
+  std::unique_ptr<WritableFile> file;
+  bool created = false;
+  Status s = root->NewAppendableFile(kManifestName, &file, &created);
+  // A new file's directory entry must be durable before lines count on it.
+  if (s.ok() && created) s = root->Sync();
+  if (!s.ok()) return Failed(s);
+  *out = std::make_unique<Manifest>(std::move(file), root, sync);
   return Status::OK();
 }
 
-Manifest::Manifest(int fd) : fd_(fd), thread_([this] { Loop(); }) {}
+Manifest::Manifest(std::unique_ptr<WritableFile> file, Directory* root, OutputSync sync)
+    : file_(std::move(file)), root_(root), sync_(sync), thread_([this] { Loop(); }) {}
 
 Manifest::~Manifest() {
   {
@@ -61,7 +49,7 @@ Manifest::~Manifest() {
   }
   cv_.notify_all();
   thread_.join();
-  ::close(fd_);
+  file_->Close();
 }
 
 void Manifest::Append(std::string lines, Callback done) {
@@ -82,33 +70,31 @@ void Manifest::Loop() {
     lock.unlock();
     std::string all;
     for (const auto& entry : batch) all += entry.first;
-    Status s;
-    for (size_t off = 0; off < all.size();) {  // O_APPEND: each write lands at the end
-      const ssize_t n = ::write(fd_, all.data() + off, all.size() - off);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        s = Failed("write");
-        break;
-      }
-      off += size_t(n);
-    }
-    if (s.ok() && ::fdatasync(fd_) != 0) s = Failed("fdatasync");
+    const Status s = Write(all);
     for (auto& entry : batch) entry.second(s);
     lock.lock();
   }
 }
 
-std::string FormatManifestLine(const ManifestEntry& e) {
+Status Manifest::Write(const std::string& lines) {
+  // O_APPEND: each write lands at the end.
+  Status s = file_->Append(ByteSpan{reinterpret_cast<const uint8_t*>(lines.data()), lines.size()});
+  if (s.ok()) s = sync_ == OutputSync::kFile ? file_->Sync() : root_->SyncFilesystem();
+  return s.ok() ? s : Failed(s);
+}
+
+std::string ManifestLine(uint64_t job_id, const WrittenFile& file, std::string_view format,
+                         const std::map<std::string, std::string>& meta) {
   char crc[9];
-  std::snprintf(crc, sizeof crc, "%08x", e.crc32c);
+  std::snprintf(crc, sizeof crc, "%08x", file.crc32c);
   nlohmann::ordered_json j;
-  j["path"] = e.path;
-  j["job"] = e.job_id;
+  j["path"] = file.path;
+  j["job"] = job_id;
   j["time"] = NowUtc();
-  j["bytes"] = e.bytes;
+  j["bytes"] = file.bytes;
   j["crc32c"] = crc;
-  j["format"] = e.format;
-  j["meta"] = e.meta ? nlohmann::json(*e.meta) : nlohmann::json::object();
+  j["format"] = std::string(format);
+  j["meta"] = meta;
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 

@@ -4,6 +4,8 @@
 // A line is appended after its file is durable, and a job's done event waits for its lines to
 // be durable.  A crash between the two replays the job: its files are rewritten (atomic
 // replace) and its lines appended again, so a reader takes the last line per path.
+// The file is opened beneath the pinned output root through the Env and made durable the way
+// --output-sync says (OutputSync): fdatasync of the manifest, or syncfs of its file system.
 // Thread-safety: Append may be called from any thread; callbacks run on the manifest's thread.
 #pragma once
 
@@ -17,6 +19,9 @@
 #include <thread>
 #include <vector>
 
+#include "daemon/env/env.h"
+#include "daemon/output/output_sync.h"
+#include "daemon/output/sink.h"
 #include "imgsink/proto/status.h"
 
 namespace imgsink {
@@ -27,10 +32,10 @@ class Manifest {
  public:
   using Callback = std::function<void(const Status&)>;
 
-  // Opens (creating) `<root_dir>/manifest.jsonl` for appending and starts the writer thread.
-  static Status Open(const std::string& root_dir, std::unique_ptr<Manifest>* out);
-  // Takes ownership of `fd`, open for appending; prefer Open().
-  explicit Manifest(int fd);
+  // Opens (creating, durably) kManifestName in `root` for appending and starts the writer
+  // thread.  REQUIRES: `root` outlives the manifest.  Errors: kWriteFailed.
+  static Status Open(Directory* root, OutputSync sync, std::unique_ptr<Manifest>* out);
+  Manifest(std::unique_ptr<WritableFile> file, Directory* root, OutputSync sync);
   ~Manifest();  // writes what is queued, then joins
 
   // Queues `lines` (each a JSON object followed by '\n'); `done` runs once they are durable
@@ -39,8 +44,11 @@ class Manifest {
 
  private:
   void Loop();
+  Status Write(const std::string& lines);  // appends and makes durable
 
-  const int fd_;
+  const std::unique_ptr<WritableFile> file_;
+  Directory* const root_;
+  const OutputSync sync_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::pair<std::string, Callback>> queue_;  // guarded by mu_
@@ -48,15 +56,9 @@ class Manifest {
   std::thread thread_;
 };
 
-// One manifest line for a written file.
-struct ManifestEntry {
-  std::string path;
-  uint64_t job_id = 0;
-  uint64_t bytes = 0;
-  uint32_t crc32c = 0;
-  std::string format;
-  const std::map<std::string, std::string>* meta = nullptr;
-};
-std::string FormatManifestLine(const ManifestEntry& entry);
+// The manifest line (JSON and '\n') for `file`, written now by job `job_id` in `format`
+// ("png"...), with the request's metadata: {"path","job","time","bytes","crc32c","format","meta"}.
+std::string ManifestLine(uint64_t job_id, const WrittenFile& file, std::string_view format,
+                         const std::map<std::string, std::string>& meta);
 
 }  // namespace imgsink

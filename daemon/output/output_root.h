@@ -1,8 +1,9 @@
 // OutputRoot: the directory the daemon writes into, and the only way it writes files there.
 //
 // Every write is atomic and durable: readers see the old file or the complete new one, never a
-// part, and once WriteAtomic (or WriteGroup::Commit) returns OK the file survives a crash.  Paths resolve beneath the
-// root without following any symbolic link, so no request can write outside it.
+// part, and once WriteAtomic (or WriteGroup::Commit) returns OK the file survives a crash.
+// Paths resolve beneath the root without following any symbolic link, so no request can write
+// outside it.  Every file operation goes through an Env (daemon/env/env.h).
 #pragma once
 
 #include <cstddef>
@@ -10,9 +11,8 @@
 #include <string>
 #include <string_view>
 
+#include "daemon/env/env.h"
 #include "daemon/output/output_sync.h"
-#include "daemon/output/unique_fd.h"
-#include "daemon/output/write_fault.h"
 #include "imgsink/proto/status.h"
 
 namespace imgsink {
@@ -21,16 +21,19 @@ namespace imgsink {
 inline constexpr std::string_view kTempPrefix = ".imgsink-tmp.";
 
 // Thread-safety: thread-safe; any number of threads may call WriteAtomic at once (writes to the
-// same path race benignly: one complete version wins).  SetFaultInjectorForTesting is the
-// exception (see there).
+// same path race benignly: one complete version wins).
 class OutputRoot {
  public:
-  // Opens `dir`, creating it (and its parents, mode 0755) if missing, and keeps an fd on it:
-  // renaming or replacing `dir` afterwards does not redirect writes.  `sync` is how every write
-  // is made durable.  Errors: kWriteFailed naming `dir` and the errno.
-  static Status Open(const std::string& dir, OutputSync sync, std::unique_ptr<OutputRoot>* out);
+  // Opens `dir` through `env`, creating it (and its parents, mode 0755) if missing, and keeps
+  // it open: renaming or replacing `dir` afterwards does not redirect writes.  `sync` is how
+  // every write is made durable.  REQUIRES: `env` outlives the root.
+  // Errors: kWriteFailed naming `dir` and the errno.
+  static Status Open(Env* env, const std::string& dir, OutputSync sync, std::unique_ptr<OutputRoot>* out);
+  static Status Open(const std::string& dir, OutputSync sync, std::unique_ptr<OutputRoot>* out) {
+    return Open(DefaultEnv(), dir, sync, out);
+  }
   static Status Open(const std::string& dir, std::unique_ptr<OutputRoot>* out) {
-    return Open(dir, OutputSync::kFilesystem, out);
+    return Open(DefaultEnv(), dir, OutputSync::kFilesystem, out);
   }
 
   OutputRoot(const OutputRoot&) = delete;
@@ -38,6 +41,8 @@ class OutputRoot {
 
   const std::string& dir() const { return dir_; }
   OutputSync sync() const { return sync_; }
+  // The root held open; paths beneath it resolve through it.
+  Directory* directory() const { return root_.get(); }
 
   // Writes `size` bytes at `rel_path` beneath the root, replacing any file there atomically:
   // creates missing parent directories, writes a temp file in the target's directory (an
@@ -59,25 +64,15 @@ class OutputRoot {
   // file that could not be deleted; the sweep goes on past errors.
   Status RemoveStaleTempFiles(int max_depth, size_t* removed);
 
-  // Test seam: `injector` is consulted before each step of every later WriteAtomic and
-  // WriteGroup (it may also record the steps: they are called in the order they run).
-  // REQUIRES: no write in progress while it is set or cleared.
-  void SetFaultInjectorForTesting(FaultInjector injector) { fault_ = std::move(injector); }
-
  private:
-  friend class WriteGroup;
+  OutputRoot(std::string dir, OutputSync sync, std::unique_ptr<Directory> root)
+      : dir_(std::move(dir)), sync_(sync), root_(std::move(root)) {}
 
-  OutputRoot(std::string dir, OutputSync sync, UniqueFd fd)
-      : dir_(std::move(dir)), sync_(sync), fd_(std::move(fd)) {}
-
-  // Injected errno for `step`, or 0.
-  int Fault(WriteStep step, std::string_view rel_path) const { return fault_ ? fault_(step, rel_path) : 0; }
-  Status SweepDir(int dir_fd, const std::string& rel_dir, int depth_left, size_t* removed);
+  Status SweepDir(Directory* dir, int depth_left, size_t* removed);
 
   const std::string dir_;
   const OutputSync sync_;
-  const UniqueFd fd_;
-  FaultInjector fault_;
+  const std::unique_ptr<Directory> root_;
 };
 
 }  // namespace imgsink

@@ -1,9 +1,7 @@
 #include "daemon/output/write_group.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <sys/random.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -13,7 +11,7 @@
 #include <string>
 #include <utility>
 
-#include "daemon/output/beneath.h"
+#include "daemon/env/io_error.h"
 #include "imgsink/proto/paths.h"
 
 namespace imgsink {
@@ -36,6 +34,14 @@ std::string NewTempName() {
 
 bool StartsWith(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
 
+// An Env failure while writing `rel_path`, said from the writer's side.
+Status Failed(std::string_view rel_path, const Status& cause) {
+  if (cause.code() == ErrorCode::kBadPath) {
+    return Status(ErrorCode::kBadPath, "path " + QuoteForMessage(rel_path) + ": " + cause.message());
+  }
+  return Status(ErrorCode::kWriteFailed, "cannot write " + QuoteForMessage(rel_path) + ": " + cause.message());
+}
+
 }  // namespace
 
 WriteGroup::~WriteGroup() { Discard(); }
@@ -54,20 +60,24 @@ Status WriteGroup::Add(std::string_view rel_path, const void* data, size_t size)
   }
   s = DirFor(rel_path, rel_dir, &file.dir);
   if (!s.ok()) return s;
-  struct stat st;
-  if (fstatat(dirs_[file.dir].fd.get(), file.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
-    if (S_ISLNK(st.st_mode)) {
+  Directory* dir = dirs_[file.dir].handle.get();
+  EntryType type = EntryType::kMissing;
+  // A failed lstat is no verdict: creating the temp file or the rename reports the real error.
+  if (dir->Stat(file.name, &type).ok()) {
+    if (type == EntryType::kSymlink) {
       return Status(ErrorCode::kBadPath, "path " + QuoteForMessage(rel_path) +
                                              " is a symbolic link; links beneath the output root are never "
                                              "followed or replaced");
     }
-    if (S_ISDIR(st.st_mode)) return WriteFailed(rel_path, "the target", EISDIR);
+    if (type == EntryType::kDirectory) return Failed(rel_path, IoError("the target", EISDIR));
   }
-  s = CreateTemp(dirs_[file.dir], &file);
-  if (s.ok()) s = Fill(file, data, size);
+  // The name serves where the filesystem has no O_TMPFILE, else PutInPlace links to it.
+  file.temp_name = NewTempName();
+  s = dir->NewTempFile(file.name, file.temp_name, &file.temp);
+  if (s.ok()) s = file.temp->Append(data, size);
   if (!s.ok()) {
-    if (!file.temp_name.empty()) unlinkat(dirs_[file.dir].fd.get(), file.temp_name.c_str(), 0);
-    return s;
+    if (file.temp != nullptr && !file.temp->name().empty()) dir->Remove(file.temp->name());
+    return Failed(rel_path, s);
   }
   files_.push_back(std::move(file));
   return Status::OK();
@@ -83,47 +93,10 @@ Status WriteGroup::DirFor(std::string_view rel_path, std::string_view rel_dir, s
   Dir dir;
   dir.rel_dir = std::string(rel_dir);
   dir.first_path = std::string(rel_path);
-  Status s = OpenDirBeneath(root_->fd_.get(), rel_dir, rel_path, root_->fault_, &dir.fd);
-  if (!s.ok()) return s;
-  struct stat st;
-  if (fstat(dir.fd.get(), &st) < 0) return WriteFailed(rel_path, "cannot stat its directory", errno);
-  dir.dev = st.st_dev;
+  const Status s = root_->directory()->OpenDirectory(rel_dir, /*create=*/true, &dir.handle);
+  if (!s.ok()) return Failed(rel_path, s);
   *index = dirs_.size();
   dirs_.push_back(std::move(dir));
-  return Status::OK();
-}
-
-Status WriteGroup::CreateTemp(const Dir& dir, File* file) {
-  const int injected = root_->Fault(WriteStep::kOpenTemp, file->rel_path);
-  if (injected != 0) return WriteFailed(file->rel_path, "cannot create a temp file", injected);
-  // An unnamed file cannot be left behind by a crash before Commit.
-  file->fd.Reset(openat(dir.fd.get(), ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644));
-  if (file->fd.valid()) return Status::OK();
-  if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) {
-    return WriteFailed(file->rel_path, "cannot create a temp file", errno);
-  }
-  // No O_TMPFILE on this filesystem: a named temp file, created exclusively (the start-up sweep
-  // removes it if a crash leaves it).
-  const std::string name = NewTempName();
-  file->fd.Reset(openat(dir.fd.get(), name.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644));
-  if (!file->fd.valid()) {
-    return WriteFailed(file->rel_path, "cannot create temp file " + QuoteForMessage(name), errno);
-  }
-  file->temp_name = name;
-  return Status::OK();
-}
-
-Status WriteGroup::Fill(const File& file, const void* data, size_t size) {
-  const int injected = root_->Fault(WriteStep::kWrite, file.rel_path);
-  if (injected != 0) return WriteFailed(file.rel_path, "cannot write the temp file", injected);
-  const char* p = static_cast<const char*>(data);
-  while (size > 0) {
-    const ssize_t n = write(file.fd.get(), p, std::min<size_t>(size, size_t(1) << 30));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return WriteFailed(file.rel_path, "cannot write the temp file", n < 0 ? errno : EIO);
-    p += n;
-    size -= size_t(n);
-  }
   return Status::OK();
 }
 
@@ -139,71 +112,56 @@ Status WriteGroup::Commit() {
 }
 
 Status WriteGroup::SyncData() {
-  if (root_->sync_ == OutputSync::kFilesystem) return SyncFilesystems(WriteStep::kSyncData, "(its data)");
+  if (root_->sync() == OutputSync::kFilesystem) return SyncFilesystems("(its data)");
   for (const File& file : files_) {
-    const int injected = root_->Fault(WriteStep::kSyncData, file.rel_path);
-    if (injected != 0 || fsync(file.fd.get()) < 0) {
-      return WriteFailed(file.rel_path, "cannot fsync the temp file", injected ? injected : errno);
-    }
+    const Status s = file.temp->Sync();
+    if (!s.ok()) return Failed(file.rel_path, s);
   }
   return Status::OK();
 }
 
 Status WriteGroup::PutInPlace(File* file) {
-  const int dir_fd = dirs_[file->dir].fd.get();
-  if (file->temp_name.empty()) {  // O_TMPFILE: give it a temp name first, then rename that
-    const int injected = root_->Fault(WriteStep::kLink, file->rel_path);
-    if (injected != 0) return WriteFailed(file->rel_path, "cannot link the temp file", injected);
-    const std::string proc_path = "/proc/self/fd/" + std::to_string(file->fd.get());
-    for (int attempt = 0;; ++attempt) {
-      const std::string name = NewTempName();
-      if (linkat(AT_FDCWD, proc_path.c_str(), dir_fd, name.c_str(), AT_SYMLINK_FOLLOW) == 0 ||
-          // Without /proc, AT_EMPTY_PATH does the same (it needs CAP_DAC_READ_SEARCH).
-          (errno == ENOENT && linkat(file->fd.get(), "", dir_fd, name.c_str(), AT_EMPTY_PATH) == 0)) {
-        file->temp_name = name;
-        break;
-      }
-      if (errno != EEXIST || attempt == 3) return WriteFailed(file->rel_path, "cannot link the temp file", errno);
+  Directory* dir = dirs_[file->dir].handle.get();
+  if (file->temp->name().empty()) {  // O_TMPFILE: give it a temp name first, then rename that
+    std::string name = std::move(file->temp_name);
+    for (int attempt = 0;; ++attempt, name = NewTempName()) {
+      bool taken = false;
+      const Status s = file->temp->Link(name, &taken);
+      if (s.ok()) break;
+      if (!taken || attempt == 3) return Failed(file->rel_path, s);
     }
   }
-  const int injected = root_->Fault(WriteStep::kRename, file->rel_path);
-  if (injected != 0 || renameat(dir_fd, file->temp_name.c_str(), dir_fd, file->name.c_str()) < 0) {
-    return WriteFailed(file->rel_path, "cannot rename the temp file into place", injected ? injected : errno);
-  }
-  file->temp_name.clear();  // in place: nothing left to clean up
+  const Status s = dir->Rename(file->temp->name(), file->name);
+  if (!s.ok()) return Failed(file->rel_path, s);
+  file->temp.reset();  // in place: nothing left to clean up
   return Status::OK();
 }
 
 Status WriteGroup::SyncDirs() {
-  if (root_->sync_ == OutputSync::kFilesystem) return SyncFilesystems(WriteStep::kSyncDir, "(its directory)");
+  if (root_->sync() == OutputSync::kFilesystem) return SyncFilesystems("(its directory)");
   for (const Dir& dir : dirs_) {
-    const int injected = root_->Fault(WriteStep::kSyncDir, dir.first_path);
-    if (injected != 0 || fsync(dir.fd.get()) < 0) {
-      return WriteFailed(dir.first_path, "cannot fsync its directory", injected ? injected : errno);
-    }
+    const Status s = dir.handle->Sync();
+    if (!s.ok()) return Failed(dir.first_path, s);
   }
   return Status::OK();
 }
 
-Status WriteGroup::SyncFilesystems(WriteStep step, const char* what) {
+Status WriteGroup::SyncFilesystems(const char* what) {
   for (size_t i = 0; i < dirs_.size(); ++i) {
-    const auto same_fs = [&](const Dir& d) { return d.dev == dirs_[i].dev; };
+    const auto same_fs = [&](const Dir& d) { return d.handle->filesystem_id() == dirs_[i].handle->filesystem_id(); };
     if (std::any_of(dirs_.begin(), dirs_.begin() + ptrdiff_t(i), same_fs)) continue;
     // syncfs reports a writeback error on the filesystem since the fd was opened (Linux >= 5.8).
     // This fd was opened before the group created any file on that filesystem, and no other
     // thread syncs through it, so an error that hit our data cannot be reported elsewhere only.
-    const int injected = root_->Fault(step, dirs_[i].first_path);
-    if (injected != 0 || syncfs(dirs_[i].fd.get()) < 0) {
-      return WriteFailed(dirs_[i].first_path, std::string("cannot syncfs its filesystem ") + what,
-                         injected ? injected : errno);
-    }
+    const Status s = dirs_[i].handle->SyncFilesystem();
+    if (!s.ok()) return Failed(dirs_[i].first_path, Status(s.code(), s.message() + " " + what));
   }
   return Status::OK();
 }
 
 void WriteGroup::Discard() {
   for (const File& file : files_) {
-    if (!file.temp_name.empty()) unlinkat(dirs_[file.dir].fd.get(), file.temp_name.c_str(), 0);
+    if (file.temp != nullptr && !file.temp->name().empty()) dirs_[file.dir].handle->Remove(file.temp->name());
   }
   files_.clear();  // closes the temp files: unnamed ones vanish
   dirs_.clear();

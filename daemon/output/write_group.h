@@ -12,15 +12,15 @@
 // Thread-safety: a group belongs to one thread; groups on the same root may run concurrently.
 #pragma once
 
-#include <sys/types.h>
-
 #include <cstddef>
+#include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "daemon/env/env.h"
 #include "daemon/output/output_root.h"
-#include "daemon/output/unique_fd.h"
 #include "imgsink/proto/status.h"
 
 namespace imgsink {
@@ -55,34 +55,35 @@ class WriteGroup {
   // promised durable, no temp file is left, and the group is empty: redo the whole group.
   Status Commit();
 
+  // Drops every file added and not committed (named temp files are removed, unnamed ones
+  // vanish as they close) and empties the group.
+  void Discard();
+
  private:
   struct Dir {
     std::string rel_dir;
-    UniqueFd fd;  // opened before any file of this group was created in it (see SyncFilesystems)
-    dev_t dev = 0;
+    // Opened before any file of this group was created in it (see SyncFilesystems).
+    std::unique_ptr<Directory> handle;
     std::string first_path;  // the first file added there: names the directory in messages
   };
   struct File {
     std::string rel_path;
-    std::string name;       // final name in its directory
-    size_t dir = 0;         // index into dirs_
-    UniqueFd fd;            // the temp file
-    std::string temp_name;  // empty while unnamed (O_TMPFILE)
+    std::string name;  // final name in its directory
+    size_t dir = 0;    // index into dirs_
+    std::unique_ptr<TempFile> temp;
+    std::string temp_name;  // the name an unnamed temp file gets before its rename
   };
 
   Status DirFor(std::string_view rel_path, std::string_view rel_dir, size_t* index);
-  Status CreateTemp(const Dir& dir, File* file);
-  Status Fill(const File& file, const void* data, size_t size);
   Status SyncData();
   Status PutInPlace(File* file);
   Status SyncDirs();
-  // syncfs once per filesystem the group's directories live on; `step` for the fault injector.
-  Status SyncFilesystems(WriteStep step, const char* what);
-  void Discard();  // unlinks named temp files, closes everything, empties the group
+  // SyncFilesystem once per filesystem the group's directories live on.
+  Status SyncFilesystems(const char* what);
 
   OutputRoot* const root_;
   std::vector<Dir> dirs_;
-  std::vector<File> files_;
+  std::vector<File> files_;  // declared after dirs_: a temp file needs its directory open
 };
 
 }  // namespace imgsink

@@ -9,6 +9,8 @@
 #include <cstddef>
 #include <cstring>
 
+#include "daemon/env/io_error.h"
+
 namespace imgsink {
 
 std::string EndpointOfSocket(int fd) {
@@ -39,8 +41,7 @@ Status TakeInheritedSockets(std::vector<InheritedSocket>* sockets) {
   sockets->clear();
   const int count = sd_listen_fds(/*unset_environment=*/1);
   if (count < 0) {
-    return Status(ErrorCode::kBadOption,
-                  std::string("socket activation: ") + std::strerror(-count));
+    return IoError(ErrorCode::kBadOption, "socket activation", -count);
   }
   for (int fd = SD_LISTEN_FDS_START; fd < SD_LISTEN_FDS_START + count; ++fd) {
     const std::string name = "socket activation: inherited fd " + std::to_string(fd);

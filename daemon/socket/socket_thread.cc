@@ -10,6 +10,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "daemon/env/io_error.h"
+
 namespace imgsink {
 namespace {
 
@@ -37,13 +39,13 @@ void CreateIpcDirectory(const std::string& path, int socket_mode) {
 // Applies --ipc-mode / --ipc-group to a bound socket file.
 Status SetIpcPermissions(const std::string& path, const SocketOptions& o) {
   if (o.ipc_mode >= 0 && ::chmod(path.c_str(), mode_t(o.ipc_mode)) != 0) {
-    return Status(ErrorCode::kInternal, "chmod " + path + ": " + strerror(errno));
+    return IoError(ErrorCode::kInternal, "chmod " + path, errno);
   }
   if (!o.ipc_group.empty()) {
     struct group* g = ::getgrnam(o.ipc_group.c_str());
     if (g == nullptr) return Status(ErrorCode::kBadOption, "no group named " + o.ipc_group);
     if (::chown(path.c_str(), uid_t(-1), g->gr_gid) != 0) {
-      return Status(ErrorCode::kInternal, "chgrp " + path + ": " + strerror(errno));
+      return IoError(ErrorCode::kInternal, "chgrp " + path, errno);
     }
   }
   return Status::OK();
@@ -96,7 +98,7 @@ Status SocketThread::Bind(zmq::socket_t* router, const std::vector<std::string>&
 
 Status SocketThread::Start() {
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (wake_fd_ < 0) return Status(ErrorCode::kInternal, std::string("eventfd: ") + strerror(errno));
+  if (wake_fd_ < 0) return IoError(ErrorCode::kInternal, "eventfd", errno);
   Status s;
   try {
     routers_.emplace_back(*context_, zmq::socket_type::router);

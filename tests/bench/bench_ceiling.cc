@@ -26,7 +26,7 @@
 #include "daemon/core/job_stages.h"
 #include "daemon/encode/jpeg_encoder.h"
 #include "daemon/encode/png_encoder.h"
-#include "daemon/output/output_root.h"
+#include "daemon/output/sink.h"
 #include "daemon/validate/validate.h"
 
 namespace {
@@ -138,8 +138,12 @@ nlohmann::json TimeEncode(const imgsink::daemon::Job& job, double seconds) {
 
 // The daemon's WriteImageGroup (encode + atomic durable write) over every image once.
 nlohmann::json TimeWrite(imgsink::daemon::Job* job, const std::string& dir, imgsink::OutputSync sync) {
-  std::unique_ptr<imgsink::OutputRoot> root;
-  Status s = imgsink::OutputRoot::Open(dir, sync, &root);
+  imgsink::SinkOptions sink_options;
+  sink_options.root = dir;
+  sink_options.sync = sync;
+  sink_options.manifest = false;
+  std::unique_ptr<imgsink::OutputSink> sink;
+  Status s = imgsink::OpenOutputSink(sink_options, &sink);
   if (!s.ok()) Die("output root: " + s.ToString());
   const std::string ext = job->plan.format == imgsink::OutputFormat::kPng ? ".png" : ".jpg";
   const std::string base = job->request.path;
@@ -148,7 +152,7 @@ nlohmann::json TimeWrite(imgsink::daemon::Job* job, const std::string& dir, imgs
   const double c0 = bench::ThreadCpuSeconds();
   std::vector<imgsink::WrittenFile> written;
   for (size_t i = 0; i < job->images.size(); i += written.size()) {
-    s = imgsink::WriteImageGroup(*job, i, root.get(), nullptr, &written);
+    s = imgsink::WriteImageGroup(*job, i, sink.get(), nullptr, &written);
     if (!s.ok()) Die("write: " + s.ToString());
   }
   const double n = double(job->images.size());

@@ -1,7 +1,8 @@
-// Pipeline's write stage over WriteGroup: a file is renamed into place only after its data was
-// synced, the job is reported done only after its last directory sync, and a group that fails
-// is written again whole, getting its manifest lines once.  The output root's fault injector
-// records the sync and rename steps in the order they run; on_done appends to the same log.
+// Pipeline's write stage over the local sink: a file is renamed into place only after its data
+// was synced, the job is reported done only after its last directory sync, and a group that
+// fails is written again whole, getting its manifest lines once.  The sink writes through a
+// FaultInjectionEnv whose hook records the sync and rename steps in the order they run (and
+// fails the ones a test picks); on_done appends to the same log.
 #include <catch.hpp>
 
 #include <errno.h>
@@ -17,12 +18,19 @@
 #include <vector>
 
 #include "daemon/core/pipeline.h"
+#include "daemon/output/manifest.h"
+#include "fault_injection_env.h"
 #include "imgsink/proto/paths.h"
 
 namespace imgsink {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::FaultInjectionEnv;
+using testing::FileOp;
+
+// The steps of a group write, as the Env's operations show them.
+enum class WriteStep { kMkdir, kWrite, kSyncData, kLink, kRename, kSyncDir };
 
 struct Event {
   WriteStep step;  // meaningless for the done event
@@ -40,12 +48,28 @@ class Fixture {
     std::string dir = (fs::temp_directory_path() / "imgsink-pipeline-XXXXXX").string();
     REQUIRE(mkdtemp(dir.data()) != nullptr);
     dir_ = dir;
-    REQUIRE(OutputRoot::Open(dir_ + "/root", sync, &root_).ok());
-    REQUIRE(Manifest::Open(dir_ + "/root", &manifest_).ok());
-    root_->SetFaultInjectorForTesting([this](WriteStep step, std::string_view path) {
+    SinkOptions sink_options;
+    sink_options.root = dir_ + "/root";
+    sink_options.sync = sync;
+    sink_options.env = &env_;
+    REQUIRE(OpenOutputSink(sink_options, &sink_).ok());
+    env_.SetFileOpHook([this](FileOp op, const std::string& path) {
+      WriteStep step;
       std::lock_guard<std::mutex> lock(mu_);
+      switch (op) {
+        case FileOp::kWrite: step = WriteStep::kWrite; renamed_ = false; break;
+        case FileOp::kSyncFile: step = WriteStep::kSyncData; break;
+        case FileOp::kLink: step = WriteStep::kLink; break;
+        case FileOp::kRename: step = WriteStep::kRename; renamed_ = true; break;
+        case FileOp::kSyncDir: step = WriteStep::kSyncDir; break;
+        case FileOp::kSyncFs:
+          if (path.empty()) return 0;  // the manifest's (the job writes beneath job/)
+          step = renamed_ ? WriteStep::kSyncDir : WriteStep::kSyncData;
+          break;
+        default: return 0;
+      }
       const int err = fail_ ? fail_(step, path, calls_[step]++) : 0;
-      if (err == 0) events_.push_back({step, std::string(path)});
+      if (err == 0) events_.push_back({step, path});
       return err;
     });
     Pipeline::Options options;
@@ -61,11 +85,11 @@ class Fixture {
       events_.push_back({WriteStep::kMkdir, "", true, s.code()});
       done_cv_.notify_all();
     };
-    pipeline_ = std::make_unique<Pipeline>(options, root_.get(), manifest_.get(), nullptr, &stats_, callbacks);
+    pipeline_ = std::make_unique<Pipeline>(options, sink_.get(), nullptr, &stats_, callbacks);
   }
   ~Fixture() {
     pipeline_.reset();
-    manifest_.reset();
+    sink_.reset();
     std::error_code ignored;
     fs::remove_all(dir_, ignored);
   }
@@ -143,7 +167,7 @@ class Fixture {
   // The manifest's lines per path.
   std::map<std::string, int> ManifestPaths() const {
     std::map<std::string, int> paths;
-    std::ifstream in(dir_ + "/root/manifest.jsonl");
+    std::ifstream in(dir_ + "/root/" + kManifestName);
     for (std::string line; std::getline(in, line);) {
       const size_t at = line.find("\"path\":\"") + 8;
       ++paths[line.substr(at, line.find('"', at) - at)];
@@ -158,14 +182,15 @@ class Fixture {
   const OutputSync sync_;
   const FailFn fail_;
   std::string dir_;
-  std::unique_ptr<OutputRoot> root_;
-  std::unique_ptr<Manifest> manifest_;
+  FaultInjectionEnv env_{DefaultEnv()};
+  std::unique_ptr<OutputSink> sink_;
   Stats stats_;
   std::unique_ptr<Pipeline> pipeline_;
   std::mutex mu_;
   std::condition_variable done_cv_;
   std::vector<Event> events_;           // guarded by mu_
   std::map<WriteStep, int> calls_;      // guarded by mu_
+  bool renamed_ = false;                // guarded by mu_: a syncfs after a rename syncs directories
 };
 
 size_t Count(const std::vector<Event>& events, WriteStep step) {

@@ -35,7 +35,10 @@ class Fixture {
     std::string dir = (fs::temp_directory_path() / "imgsink-handler-XXXXXX").string();
     REQUIRE(mkdtemp(dir.data()) != nullptr);
     dir_ = dir;
-    REQUIRE(OutputRoot::Open(dir_, OutputSync::kFilesystem, &root_).ok());
+    SinkOptions sink_options;
+    sink_options.root = dir_;
+    sink_options.manifest = false;
+    REQUIRE(OpenOutputSink(sink_options, &sink_).ok());
     Pipeline::Callbacks callbacks;  // as Server wires them: hand off to the socket thread
     callbacks.on_durable = [this](const std::shared_ptr<Job>& job) {
       socket_->Post([this, job] { handler_->Accepted(job); });
@@ -47,7 +50,7 @@ class Fixture {
       socket_->Post([this, job, status] { handler_->Done(job, status); });
     };
     callbacks.on_journal_failed = [](const Status&) {};
-    pipeline_ = std::make_unique<Pipeline>(Pipeline::Options(), root_.get(), nullptr, nullptr,
+    pipeline_ = std::make_unique<Pipeline>(Pipeline::Options(), sink_.get(), nullptr,
                                            &stats_, std::move(callbacks));
     SocketOptions socket_options;
     socket_options.endpoints = {endpoint_};
@@ -139,7 +142,7 @@ class Fixture {
   const std::string endpoint_;
   std::string dir_;
   zmq::context_t context_;
-  std::unique_ptr<OutputRoot> root_;
+  std::unique_ptr<OutputSink> sink_;
   Stats stats_;
   std::unique_ptr<Pipeline> pipeline_;
   std::unique_ptr<SocketThread> socket_;

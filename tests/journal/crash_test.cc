@@ -20,6 +20,7 @@
 namespace imgsink::journal::testing {
 namespace {
 
+using imgsink::testing::FaultInjectionEnv;
 using CrashMode = FaultInjectionEnv::CrashMode;
 
 // What the "clients" were told, shared by the appender threads and the writer's callbacks.

@@ -55,9 +55,9 @@ void BenchCrc() {
 // The disk without the journal: append `size` bytes and fdatasync, `count` times.
 void BenchRawDisk(const std::string& dir, size_t size, int count) {
   std::filesystem::create_directories(dir);
-  std::unique_ptr<ij::WritableFile> f;
+  std::unique_ptr<imgsink::WritableFile> f;
   std::string path = dir + "/raw";
-  if (!ij::DefaultEnv()->NewWritableFile(path, &f).ok()) std::exit(1);
+  if (!imgsink::DefaultEnv()->NewWritableFile(path, &f).ok()) std::exit(1);
   std::vector<uint8_t> buf(size, 3);
   auto t0 = Clock::now();
   for (int i = 0; i < count; ++i) {
@@ -77,7 +77,7 @@ std::unique_ptr<ij::Journal> OpenFresh(const std::string& dir) {
   std::vector<ij::RecoveredJob> pending;
   ij::RecoveryReport report;
   std::unique_ptr<ij::Journal> j;
-  imgsink::Status s = ij::Journal::Open(ij::DefaultEnv(), o, &pending, &report, &j);
+  imgsink::Status s = ij::Journal::Open(imgsink::DefaultEnv(), o, &pending, &report, &j);
   if (!s.ok()) {
     std::fprintf(stderr, "open %s: %s\n", dir.c_str(), s.message().c_str());
     std::exit(1);

@@ -17,6 +17,7 @@ namespace {
 using testing::ReadAll;
 using testing::Scratch;
 using testing::TempFiles;
+using testing::WriteStep;
 namespace fs = std::filesystem;
 
 Status Write(OutputRoot& root, std::string_view path, const std::string& data) {
@@ -138,7 +139,7 @@ TEST_CASE("a failure at any step reports kWriteFailed and leaves no temp file", 
       Scratch s(sync);
       REQUIRE(Write(s.root(), "old/x.png", "old").ok());
       bool reached = false;
-      s.root().SetFaultInjectorForTesting([&](WriteStep step, std::string_view) {
+      s.SetWriteFault([&](WriteStep step, std::string_view) {
         if (step != failing) return 0;
         reached = true;
         return err;
@@ -158,7 +159,7 @@ TEST_CASE("a failure at any step reports kWriteFailed and leaves no temp file", 
       CHECK(status.message().find(std::error_code(err, std::generic_category()).message()) != std::string::npos);
       // Only a failed directory sync comes after the rename.
       CHECK(ReadAll(s.root_dir() + "/old/x.png") == (failing == WriteStep::kSyncDir ? "new content" : "old"));
-      s.root().SetFaultInjectorForTesting(nullptr);
+      s.SetWriteFault(nullptr);
       CHECK(Write(s.root(), path, "retry").ok());  // nothing stuck behind
       CHECK(ReadAll(s.root_dir() + "/" + path) == "retry");
     }

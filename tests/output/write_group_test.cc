@@ -16,6 +16,7 @@ namespace {
 using testing::ReadAll;
 using testing::Scratch;
 using testing::TempFiles;
+using testing::WriteStep;
 namespace fs = std::filesystem;
 
 const std::vector<std::string> kPaths = {"a/0.png", "a/1.png", "a/2.png", "a/3.png",
@@ -34,13 +35,13 @@ class Recorder {
  public:
   Recorder(Scratch* s, WriteStep fail_step = WriteStep::kMkdir, int fail_err = 0, std::string fail_path = "")
       : s_(s), fail_step_(fail_step), fail_err_(fail_err), fail_path_(std::move(fail_path)) {
-    s->root().SetFaultInjectorForTesting([this](WriteStep step, std::string_view path) {
+    s->SetWriteFault([this](WriteStep step, std::string_view path) {
       events.push_back({step, std::string(path), InPlace()});
       const bool hit = step == fail_step_ && (fail_path_.empty() || path == fail_path_);
       return hit ? fail_err_ : 0;
     });
   }
-  ~Recorder() { s_->root().SetFaultInjectorForTesting(nullptr); }
+  ~Recorder() { s_->SetWriteFault(nullptr); }
 
   int InPlace() const {
     int n = 0;
@@ -207,6 +208,41 @@ TEST_CASE("a group holds at most kMaxFiles; it is reusable after Commit; later d
   CHECK(ReadAll(s.root_dir() + "/many/0") == "v3");
   CHECK(ReadAll(s.root_dir() + "/many/63") == "v1-63");
   CHECK(TempFiles(s.root_dir()).empty());
+}
+
+TEST_CASE("power lost at any step of a commit leaves every path with its old or its complete new file",
+          "[output][group][crash]") {
+  const OutputSync sync = GENERATE(OutputSync::kFilesystem, OutputSync::kFile);
+  CAPTURE(int(sync));
+  for (int crash_at = 0;; ++crash_at) {
+    CAPTURE(crash_at);
+    Scratch s(sync);
+    for (const std::string& p : kPaths) REQUIRE(s.root().WriteAtomic(p, "old", 3).ok());
+    // The process dies before its `crash_at`-th file operation: that one and all later fail.
+    int ops = 0;
+    s.env().SetFileOpHook([&](testing::FileOp, const std::string&) { return ops++ >= crash_at ? EIO : 0; });
+    {
+      WriteGroup group(&s.root());
+      bool added = true;
+      for (const std::string& p : kPaths) {
+        const std::string data = NewContent(p);
+        added = added && group.Add(p, data.data(), data.size()).ok();
+      }
+      if (added) (void)group.Commit();
+    }
+    const bool finished = ops <= crash_at;
+    s.env().SetFileOpHook(nullptr);
+    REQUIRE(s.env().DropUnsyncedOutput().ok());
+    for (const std::string& p : kPaths) {
+      const std::string now = ReadAll(s.root_dir() + "/" + p);
+      CAPTURE(p, now);
+      CHECK((now == "old" || now == NewContent(p)));
+    }
+    if (finished) {
+      for (const std::string& p : kPaths) CHECK(ReadAll(s.root_dir() + "/" + p) == NewContent(p));
+      break;
+    }
+  }
 }
 
 }  // namespace

@@ -5,11 +5,11 @@
 
 #include <algorithm>
 
-namespace imgsink::journal::testing {
+namespace imgsink::testing {
 namespace {
 
 Status Injected(const std::string& what, const std::string& path) {
-  return Status(ErrorCode::kJournalFailed, what + " " + path + ": injected fault");
+  return Status(ErrorCode::kWriteFailed, what + " " + path + ": injected fault");
 }
 
 std::string DirOf(const std::string& path) {
@@ -263,7 +263,7 @@ Status FaultInjectionEnv::CrashAndDropUnsynced(CrashMode mode, std::mt19937* rng
           ok = Scribble(path, st.synced_size, st.size, mode == CrashMode::kGarbageUnsynced, rng);
           break;
       }
-      if (!ok) return Status(ErrorCode::kJournalFailed, "scribble " + path + " failed");
+      if (!ok) return Status(ErrorCode::kWriteFailed, "scribble " + path + " failed");
       Status s = base_->TruncateFile(path, keep);
       if (!s.ok()) return s;
       st.size = keep;
@@ -277,4 +277,4 @@ Status FaultInjectionEnv::CrashAndDropUnsynced(CrashMode mode, std::mt19937* rng
   return Status::OK();
 }
 
-}  // namespace imgsink::journal::testing
+}  // namespace imgsink::testing

@@ -1,5 +1,5 @@
-// The POSIX Env.
-#include "daemon/journal/env.h"
+// The POSIX Env: files named by path (the Directory side is posix_directory.cc).
+#include "daemon/env/env.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -11,14 +11,15 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
-#include <system_error>
 
-namespace imgsink::journal {
+#include "daemon/env/io_error.h"
+#include "daemon/env/posix_directory.h"
+
+namespace imgsink {
 namespace {
 
 Status PosixError(const std::string& op, const std::string& path, int err) {
-  return Status(ErrorCode::kJournalFailed,
-                op + " " + path + ": " + std::error_code(err, std::generic_category()).message());
+  return IoError(op + " " + path, err);
 }
 
 class PosixWritableFile : public WritableFile {
@@ -198,13 +199,16 @@ class PosixEnv : public Env {
       int err = errno;
       ::close(fd);
       if (err == EWOULDBLOCK) {
-        return Status(ErrorCode::kJournalFailed,
-                      "lock " + path + ": the journal is in use by another process");
+        return Status(ErrorCode::kWriteFailed, "lock " + path + ": in use by another process");
       }
       return PosixError("flock", path, err);
     }
     *lock = std::make_unique<PosixFileLock>(fd);
     return Status::OK();
+  }
+
+  Status OpenDirectory(const std::string& dir, std::unique_ptr<Directory>* out) override {
+    return OpenPosixDirectory(dir, out);
   }
 
  private:
@@ -218,6 +222,10 @@ class PosixEnv : public Env {
 };
 
 }  // namespace
+
+std::unique_ptr<WritableFile> NewPosixWritableFile(std::string path, int fd) {
+  return std::make_unique<PosixWritableFile>(std::move(path), fd);
+}
 
 Env* DefaultEnv() {
   static PosixEnv* env = new PosixEnv;  // never destroyed: usable during static destruction
@@ -247,7 +255,7 @@ Status ReadWholeFile(Env* env, const std::string& path, std::vector<uint8_t>* co
     if (!s.ok()) return s;
   }
   if (have != contents->size() || got != 0) {
-    return Status(ErrorCode::kJournalFailed, "read " + path + ": file changed size while read");
+    return Status(ErrorCode::kWriteFailed, "read " + path + ": file changed size while read");
   }
   return Status::OK();
 }
@@ -257,4 +265,4 @@ std::string JoinPath(const std::string& dir, const std::string& name) {
   return dir + "/" + name;
 }
 
-}  // namespace imgsink::journal
+}  // namespace imgsink

@@ -1,0 +1,95 @@
+// OutputSink: where the daemon's files go.  The pipeline writes a job's files in batches
+// (Add, then Commit or Discard), asks the sink whether a failure is worth retrying, and appends
+// the job's manifest lines; at start-up Recover undoes what a crash mid-write left.
+//
+// Sinks, one file each (OpenOutputSink's table in sink.cc picks one by the scheme of
+// --output-root):
+//   local_sink.cc   a directory on a local file system (no scheme): OutputRoot + WriteGroup
+//                   through the Env, manifest.jsonl in the root.
+//
+// Contract every sink keeps: a batch's files become visible each complete (never a part), and
+// once Commit returns OK they survive a crash; a manifest line is appended only for a file that
+// is durably in place, and its done callback runs once the line is durable too.
+// Thread-safety: a sink is thread-safe (many workers hold batches at once); a batch belongs to
+// one thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "daemon/env/env.h"
+#include "daemon/output/output_sync.h"
+#include "imgsink/proto/status.h"
+
+namespace imgsink {
+
+// One file a batch wrote, as the manifest lists it.
+struct WrittenFile {
+  std::string path;
+  uint64_t bytes = 0;
+  uint32_t crc32c = 0;  // of the file's bytes
+};
+
+// Files that become durable together.
+class SinkBatch {
+ public:
+  virtual ~SinkBatch() = default;  // discards what was added and not committed
+
+  virtual size_t size() const = 0;
+  // Returns true iff Add must not be called before Commit (the batch holds its most files).
+  virtual bool full() const = 0;
+  // Stages `size` bytes for `rel_path` (relative, passes CheckRelativePath); nothing is visible
+  // or durable yet.  REQUIRES: !full().  Errors: kBadPath (the path can never be written),
+  // kWriteFailed; on error this file is dropped, the ones added before stay.
+  virtual Status Add(std::string_view rel_path, const void* data, size_t size) = 0;
+  // Puts every staged file in place (each atomically) and makes them durable, then empties the
+  // batch.  On error some files may be in place (complete) and none is promised durable: redo
+  // the whole batch.
+  virtual Status Commit() = 0;
+  // Drops every staged file; nothing is replaced.  The batch is empty after.
+  virtual void Discard() = 0;
+};
+
+class OutputSink {
+ public:
+  using Callback = std::function<void(const Status&)>;
+  virtual ~OutputSink() = default;  // waits until the manifest lines appended are durable
+
+  // Where the files go, for logs ("/data/out").
+  virtual const std::string& location() const = 0;
+
+  // Undoes what a crash mid-write left (the local sink: stale temp files) and adds how many
+  // leftovers it removed to *cleaned.  REQUIRES: no batch in progress; call at start-up.
+  // Errors: the first leftover that could not be removed; the rest are still tried.
+  virtual Status Recover(size_t* cleaned) = 0;
+
+  // An empty batch.  REQUIRES: the sink outlives it.
+  virtual std::unique_ptr<SinkBatch> NewBatch() = 0;
+
+  // Returns true iff a batch failure `status` may succeed if tried again later (a full disk, a
+  // dying disk, a network error); bad paths and encoder errors never will.
+  virtual bool IsRetryable(const Status& status) const { return status.code() == ErrorCode::kWriteFailed; }
+
+  // Returns true iff the sink keeps a manifest (--manifest=on).
+  virtual bool has_manifest() const = 0;
+  // Appends `lines` (each a ManifestLine) to the manifest; `done` runs, on the sink's thread,
+  // once they are durable or failed.  REQUIRES: has_manifest().
+  virtual void AppendManifest(std::string lines, Callback done) = 0;
+};
+
+struct SinkOptions {
+  std::string root;  // --output-root: a directory, or "<scheme>://..." for another sink
+  OutputSync sync = OutputSync::kFilesystem;  // --output-sync (the local sink)
+  bool manifest = true;                       // --manifest
+  Env* env = nullptr;  // file layer of the local sink; null: DefaultEnv().  Must outlive the sink.
+};
+
+// Opens the sink `options.root` names (the table in sink.cc).  Errors: kBadOption for an
+// unknown scheme; the sink's own (kWriteFailed: cannot open the root or its manifest).
+Status OpenOutputSink(const SinkOptions& options, std::unique_ptr<OutputSink>* out);
+
+}  // namespace imgsink
