@@ -3,6 +3,8 @@
 #include <cmath>
 #include <string_view>
 
+#include "imgsink/proto/formats.h"
+
 namespace imgsink {
 namespace internal {
 namespace {
@@ -81,11 +83,11 @@ Status BuildSaveRequest(const TensorView& tensor, std::string path, const SaveOp
   if (!s.ok()) return s;
   s = CheckRelativePath(path);
   if (!s.ok()) return s;
-  OutputFormat inferred;
-  if (!options.format.has_value() && !InferOutputFormat(path, &inferred)) {
+  OutputFormat format;
+  if (!ResolveOutputFormat(options.format, path, &format)) {
     return Status(ErrorCode::kBadFormat, "cannot infer the format from path '" +
-                                             path.substr(0, 256) +
-                                             "' (use .png/.jpg or set SaveOptions::format)");
+                                             path.substr(0, 256) + "' (use " + KnownExtensions() +
+                                             " or set SaveOptions::format)");
   }
   if (options.mode == OutputMode::kEach && path.find("{index") == std::string::npos) {
     return Status(ErrorCode::kBadPath, "mode 'each' needs {index} or {index:0Nd} in path '" +

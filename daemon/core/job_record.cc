@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "imgsink/proto/codec.h"
+#include "imgsink/proto/formats.h"
 
 namespace imgsink {
 namespace {
@@ -86,9 +87,8 @@ Status DecodeJobRecord(const uint8_t* data, size_t size, Job* job) {
     return Corrupt("save header: " + s.ToString());
   }
   job->request = std::get<SaveRequest>(std::move(msg));
-  if (job->request.format) {
-    job->plan.format = *job->request.format;
-  } else if (!InferOutputFormat(job->request.path, &job->plan.format)) {
+  // The same decision validation made before the job was journaled.
+  if (!ResolveOutputFormat(job->request.format, job->request.path, &job->plan.format)) {
     return Corrupt("no output format");
   }
   uint32_t count;

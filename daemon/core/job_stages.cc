@@ -1,11 +1,12 @@
 #include "daemon/core/job_stages.h"
 
+#include <array>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "daemon/encode/jpeg_encoder.h"
-#include "daemon/encode/png_encoder.h"
+#include "daemon/encode/encoder.h"
 #include "daemon/journal/crc32c.h"
 #include "daemon/output/path_template.h"
 #include "daemon/output/write_group.h"
@@ -14,11 +15,16 @@
 namespace imgsink {
 namespace {
 
-// Per-worker encoders and buffer, reused across jobs.
+// Per-worker encoders (one per format, made on first use) and buffer, reused across jobs.
 struct WorkerEncoders {
   std::vector<uint8_t> encoded;
-  PngEncoder png;
-  JpegEncoder jpeg;
+  std::array<std::unique_ptr<Encoder>, kOutputFormatCount> encoders;
+
+  Encoder& For(OutputFormat format) {
+    std::unique_ptr<Encoder>& e = encoders[FormatIndex(format)];
+    if (e == nullptr) e = NewEncoder(format);
+    return *e;
+  }
 };
 
 WorkerEncoders& ThisWorker() {
@@ -38,7 +44,7 @@ std::string Job::OutputPath(size_t i) const {
 
 Status RenderJob(Job* job) {
   const SaveRequest& req = job->request;
-  const int bit_depth = job->plan.format == OutputFormat::kPng ? req.png.bit_depth : 8;
+  const int bit_depth = OutputBitDepth(job->plan.format, req);
   const TensorBatch batch =
       MakeTensorBatch(job->tensor.data, req.dtype, req.shape.data(), req.layout);
   const int64_t count = req.mode == OutputMode::kGrid ? 1 : batch.n;
@@ -55,17 +61,15 @@ Status WriteImageGroup(const Job& job, size_t first, OutputRoot* root,
                        const std::function<void()>& on_added, std::vector<WrittenFile>* written) {
   const SaveRequest& req = job.request;
   WorkerEncoders& w = ThisWorker();
-  const std::vector<std::pair<std::string, std::string>> text(req.metadata.begin(),
-                                                              req.metadata.end());
+  Encoder& encoder = w.For(job.plan.format);
+  const TextEntries text(req.metadata.begin(), req.metadata.end());
   written->clear();
   WriteGroup group(root);  // on error, its destructor discards what was added
   Status s;
   for (size_t i = first; i < job.images.size() && !group.full() && s.ok(); ++i) {
     WrittenFile file;
     file.path = job.OutputPath(i);
-    s = job.plan.format == OutputFormat::kPng
-            ? w.png.Encode(job.images[i], req.png, text, &w.encoded)
-            : w.jpeg.Encode(job.images[i], req.jpeg, text, &w.encoded);
+    s = encoder.Encode(job.images[i], req, text, &w.encoded);
     if (!s.ok()) {
       s = Status(s.code(), file.path + ": " + s.message());
       break;

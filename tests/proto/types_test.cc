@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "imgsink/proto/formats.h"
 #include "imgsink/proto/status.h"
 
 namespace imgsink {
