@@ -11,17 +11,20 @@ Every valid vector is cross-checked here against an independent reading of PROTO
   * non-canonical: normalize(msgpack.unpackb(bytes)) must equal the message, where normalize
     fills defaults and converts ints to floats as PROTOCOL.md says.
 Error vectors are built by hand from raw bytes so that each carries exactly one defect.
-The "formats" section is PROTOCOL.md's format table and path -> format inference cases; the
-expected formats come from os.path.splitext and the table, cross-checked against PIL.
+The "formats" section (format_vectors.py) is PROTOCOL.md's format table and path -> format
+inference cases; the expected formats come from os.path.splitext and the table, cross-checked
+against PIL.
 """
 import json
 import math
-import posixpath
 import struct
 import sys
 from pathlib import Path
 
 import msgpack
+
+sys.dont_write_bytecode = True  # importing the sibling module must not litter the source tree
+from format_vectors import FORMATS, inference_cases  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "vectors.json"
@@ -385,41 +388,6 @@ def server_vectors():
     error("server_trailing_bytes", "server",
           raw_map([("v", 1), ("kind", "done"), ("id", 1), ("job", 4), ("ok", True)]) + b"\x00",
           "bad_message")
-
-
-# PROTOCOL.md "Formats": one row per format, in the order of OutputFormat.
-FORMATS = [
-    {"name": "png", "aliases": [], "extensions": [".png", ".apng"], "alpha": True,
-     "max_bit_depth": 16, "max_dimension": 2**31 - 1},
-    {"name": "jpeg", "aliases": ["jpg"], "extensions": [".jpg", ".jpeg", ".jpe", ".jfif"],
-     "alpha": False, "max_bit_depth": 8, "max_dimension": 65500},
-]
-# Paths for the inference cases: PIL's corner cases of os.path.splitext (leading dots, dots in
-# directories, trailing slash, case).
-INFERENCE_PATHS = [
-    "a.png", "a.PNG", "dir.jpg/a.png", "a.jpg", "a.JPEG", "a.jpe", "a.jfif", "a.JfIf", "a.apng",
-    "a.gif", "a.bmp", "a.webp", "a", ".png", "..png", "dir/.png", ".hidden.jpg", "a..png",
-    "a.png.txt", "a.txt.png", "a.", "a.jpg/", "dir.png/a", "...png", "a.pn", "a. png",
-    "samples/step_{step:06d}.jpeg", "r{rank}/{index:04d}.Png", "\u00e9t\u00e9.jpg",
-]
-
-
-def inference_cases():
-    """[{"path", "format"}]: the table's name for the path's extension, or None."""
-    by_ext = {e: f["name"] for f in FORMATS for e in f["extensions"]}
-    cases = [{"path": p, "format": by_ext.get(posixpath.splitext(p)[1].lower())}
-             for p in INFERENCE_PATHS]
-    try:  # PIL decides what save_image writes; where it is installed, it must agree.
-        from PIL import Image
-        Image.init()
-        names = {f["name"] for f in FORMATS}
-        for c in cases:  # PIL's format names, lower-cased, are the table's names
-            got = Image.EXTENSION.get(posixpath.splitext(c["path"])[1].lower(), "").lower()
-            assert (got if got in names else None) == c["format"], (c, got)
-    except ImportError:
-        pass
-    assert {c["format"] for c in cases} == {f["name"] for f in FORMATS} | {None}
-    return cases
 
 
 def render():
