@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "imgsink/client.h"
+#include "imgsink/proto/formats.h"
 #include "synthetic_batch.h"
 
 namespace {
@@ -129,8 +130,13 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("--size", args.size, "image height and width (S)")
       ->check(CLI::Range(1, 16384))->capture_default_str();
-  app.add_option("--format", args.format, "png or jpeg (default: from the path's extension)")
-      ->check(CLI::IsMember({"png", "jpeg", "jpg"}));
+  std::vector<std::string> format_names;  // the format table's names and aliases
+  for (const imgsink::FormatInfo& f : imgsink::kFormatTable) {
+    format_names.emplace_back(f.name);
+    for (std::string_view alias : f.aliases) format_names.emplace_back(alias);
+  }
+  app.add_option("--format", args.format, "output format (default: from the path's extension)")
+      ->check(CLI::IsMember(format_names));
   app.add_flag("--borrow", args.borrow,
                "send without copying (Ownership::kBorrow); default copies (kCopy)");
   app.add_option("--curve", args.curve,

@@ -4,6 +4,8 @@
 
 #include "imgsink/proto/paths.h"
 
+#include "imgsink/proto/formats.h"
+
 namespace imgsink {
 namespace internal {
 namespace {
@@ -62,11 +64,11 @@ Status BuildSaveRequest(const TensorView& tensor, std::string path, const SaveOp
   if (!s.ok()) return s;
   s = CheckSavePath(path, options.mode, options.metadata);
   if (!s.ok()) return s;
-  OutputFormat inferred;
-  if (!options.format.has_value() && !InferOutputFormat(path, &inferred)) {
+  OutputFormat format;
+  if (!ResolveOutputFormat(options.format, path, &format)) {
     return Status(ErrorCode::kBadFormat, "cannot infer the format from path '" +
-                                             path.substr(0, 256) +
-                                             "' (use .png/.jpg or set SaveOptions::format)");
+                                             path.substr(0, 256) + "' (use " + KnownExtensions() +
+                                             " or set SaveOptions::format)");
   }
   s = CheckRenderOptions(options.render);
   if (s.ok()) s = CheckEncoderOptions(options.png, options.jpeg);

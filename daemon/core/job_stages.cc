@@ -1,22 +1,28 @@
 #include "daemon/core/job_stages.h"
 
+#include <array>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "daemon/encode/jpeg_encoder.h"
-#include "daemon/encode/png_encoder.h"
+#include "daemon/encode/encoder.h"
 #include "daemon/journal/crc32c.h"
 #include "daemon/render/render.h"
 
 namespace imgsink {
 namespace {
 
-// Per-worker encoders and buffer, reused across jobs.
+// Per-worker encoders (one per format, made on first use) and buffer, reused across jobs.
 struct WorkerEncoders {
   std::vector<uint8_t> encoded;
-  PngEncoder png;
-  JpegEncoder jpeg;
+  std::array<std::unique_ptr<Encoder>, kOutputFormatCount> encoders;
+
+  Encoder& For(OutputFormat format) {
+    std::unique_ptr<Encoder>& e = encoders[FormatIndex(format)];
+    if (e == nullptr) e = NewEncoder(format);
+    return *e;
+  }
 };
 
 WorkerEncoders& ThisWorker() {
@@ -28,7 +34,7 @@ WorkerEncoders& ThisWorker() {
 
 Status RenderJob(daemon::Job* job) {
   const SaveRequest& req = job->request;
-  const int bit_depth = job->plan.format == OutputFormat::kPng ? req.png.bit_depth : 8;
+  const int bit_depth = OutputBitDepth(job->plan.format, req);
   const TensorBatch batch =
       MakeTensorBatch(job->tensor.data, req.dtype, req.shape.data(), req.layout);
   const int64_t count = req.mode == OutputMode::kGrid ? 1 : batch.n;
@@ -45,17 +51,15 @@ Status WriteImageGroup(const daemon::Job& job, size_t first, OutputSink* sink,
                        const std::function<void()>& on_added, std::vector<WrittenFile>* written) {
   const SaveRequest& req = job.request;
   WorkerEncoders& w = ThisWorker();
-  const std::vector<std::pair<std::string, std::string>> text(req.metadata.begin(),
-                                                              req.metadata.end());
+  Encoder& encoder = w.For(job.plan.format);
+  const TextEntries text(req.metadata.begin(), req.metadata.end());
   written->clear();
   const std::unique_ptr<SinkBatch> batch = sink->NewBatch();  // on error, discards what was added
   Status s;
   for (size_t i = first; i < job.images.size() && !batch->full() && s.ok(); ++i) {
     WrittenFile file;
     file.path = job.plan.paths[i];
-    s = job.plan.format == OutputFormat::kPng
-            ? w.png.Encode(job.images[i], req.png, text, &w.encoded)
-            : w.jpeg.Encode(job.images[i], req.jpeg, text, &w.encoded);
+    s = encoder.Encode(job.images[i], req, text, &w.encoded);
     if (!s.ok()) {
       s = Status(s.code(), file.path + ": " + s.message());
       break;

@@ -13,7 +13,7 @@ namespace imgsink {
 namespace {
 
 constexpr size_t kMaxComPayload = 65533;  // the 2-byte segment length counts itself
-constexpr int kMaxSide = 65500;            // libjpeg's JPEG_MAX_DIMENSION
+constexpr int64_t kMaxSide = FormatInfoOf(OutputFormat::kJpeg).max_dimension;
 
 int TjSubsampling(JpegSubsampling s) {
   switch (s) {
@@ -38,7 +38,7 @@ Status CheckImage(const Image& image, const JpegOptions& opts) {
     return Status(ErrorCode::kBadShape, "cannot encode a " + std::to_string(image.width) + "x" +
                                             std::to_string(image.height) + " image of " +
                                             std::to_string(image.channels) +
-                                            " channels as JPEG (at most 65500 a side)");
+                                            " channels as JPEG (at most " + std::to_string(kMaxSide) + " a side)");
   }
   if (image.bit_depth != 8) {
     return Status(ErrorCode::kBadFormat, "JPEG holds 8-bit samples only, got " +

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "daemon/encode/encoder.h"
 #include "daemon/render/image.h"
 #include "imgsink/proto/messages.h"
 #include "imgsink/proto/status.h"
@@ -18,10 +19,10 @@
 namespace imgsink {
 
 // Thread-safety: thread-compatible.  Keep one per worker thread (each owns a TurboJPEG handle).
-class JpegEncoder {
+class JpegEncoder final : public Encoder {
  public:
   JpegEncoder();
-  ~JpegEncoder();
+  ~JpegEncoder() override;
   JpegEncoder(const JpegEncoder&) = delete;
   JpegEncoder& operator=(const JpegEncoder&) = delete;
 
@@ -30,7 +31,7 @@ class JpegEncoder {
   // Each `text` entry becomes one COM marker "key=value" (UTF-8 bytes), in order, right after
   // the JFIF APP0 segment; keys and values follow text_metadata.h.
   // Errors: kBadFormat (2 or 4 channels: JPEG cannot hold alpha; 16-bit images),
-  // kBadShape (dims < 1 or > 65500, channels not 1..4), kTooLarge (over 2 GiB of
+  // kBadShape (dims < 1 or over the table's max_dimension, 65500; channels not 1..4), kTooLarge (over 2 GiB of
   // worst-case JPEG), kInternal (pixel buffer size disagrees
   // with the image's fields), kBadOption (quality not 1..100, bad text entry, a "key=value"
   // over 65533 bytes), kEncodeFailed (TurboJPEG error or out of memory).
@@ -38,6 +39,13 @@ class JpegEncoder {
   Status Encode(const Image& image, const JpegOptions& opts,
                 const std::vector<std::pair<std::string, std::string>>& text,
                 std::vector<uint8_t>* out);
+
+  // Encoder: the JPEG options of `request` (jpeg_quality, jpeg_subsampling).
+  OutputFormat format() const override { return OutputFormat::kJpeg; }
+  Status Encode(const Image& image, const SaveRequest& request, const TextEntries& text,
+                std::vector<uint8_t>* out) override {
+    return Encode(image, request.jpeg, text, out);
+  }
 
  private:
   struct Handle;  // RAII for the tjhandle

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "daemon/encode/encoder.h"
 #include "daemon/encode/png_writer.h"
 #include "daemon/render/image.h"
 #include "imgsink/proto/messages.h"
@@ -20,7 +21,7 @@
 namespace imgsink {
 
 // Thread-safety: thread-compatible.  Keep one per worker thread.
-class PngEncoder {
+class PngEncoder final : public Encoder {
  public:
   PngEncoder() = default;
   PngEncoder(const PngEncoder&) = delete;
@@ -37,6 +38,13 @@ class PngEncoder {
   Status Encode(const Image& image, const PngOptions& opts,
                 const std::vector<std::pair<std::string, std::string>>& text,
                 std::vector<uint8_t>* out);
+
+  // Encoder: the PNG options of `request` (png_level, png_bits, png_filter, png_strategy).
+  OutputFormat format() const override { return OutputFormat::kPng; }
+  Status Encode(const Image& image, const SaveRequest& request, const TextEntries& text,
+                std::vector<uint8_t>* out) override {
+    return Encode(image, request.png, text, out);
+  }
 
  private:
   // Scratch reused across calls: the Latin-1 / UTF-8 strings the text chunks point into.

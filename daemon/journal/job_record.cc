@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "imgsink/proto/codec.h"
+#include "imgsink/proto/formats.h"
 #include "imgsink/proto/paths.h"
 
 namespace imgsink::journal {
@@ -88,9 +89,8 @@ Status DecodeJobRecord(const uint8_t* data, size_t size, JobRecord* record) {
     return Corrupt("save header: " + s.ToString());
   }
   record->request = std::get<SaveRequest>(std::move(msg));
-  if (record->request.format) {
-    record->format = *record->request.format;
-  } else if (!InferOutputFormat(record->request.path, &record->format)) {
+  // The same decision validation made before the job was journaled.
+  if (!ResolveOutputFormat(record->request.format, record->request.path, &record->format)) {
     return Corrupt("no output format");
   }
   uint32_t count;

@@ -5,7 +5,10 @@
 //
 // It stores the RENDERED pixels, not the tensor: uint8 pixels are a quarter of a float32
 // tensor's bytes, so the journal's bandwidth goes 4x further, and replay needs only the
-// (deterministic) encoders.  The save header is stored in the protocol's canonical msgpack form.
+// (deterministic) encoders.  The save header is stored in the protocol's canonical msgpack form
+// of the daemon that wrote it: since PROTOCOL.md omits keys at their default, older records hold
+// every key, newer ones fewer; the protocol's decoder reads both to the same request (tested in
+// tests/journal/job_record_test.cc), so a journal survives the upgrade.
 #pragma once
 
 #include <cstddef>

@@ -72,9 +72,9 @@ JobMetrics::JobMetrics() : registry_(std::make_shared<prometheus::Registry>()) {
                     .Help("Time to encode one image and write it durably (temp file, rename, "
                           "its share of its file group's syncs), by output format")
                     .Register(*registry_);
-  for (OutputFormat f : {OutputFormat::kPng, OutputFormat::kJpeg}) {
-    encode_write_seconds_[size_t(f)] =
-        &write.Add({{"format", std::string(OutputFormatName(f))}}, WriteBuckets());
+  for (const FormatInfo& f : kFormatTable) {
+    encode_write_seconds_[FormatIndex(f.format)] =
+        &write.Add({{"format", std::string(f.metrics_label)}}, WriteBuckets());
   }
   end_to_end_seconds_ = &prometheus::BuildHistogram()
                              .Name("imgsink_end_to_end_seconds")
@@ -102,7 +102,7 @@ void JobMetrics::SaveRefused(ErrorCode code) {
 void JobMetrics::JobReceived(uint64_t tensor_bytes) { tensor_bytes_->Observe(double(tensor_bytes)); }
 
 void JobMetrics::ImageWritten(OutputFormat format, Duration elapsed) {
-  encode_write_seconds_[size_t(format)]->Observe(Seconds(elapsed));
+  encode_write_seconds_[FormatIndex(format)]->Observe(Seconds(elapsed));
 }
 
 void JobMetrics::JobEnded(ErrorCode code) {

@@ -15,6 +15,7 @@
 #include <memory>
 
 #include "imgsink/proto/status.h"
+#include "imgsink/proto/formats.h"
 #include "imgsink/proto/types.h"
 
 namespace prometheus {
@@ -59,7 +60,7 @@ class JobMetrics {
 
  private:
   static constexpr size_t kCodes = size_t(ErrorCode::kCount_);
-  static constexpr size_t kFormats = 2;  // OutputFormat::kPng, kJpeg
+  static constexpr size_t kFormats = kOutputFormatCount;  // indexed by FormatIndex
 
   std::shared_ptr<prometheus::Registry> registry_;
   std::array<prometheus::Counter*, kCodes> requests_refused_{};  // [kOk] unused

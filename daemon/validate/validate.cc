@@ -2,16 +2,15 @@
 
 #include <string>
 
+#include "daemon/encode/encoder.h"
 #include "daemon/encode/text_metadata.h"
 #include "daemon/output/manifest.h"
 #include "daemon/render/render.h"
+#include "imgsink/proto/formats.h"
 #include "imgsink/proto/paths.h"
 
 namespace imgsink {
 namespace {
-
-constexpr int64_t kJpegMaxDimension = 65535;
-constexpr int64_t kPngMaxDimension = 0x7fffffff;
 
 Status CheckShape(const SaveRequest& req, size_t payload_size, const ValidationLimits& limits) {
   if (req.shape.size() != size_t(LayoutRank(req.layout))) {
@@ -58,10 +57,10 @@ Status CheckOutputGeometry(const SaveRequest& req, const ValidationLimits& limit
                       " is over the limit of " + std::to_string(limits.max_pixels_per_image) +
                       " pixels");
   }
-  const int64_t max_dim = plan->format == OutputFormat::kJpeg ? kJpegMaxDimension : kPngMaxDimension;
-  if (width > max_dim || height > max_dim) {
-    return Status(ErrorCode::kTooLarge, std::string(OutputFormatName(plan->format)) +
-                                            " images are at most " + std::to_string(max_dim) +
+  const FormatInfo& format = FormatInfoOf(plan->format);
+  if (width > format.max_dimension || height > format.max_dimension) {
+    return Status(ErrorCode::kTooLarge, std::string(format.name) + " images are at most " +
+                                            std::to_string(format.max_dimension) +
                                             " pixels wide and high");
   }
   plan->out_width = width;
@@ -75,18 +74,25 @@ Status CheckChannelsAndDtype(const SaveRequest& req, SavePlan* plan) {
     return Status(ErrorCode::kBadShape, "images must have 1 to 4 channels, got " + std::to_string(plan->c));
   }
   plan->out_channels = (plan->c == 1 && !req.render.keep_gray) ? 3 : int(plan->c);
-  const bool jpeg = plan->format == OutputFormat::kJpeg;
-  if (jpeg && (plan->out_channels == 2 || plan->out_channels == 4)) {
+  const FormatInfo& format = FormatInfoOf(plan->format);
+  if (!format.alpha && (plan->out_channels == 2 || plan->out_channels == 4)) {
     return Status(ErrorCode::kBadFormat,
-                  "JPEG cannot hold an alpha channel (" + std::to_string(plan->out_channels) +
-                      " channels); save as PNG");
+                  std::string(format.name) + " cannot hold an alpha channel (" +
+                      std::to_string(plan->out_channels) + " channels); save as png");
   }
   if (req.dtype == DType::kUint8 && (req.render.normalize || req.render.value_range)) {
     return Status(ErrorCode::kBadOption, "uint8 input is already quantized: normalize and "
                                          "value_range are not allowed");
   }
-  if (req.dtype == DType::kUint16 && (jpeg || req.png.bit_depth != 16)) {
-    return Status(ErrorCode::kBadDtype, "uint16 input needs PNG output with png_bits 16");
+  const int bit_depth = OutputBitDepth(plan->format, req);
+  if (bit_depth > format.max_bit_depth) {  // a format's options cannot ask for more than it holds
+    return Status(ErrorCode::kBadOption, std::string(format.name) + " holds at most " +
+                                             std::to_string(format.max_bit_depth) + "-bit samples");
+  }
+  if (req.dtype == DType::kUint16 && bit_depth != 16) {
+    return Status(ErrorCode::kBadDtype, "uint16 input needs 16-bit output (png with png_bits 16), "
+                                        "not " + std::to_string(bit_depth) + "-bit " +
+                                        std::string(format.name));
   }
   return Status::OK();
 }
@@ -130,11 +136,10 @@ Status ValidateSave(const SaveRequest& req, size_t payload_size, const Validatio
   plan->c = batch.c;
   plan->h = batch.h;
   plan->w = batch.w;
-  if (req.format) {
-    plan->format = *req.format;
-  } else if (!InferOutputFormat(req.path, &plan->format)) {
+  if (!ResolveOutputFormat(req.format, req.path, &plan->format)) {
     return Status(ErrorCode::kBadFormat, "cannot infer the format from the extension of '" +
-                                             req.path + "': use .png, .jpg or .jpeg, or set format");
+                                             req.path + "': use " + KnownExtensions() +
+                                             ", or set format");
   }
   s = CheckChannelsAndDtype(req, plan);
   if (!s.ok()) return s;

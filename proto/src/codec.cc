@@ -2,9 +2,11 @@
 // and the dispatch on "kind" (status and credit headers are in codec_requests.cc).
 #include "imgsink/proto/codec.h"
 
+#include <algorithm>
 #include <bitset>
 #include <cstdint>
 #include <iterator>
+#include <cstring>
 #include <limits>
 
 #include "codec_requests.h"
@@ -21,14 +23,43 @@ using proto_internal::KeyError;
 using proto_internal::ParseBusyPolicy;
 
 constexpr int64_t kIntMax = std::numeric_limits<int32_t>::max();
-// A save header always has every key (PROTOCOL.md, "Canonical form"); kSaveFields lists them.
+// A save header has 25 keys (kSaveFields); the first 7 are required, the others are written only
+// when their value is not the default (PROTOCOL.md, "Canonical form").
 constexpr size_t kSaveKeyCount = 25;
+constexpr size_t kRequiredSaveKeys = 7;
 
 // ---- Encoding ----
 
+// Returns true iff a and b are the same float64 (bit for bit: -0.0 is not the default 0.0).
+bool SameFloat64(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
+
 std::string EncodeSave(const SaveRequest& r) {
+  static const SaveRequest kDefaults;  // every optional key at its default
+  const RenderOptions& dr = kDefaults.render;
+  // One flag per optional key, in canonical order: write it iff it is not the default.
+  const bool present[kSaveKeyCount - kRequiredSaveKeys] = {
+      r.format.has_value(),
+      r.mode != kDefaults.mode,
+      r.render.nrow != dr.nrow,
+      r.render.padding != dr.padding,
+      !SameFloat64(r.render.pad_value, dr.pad_value),
+      r.render.normalize != dr.normalize,
+      r.render.value_range.has_value(),
+      r.render.scale_each != dr.scale_each,
+      r.render.keep_gray != dr.keep_gray,
+      r.png.compress_level != kDefaults.png.compress_level,
+      r.png.bit_depth != kDefaults.png.bit_depth,
+      r.png.filter != kDefaults.png.filter,
+      r.png.strategy != kDefaults.png.strategy,
+      r.jpeg.quality != kDefaults.jpeg.quality,
+      r.jpeg.subsampling != kDefaults.jpeg.subsampling,
+      r.policy != kDefaults.policy,
+      r.block_timeout_ms != kDefaults.block_timeout_ms,
+      !r.metadata.empty(),
+  };
+  const bool* next = present;
   CanonicalWriter w;
-  w.Map(kSaveKeyCount);
+  w.Map(kRequiredSaveKeys + size_t(std::count(std::begin(present), std::end(present), true)));
   w.KeyUint("v", kProtocolVersion);
   w.KeyStr("kind", "save");
   w.KeyUint("id", r.request_id);
@@ -38,36 +69,35 @@ std::string EncodeSave(const SaveRequest& r) {
   for (int64_t d : r.shape) w.Int(d);
   w.KeyStr("layout", LayoutName(r.layout));
   w.KeyStr("path", r.path);
-  w.Str("format");
-  r.format ? w.Str(OutputFormatName(*r.format)) : w.Nil();
-  w.KeyStr("mode", OutputModeName(r.mode));
-  w.KeyInt("nrow", r.render.nrow);
-  w.KeyInt("padding", r.render.padding);
-  w.KeyFloat64("pad_value", r.render.pad_value);
-  w.KeyBool("normalize", r.render.normalize);
-  w.Str("value_range");
-  if (r.render.value_range) {
+  if (*next++) w.KeyStr("format", OutputFormatName(*r.format));
+  if (*next++) w.KeyStr("mode", OutputModeName(r.mode));
+  if (*next++) w.KeyInt("nrow", r.render.nrow);
+  if (*next++) w.KeyInt("padding", r.render.padding);
+  if (*next++) w.KeyFloat64("pad_value", r.render.pad_value);
+  if (*next++) w.KeyBool("normalize", r.render.normalize);
+  if (*next++) {
+    w.Str("value_range");
     w.Array(2);
     w.Float64(r.render.value_range->first);
     w.Float64(r.render.value_range->second);
-  } else {
-    w.Nil();
   }
-  w.KeyBool("scale_each", r.render.scale_each);
-  w.KeyBool("keep_gray", r.render.keep_gray);
-  w.KeyInt("png_level", r.png.compress_level);
-  w.KeyInt("png_bits", r.png.bit_depth);
-  w.KeyStr("png_filter", PngFilterName(r.png.filter));
-  w.KeyStr("png_strategy", PngStrategyName(r.png.strategy));
-  w.KeyInt("jpeg_quality", r.jpeg.quality);
-  w.KeyStr("jpeg_subsampling", JpegSubsamplingName(r.jpeg.subsampling));
-  w.KeyStr("policy", BusyPolicyName(r.policy));
-  w.KeyUint("block_timeout_ms", r.block_timeout_ms);
-  w.Str("meta");
-  w.Map(r.metadata.size());
-  for (const auto& [k, v] : r.metadata) {  // std::map: byte order, as the canonical form wants
-    w.Str(k);
-    w.Str(v);
+  if (*next++) w.KeyBool("scale_each", r.render.scale_each);
+  if (*next++) w.KeyBool("keep_gray", r.render.keep_gray);
+  if (*next++) w.KeyInt("png_level", r.png.compress_level);
+  if (*next++) w.KeyInt("png_bits", r.png.bit_depth);
+  if (*next++) w.KeyStr("png_filter", PngFilterName(r.png.filter));
+  if (*next++) w.KeyStr("png_strategy", PngStrategyName(r.png.strategy));
+  if (*next++) w.KeyInt("jpeg_quality", r.jpeg.quality);
+  if (*next++) w.KeyStr("jpeg_subsampling", JpegSubsamplingName(r.jpeg.subsampling));
+  if (*next++) w.KeyStr("policy", BusyPolicyName(r.policy));
+  if (*next++) w.KeyUint("block_timeout_ms", r.block_timeout_ms);
+  if (*next++) {
+    w.Str("meta");
+    w.Map(r.metadata.size());
+    for (const auto& [k, v] : r.metadata) {  // std::map: byte order, as the canonical form wants
+      w.Str(k);
+      w.Str(v);
+    }
   }
   return w.Take();
 }
@@ -247,7 +277,7 @@ Status ReadMeta(const Value& o, std::string_view key, const Limits& limits, Save
 }
 
 // Every key of a save header, in canonical order.
-const FieldSpec<SaveRequest> kSaveFields[] = {
+constexpr FieldSpec<SaveRequest> kSaveFields[] = {
     {"v", true, Skip},
     {"kind", true, Skip},
     {"id", true, ReadId},
@@ -274,7 +304,14 @@ const FieldSpec<SaveRequest> kSaveFields[] = {
     {"block_timeout_ms", false, ReadBlockTimeout},
     {"meta", false, ReadMeta},
 };
-static_assert(std::size(kSaveFields) == kSaveKeyCount, "EncodeSave writes every key");
+static_assert(std::size(kSaveFields) == kSaveKeyCount, "EncodeSave knows every key");
+constexpr bool RequiredKeysFirst() {
+  for (size_t i = 0; i < kSaveKeyCount; ++i) {
+    if (kSaveFields[i].required != (i < kRequiredSaveKeys)) return false;
+  }
+  return true;
+}
+static_assert(RequiredKeysFirst(), "EncodeSave always writes exactly the first 7 keys");
 
 // Checks what no single key can: the rank against the layout, and that the tensor's byte size
 // fits in int64 so later size arithmetic cannot overflow.

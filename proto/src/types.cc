@@ -2,7 +2,8 @@
 #include "imgsink/proto/types.h"
 
 #include <array>
-#include <cctype>
+
+#include "imgsink/proto/formats.h"
 
 namespace imgsink {
 namespace {
@@ -12,7 +13,6 @@ constexpr std::array<std::string_view, 6> kDTypeNames = {"uint8",    "uint16",  
 constexpr std::array<size_t, 6> kDTypeSizes = {1, 2, 2, 2, 4, 8};
 constexpr std::array<std::string_view, 5> kLayoutNames = {"HW", "CHW", "NCHW", "HWC", "NHWC"};
 constexpr std::array<int, 5> kLayoutRanks = {2, 3, 4, 3, 4};
-constexpr std::array<std::string_view, 2> kFormatNames = {"png", "jpeg"};
 constexpr std::array<std::string_view, 2> kModeNames = {"grid", "each"};
 constexpr std::array<std::string_view, 3> kSubsamplingNames = {"444", "422", "420"};
 constexpr std::array<std::string_view, 6> kFilterNames = {"all", "none", "sub",
@@ -39,16 +39,6 @@ bool ParseName(const std::array<std::string_view, N>& names, std::string_view na
   return false;
 }
 
-bool EqualsIgnoreAsciiCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    const auto ca = static_cast<unsigned char>(a[i]);
-    const auto cb = static_cast<unsigned char>(b[i]);
-    if (std::tolower(ca) != std::tolower(cb)) return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 size_t DTypeSize(DType dtype) {
@@ -63,7 +53,9 @@ int LayoutRank(Layout layout) {
 
 std::string_view DTypeName(DType dtype) { return NameOf(kDTypeNames, dtype); }
 std::string_view LayoutName(Layout layout) { return NameOf(kLayoutNames, layout); }
-std::string_view OutputFormatName(OutputFormat format) { return NameOf(kFormatNames, format); }
+std::string_view OutputFormatName(OutputFormat format) {
+  return IsOutputFormat(format) ? FormatInfoOf(format).name : std::string_view();
+}
 std::string_view OutputModeName(OutputMode mode) { return NameOf(kModeNames, mode); }
 std::string_view JpegSubsamplingName(JpegSubsampling s) { return NameOf(kSubsamplingNames, s); }
 std::string_view PngFilterName(PngFilter f) { return NameOf(kFilterNames, f); }
@@ -72,11 +64,9 @@ std::string_view PngStrategyName(PngStrategy s) { return NameOf(kStrategyNames, 
 bool ParseDType(std::string_view name, DType* out) { return ParseName(kDTypeNames, name, out); }
 bool ParseLayout(std::string_view name, Layout* out) { return ParseName(kLayoutNames, name, out); }
 bool ParseOutputFormat(std::string_view name, OutputFormat* out) {
-  if (name == "jpg") {
-    *out = OutputFormat::kJpeg;
-    return true;
-  }
-  return ParseName(kFormatNames, name, out);
+  const FormatInfo* f = FindFormatByName(name);
+  if (f != nullptr) *out = f->format;
+  return f != nullptr;
 }
 bool ParseOutputMode(std::string_view name, OutputMode* out) {
   return ParseName(kModeNames, name, out);
@@ -89,31 +79,6 @@ bool ParsePngFilter(std::string_view name, PngFilter* out) {
 }
 bool ParsePngStrategy(std::string_view name, PngStrategy* out) {
   return ParseName(kStrategyNames, name, out);
-}
-
-bool InferOutputFormat(std::string_view path, OutputFormat* out) {
-  // PIL takes the extension with os.path.splitext: the text from the last '.' of the last
-  // component, unless that '.' only leads the component (".png" has no extension).
-  const size_t slash = path.find_last_of('/');
-  const std::string_view base = slash == std::string_view::npos ? path : path.substr(slash + 1);
-  const size_t dot = base.find_last_of('.');
-  if (dot == std::string_view::npos) return false;
-  if (base.find_first_not_of('.') >= dot) return false;  // only dots before it
-  const std::string_view ext = base.substr(dot);
-  // PIL registers ".apng" for its PNG plugin as well.
-  for (std::string_view png : {".png", ".apng"}) {
-    if (EqualsIgnoreAsciiCase(ext, png)) {
-      *out = OutputFormat::kPng;
-      return true;
-    }
-  }
-  for (std::string_view jpeg : {".jpg", ".jpeg", ".jpe", ".jfif"}) {
-    if (EqualsIgnoreAsciiCase(ext, jpeg)) {
-      *out = OutputFormat::kJpeg;
-      return true;
-    }
-  }
-  return false;
 }
 
 }  // namespace imgsink

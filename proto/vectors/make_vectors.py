@@ -5,11 +5,15 @@
     /usr/bin/python3 proto/vectors/make_vectors.py --check   # exit 1 if vectors.json is stale
 
 Every valid vector is cross-checked here against an independent reading of PROTOCOL.md:
-  * canonical: msgpack.packb(message) must equal the bytes (message keys in table order,
-    ints packed shortest, floats as float64), and the keys must be exactly the table's;
+  * canonical: the bytes are msgpack.packb of the message without the optional save keys that
+    hold their default (message keys in table order, ints packed shortest, floats as float64),
+    and the message's keys must be exactly the table's;
   * non-canonical: normalize(msgpack.unpackb(bytes)) must equal the message, where normalize
     fills defaults and converts ints to floats as PROTOCOL.md says.
 Error vectors are built by hand from raw bytes so that each carries exactly one defect.
+The "formats" section (format_vectors.py) is PROTOCOL.md's format table and path -> format
+inference cases; the expected formats come from os.path.splitext and the table, cross-checked
+against PIL.
 """
 import json
 import math
@@ -18,6 +22,9 @@ import sys
 from pathlib import Path
 
 import msgpack
+
+sys.dont_write_bytecode = True  # importing the sibling module must not litter the source tree
+from format_vectors import FORMATS, inference_cases  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "vectors.json"
@@ -31,6 +38,7 @@ SAVE_KEYS = [
     ("png_filter", "paeth"), ("png_strategy", "rle"), ("jpeg_quality", 75),
     ("jpeg_subsampling", "420"), ("policy", "block"), ("block_timeout_ms", 30000), ("meta", {}),
 ]
+REQUIRED_SAVE_KEYS = ["v", "kind", "id", "dtype", "shape", "layout", "path"]
 STATUS_KEYS = ["v", "kind", "id"]
 # PROTOCOL.md "Flow control (credits)": every key required, canonical order.
 CREDIT_KEYS = ["v", "kind", "id", "bytes", "policy", "timeout_ms"]
@@ -111,6 +119,27 @@ def credit_pairs(**changes):
     return out + [(k, v) for k, v in changes.items() if k not in dict(pairs)]
 
 
+def omit_defaults(msg):
+    """The canonical wire map of a save message: optional keys at their default are left out
+    (PROTOCOL.md "Canonical form"; pad_value -0.0 is not the default 0.0)."""
+    out = {}
+    for key, default in SAVE_KEYS:
+        value = msg[key]
+        if key not in REQUIRED_SAVE_KEYS:
+            default = None if default == "NIL" else default
+            if key == "pad_value":
+                if value == 0.0 and math.copysign(1.0, value) > 0:
+                    continue
+            elif type(value) is type(default) and value == default:
+                continue
+        out[key] = value
+    return out
+
+
+def canonical_bytes(message):
+    return msgpack.packb(omit_defaults(message) if message["kind"] == "save" else message)
+
+
 def normalize_save(wire):
     """Independent reading of PROTOCOL.md for a valid save: defaults and float conversion."""
     msg = {}
@@ -134,7 +163,7 @@ def valid(name, direction, message, data=None):
     """A vector whose bytes must decode to `message`; canonical when data is None."""
     canonical = data is None
     if canonical:
-        data = msgpack.packb(message)
+        data = canonical_bytes(message)
         keys = list(message)
         if direction == "client":
             table = {"save": [k for k, _ in SAVE_KEYS], "status": STATUS_KEYS,
@@ -153,7 +182,7 @@ def valid(name, direction, message, data=None):
             assert wire == message and sorted(wire) == sorted(CREDIT_KEYS), name
         else:
             assert {k: wire[k] for k in STATUS_KEYS} == message and len(wire) == 3, name
-        assert data != msgpack.packb(message), f"{name} is canonical after all"
+        assert data != canonical_bytes(message), f"{name} is canonical after all"
     VECTORS.append({"name": name, "direction": direction, "hex": data.hex(),
                     "canonical": canonical, "message": message})
 
@@ -176,6 +205,9 @@ def client_vectors():
         id=300, dtype="uint8", shape=[32, 32], layout="HW", path="gray.png", format="png",
         pad_value=-2.5, value_range=None, png_level=0, jpeg_quality=1, block_timeout_ms=0,
         meta={"\u00e9": "b", "Z": "", "a": "x"}))
+    valid("save_pil_preset_canonical", "client", save(
+        id=3, path="pil/{step}.png", pad_value=-0.0, png_level=6, png_filter="all",
+        png_strategy="default", meta={"step": "7"}))
     valid("status_canonical", "client", {"v": 1, "kind": "status", "id": 7})
     valid("credit_block_canonical", "client", credit())
     valid("credit_drop_timeout_0_canonical", "client",
@@ -191,6 +223,11 @@ def client_vectors():
                    ("nrow", Raw(b"\xd0\x04")), ("format", "jpg"),
                    ("shape", [4, 3, 32, 32]), ("dtype", "float32"),
                    ("id", Raw(b"\xce\x00\x00\x00\x05")), ("kind", "save"), ("v", 1)]))
+    # What encoders wrote before defaults were omitted (and journals still hold): every key,
+    # defaults explicit.  It must keep decoding.
+    full = save(id=6, meta={"step": "5"})
+    valid("save_every_key_explicit_noncanonical", "client", full,
+          raw_map([(k, full[k]) for k, _ in SAVE_KEYS]))
     valid("save_float32_pad_value_noncanonical", "client", save(pad_value=0.25),
           raw_map(minimal_pairs(pad_value=Raw(b"\xca" + struct.pack(">f", 0.25)))))
     valid("credit_reordered_noncanonical", "client",
@@ -358,9 +395,13 @@ def render():
     server_vectors()
     names = [v["name"] for v in VECTORS]
     assert len(names) == len(set(names)), "duplicate vector names"
-    # One vector per line keeps diffs and reviews per vector.
+    # One vector (format, case) per line keeps diffs and reviews per vector.
     lines = [json.dumps(v, ensure_ascii=False) for v in VECTORS]
-    return '{"version": 1, "vectors": [\n' + ",\n".join(lines) + "\n]}\n"
+    table = [json.dumps(f, ensure_ascii=False) for f in FORMATS]
+    cases = [json.dumps(c, ensure_ascii=False) for c in inference_cases()]
+    return ('{"version": 1, "vectors": [\n' + ",\n".join(lines) + "\n],\n"
+            '"formats": {"table": [\n' + ",\n".join(table) + "\n],\n"
+            '"inference": [\n' + ",\n".join(cases) + "\n]}}\n")
 
 
 def main():

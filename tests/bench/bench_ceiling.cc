@@ -24,8 +24,7 @@
 #include "bench_spec.h"
 #include "daemon/core/job.h"
 #include "daemon/core/job_stages.h"
-#include "daemon/encode/jpeg_encoder.h"
-#include "daemon/encode/png_encoder.h"
+#include "daemon/encode/encoder.h"
 #include "daemon/output/sink.h"
 #include "daemon/validate/validate.h"
 
@@ -98,14 +97,11 @@ nlohmann::json TimeMemcpy(const std::vector<uint8_t>& tensor, int repeats) {
 
 // Encodes the rendered images in turn for `seconds`; returns the files encoded and the sizes.
 nlohmann::json TimeEncode(const imgsink::daemon::Job& job, double seconds) {
-  imgsink::PngEncoder png;
-  imgsink::JpegEncoder jpeg;
-  const std::vector<std::pair<std::string, std::string>> no_text;
+  const std::unique_ptr<imgsink::Encoder> encoder = imgsink::NewEncoder(job.plan.format);
+  const imgsink::TextEntries no_text;
   std::vector<uint8_t> out;
   auto encode = [&](const imgsink::Image& image) {
-    Status s = job.plan.format == imgsink::OutputFormat::kPng
-                   ? png.Encode(image, job.request.png, no_text, &out)
-                   : jpeg.Encode(image, job.request.jpeg, no_text, &out);
+    Status s = encoder->Encode(image, job.request, no_text, &out);
     if (!s.ok()) Die("encode: " + s.ToString());
     return out.size();
   };
@@ -145,7 +141,7 @@ nlohmann::json TimeWrite(imgsink::daemon::Job* job, const std::string& dir, imgs
   std::unique_ptr<imgsink::OutputSink> sink;
   Status s = imgsink::OpenOutputSink(sink_options, &sink);
   if (!s.ok()) Die("output root: " + s.ToString());
-  const std::string ext = job->plan.format == imgsink::OutputFormat::kPng ? ".png" : ".jpg";
+  const std::string ext(*imgsink::FormatInfoOf(job->plan.format).extensions.begin());
   const std::string base = job->request.path;
   job->request.path = base.substr(0, base.size() - 4) + ext;
   const auto t0 = Clock::now();

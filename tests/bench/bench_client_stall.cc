@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bench_spec.h"
+#include "imgsink/proto/formats.h"
 #include "imgsink/client.h"
 
 namespace {
@@ -87,7 +88,7 @@ int main(int argc, char** argv) {
   options.png = request.png;
   options.jpeg = request.jpeg;
   options.ownership = ownership == "borrow" ? imgsink::Ownership::kBorrow : imgsink::Ownership::kCopy;
-  const std::string ext = *request.format == imgsink::OutputFormat::kPng ? ".png" : ".jpg";
+  const std::string ext(*imgsink::FormatInfoOf(*request.format).extensions.begin());
   const std::string path = request.mode == imgsink::OutputMode::kGrid
                                ? "stall/grid" + ext : "stall/img_{index:02d}" + ext;
   std::vector<double> stall_ms, done_ms;

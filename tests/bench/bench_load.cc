@@ -21,6 +21,7 @@
 #include <zmq.hpp>
 
 #include "bench_spec.h"
+#include "imgsink/proto/formats.h"
 #include "imgsink/proto/codec.h"
 
 namespace {
@@ -138,7 +139,7 @@ class Loader {
   // Paths cycle through 2 x window slots, so disk use stays bounded and no two jobs in flight
   // share a path.
   std::string OutputPath(uint64_t seq) const {
-    const std::string ext = *base_.format == imgsink::OutputFormat::kPng ? ".png" : ".jpg";
+    const std::string ext(*imgsink::FormatInfoOf(*base_.format).extensions.begin());
     const std::string slot = name_ + "/s" + std::to_string(seq % uint64_t(2 * window_));
     return base_.mode == imgsink::OutputMode::kGrid ? slot + ext : slot + "_{index:02d}" + ext;
   }

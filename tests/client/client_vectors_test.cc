@@ -3,7 +3,8 @@
 // Each canonical client vector's "message" is rebuilt through the public API (TensorView,
 // SaveOptions, ClientOptions::first_request_id for its id), sent to a fake daemon, and the
 // header frame the daemon receives is compared with the vector's hex: save and status headers
-// directly, credit headers as the request save_image sends before its save.
+// directly, credit headers as the request save_image sends before its save.  The client's
+// format inference answers the vectors' inference cases.
 #include <sys/mman.h>
 
 #include <catch.hpp>
@@ -16,6 +17,7 @@
 
 #include "fake_daemon.h"
 #include "imgsink/client.h"
+#include "save_request.h"
 #include "test_util.h"
 
 namespace imgsink {
@@ -203,6 +205,38 @@ TEST_CASE("save_image first sends the canonical bytes of every canonical credit 
     const auto credits = daemon.credit_requests();
     REQUIRE(credits.size() == 1);
     CHECK(ToHex(credits[0].header) == v.at("hex").get<std::string>());
+  }
+}
+
+TEST_CASE("save_image infers the format of every inference vector's path", "[client][vectors]") {
+  std::ifstream in(IMGSINK_SOURCE_DIR "/proto/vectors/vectors.json");
+  REQUIRE(in.good());
+  const Json cases = Json::parse(in).at("formats").at("inference");
+  REQUIRE(cases.size() >= 20);
+  const uint8_t pixels[4] = {1, 2, 3, 4};
+  TensorView view;
+  view.data = pixels;
+  view.dtype = DType::kUint8;
+  view.shape = {2, 2};
+  view.layout = Layout::kHW;
+  for (const Json& c : cases) {
+    const std::string path = c.at("path").get<std::string>();
+    INFO("path " << path);
+    // The inference cases include templates: give them the fields they name, so only the
+    // format decides.
+    SaveOptions options;
+    options.metadata = {{"step", "100"}, {"rank", "3"}};
+    if (path.find("{index") != std::string::npos) options.mode = OutputMode::kEach;
+    SaveRequest request;
+    size_t bytes = 0;
+    const Status s = internal::BuildSaveRequest(view, path, options, &request, &bytes);
+    if (c.at("format").is_null()) {
+      // Refused locally: no format, unless the path breaks a path rule first.
+      CHECK((s.code() == ErrorCode::kBadFormat || s.code() == ErrorCode::kBadPath));
+    } else {
+      CHECK(s.ok());
+      CHECK_FALSE(request.format.has_value());  // the daemon infers it the same way
+    }
   }
 }
 

@@ -2,6 +2,10 @@
 
 #include <catch.hpp>
 
+#include <cstdint>
+#include <string>
+#include <vector>
+
 namespace imgsink::journal {
 namespace {
 
@@ -72,6 +76,65 @@ TEST_CASE("a record's explicit format wins over its path's extension", "[journal
   JobRecord back;
   REQUIRE(DecodeJobRecord(reinterpret_cast<const uint8_t*>(record.data()), record.size(), &back).ok());
   CHECK(back.format == OutputFormat::kPng);
+}
+
+template <typename T>
+void PutLe(std::string* out, T value) {
+  for (size_t i = 0; i < sizeof(T); ++i) out->push_back(char(uint64_t(value) >> (8 * i)));
+}
+
+TEST_CASE("a record journaled before save headers omitted defaults still replays", "[journal][job_record]") {
+  // The save header inside a job record is the canonical encoding of its day.  Until defaults
+  // were omitted that was every key (25); such records must still decode after an upgrade.
+  // The header is proto/vectors' save_minimal_canonical as it was then.
+  const std::string old_header = [] {
+    const char* hex =
+        "de0019a17601a46b696e64a473617665a2696401a56474797065a7666c6f61743332a57368617065940403"
+        "2020a66c61796f7574a44e434857a470617468b773616d706c65732f737465705f3030303130302e706e67"
+        "a6666f726d6174c0a46d6f6465a467726964a46e726f7708a770616464696e6702a97061645f76616c7565"
+        "cb0000000000000000a96e6f726d616c697a65c2ab76616c75655f72616e6765c0aa7363616c655f656163"
+        "68c2a96b6565705f67726179c2a9706e675f6c6576656c01a8706e675f6269747308aa706e675f66696c74"
+        "6572a57061657468ac706e675f7374726174656779a3726c65ac6a7065675f7175616c6974794bb06a7065"
+        "675f73756273616d706c696e67a3343230a6706f6c696379a5626c6f636bb0626c6f636b5f74696d656f75"
+        "745f6d73cd7530a46d65746180";
+    std::string bytes;
+    for (size_t i = 0; hex[i] != 0; i += 2) {
+      bytes.push_back(char(std::stoi(std::string(hex + i, 2), nullptr, 16)));
+    }
+    return bytes;
+  }();
+  std::string record = "ISJ1";
+  PutLe<uint16_t>(&record, 2);
+  record += "c7";
+  PutLe<uint32_t>(&record, uint32_t(old_header.size()));
+  record += old_header;
+  PutLe<uint32_t>(&record, 1);  // one image: 2x1, 3 channels, 8 bits
+  PutLe<uint32_t>(&record, 2);
+  PutLe<uint32_t>(&record, 1);
+  PutLe<uint8_t>(&record, 3);
+  PutLe<uint8_t>(&record, 8);
+  PutLe<uint64_t>(&record, 6);
+  record += "abcdef";
+  JobRecord back;
+  REQUIRE(DecodeJobRecord(reinterpret_cast<const uint8_t*>(record.data()), record.size(), &back).ok());
+  CHECK(back.client == "c7");
+  CHECK(back.request.request_id == 1);
+  CHECK(back.request.path == "samples/step_000100.png");
+  CHECK(back.request.shape == std::vector<int64_t>{4, 3, 32, 32});
+  CHECK_FALSE(back.request.format.has_value());
+  CHECK(back.format == OutputFormat::kPng);  // inferred from the path, as validation did
+  CHECK(back.request.png.compress_level == PngOptions().compress_level);
+  REQUIRE(back.images.size() == 1);
+  CHECK(back.images[0].pixels == std::vector<uint8_t>{'a', 'b', 'c', 'd', 'e', 'f'});
+  // Re-journaled today, the same job has the shorter header and decodes the same.
+  JobRecord again;
+  const std::string fresh = EncodeJobRecordPrefix(back.client, back.request, back.images) + "abcdef";
+  REQUIRE(fresh.size() < record.size());
+  REQUIRE(
+      DecodeJobRecord(reinterpret_cast<const uint8_t*>(fresh.data()), fresh.size(), &again).ok());
+  CHECK(again.request.path == back.request.path);
+  CHECK(again.format == OutputFormat::kPng);
+  CHECK(again.paths == std::vector<std::string>{"samples/step_000100.png"});
 }
 
 TEST_CASE("every truncation and a trailing byte are refused", "[journal][job_record]") {

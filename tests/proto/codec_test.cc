@@ -211,10 +211,11 @@ TEST_CASE("codec: errors name the offending key", "[proto][codec]") {
   SaveRequest r;
   r.shape = {1, 3, 8, 8};
   r.path = "x.png";
+  r.render.nrow = 5;  // not the default, so the key is written
   std::string bytes = EncodeClientMessage(r);
-  // Turn "nrow": 8 into "nrow": 0 (the value byte follows the key).
+  // Turn "nrow": 5 into "nrow": 0 (the value byte follows the key).
   const size_t at = bytes.find("nrow") + 4;
-  REQUIRE(bytes[at] == 8);
+  REQUIRE(bytes[at] == 5);
   bytes[at] = 0;
   ClientMessage msg;
   uint64_t id;

@@ -205,13 +205,19 @@ def test_templates_expand_like_the_daemon_and_python():
 
 
 def test_format_argument_and_inference():
-    assert _paths.output_format("a.bin", "PNG", {}, template=False) == "png"
-    assert _paths.output_format("a.bin", "JPEG", {}, template=False) == "jpeg"
-    assert _paths.output_format("a.JPEG", None, {}, template=False) is None
-    assert _paths.output_format("a/{index}.jfif", None, {}, template=True) is None
-    assert _paths.output_format("a/{index}.{ext}", None, {"ext": "png"}, template=True) is None
+    assert _paths.output_format("a.bin", "PNG") == "png"
+    assert _paths.output_format("a.bin", "JPEG") == "jpeg"
+    assert _paths.output_format("a.bin", "jpg") == "jpeg"
+    assert _paths.output_format("a.JPEG", None) is None
+    assert _paths.output_format("a/{index}.jfif", None) is None
+    # The daemon infers from the template as sent, not from an expansion: an extension made of
+    # a template field is refused here as it would be there (pass format= instead).
     with pytest.raises(ValueError):
-        _paths.output_format("a/{index}.{ext}", None, {"ext": "gif"}, template=True)
+        _paths.output_format("a/{index}.{ext}", None)
+    with pytest.raises(ValueError):
+        _paths.output_format("a.gif", None)
+    with pytest.raises(ValueError):
+        _paths.output_format("a.bin", "gif")
     for path, fmt in [("a.png", "png"), ("a.JPG", "jpeg"), ("a.jpe", "jpeg"),
                       ("a.jfif", "jpeg"), ("a.gif", None), ("dir.png/a", None)]:
         assert _protocol.infer_format(path) == fmt

@@ -18,10 +18,11 @@ def _load():
     with open(VECTORS_PATH) as f:
         doc = json.load(f)
     assert doc["version"] == 1
-    return doc["vectors"]
+    return doc["vectors"], doc["formats"]
 
 
-VECTORS = _load() if os.path.exists(VECTORS_PATH) else []
+VECTORS, FORMATS = _load() if os.path.exists(VECTORS_PATH) else ([], {"table": [],
+                                                                        "inference": []})
 
 
 def test_vectors_exist_and_cover_both_directions():
@@ -86,9 +87,10 @@ def test_save_request_is_canonical_for_python_types():
                              pad_value=-1, value_range=(0, 255), meta={"b": "2", "a": "1",
                                                                        "\u00e9": "3"})
     data = proto.encode_client(msg)
-    assert data[:3] == b"\xde\x00\x19"
+    assert data[:1] == b"\x8a"  # v, kind, id, the 4 required keys, pad_value, value_range, meta
     pairs = msgpack.unpackb(data, object_pairs_hook=list)
-    assert [k for k, _ in pairs] == ["v", "kind", "id"] + list(proto.SAVE_DEFAULTS)
+    assert [k for k, _ in pairs] == ["v", "kind", "id", "dtype", "shape", "layout", "path",
+                                     "pad_value", "value_range", "meta"]
     d = dict(pairs)
     assert d["pad_value"] == -1.0 and isinstance(d["pad_value"], float)
     assert b"\xcb\xbf\xf0\x00\x00\x00\x00\x00\x00" in data  # -1.0 as float64
@@ -106,3 +108,41 @@ def test_unknown_daemon_error_code_is_kept_as_internal():
     msg = proto.decode_server(frame)
     assert msg["code"] == "internal"
     assert "quota_exceeded" in msg["message"] and "over quota" in msg["message"]
+
+
+def test_encoder_omits_exactly_the_keys_at_their_default():
+    base = dict(dtype="float32", shape=[1, 3, 4, 4], layout="NCHW", path="a.png")
+    minimal = proto.encode_client(proto.save_request(1, **base))
+    assert minimal[:1] == b"\x87"  # v, kind, id and the 4 required keys
+    off_default = {"format": "png", "mode": "each", "nrow": 7, "padding": 0, "pad_value": 0.5,
+                   "normalize": True, "value_range": [0.0, 0.0], "scale_each": True,
+                   "keep_gray": True, "png_level": 0, "png_bits": 16, "png_filter": "all",
+                   "png_strategy": "default", "jpeg_quality": 95, "jpeg_subsampling": "444",
+                   "policy": "drop", "block_timeout_ms": 0, "meta": {"step": "1"}}
+    optional = [k for k in proto.SAVE_DEFAULTS if k not in ("dtype", "shape", "layout", "path")]
+    assert sorted(off_default) == sorted(optional)
+    for key, value in off_default.items():
+        msg = proto.save_request(1, **base, **{key: value})
+        data = proto.encode_client(msg)
+        assert data[:1] == b"\x88", key
+        assert [k for k, _ in msgpack.unpackb(data, object_pairs_hook=list)][-1] == key
+        assert proto.decode_client(data) == msg
+    # -0.0 is another float64 than the default 0.0: written.
+    data = proto.encode_client(proto.save_request(1, **base, pad_value=-0.0))
+    assert data[:1] == b"\x88"
+    assert str(proto.decode_client(data)["pad_value"]) == "-0.0"
+
+
+def test_format_table_is_the_vectors_table():
+    assert [f["name"] for f in FORMATS["table"]] == list(proto.FORMATS)
+    for row in FORMATS["table"]:
+        mine = proto.FORMAT_TABLE[row["name"]]
+        assert {"name": row["name"], **{k: list(v) if isinstance(v, tuple) else v
+                                        for k, v in mine.items()}} == row
+        for alias in row["aliases"]:
+            assert proto.FORMAT_ALIASES[alias] == row["name"]
+
+
+@pytest.mark.parametrize("case", FORMATS["inference"], ids=lambda c: c["path"])
+def test_infer_format_answers_every_inference_vector(case):
+    assert proto.infer_format(case["path"]) == case["format"]

@@ -2,6 +2,11 @@
 
 #include <catch.hpp>
 
+#include <string>
+
+#include "daemon/encode/encoder.h"
+#include "imgsink/proto/formats.h"
+
 namespace imgsink {
 namespace {
 
@@ -110,7 +115,7 @@ TEST_CASE("sizes: mismatch, overflow and limits") {
 
 TEST_CASE("grid larger than a JPEG can hold is too large") {
   SaveRequest r = Request(DType::kUint8, {2, 3, 1, 40000}, Layout::kNCHW, "wide.jpg");
-  CHECK(Code(r, Bytes(r)) == ErrorCode::kTooLarge);  // 2 * 40002 + 2 > 65535
+  CHECK(Code(r, Bytes(r)) == ErrorCode::kTooLarge);  // 2 * 40002 + 2 > 65500
   r.path = "wide.png";
   CHECK(Code(r, Bytes(r)) == ErrorCode::kOk);
 }
@@ -129,6 +134,36 @@ TEST_CASE("channels, dtypes and formats that cannot go together") {
   SaveRequest u8 = Request(DType::kUint8, {3, 3, 3}, Layout::kCHW, "x.png");
   u8.render.normalize = true;
   CHECK(Code(u8, Bytes(u8)) == ErrorCode::kBadOption);
+}
+
+TEST_CASE("per-format limits and channel rules come from the format table") {
+  const ValidationLimits roomy{uint64_t(1) << 40, uint64_t(1) << 40};
+  for (const FormatInfo& f : kFormatTable) {
+    INFO("format " << f.name);
+    const std::string path = "x" + std::string(*f.extensions.begin());
+    // The widest image the format holds passes, one pixel more is too large.  (Validation
+    // never reads the tensor, so a 2 GiB size costs nothing here.)
+    SaveRequest wide = Request(DType::kUint8, {1, f.max_dimension}, Layout::kHW, path);
+    wide.render.keep_gray = true;
+    CHECK(Code(wide, Bytes(wide), roomy) == ErrorCode::kOk);
+    wide.shape[1] += 1;
+    CHECK(Code(wide, Bytes(wide), roomy) == ErrorCode::kTooLarge);
+    SaveRequest high = Request(DType::kUint8, {f.max_dimension + 1, 1}, Layout::kHW, path);
+    high.render.keep_gray = true;
+    CHECK(Code(high, Bytes(high), roomy) == ErrorCode::kTooLarge);
+    // Alpha (2 or 4 channels) only where the table says so.
+    for (int64_t channels : {2, 4}) {
+      SaveRequest alpha = Request(DType::kFloat32, {channels, 3, 3}, Layout::kCHW, "noext");
+      alpha.format = f.format;
+      CHECK(Code(alpha, Bytes(alpha)) == (f.alpha ? ErrorCode::kOk : ErrorCode::kBadFormat));
+    }
+    // uint16 input needs 16-bit output, which only a 16-bit format can give.
+    SaveRequest u16 = Request(DType::kUint16, {3, 3, 3}, Layout::kCHW, path);
+    u16.png.bit_depth = 16;
+    const int bits = OutputBitDepth(f.format, u16);
+    CHECK(bits <= f.max_bit_depth);
+    CHECK(Code(u16, Bytes(u16)) == (bits == 16 ? ErrorCode::kOk : ErrorCode::kBadDtype));
+  }
 }
 
 TEST_CASE("format comes from the option, else the extension") {

@@ -254,13 +254,12 @@ class Client:
                                          pad_value, encoder.pop("keep_gray", False))
         meta = encoder.get("meta", {})
         path = _paths.template_path(fp, meta) if each else _paths.literal_path(fp)
-        fmt = _paths.output_format(path, format, meta, template=each)
+        fmt = _paths.output_format(path, format)
         policy = encoder.pop("policy", self.policy)
         payload = make_payload(tensor, each=each, render=render, copy=self.copy,
                                prepare=self._prepare_cpu)
         shown = path if each else _paths.expand(path, {})  # the name as the caller wrote it
-        _check_format_channels(payload, fmt, shown if fmt else
-                               _paths.expand(path, meta, index=0 if each else None))
+        _check_format_channels(payload, fmt or _protocol.infer_format(path))
         conn = self._connection()
         job = Job(shown, conn.next_request_id())
         fields = dict(render)
@@ -277,13 +276,13 @@ class Client:
         return job
 
 
-def _check_format_channels(payload: Payload, fmt: Optional[str], path: str) -> None:
-    """REQUIRES: ``path`` is an expanded path (its extension decides when ``fmt`` is None)."""
+def _check_format_channels(payload: Payload, name: str) -> None:
+    """REQUIRES: ``name`` is the format the save writes (a FORMAT_TABLE name)."""
     shape, layout = payload.shape, payload.layout
     channels = 1 if layout == "HW" else shape[layout.index("C")]
-    jpeg = fmt == "jpeg" or (fmt is None and _protocol.infer_format(path) == "jpeg")
-    if jpeg and channels in (2, 4):
-        raise ValueError(f"JPEG cannot hold {channels}-channel images (alpha); use PNG")
+    if channels in (2, 4) and not _protocol.FORMAT_TABLE[name]["alpha"]:
+        raise ValueError(f"{name.upper()} cannot hold {channels}-channel images (alpha); "
+                         "use PNG")
 
 
 # Clients alive in this process, to re-arm them in a forked child and flush them at exit.

@@ -15,6 +15,7 @@ Thread-safety: pure functions.
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 from typing import Any, Dict, List, Mapping, Optional, Set
 
@@ -175,20 +176,21 @@ def _field(tmpl: str, name: str, spec: str, ints: Mapping[str, int],
                      "and the keys of metadata=")
 
 
-def output_format(path: str, fmt: Any, meta: Mapping[str, str], *,
-                  template: bool) -> Optional[str]:
+def output_format(path: str, fmt: Any) -> Optional[str]:
     """Returns the header's ``format`` for save_image's ``format=`` argument (None: the daemon
-    infers it from the extension, as PIL).  Raises ValueError when neither names png/jpeg."""
+    infers it from the extension of ``path``, the protocol path, as PIL would; PROTOCOL.md
+    "Formats").  Raises ValueError when neither names a format.  Inference looks at the same
+    string the daemon does, the unexpanded template, so a call passes here iff it passes there."""
     if fmt is not None:
         if not isinstance(fmt, str):
             raise TypeError(f"format must be a str, got {type(fmt).__name__}")
         name = _protocol.FORMAT_ALIASES.get(fmt.lower())
         if name is None:
-            raise ValueError(f"unsupported format {fmt!r}: imgsink writes PNG and JPEG")
+            raise ValueError(f"unsupported format {fmt!r}: imgsink writes "
+                             f"{', '.join(_protocol.FORMATS)}")
         return name
-    probe = expand(path, meta, index=0 if template else None)
-    if _protocol.infer_format(probe) is None:
-        ext = os.path.splitext(probe)[1]
-        raise ValueError(f"unknown file extension: {ext!r} (use .png, .jpg/.jpeg or pass "
-                         "format=)")
+    if _protocol.infer_format(path) is None:
+        ext = posixpath.splitext(path)[1]
+        known = ", ".join(e for f in _protocol.FORMAT_TABLE.values() for e in f["extensions"])
+        raise ValueError(f"unknown file extension: {ext!r} (use {known} or pass format=)")
     return None

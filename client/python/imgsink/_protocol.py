@@ -1,9 +1,10 @@
 """The wire protocol of proto/PROTOCOL.md, version 1: vocabulary and canonical encoding.
 
-Messages are plain dicts whose keys follow the canonical order of PROTOCOL.md.  ``encode_*``
-writes the canonical form, byte-identical to the C++ codec (``proto/src/codec.cc``): keys in
-table order, every key present, the shortest integer encodings, ``pad_value``/``value_range`` as
-float64, ``meta`` keys in byte order, strings as str.  ``decode_*`` (from _decoder.py) treat
+Messages are plain dicts whose keys follow the canonical order of PROTOCOL.md, every key
+present (defaults filled in).  ``encode_*`` writes the canonical form, byte-identical to the C++
+codec (``proto/src/codec.cc``): keys in table order, optional save keys omitted when at their
+default, the shortest integer encodings, ``pad_value``/``value_range`` as float64, ``meta`` keys
+in byte order, strings as str.  ``decode_*`` (from _decoder.py) treat
 their input as untrusted and report failures as ``ProtocolError`` with the protocol's code.
 
 Thread-safety: every function is pure and safe from any thread.
@@ -11,12 +12,14 @@ Thread-safety: every function is pure and safe from any thread.
 
 from __future__ import annotations
 
+import math
+import posixpath
 from typing import Any, Dict, Mapping, Optional
 
 import msgpack
 
 __all__ = [
-    "VERSION", "DTYPES", "DTYPE_SIZES", "LAYOUTS", "FORMATS", "MODES", "PNG_FILTERS",
+    "VERSION", "DTYPES", "DTYPE_SIZES", "LAYOUTS", "FORMAT_TABLE", "FORMATS", "MODES", "PNG_FILTERS",
     "PNG_STRATEGIES", "JPEG_SUBSAMPLINGS", "POLICIES", "ERROR_CODES", "SAVE_DEFAULTS",
     "ProtocolError", "save_request", "status_request", "credit_request", "encode_client",
     "decode_client",
@@ -31,8 +34,18 @@ DTYPE_SIZES: Dict[str, int] = {
 DTYPES = tuple(DTYPE_SIZES)
 LAYOUT_RANKS: Dict[str, int] = {"HW": 2, "CHW": 3, "NCHW": 4, "HWC": 3, "NHWC": 4}
 LAYOUTS = tuple(LAYOUT_RANKS)
-FORMATS = ("png", "jpeg")
-FORMAT_ALIASES = {"png": "png", "jpeg": "jpeg", "jpg": "jpeg"}
+# PROTOCOL.md "Formats": a copy of proto's kFormatTable (imgsink/proto/formats.h), checked
+# against the "formats" section of proto/vectors/vectors.json by tests/python/test_protocol.py.
+FORMAT_TABLE: Dict[str, Dict[str, Any]] = {
+    "png": {"aliases": (), "extensions": (".png", ".apng"), "alpha": True,
+            "max_bit_depth": 16, "max_dimension": 2**31 - 1},
+    "jpeg": {"aliases": ("jpg",), "extensions": (".jpg", ".jpeg", ".jpe", ".jfif"),
+             "alpha": False, "max_bit_depth": 8, "max_dimension": 65500},
+}
+FORMATS = tuple(FORMAT_TABLE)
+FORMAT_ALIASES = {**{n: n for n in FORMAT_TABLE},
+                  **{a: n for n, f in FORMAT_TABLE.items() for a in f["aliases"]}}
+_EXTENSION_FORMATS = {e: n for n, f in FORMAT_TABLE.items() for e in f["extensions"]}
 MODES = ("grid", "each")
 PNG_FILTERS = ("all", "none", "sub", "up", "avg", "paeth")
 PNG_STRATEGIES = ("default", "filtered", "huffman", "rle")
@@ -97,16 +110,9 @@ class ProtocolError(Exception):
 
 
 def infer_format(path: str) -> Optional[str]:
-    """Returns the format PIL would infer from ``path``'s extension ("png"/"jpeg"), else None."""
-    dot = path.rfind(".")
-    if dot < 0 or "/" in path[dot:]:
-        return None
-    ext = path[dot:].lower()
-    if ext == ".png":
-        return "png"
-    if ext in (".jpg", ".jpeg", ".jpe", ".jfif"):
-        return "jpeg"
-    return None
+    """Returns the format PIL would infer from ``path``'s extension (a FORMAT_TABLE name), else
+    None.  Paths are protocol paths ('/'-separated) on every platform."""
+    return _EXTENSION_FORMATS.get(posixpath.splitext(path)[1].lower())
 
 
 # ----------------------------------------------------------------------------------------------
@@ -165,6 +171,20 @@ def _canonical_save(msg: Mapping[str, Any]) -> Dict[str, Any]:
     return out
 
 
+def _is_default(key: str, value: Any) -> bool:
+    """True iff a canonical save ``value`` of optional ``key`` is its default (then the
+    canonical form omits it).  ``pad_value`` -0.0 is not the default 0.0."""
+    default = SAVE_DEFAULTS[key]
+    if key == "pad_value":
+        return value == default and math.copysign(1.0, value) > 0
+    return type(value) is type(default) and value == default
+
+
+def _omit_defaults(msg: Mapping[str, Any]) -> Dict[str, Any]:
+    return {k: v for k, v in msg.items()
+            if k in ("v", "kind", "id") or k in _REQUIRED_SAVE_KEYS or not _is_default(k, v)}
+
+
 def _pack(obj: Any) -> bytes:
     # use_bin_type: str stays str, bytes would be bin; floats are always float64.
     return msgpack.packb(obj, use_bin_type=True, use_single_float=False, strict_types=False)
@@ -179,7 +199,7 @@ def encode_client(msg: Mapping[str, Any]) -> bytes:
     if kind == "credit":
         return _pack(credit_request(msg["id"], msg["bytes"], msg["policy"], msg["timeout_ms"]))
     if kind == "save":
-        return _pack(_canonical_save(msg))
+        return _pack(_omit_defaults(_canonical_save(msg)))
     raise ValueError(f"unknown message kind {kind!r}")
 
 

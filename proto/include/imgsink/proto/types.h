@@ -13,6 +13,8 @@ enum class DType : uint8_t { kUint8, kUint16, kFloat16, kBFloat16, kFloat32, kFl
 // How the dims of a tensor are named.  N = batch, C = channels, H = height, W = width.
 enum class Layout : uint8_t { kHW, kCHW, kNCHW, kHWC, kNHWC };
 
+// Values are contiguous from 0 and index kFormatTable (formats.h), where each format is
+// described; a new one goes at the end, with its table row.
 enum class OutputFormat : uint8_t { kPng, kJpeg };
 
 // One grid image per request (make_grid), or one file per image of the batch.
@@ -33,7 +35,7 @@ int LayoutRank(Layout layout);
 
 std::string_view DTypeName(DType dtype);  // "uint8", "uint16", "float16", "bfloat16", "float32", "float64"
 std::string_view LayoutName(Layout layout);  // "HW", "CHW", "NCHW", "HWC", "NHWC"
-std::string_view OutputFormatName(OutputFormat format);  // "png", "jpeg"
+std::string_view OutputFormatName(OutputFormat format);  // kFormatTable's name: "png", "jpeg"
 std::string_view OutputModeName(OutputMode mode);  // "grid", "each"
 std::string_view JpegSubsamplingName(JpegSubsampling s);  // "444", "422", "420"
 std::string_view PngFilterName(PngFilter f);  // "all", "none", "sub", "up", "avg", "paeth"
@@ -42,14 +44,12 @@ std::string_view PngStrategyName(PngStrategy s);  // "default", "filtered", "huf
 // Each returns true iff `name` is a wire name of that enum; sets *out then.
 bool ParseDType(std::string_view name, DType* out);
 bool ParseLayout(std::string_view name, Layout* out);
-bool ParseOutputFormat(std::string_view name, OutputFormat* out);  // also accepts "jpg"
+bool ParseOutputFormat(std::string_view name, OutputFormat* out);  // names and aliases: "jpg"
 bool ParseOutputMode(std::string_view name, OutputMode* out);
 bool ParseJpegSubsampling(std::string_view name, JpegSubsampling* out);
 bool ParsePngFilter(std::string_view name, PngFilter* out);
 bool ParsePngStrategy(std::string_view name, PngStrategy* out);
 
-// Infers the format from the path's extension as PIL does for the formats we write:
-// .png -> png; .jpg .jpeg .jpe .jfif -> jpeg (case-insensitive).  Returns false otherwise.
-bool InferOutputFormat(std::string_view path, OutputFormat* out);
+// Format inference from a path (InferOutputFormat, ResolveOutputFormat) is in formats.h.
 
 }  // namespace imgsink
