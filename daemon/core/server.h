@@ -1,4 +1,5 @@
-// Server: wires the daemon's stages together (see README "How it works").
+// Server: wires the daemon's stages together (the layers: daemon/CMakeLists.txt; the wire
+// protocol: proto/PROTOCOL.md).
 //
 //   socket thread: receive -> decode -> credit check -> validate -> Pipeline::Submit
 //                  replies, done events, the credit ledger, per-client counts
