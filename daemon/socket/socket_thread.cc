@@ -153,6 +153,7 @@ void SocketThread::Stop() {
 }
 
 void SocketThread::Run() {
+  socket_thread_id_.store(std::this_thread::get_id());
   std::vector<zmq::pollitem_t> items;
   for (zmq::socket_t& router : routers_) items.push_back({router.handle(), 0, ZMQ_POLLIN, 0});
   items.push_back({nullptr, wake_fd_, ZMQ_POLLIN, 0});

@@ -73,8 +73,9 @@ class SocketThread {
   // Tasks are how other threads touch state the socket thread owns (muduo's runInLoop).
   void Post(std::function<void()> task);
 
-  // Returns true iff called on the socket thread.
-  bool InSocketThread() const { return std::this_thread::get_id() == thread_.get_id(); }
+  // Returns true iff called on the socket thread.  Any thread; race-free even while Start()
+  // is still storing thread_ (the id is published by the socket thread itself).
+  bool InSocketThread() const { return std::this_thread::get_id() == socket_thread_id_.load(); }
 
   // Runs queued tasks, sends what is queued, then closes the socket and joins the thread.
   // Idempotent; owner only.
@@ -105,6 +106,9 @@ class SocketThread {
   int wake_fd_ = -1;
   std::vector<std::string> bound_;
   std::thread thread_;
+  // thread_'s id, set by the socket thread as it starts.  Not thread_.get_id(): the new thread
+  // may run (and its handlers ask InSocketThread()) before Start()'s assignment to thread_ ends.
+  std::atomic<std::thread::id> socket_thread_id_{};
   std::atomic<bool> stopping_{false};
 
   std::mutex mu_;
