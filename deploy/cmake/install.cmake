@@ -2,7 +2,7 @@
 # Included once, at the end of the top-level CMakeLists.txt, after every target exists.
 #
 # Components:
-#   daemon  imgsinkd (and imgsinkctl once it exists), the systemd unit, sysusers.d and
+#   daemon  imgsinkd and imgsinkctl, the systemd unit, sysusers.d and
 #           tmpfiles.d entries, the config file, docs
 #   dev     the C++ client: static libraries imgsink_{client,proto,endpoint}, headers, and the
 #           CMake package `imgsink` (targets imgsink::client, imgsink::proto, imgsink::endpoint)
@@ -46,10 +46,7 @@ else()
 endif()
 
 # ---------------------------------------------------------------------------------- daemon ---
-install(TARGETS imgsinkd RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT daemon)
-if(TARGET imgsinkctl)
-  install(TARGETS imgsinkctl RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT daemon)
-endif()
+install(TARGETS imgsinkd imgsinkctl RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT daemon)
 
 set(IMGSINK_DEPLOY_DIR ${PROJECT_SOURCE_DIR}/deploy)
 set(IMGSINK_DEPLOY_BINARY_DIR ${PROJECT_BINARY_DIR}/deploy)
@@ -85,6 +82,10 @@ install(FILES ${IMGSINK_DEPLOY_DIR}/README.md
         DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT daemon)
 
 # ------------------------------------------------------------------------------------- dev ---
+# The installed headers are C++17: consumers get -std=c++17 (or newer) from the targets.
+foreach(lib imgsink_client imgsink_proto imgsink_endpoint)
+  target_compile_features(${lib} PUBLIC cxx_std_17)
+endforeach()
 set_target_properties(imgsink_client PROPERTIES EXPORT_NAME client)
 set_target_properties(imgsink_proto PROPERTIES EXPORT_NAME proto)
 set_target_properties(imgsink_endpoint PROPERTIES EXPORT_NAME endpoint)

@@ -1,109 +1,35 @@
-"""An imgsinkd under measurement: start/stop, status counters, CPU time and peak RSS from /proc,
-and a run of K bench_load client processes against it."""
+"""An imgsinkd under measurement (tests/integration/daemon_process.py starts it and reads its
+status counters, CPU time and peak RSS from /proc), and a run of K bench_load client processes
+against it."""
 from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import List, Optional
 
-import msgpack
-import zmq
+sys.path.append(str(Path(__file__).resolve().parents[1] / "integration"))
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+from daemon_process import DaemonProcess  # noqa: E402
 
 
 def load_average() -> List[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-class Daemon:
-    """imgsinkd in `workdir` (ipc socket, output root and journal there).  Context manager."""
-
-    def __init__(self, bin_dir: Path, workdir: Path, workers: int, journal: bool,
-                 memory_budget: int):
-        self.workdir = Path(workdir)
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.endpoint = f"ipc://{self.workdir}/imgsinkd.sock"
-        self.args = [str(bin_dir / "imgsinkd"), "--listen", self.endpoint,
-                     "--output-root", str(self.workdir / "out"),
-                     "--journal-dir", str(self.workdir / "journal"),
-                     "--journal", "on" if journal else "off",
-                     "--workers", str(workers), "--memory-budget", str(memory_budget)]
-        self.proc: Optional[subprocess.Popen] = None
-        self._ctx = zmq.Context.instance()
-
-    def __enter__(self) -> "Daemon":
-        self._log = open(self.workdir / "imgsinkd.log", "ab")
-        self.proc = subprocess.Popen(self.args, stdout=self._log, stderr=subprocess.STDOUT,
-                                     cwd=self.workdir)
-        deadline = time.monotonic() + 20
-        while self.status(timeout=0.5) is None:
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"imgsinkd did not start: {self.log_tail()}")
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    def stop(self) -> int:
-        if self.proc is None:
-            return 0
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = self.proc.wait(120)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            rc = self.proc.wait()
-        self._log.close()
-        self.proc = None
-        if rc != 0:
-            raise RuntimeError(f"imgsinkd exited with {rc}: {self.log_tail()}")
-        return rc
-
-    def log_tail(self) -> str:
-        path = self.workdir / "imgsinkd.log"
-        return path.read_text(errors="replace")[-2000:] if path.exists() else ""
-
-    def status(self, timeout: float = 5.0) -> Optional[Dict[str, int]]:
-        s = self._ctx.socket(zmq.DEALER)
-        s.setsockopt(zmq.LINGER, 0)
-        try:
-            s.connect(self.endpoint)
-            s.send(msgpack.packb({"v": 1, "kind": "status", "id": 1}))
-            if not s.poll(int(timeout * 1000)):
-                return None
-            return msgpack.unpackb(s.recv(), raw=False).get("counters")
-        finally:
-            s.close()
-
-    def cpu_seconds(self) -> float:
-        """User + system CPU time of the whole daemon so far."""
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-    def thread_cpu_seconds(self) -> List[float]:
-        """CPU seconds of each daemon thread, largest first."""
-        out = []
-        for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
-            try:
-                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            out.append(round((int(fields[11]) + int(fields[12])) / CLOCK_TICKS, 2))
-        return sorted(out, reverse=True)
-
-    def peak_rss_bytes(self) -> int:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-        raise RuntimeError("no VmHWM")
+def Daemon(bin_dir: Path, workdir: Path, workers: int, journal: bool,
+           memory_budget: int) -> DaemonProcess:
+    """imgsinkd in `workdir` (ipc socket, output root and journal there), to be used as a
+    context manager; leaving it drains the daemon (up to 120 s) and checks it exited cleanly."""
+    return DaemonProcess(workdir, ["--journal", "on" if journal else "off",
+                                   "--memory-budget", str(memory_budget)],
+                         workers=workers, bin_dir=bin_dir, stop_timeout=120)
 
 
-def start_loaders(bin_dir: Path, daemon: Daemon, spec_args: List[str], clients: int,
+def start_loaders(bin_dir: Path, daemon: DaemonProcess, spec_args: List[str], clients: int,
                   window: int, seconds: float = 0, count: int = 0) -> List[subprocess.Popen]:
     procs = []
     for k in range(clients):

@@ -40,21 +40,21 @@ TEST_CASE("LoadCurveKey takes a key or reads it from a key file", "[client][curv
   REQUIRE(LoadCurveKey(keys.public_key, &z85).ok());
   CHECK(z85 == keys.public_key);
   // imgsinkctl keygen's format (key + newline), with comments and blank lines allowed first.
-  WriteFile(dir.path() / "c.key", "# client secret\n\n  " + keys.secret_key + "  \n");
-  REQUIRE(LoadCurveKey((dir.path() / "c.key").string(), &z85).ok());
+  WriteFile(dir.File("c.key"), "# client secret\n\n  " + keys.secret_key + "  \n");
+  REQUIRE(LoadCurveKey(dir.File("c.key"), &z85).ok());
   CHECK(z85 == keys.secret_key);
-  WriteFile(dir.path() / "short.key", "abc\n");
-  CHECK(LoadCurveKey((dir.path() / "short.key").string(), &z85).code() == ErrorCode::kBadOption);
-  CHECK(LoadCurveKey((dir.path() / "missing.key").string(), &z85).code() ==
+  WriteFile(dir.File("short.key"), "abc\n");
+  CHECK(LoadCurveKey(dir.File("short.key"), &z85).code() == ErrorCode::kBadOption);
+  CHECK(LoadCurveKey(dir.File("missing.key"), &z85).code() ==
         ErrorCode::kBadOption);
 }
 
 TEST_CASE("ParseCurveKeys reads SERVER,PUBLIC,SECRET", "[client][curve]") {
   TempDir dir;
   const KeyPair server, client;
-  WriteFile(dir.path() / "server.pub", server.public_key + "\n");
+  WriteFile(dir.File("server.pub"), server.public_key + "\n");
   CurveKeys keys;
-  REQUIRE(ParseCurveKeys((dir.path() / "server.pub").string() + "," + client.public_key + "," +
+  REQUIRE(ParseCurveKeys(dir.File("server.pub") + "," + client.public_key + "," +
                              client.secret_key, &keys).ok());
   CHECK(keys.server_public_key == server.public_key);
   CHECK(keys.public_key == client.public_key);

@@ -12,37 +12,14 @@
 #include <catch.hpp>
 
 #include "imgsink/client.h"
+#include "test_util/temp_dir.h"
 
 namespace imgsink::test {
 
 // Generous bound for waits that must succeed; the tests never assert on durations.
 inline constexpr std::chrono::seconds kLong{20};
 
-// A fresh directory under $TMPDIR (or /tmp), removed with everything in it on destruction.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "imgsink-client-test-XXXXXX").string();
-    REQUIRE(mkdtemp(pattern.data()) != nullptr);
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const std::filesystem::path& path() const { return path_; }
-  // An ipc endpoint inside the directory.
-  std::string Endpoint(const std::string& name = "daemon.sock") const {
-    return "ipc://" + (path_ / name).string();
-  }
-
- private:
-  std::filesystem::path path_;
-};
+using TempDir = imgsink::testutil::TempDir;
 
 // Opens a client or fails the test.
 inline std::unique_ptr<Client> OpenClient(const std::string& endpoint,

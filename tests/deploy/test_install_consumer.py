@@ -34,6 +34,11 @@ def test_install_then_build_a_consumer(tmp_path):
     assert (config.parent / "imgsinkConfigVersion.cmake").is_file()
     # The dev component is the client only: no daemon, no unit.
     assert not list(prefix.rglob("imgsinkd*"))
+    # Every exported library asks its consumers for C++17 (the consumer asks for C++14).
+    targets = (config.parent / "imgsinkTargets.cmake").read_text()
+    for lib in ["client", "proto", "endpoint"]:
+        block = targets.split(f"add_library(imgsink::{lib} ", 1)[1].split("add_library(", 1)[0]
+        assert "cxx_std_17" in block, lib
 
     build = tmp_path / "consumer-build"
     env = {k: v for k, v in os.environ.items() if k != "DESTDIR"}

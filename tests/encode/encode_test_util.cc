@@ -186,18 +186,6 @@ bool DecodeJpeg(const std::vector<uint8_t>& jpeg, Image* out, std::string* error
   return ok;
 }
 
-TempDir::TempDir() {
-  const char* base = std::getenv("TMPDIR");
-  std::string pattern = std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/imgsink-test-XXXXXX";
-  if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-  path_ = pattern;
-}
-
-TempDir::~TempDir() {
-  std::error_code ignored;
-  std::filesystem::remove_all(path_, ignored);
-}
-
 void WriteFile(const std::string& path, const void* data, size_t size) {
   std::ofstream file(path, std::ios::binary);
   file.write(static_cast<const char*>(data), std::streamsize(size));

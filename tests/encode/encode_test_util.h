@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "daemon/render/image.h"
+#include "test_util/temp_dir.h"
 
 namespace imgsink::testing {
 
@@ -32,18 +33,7 @@ bool DecodePngSimplified(const std::vector<uint8_t>& png, int channels, Image* o
 // Decodes a JPEG with TurboJPEG into 1 (gray) or 3 (RGB) channels as stored.
 bool DecodeJpeg(const std::vector<uint8_t>& jpeg, Image* out, std::string* error);
 
-// A fresh directory under $TMPDIR (or /tmp), removed with its contents on destruction.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using TempDir = imgsink::testutil::TempDir;
 
 void WriteFile(const std::string& path, const void* data, size_t size);
 std::vector<uint8_t> ReadFile(const std::string& path);

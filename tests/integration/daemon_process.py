@@ -1,4 +1,8 @@
-"""Starts a real imgsinkd for tests: temp ipc socket, temp output root, clean shutdown."""
+"""The one way the Python tests and the benchmark start a real imgsinkd: DaemonProcess (ipc
+socket, output root and journal in a work dir; readiness by a status request; clean shutdown;
+counters, CPU time and peak RSS from /proc; an imgsink.Client on demand), plus the fixtures
+and helpers that go with it.  Used by tests/integration, tests/python (conftest.py),
+tests/metrics, tests/ctl and tests/bench (bench_daemon.py)."""
 from __future__ import annotations
 
 import atexit
@@ -14,12 +18,18 @@ import msgpack
 import pytest
 import zmq
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
 
 def bin_dir() -> Path:
+    """The build's bin directory, from $IMGSINK_BIN_DIR."""
     d = os.environ.get("IMGSINK_BIN_DIR")
     if not d:
         raise RuntimeError("IMGSINK_BIN_DIR is not set (ctest sets it; or export it to <build>/bin)")
     return Path(d)
+
+
+_bin_dir_from_env = bin_dir  # DaemonProcess's parameter `bin_dir` hides the function
 
 
 _running: "set[DaemonProcess]" = set()
@@ -61,27 +71,50 @@ def free_port() -> int:
 
 
 class DaemonProcess:
-    """An imgsinkd child process.  Use as a context manager; stop() asserts a clean exit."""
+    """An imgsinkd child process in `workdir`.  As a context manager it starts the daemon and,
+    leaving without an exception, stops it and asserts a clean exit (status 0).
+
+    `bin_dir`: where imgsinkd is (default: $IMGSINK_BIN_DIR).  `workers` None passes no
+    --workers.  `stop_timeout`: how long a SIGTERM drain may take before SIGKILL."""
 
     def __init__(self, workdir: Path, extra_args: Optional[List[str]] = None,
                  workers: Optional[int] = 2,
-                 output_root: Optional[Path] = None, env: Optional[dict] = None):
+                 output_root: Optional[Path] = None, env: Optional[dict] = None,
+                 bin_dir: Optional[Path] = None, stop_timeout: float = 30.0):
         self.env = env
+        self.stop_timeout = stop_timeout
         self.workdir = Path(workdir)
         self.socket_path = self.workdir / "imgsinkd.sock"
         self.endpoint = f"ipc://{self.socket_path}"
         self.output_root = Path(output_root) if output_root else self.workdir / "out"
         self.log_path = self.workdir / "imgsinkd.log"
         self.journal_dir = self.workdir / "journal"
-        self.args = [str(bin_dir() / "imgsinkd"), "--listen", self.endpoint,
-                     "--output-root", str(self.output_root), "--journal-dir",
-                     str(self.journal_dir)]
+        exe = Path(bin_dir or _bin_dir_from_env()) / "imgsinkd"
+        self.args = [str(exe), "--listen", self.endpoint, "--output-root", str(self.output_root),
+                     "--journal-dir", str(self.journal_dir)]
         if workers is not None:
             self.args += ["--workers", str(workers)]
         self.args += extra_args or []
         self.proc: Optional[subprocess.Popen] = None
+        self._client = None
 
-    def start(self, timeout: float = 10.0) -> "DaemonProcess":
+    @property
+    def out(self) -> Path:
+        """The output root (the Python client tests' name for it)."""
+        return self.output_root
+
+    @property
+    def client(self):
+        """An imgsink.Client of this daemon, opened on first use; stop() closes it."""
+        if self._client is None:
+            import imgsink  # the Python client: on PYTHONPATH for the tests that use this
+            self._client = imgsink.Client(self.endpoint, timeout=30.0)
+        return self._client
+
+    def start(self, timeout: float = 30.0) -> "DaemonProcess":
+        """Starts the daemon and returns once it answers a status request.  Raises
+        RuntimeError, with the log, if it exits or does not answer within `timeout` (then it is
+        killed)."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.args, stdout=self._log, stderr=subprocess.STDOUT,
@@ -90,11 +123,14 @@ class DaemonProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"imgsinkd exited with {self.proc.returncode}: {self.log()}")
+                rc = self.proc.returncode
+                self._forget()
+                raise RuntimeError(f"imgsinkd exited with {rc}: {self.log()}")
             if self.socket_path.exists() and self.status(timeout=1.0) is not None:
                 return self
             time.sleep(0.02)
-        raise RuntimeError(f"imgsinkd did not come up: {self.log()}")
+        self.kill()
+        raise RuntimeError(f"imgsinkd did not come up in {timeout} s: {self.log()}")
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -125,6 +161,22 @@ class DaemonProcess:
                 raise TimeoutError(f"daemon still busy: {c}")
             time.sleep(0.02)
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the whole daemon so far."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+    def thread_cpu_seconds(self) -> List[float]:
+        """CPU seconds of each daemon thread, largest first."""
+        out = []
+        for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
+            try:
+                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            out.append(round((int(fields[11]) + int(fields[12])) / CLOCK_TICKS, 2))
+        return sorted(out, reverse=True)
+
     def peak_rss_bytes(self) -> int:
         """The daemon's peak resident set size so far (VmHWM)."""
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
@@ -136,12 +188,28 @@ class DaemonProcess:
         """SIGKILL: the crash the journal exists for."""
         self.proc.kill()
         self.proc.wait()
+        self._forget()
+
+    def _forget(self) -> None:
+        """After the process is gone: closes the log and the client."""
+        self._close_client()
         self._log.close()
+        _running.discard(self)
         self.proc = None
 
-    def stop(self, timeout: float = 30.0) -> int:
+    def _close_client(self) -> None:
+        if self._client is not None:
+            self._client.close(timeout=10)
+            self._client = None
+
+    def stop(self, timeout: Optional[float] = None) -> int:
+        """SIGTERM (the daemon drains), then waits up to `timeout` (default stop_timeout);
+        SIGKILL and TimeoutExpired after that.  Returns the exit status."""
         if self.proc is None:
             return 0
+        self._close_client()
+        if timeout is None:
+            timeout = self.stop_timeout
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         try:
@@ -151,8 +219,7 @@ class DaemonProcess:
             self.proc.wait()
             raise
         finally:
-            self._log.close()
-        self.proc = None
+            self._forget()
         return rc
 
     def __enter__(self) -> "DaemonProcess":

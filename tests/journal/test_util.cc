@@ -15,17 +15,6 @@ namespace imgsink::journal::testing {
 
 namespace fs = std::filesystem;
 
-TempDir::TempDir() {
-  std::string tmpl = "/tmp/imgsink-journal-test-XXXXXX";
-  if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-  path_ = tmpl;
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  fs::remove_all(path_, ec);
-}
-
 std::vector<uint8_t> PayloadFor(uint64_t job_id, size_t size, uint32_t salt) {
   std::vector<uint8_t> out(size);
   uint64_t x = job_id * 0x9E3779B97F4A7C15ull + salt + 1;

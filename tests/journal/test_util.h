@@ -7,21 +7,11 @@
 #include <vector>
 
 #include "daemon/journal/journal.h"
+#include "test_util/temp_dir.h"
 
 namespace imgsink::journal::testing {
 
-// A fresh directory under /tmp, removed with its contents on destruction.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using TempDir = imgsink::testutil::TempDir;
 
 // Deterministic payload bytes for a job: `size` bytes derived from (job_id, salt).
 std::vector<uint8_t> PayloadFor(uint64_t job_id, size_t size, uint32_t salt = 0);

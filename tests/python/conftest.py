@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 
 import pytest
 
@@ -18,7 +16,12 @@ sys.path.insert(0, _HERE)
 if os.path.join(_SOURCE, "client", "python") not in sys.path:
     sys.path.insert(0, os.path.join(_SOURCE, "client", "python"))
 
+# The real daemon: started by tests/integration/daemon_process.py, the tests' one launcher.
+# Appended, so this directory's conftest stays the `conftest` its tests import.
+sys.path.append(os.path.join(_SOURCE, "tests", "integration"))
+
 import imgsink  # noqa: E402
+from daemon_process import DaemonProcess  # noqa: E402
 from fake_daemon import FakeDaemon  # noqa: E402
 
 SOURCE_DIR = _SOURCE
@@ -65,55 +68,9 @@ def imgsinkd_help() -> str:
     return _help_cache[path]
 
 
-class RealDaemon:
-    """A running imgsinkd with its output root; ``client`` talks to it."""
-
-    def __init__(self, root: str, extra_args=(), workers: int = 2):
-        self.root = root
-        self.out = os.path.join(root, "out")
-        os.makedirs(self.out)
-        self.endpoint = f"ipc://{root}/d.sock"
-        self.log_path = os.path.join(root, "imgsinkd.log")
-        args = [imgsinkd_path(), "--listen", self.endpoint, "--output-root", self.out,
-                "--workers", str(workers), *extra_args]
-        if "--journal-dir" in imgsinkd_help():
-            args += ["--journal-dir", os.path.join(root, "journal")]
-        self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT)
-        self.client = imgsink.Client(self.endpoint, timeout=30.0)
-        try:
-            self._wait_ready()
-        except BaseException:
-            self.stop()
-            raise
-
-    def _wait_ready(self):
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"imgsinkd exited with {self.proc.returncode}:\n"
-                                   + self.log())
-            try:
-                self.client.stats(timeout=1.0)
-                return
-            except imgsink.ImgsinkError:
-                time.sleep(0.1)
-        raise RuntimeError("imgsinkd did not answer a status request in 30 s:\n" + self.log())
-
-    def log(self) -> str:
-        with open(self.log_path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
-
-    def stop(self):
-        self.client.close(timeout=10)
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
+def real_daemon(root, extra_args=(), workers: int = 2) -> DaemonProcess:
+    """A started imgsinkd working in `root` (output root ``out``); ``client`` talks to it."""
+    return DaemonProcess(root, list(extra_args), workers=workers).start()
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +79,7 @@ def daemon():
         pytest.skip("imgsinkd is not built (set IMGSINK_BIN_DIR to the build's bin dir)")
     root = tempfile.mkdtemp(prefix="imgsink-d-", dir="/tmp")
     try:
-        d = RealDaemon(root)
+        d = real_daemon(root)
         yield d
         d.stop()
     finally:

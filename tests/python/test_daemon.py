@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 import imgsink
-from conftest import RealDaemon, imgsinkd_help, imgsinkd_path
+from conftest import real_daemon, imgsinkd_help, imgsinkd_path
 from matrix import CASES, DTYPES, read_image, torchvision_png, torchvision_png_any_dtype
 
 
@@ -176,7 +176,7 @@ def test_oversized_request_fails_and_the_client_recovers():
         pytest.skip("imgsinkd is not built")
     root = tempfile.mkdtemp(prefix="imgsink-d-", dir="/tmp")
     try:
-        d = RealDaemon(root, ["--max-request-bytes", "100000"])
+        d = real_daemon(root, ["--max-request-bytes", "100000"])
     except BaseException:
         shutil.rmtree(root, ignore_errors=True)
         raise
@@ -203,7 +203,7 @@ def tight():
         pytest.skip("imgsinkd has no --memory-budget option")
     root = tempfile.mkdtemp(prefix="imgsink-d-", dir="/tmp")
     try:
-        d = RealDaemon(root, ["--memory-budget", "1M", "--max-request-bytes", "1M"], workers=1)
+        d = real_daemon(root, ["--memory-budget", "1M", "--max-request-bytes", "1M"], workers=1)
         yield d
         d.stop()
     finally:
@@ -299,7 +299,7 @@ def test_curve_over_tcp_admits_listed_keys_only():
         f.write(client_sec + b"\n")
     tcp = f"tcp://127.0.0.1:{_free_tcp_port()}"
     try:
-        d = RealDaemon(root, ["--listen", tcp, "--curve-secret-key",
+        d = real_daemon(root, ["--listen", tcp, "--curve-secret-key",
                               os.path.join(root, "server.key"), "--curve-allowed-keys",
                               os.path.join(root, "allowed")])
     except BaseException:

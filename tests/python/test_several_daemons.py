@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import imgsink
-from conftest import RealDaemon, imgsinkd_path
+from conftest import real_daemon, imgsinkd_path
 from client_helpers import closing_client, wait_until
 from fake_daemon import FakeDaemon
 from matrix import read_image, torchvision_png
@@ -25,7 +25,7 @@ def pair():
     daemons = []
     try:
         for root in roots:
-            daemons.append(RealDaemon(root))
+            daemons.append(real_daemon(root))
         yield daemons
     finally:
         for d in daemons:

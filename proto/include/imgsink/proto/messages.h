@@ -51,8 +51,9 @@ struct JpegOptions {
   JpegSubsampling subsampling = JpegSubsampling::k420;  // PIL's default
 };
 
-// What the client asks the daemon to do when the daemon has no room for the job
-// (issue "Durable jobs"; the daemon may ignore it until budgets exist).
+// What happens when the daemon has no room for the job: the client sends it with each credit
+// request, and the daemon's credit ledger (daemon/admission/credit_ledger.h) waits up to the
+// timeout (kBlock) or refuses at once with `busy` (kDrop, counted as dropped; kError).
 enum class BusyPolicy : uint8_t { kBlock, kDrop, kError };
 
 // kind "save": render and write one tensor.  The tensor bytes travel in their own frame.
