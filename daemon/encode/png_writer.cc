@@ -90,12 +90,10 @@ PngRowFilter ChoosePngRowFilter(const Image& image) {
     for (int y = 1; y < image.height; y += 8) {
       const uint8_t* cur = image.pixels.data() + size_t(y) * row_bytes;
       FilterPngRow(filter, cur, cur - row_bytes, row_bytes, bpp, filtered.data());
-      uint32_t row_sum = 0;  // < 2^31: row_bytes * 128 for rows up to 16 M bytes
       for (size_t i = 0; i < row_bytes; ++i) {
         const int8_t v = int8_t(filtered[i]);
-        row_sum += uint32_t(v < 0 ? -v : v);
+        sum += uint64_t(v < 0 ? -v : v);
       }
-      sum += row_sum;
     }
     if (sum < best_sum) best_sum = sum, best = filter;  // ties keep the earlier (paeth first)
   }
