@@ -200,6 +200,11 @@ Status PngEncoder::Encode(const Image& image, const PngOptions& opts,
   if (WriterFilter(opts.filter) >= 0) {
     writer_text_.resize(text.size());
     for (size_t i = 0; i < text.size(); ++i) writer_text_[i] = {text_keys_[i], text_values_[i], bool(utf8[i])};
+    if (opts.compress_level == 1 && opts.strategy == PngStrategy::kRle) {  // the fast preset: ISA-L
+      const PngRowFilter filter =
+          opts.filter == PngFilter::kPaeth ? ChoosePngRowFilter(image) : PngRowFilter(WriterFilter(opts.filter));
+      return writer_.WriteFast(image, filter, writer_text_, out);
+    }
     return writer_.Write(image, PngRowFilter(WriterFilter(opts.filter)), opts.compress_level,
                          ZlibStrategy(opts.strategy), writer_text_, out);
   }

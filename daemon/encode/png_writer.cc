@@ -77,36 +77,59 @@ void FilterPngRow(PngRowFilter filter, const uint8_t* cur, const uint8_t* prev, 
   }
 }
 
-PngWriter::~PngWriter() {
-  if (zs_live_) deflateEnd(&zs_);
+PngRowFilter ChoosePngRowFilter(const Image& image) {
+  if (image.bit_depth != 8 || image.height < 2) return PngRowFilter::kPaeth;
+  const size_t row_bytes = image.row_bytes(), bpp = size_t(image.channels);
+  std::vector<uint8_t> filtered(row_bytes);
+  static const PngRowFilter kCandidates[] = {PngRowFilter::kPaeth, PngRowFilter::kNone, PngRowFilter::kSub,
+                                             PngRowFilter::kUp};
+  PngRowFilter best = PngRowFilter::kPaeth;
+  uint64_t best_sum = UINT64_MAX;
+  for (PngRowFilter filter : kCandidates) {
+    uint64_t sum = 0;
+    for (int y = 1; y < image.height; y += 8) {
+      const uint8_t* cur = image.pixels.data() + size_t(y) * row_bytes;
+      FilterPngRow(filter, cur, cur - row_bytes, row_bytes, bpp, filtered.data());
+      for (size_t i = 0; i < row_bytes; ++i) {
+        const int8_t v = int8_t(filtered[i]);
+        sum += uint64_t(v < 0 ? -v : v);
+      }
+    }
+    if (sum < best_sum) best_sum = sum, best = filter;  // ties keep the earlier (paeth first)
+  }
+  return best;
+}
+
+void PngWriter::WriteHeader(const Image& image, const std::vector<PngTextChunk>& text, std::vector<uint8_t>* out) {
+  static const uint8_t kSignature[8] = {137, 80, 78, 71, 13, 10, 26, 10};
+  out->resize(8);  // not clear()+insert(): GCC 12 flags that with a false stringop-overflow
+  std::memcpy(out->data(), kSignature, 8);
+  uint8_t ihdr[13];
+  Put32(ihdr, uint32_t(image.width));
+  Put32(ihdr + 4, uint32_t(image.height));
+  ihdr[8] = uint8_t(image.bit_depth);
+  ihdr[9] = ColorType(image.channels);
+  ihdr[10] = ihdr[11] = ihdr[12] = 0;  // deflate, adaptive-filter method 0, no interlace
+  AppendChunk(out, "IHDR", {std::string_view(reinterpret_cast<const char*>(ihdr), 13)});
+  static const char kNul[1] = {0};
+  // After an iTXt keyword, as libpng writes it: NUL, compression flag 0 (uncompressed),
+  // method 0, empty language tag + NUL, empty translated keyword + NUL.
+  static const char kItxtHeader[5] = {0, 0, 0, 0, 0};
+  for (const PngTextChunk& chunk : text) {
+    if (chunk.utf8) {
+      AppendChunk(out, "iTXt", {chunk.keyword, std::string_view(kItxtHeader, 5), chunk.text});
+    } else {
+      AppendChunk(out, "tEXt", {chunk.keyword, std::string_view(kNul, 1), chunk.text});
+    }
+  }
 }
 
 Status PngWriter::Write(const Image& image, PngRowFilter filter, int zlib_level, int zlib_strategy,
                         const std::vector<PngTextChunk>& text, std::vector<uint8_t>* out) {
   try {
-    Status status = StartDeflate(zlib_level, zlib_strategy);
+    Status status = stream_.Start(DeflateStream::Engine::kZlib, zlib_level, zlib_strategy);
     if (!status.ok()) return status;
-    static const uint8_t kSignature[8] = {137, 80, 78, 71, 13, 10, 26, 10};
-    out->resize(8);  // not clear()+insert(): GCC 12 flags that with a false stringop-overflow
-    std::memcpy(out->data(), kSignature, 8);
-    uint8_t ihdr[13];
-    Put32(ihdr, uint32_t(image.width));
-    Put32(ihdr + 4, uint32_t(image.height));
-    ihdr[8] = uint8_t(image.bit_depth);
-    ihdr[9] = ColorType(image.channels);
-    ihdr[10] = ihdr[11] = ihdr[12] = 0;  // deflate, adaptive-filter method 0, no interlace
-    AppendChunk(out, "IHDR", {std::string_view(reinterpret_cast<const char*>(ihdr), 13)});
-    static const char kNul[1] = {0};
-    // After an iTXt keyword, as libpng writes it: NUL, compression flag 0 (uncompressed),
-    // method 0, empty language tag + NUL, empty translated keyword + NUL.
-    static const char kItxtHeader[5] = {0, 0, 0, 0, 0};
-    for (const PngTextChunk& chunk : text) {
-      if (chunk.utf8) {
-        AppendChunk(out, "iTXt", {chunk.keyword, std::string_view(kItxtHeader, 5), chunk.text});
-      } else {
-        AppendChunk(out, "tEXt", {chunk.keyword, std::string_view(kNul, 1), chunk.text});
-      }
-    }
+    WriteHeader(image, text, out);
     status = DeflateAll(image, filter, out);
     if (!status.ok()) return status;
     AppendChunk(out, "IEND", {});
@@ -116,21 +139,33 @@ Status PngWriter::Write(const Image& image, PngRowFilter filter, int zlib_level,
   }
 }
 
-// Reuses the stream when level and strategy are unchanged: deflateInit2 allocates ~270 KiB.
-Status PngWriter::StartDeflate(int level, int strategy) {
-  if (zs_live_ && level == zs_level_ && strategy == zs_strategy_) {
-    if (deflateReset(&zs_) == Z_OK) return Status::OK();
+Status PngWriter::WriteFast(const Image& image, PngRowFilter filter, const std::vector<PngTextChunk>& text,
+                            std::vector<uint8_t>* out) {
+  try {
+    Status status = stream_.Start(DeflateStream::Engine::kIsal, kIsalLevel, kIsalHistBits);
+    if (!status.ok()) return status;
+    WriteHeader(image, text, out);
+    const size_t idat_begin = out->size();
+    status = DeflateAll(image, filter, out);
+    if (!status.ok()) return status;
+    const size_t isal_bytes = out->size() - idat_begin;
+    const size_t filtered_bytes = (image.row_bytes() + 1) * size_t(image.height);
+    if (double(isal_bytes) < kZlibRetryRatio * double(filtered_bytes)) {
+      status = stream_.Start(DeflateStream::Engine::kZlib, kZlibRetryLevel, Z_DEFAULT_STRATEGY);
+      if (!status.ok()) return status;
+      retry_.clear();
+      status = DeflateAll(image, filter, &retry_);
+      if (!status.ok()) return status;
+      if (retry_.size() < isal_bytes) {
+        out->resize(idat_begin);
+        out->insert(out->end(), retry_.begin(), retry_.end());
+      }
+    }
+    AppendChunk(out, "IEND", {});
+    return Status::OK();
+  } catch (const std::bad_alloc&) {
+    return Status(ErrorCode::kEncodeFailed, "png writer: out of memory");
   }
-  if (zs_live_) deflateEnd(&zs_);
-  zs_live_ = false;
-  zs_ = z_stream{};
-  const int rc = deflateInit2(&zs_, level, Z_DEFLATED, 15, 8, strategy);
-  if (rc == Z_MEM_ERROR) throw std::bad_alloc();
-  if (rc != Z_OK) return Status(ErrorCode::kEncodeFailed, "zlib deflateInit2 failed: " + std::to_string(rc));
-  zs_live_ = true;
-  zs_level_ = level;
-  zs_strategy_ = strategy;
-  return Status::OK();
 }
 
 Status PngWriter::DeflateAll(const Image& image, PngRowFilter filter, std::vector<uint8_t>* out) {
@@ -143,7 +178,7 @@ Status PngWriter::DeflateAll(const Image& image, PngRowFilter filter, std::vecto
   zeros_.assign(row_bytes, 0);
   const bool swap16 = image.bit_depth == 16 && kLittleEndian;
   if (swap16) rows_.resize(2 * row_bytes);
-  idat_cap_ = std::min<size_t>(max_idat_bytes_, deflateBound(&zs_, uLong(stride * size_t(image.height))));
+  idat_cap_ = std::min<size_t>(max_idat_bytes_, stream_.Bound(stride * size_t(image.height)));
   OpenIdat(out);
   const uint8_t* prev = zeros_.data();
   for (int y = 0; y < image.height;) {
@@ -161,26 +196,25 @@ Status PngWriter::DeflateAll(const Image& image, PngRowFilter filter, std::vecto
       filled += stride;
       prev = cur;
     }
-    zs_.next_in = strip_.data();
-    zs_.avail_in = uInt(filled);
-    const Status status = Deflate(y == image.height ? Z_FINISH : Z_NO_FLUSH, out);
+    stream_.SetInput(strip_.data(), filled);
+    const Status status = Deflate(y == image.height, out);
     if (!status.ok()) return status;
   }
   CloseIdat(out);
   return Status::OK();
 }
 
-// Feeds zs_'s pending input to deflate, rotating IDAT chunks as they fill.
-Status PngWriter::Deflate(int flush, std::vector<uint8_t>* out) {
+// Feeds the stream's pending input to deflate, rotating IDAT chunks as they fill.
+Status PngWriter::Deflate(bool finish, std::vector<uint8_t>* out) {
   for (;;) {
-    if (zs_.avail_out == 0) {
+    if (stream_.avail_out() == 0) {
       CloseIdat(out);
       OpenIdat(out);
     }
-    const int rc = deflate(&zs_, flush);
-    if (rc == Z_STREAM_END) return Status::OK();
-    if (rc != Z_OK) return Status(ErrorCode::kEncodeFailed, "zlib deflate failed: " + std::to_string(rc));
-    if (flush == Z_NO_FLUSH && zs_.avail_in == 0) return Status::OK();
+    bool done = false;
+    const Status status = stream_.Compress(finish, &done);
+    if (!status.ok()) return status;
+    if (done || (!finish && stream_.avail_in() == 0)) return Status::OK();
   }
 }
 
@@ -188,15 +222,13 @@ Status PngWriter::Deflate(int flush, std::vector<uint8_t>* out) {
 void PngWriter::OpenIdat(std::vector<uint8_t>* out) {
   idat_start_ = out->size();
   out->resize(idat_start_ + 8 + idat_cap_);
-  zs_.next_out = out->data() + idat_start_ + 8;
-  zs_.avail_out = uInt(idat_cap_);
+  stream_.SetOutput(out->data() + idat_start_ + 8, idat_cap_);
 }
 
 // Finishes the open IDAT chunk (length, CRC) trimmed to what deflate wrote; drops it if empty.
 void PngWriter::CloseIdat(std::vector<uint8_t>* out) {
-  const size_t length = idat_cap_ - zs_.avail_out;
-  zs_.next_out = nullptr;
-  zs_.avail_out = 0;
+  const size_t length = idat_cap_ - stream_.avail_out();
+  stream_.SetOutput(nullptr, 0);
   if (length == 0) {
     out->resize(idat_start_);
     return;

@@ -2,13 +2,20 @@
 // Not a test (no assertions on speed).  Usage: encode_bench [seconds_per_case=2]
 // Prints wall-clock and thread-CPU-time rates: on a shared, loaded machine the CPU-time rate is
 // the steadier figure.
+// `encode_bench --content INDEX` instead compares, per content kind, the fast preset (now),
+// the fast preset before ISA-L (paeth, zlib 1 rle) and libpng at PIL's settings with PIL's own
+// size and CPU time, from the files tests/bench/png_content.py writes.
 #include <time.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <functional>
+#include <map>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include "daemon/encode/jpeg_encoder.h"
 #include "daemon/encode/png_encoder.h"
@@ -42,7 +49,7 @@ void Bench(const char* name, double seconds, const std::function<imgsink::Status
     elapsed = std::chrono::duration<double>(Clock::now() - start).count();
   } while (elapsed < seconds);
   const double cpu = ThreadCpuSeconds() - cpu_start;
-  std::printf("%-26s wall %8.1f img/s  cpu %8.1f img/s (%7.3f ms/img)  %7zu bytes\n", name,
+  std::printf("%-29s wall %8.1f img/s  cpu %8.1f img/s (%7.3f ms/img)  %7zu bytes\n", name,
               iterations / elapsed, iterations / cpu, 1e3 * cpu / iterations, out.size());
 }
 
@@ -70,9 +77,73 @@ imgsink::Status FilterImage(const imgsink::Image& image, Filter filter, std::vec
   return imgsink::Status::OK();
 }
 
+// Per content kind: mean size / PIL's size and CPU ms per 256x256 pixels (each encode run
+// `reps` times), for the fast preset, the fast preset before ISA-L, and libpng at PIL's settings.
+int CompareContent(const char* index_path) {
+  struct Row {
+    double size[3] = {0, 0, 0}, ms[3] = {0, 0, 0}, pil_ms = 0;
+    int n = 0;
+  };
+  std::map<std::string, Row> rows;
+  std::vector<std::string> order;
+  std::ifstream index(index_path);
+  if (!index) {
+    std::fprintf(stderr, "cannot read %s\n", index_path);
+    return 1;
+  }
+  imgsink::PngEncoder png;
+  imgsink::PngWriter writer;
+  std::vector<uint8_t> out;
+  std::string line;
+  while (std::getline(index, line)) {
+    std::istringstream fields(line);
+    std::string name, path;
+    imgsink::Image image;
+    size_t pil_bytes = 0;
+    double pil_ms = 0;
+    fields >> name >> path >> image.width >> image.height >> image.channels >> pil_bytes >> pil_ms;
+    image.bit_depth = 8;
+    std::ifstream raw(path, std::ios::binary);
+    image.pixels.assign(std::istreambuf_iterator<char>(raw), {});
+    if (image.pixels.size() != image.row_bytes() * size_t(image.height)) {
+      std::fprintf(stderr, "%s: wrong size\n", path.c_str());
+      return 1;
+    }
+    if (!rows.count(name)) order.push_back(name);
+    Row& row = rows[name];
+    const double per_256 = 65536.0 / (double(image.width) * image.height);
+    const std::function<imgsink::Status()> encoders[3] = {
+        [&] { return png.Encode(image, imgsink::PngOptions::Fast(), {}, &out); },
+        [&] { return writer.Write(image, imgsink::PngRowFilter::kPaeth, 1, Z_RLE, {}, &out); },
+        [&] { return png.Encode(image, imgsink::PngOptions::Pil(), {}, &out); }};
+    for (int e = 0; e < 3; ++e) {
+      const int reps = e == 2 ? 1 : 5;
+      const double start = ThreadCpuSeconds();
+      for (int r = 0; r < reps; ++r) {
+        if (!encoders[e]().ok()) return 1;
+      }
+      row.ms[e] += (ThreadCpuSeconds() - start) / reps * 1e3 * per_256;
+      row.size[e] += double(out.size()) / double(pil_bytes);
+    }
+    row.pil_ms += pil_ms * per_256;
+    ++row.n;
+  }
+  std::printf("%-14s %2s | %-21s | %-21s | %-21s | %s\n", "content", "n", "fast: size/PIL  ms", "before: size/PIL ms",
+              "libpng PIL-settings", "PIL ms (fast x)");
+  for (const std::string& name : order) {
+    const Row& r = rows[name];
+    const double n = r.n;
+    std::printf("%-14s %2d | %6.3f %8.3f      | %6.3f %8.3f      | %6.3f %8.3f      | %7.3f (%.1fx)\n", name.c_str(), r.n,
+                r.size[0] / n, r.ms[0] / n, r.size[1] / n, r.ms[1] / n, r.size[2] / n, r.ms[2] / n, r.pil_ms / n,
+                r.pil_ms / r.ms[0]);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 2 && std::string(argv[1]) == "--content") return CompareContent(argv[2]);
   const double seconds = argc > 1 ? std::atof(argv[1]) : 2.0;
   const imgsink::Image image = imgsink::testing::MakeNaturalImage(256, 256, 3, 8);
   imgsink::PngEncoder png;
@@ -85,9 +156,14 @@ int main(int argc, char** argv) {
   png1.compress_level = 1;
   png1.filter = imgsink::PngFilter::kSub;
   png1.strategy = imgsink::PngStrategy::kRle;
-  Bench("PNG level 1, SUB, Z_RLE", seconds, [&](auto* out) { return png.Encode(image, png1, no_text, out); });
-  const imgsink::PngOptions fast = imgsink::PngOptions::Fast();  // level 1, PAETH, Z_RLE
-  Bench("PNG level 1, PAETH, Z_RLE", seconds, [&](auto* out) { return png.Encode(image, fast, no_text, out); });
+  Bench("PNG 1/sub/rle (igzip)", seconds, [&](auto* out) { return png.Encode(image, png1, no_text, out); });
+  const imgsink::PngOptions fast = imgsink::PngOptions::Fast();  // level 1, paeth, rle: igzip
+  Bench("PNG fast (igzip, default)", seconds, [&](auto* out) { return png.Encode(image, fast, no_text, out); });
+  // The fast preset before igzip: paeth on every row, zlib level 1 Z_RLE (same filter loops).
+  imgsink::PngWriter writer;
+  Bench("PNG fast before (zlib 1 rle)", seconds, [&](auto* out) {
+    return writer.Write(image, imgsink::PngRowFilter::kPaeth, 1, Z_RLE, {}, out);
+  });
   Bench("paeth filter only, ours", seconds, [&](auto* out) {
     return FilterImage(image, [](const uint8_t* c, const uint8_t* p, size_t n, size_t bpp, uint8_t* d) {
       imgsink::FilterPngRow(imgsink::PngRowFilter::kPaeth, c, p, n, bpp, d);

@@ -129,8 +129,8 @@ class Client:
         like make_grid).  2-D is HW, 3-D CHW, 4-D NCHW.  uint8 is taken as pixels.
         Encoder options: png_level (compress_level), png_bits, png_filter, png_strategy,
         png_preset, jpeg_quality (quality), jpeg_subsampling (subsampling), keep_gray, policy,
-        metadata.  PNG defaults to the fast preset (level 1, paeth, rle: ~4x PIL's speed, files
-        about the same size); ``png_preset="pil"`` writes with PIL's (torchvision's) settings.
+        metadata.  PNG defaults to the fast preset (level 1, paeth, rle: ISA-L igzip, ~20x PIL's
+        speed on natural images, files within ~4 % of PIL's size); ``png_preset="pil"`` writes with PIL's (torchvision's) settings.
 
         Buffer rule: a C-contiguous (or channels-last) CPU tensor/array is sent from its own
         memory; do not modify it in place until ``job.wait_sent()`` (or ``job.result()``)
