@@ -56,30 +56,30 @@ Manifest::Manifest(int fd) : fd_(fd), thread_([this] { Loop(); }) {}
 
 Manifest::~Manifest() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     stopping_ = true;
   }
-  cv_.notify_all();
+  cv_.NotifyAll();
   thread_.join();
   ::close(fd_);
 }
 
 void Manifest::Append(std::string lines, Callback done) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     queue_.emplace_back(std::move(lines), std::move(done));
   }
-  cv_.notify_all();
+  cv_.NotifyAll();
 }
 
 void Manifest::Loop() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   while (true) {
-    cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    cv_.Wait(&mu_, [this]() REQUIRES(mu_) { return stopping_ || !queue_.empty(); });
     if (queue_.empty()) return;  // stopping, nothing left
     std::vector<std::pair<std::string, Callback>> batch;
     batch.swap(queue_);
-    lock.unlock();
+    lock.Unlock();
     std::string all;
     for (const auto& entry : batch) all += entry.first;
     Status s;
@@ -94,7 +94,7 @@ void Manifest::Loop() {
     }
     if (s.ok() && ::fdatasync(fd_) != 0) s = Failed("fdatasync");
     for (auto& entry : batch) entry.second(s);
-    lock.lock();
+    lock.Lock();
   }
 }
 

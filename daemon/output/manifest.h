@@ -7,17 +7,16 @@
 // Thread-safety: Append may be called from any thread; callbacks run on the manifest's thread.
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "imgsink/proto/status.h"
+#include "imgsink/sync/mutex.h"
 
 namespace imgsink {
 
@@ -38,13 +37,13 @@ class Manifest {
   void Append(std::string lines, Callback done);
 
  private:
-  void Loop();
+  void Loop() EXCLUDES(mu_);
 
   const int fd_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<std::pair<std::string, Callback>> queue_;  // guarded by mu_
-  bool stopping_ = false;                                  // guarded by mu_
+  Mutex mu_;
+  CondVar cv_;
+  std::vector<std::pair<std::string, Callback>> queue_ GUARDED_BY(mu_);
+  bool stopping_ GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 
