@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   # build
   build-essential cmake ninja-build pkg-config
+  clang  # CI's thread-safety build: clang checks the lock annotations (.ci/run)
   # libraries the daemon and the C++ client link
   libboost-dev libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libpng-dev libturbojpeg0-dev
   libcli11-dev libsystemd-dev libtomlplusplus-dev nlohmann-json3-dev

@@ -2,9 +2,9 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstddef>
-#include <mutex>
+
+#include "imgsink/sync/mutex.h"
 
 namespace imgsink {
 namespace internal {
@@ -27,9 +27,9 @@ class ByteBudget {
 
  private:
   const size_t limit_;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  size_t held_ = 0;
+  mutable Mutex mu_;
+  CondVar cv_;
+  size_t held_ GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace internal

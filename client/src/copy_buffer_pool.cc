@@ -7,7 +7,7 @@ namespace internal {
 
 CopyBuffer CopyBufferPool::Take(size_t bytes) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     auto best = cached_.end();
     for (auto it = cached_.begin(); it != cached_.end(); ++it) {
       const bool fits = it->capacity >= bytes && it->capacity / 2 <= bytes;
@@ -30,7 +30,7 @@ void CopyBufferPool::Give(CopyBuffer buffer) {
   if (buffer.data == nullptr || buffer.capacity > max_cached_bytes_) return;  // freed here
   std::vector<CopyBuffer> evicted;  // freed after the lock is dropped
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     std::sort(cached_.begin(), cached_.end(),
               [](const CopyBuffer& a, const CopyBuffer& b) { return a.capacity < b.capacity; });
     // Evict only if evicting buffers no bigger than this one makes room; else keep them all
@@ -52,12 +52,12 @@ void CopyBufferPool::Give(CopyBuffer buffer) {
 }
 
 size_t CopyBufferPool::cached_bytes() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return cached_bytes_;
 }
 
 size_t CopyBufferPool::cached_buffers() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return cached_.size();
 }
 

@@ -9,8 +9,9 @@
 #include <cstddef>
 #include <cstdlib>
 #include <memory>
-#include <mutex>
 #include <vector>
+
+#include "imgsink/sync/mutex.h"
 
 namespace imgsink {
 namespace internal {
@@ -49,9 +50,10 @@ class CopyBufferPool {
 
  private:
   const size_t max_cached_bytes_;
-  mutable std::mutex mu_;
-  std::vector<CopyBuffer> cached_;  // Invariant: sum of capacities == cached_bytes_ <= max
-  size_t cached_bytes_ = 0;
+  mutable Mutex mu_;
+  // Invariant: sum of capacities == cached_bytes_ <= max
+  std::vector<CopyBuffer> cached_ GUARDED_BY(mu_);
+  size_t cached_bytes_ GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace internal

@@ -11,7 +11,7 @@ size_t EndpointRouter::Pick(const std::vector<EndpointLoad>& loads) {
     }
     return kNone;
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   size_t best = kNone;
   for (size_t k = 0; k < n; ++k) {
     const size_t i = (next_ + k) % n;

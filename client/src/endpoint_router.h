@@ -5,10 +5,10 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <mutex>
 #include <vector>
 
 #include "imgsink/client.h"
+#include "imgsink/sync/mutex.h"
 
 namespace imgsink {
 namespace internal {
@@ -36,8 +36,8 @@ class EndpointRouter {
 
  private:
   const EndpointPolicy policy_;
-  std::mutex mu_;
-  size_t next_ = 0;  // kSpread: where the next tie-break search starts
+  Mutex mu_;
+  size_t next_ GUARDED_BY(mu_) = 0;  // kSpread: where the next tie-break search starts
 };
 
 }  // namespace internal

@@ -46,7 +46,7 @@ void IoLoop::Stop() {
 
 void IoLoop::RequestStop() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     stopping_ = true;
   }
   Wake();
@@ -54,20 +54,20 @@ void IoLoop::RequestStop() {
 
 void IoLoop::ReleaseUnsent() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     release_unsent_ = true;
   }
   Wake();
 }
 
 bool IoLoop::Stopping() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return stopping_;
 }
 
 void IoLoop::Submit(OutgoingMessage message) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (!stopping_) {
       pending_bytes_ += message.bytes;  // counted before the Client's next Pick can look
       submitted_.push_back(std::move(message));
@@ -119,7 +119,7 @@ bool IoLoop::TakeSubmitted() {
   std::vector<OutgoingMessage> taken;
   bool stopping, release;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     taken.swap(submitted_);
     stopping = stopping_;
     release = std::exchange(release_unsent_, false);
@@ -266,7 +266,7 @@ long IoLoop::PollTimeoutMs(Clock::time_point now) const {
 
 void IoLoop::Shutdown() {
   {  // also reached if zmq_poll fails: from now on Submit fails requests itself
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     stopping_ = true;
   }
   TakeSubmitted();

@@ -17,7 +17,6 @@
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -27,6 +26,7 @@
 #include "imgsink/client.h"
 #include "imgsink/proto/messages.h"
 #include "imgsink/proto/status.h"
+#include "imgsink/sync/mutex.h"
 #include "zmq_message.h"
 
 namespace imgsink {
@@ -135,10 +135,10 @@ class IoLoop {
   const LoopHooks hooks_;
   DealerHandles handles_;
 
-  std::mutex mu_;  // guards submitted_, stopping_ and release_unsent_
-  std::vector<OutgoingMessage> submitted_;
-  bool stopping_ = false;
-  bool release_unsent_ = false;
+  Mutex mu_;
+  std::vector<OutgoingMessage> submitted_ GUARDED_BY(mu_);
+  bool stopping_ GUARDED_BY(mu_) = false;
+  bool release_unsent_ GUARDED_BY(mu_) = false;
 
   std::atomic<bool> connected_flag_{false};  // connected_, for other threads
   std::atomic<uint64_t> pending_bytes_{0};

@@ -7,20 +7,20 @@ namespace imgsink {
 namespace internal {
 
 uint64_t Ledger::NewSaveId() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   const uint64_t id = NextIdLocked();
   unfinished_.insert(Position(id));
   return id;
 }
 
 uint64_t Ledger::NewOtherId() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return NextIdLocked();
 }
 
 void Ledger::OnEnded(uint64_t id, const Status& status) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     unfinished_.erase(Position(id));
     if (!status.ok()) {
       if (failures_.size() < kMaxKeptFailures) {
@@ -30,19 +30,21 @@ void Ledger::OnEnded(uint64_t id, const Status& status) {
       }
     }
   }
-  cv_.notify_all();
+  cv_.NotifyAll();
 }
 
 Status Ledger::Flush(std::chrono::milliseconds timeout, uint64_t* failed) {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   const uint64_t limit = Position(next_id_);  // covers positions < limit
-  auto all_ended = [&] { return unfinished_.empty() || *unfinished_.begin() >= limit; };
+  auto all_ended = [&]() REQUIRES(mu_) {
+    return unfinished_.empty() || *unfinished_.begin() >= limit;
+  };
   bool ok;
   if (timeout >= std::chrono::hours(24 * 365 * 100)) {
-    cv_.wait(lock, all_ended);
+    cv_.Wait(&mu_, all_ended);
     ok = true;
   } else {
-    ok = cv_.wait_for(lock, timeout, all_ended);
+    ok = cv_.WaitFor(&mu_, timeout, all_ended);
   }
   if (!ok) {
     size_t pending = 0;

@@ -3,13 +3,12 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <map>
-#include <mutex>
 #include <set>
 
 #include "imgsink/proto/status.h"
+#include "imgsink/sync/mutex.h"
 
 namespace imgsink {
 namespace internal {
@@ -44,20 +43,20 @@ class Ledger {
   // Ids may wrap past 2^64 - 1 (first_request_id is the caller's); positions in the sequence,
   // id - first_id_ (mod 2^64), never do in practice, so the sets below are keyed by those.
   uint64_t Position(uint64_t id) const { return id - first_id_; }
-  // REQUIRES: mu_ held.
-  uint64_t NextIdLocked() {
+  uint64_t NextIdLocked() REQUIRES(mu_) {
     const uint64_t id = next_id_++;
     if (next_id_ == 0) next_id_ = 1;
     return id;
   }
 
   const uint64_t first_id_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  uint64_t next_id_;
-  std::set<uint64_t> unfinished_;           // positions of saves not yet ended
-  std::map<uint64_t, Status> failures_;     // unreported, by position; at most kMaxKeptFailures
-  uint64_t uncounted_failures_ = 0;         // unreported failures beyond the cap
+  Mutex mu_;
+  CondVar cv_;
+  uint64_t next_id_ GUARDED_BY(mu_);
+  std::set<uint64_t> unfinished_ GUARDED_BY(mu_);  // positions of saves not yet ended
+  // Unreported, by position; at most kMaxKeptFailures.
+  std::map<uint64_t, Status> failures_ GUARDED_BY(mu_);
+  uint64_t uncounted_failures_ GUARDED_BY(mu_) = 0;  // unreported failures beyond the cap
 };
 
 }  // namespace internal

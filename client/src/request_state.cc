@@ -19,17 +19,17 @@ const std::string& RequestState::endpoint() const {
 
 void RequestState::MarkReleased() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     released_ = true;
   }
-  cv_.notify_all();
+  cv_.NotifyAll();
 }
 
 bool RequestState::OnReply(const Reply& reply) {
   bool ended_now = false;
   bool ends_request = false;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (replied_) return ended_;  // a duplicate reply changes nothing
     replied_ = true;
     reply_status_ = reply.status;
@@ -38,7 +38,7 @@ bool RequestState::OnReply(const Reply& reply) {
     ends_request = kind_ == Kind::kStatus || !reply.status.ok();
     if (ends_request) ended_now = EndLocked(reply.status);
   }
-  cv_.notify_all();
+  cv_.NotifyAll();
   if (ended_now) NotifyEnded(reply.status);
   return ends_request;
 }
@@ -46,28 +46,28 @@ bool RequestState::OnReply(const Reply& reply) {
 void RequestState::OnDone(const DoneEvent& done) {
   bool ended_now = false;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (!replied_) {  // the daemon replies first; tolerate a lost reply all the same
       replied_ = true;
       job_id_ = done.job_id;
     }
     ended_now = EndLocked(done.status);
   }
-  cv_.notify_all();
+  cv_.NotifyAll();
   if (ended_now) NotifyEnded(done.status);
 }
 
 void RequestState::Fail(const Status& status) {
   bool ended_now = false;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (!replied_) {
       replied_ = true;
       reply_status_ = status;
     }
     ended_now = EndLocked(status);
   }
-  cv_.notify_all();
+  cv_.NotifyAll();
   if (ended_now) NotifyEnded(status);
 }
 
@@ -83,29 +83,28 @@ void RequestState::NotifyEnded(const Status& status) {
 }
 
 uint64_t RequestState::job_id() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return job_id_;
 }
 
 bool RequestState::ended() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return ended_;
 }
 
 std::map<std::string, uint64_t> RequestState::counters() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return counters_;
 }
 
 template <typename Pred>
-bool RequestState::WaitFor(std::unique_lock<std::mutex>& lock, std::chrono::milliseconds timeout,
-                           Pred pred) const {
+bool RequestState::WaitFor(std::chrono::milliseconds timeout, Pred pred) const {
   // Adding a huge duration to now() would overflow; treat it as no deadline.
   if (timeout >= std::chrono::hours(24 * 365 * 100)) {
-    cv_.wait(lock, pred);
+    cv_.Wait(&mu_, pred);
     return true;
   }
-  return cv_.wait_for(lock, timeout, pred);
+  return cv_.WaitFor(&mu_, timeout, pred);
 }
 
 namespace {
@@ -116,24 +115,24 @@ Status TimeoutStatus(const char* what, uint64_t id, std::chrono::milliseconds ti
 }  // namespace
 
 Status RequestState::WaitReleased(std::chrono::milliseconds timeout) const {
-  std::unique_lock<std::mutex> lock(mu_);
-  if (!WaitFor(lock, timeout, [this] { return released_; })) {
+  MutexLock lock(&mu_);
+  if (!WaitFor(timeout, [this]() REQUIRES(mu_) { return released_; })) {
     return TimeoutStatus("sent", request_id_, timeout);
   }
   return Status::OK();
 }
 
 Status RequestState::WaitReplied(std::chrono::milliseconds timeout) const {
-  std::unique_lock<std::mutex> lock(mu_);
-  if (!WaitFor(lock, timeout, [this] { return replied_; })) {
+  MutexLock lock(&mu_);
+  if (!WaitFor(timeout, [this]() REQUIRES(mu_) { return replied_; })) {
     return TimeoutStatus("answered", request_id_, timeout);
   }
   return reply_status_;
 }
 
 Status RequestState::WaitEnded(std::chrono::milliseconds timeout) const {
-  std::unique_lock<std::mutex> lock(mu_);
-  if (!WaitFor(lock, timeout, [this] { return ended_; })) {
+  MutexLock lock(&mu_);
+  if (!WaitFor(timeout, [this]() REQUIRES(mu_) { return ended_; })) {
     return TimeoutStatus("done", request_id_, timeout);
   }
   return end_status_;

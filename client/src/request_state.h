@@ -4,16 +4,15 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "imgsink/proto/messages.h"
 #include "imgsink/proto/status.h"
+#include "imgsink/sync/mutex.h"
 
 namespace imgsink {
 namespace internal {
@@ -67,13 +66,12 @@ class RequestState {
   Status WaitEnded(std::chrono::milliseconds timeout) const;    // returns the final status
 
  private:
-  // Ends the request under lock; returns true iff this call ended it.  REQUIRES: mu_ held.
-  bool EndLocked(const Status& status);
+  // Ends the request under lock; returns true iff this call ended it.
+  bool EndLocked(const Status& status) REQUIRES(mu_);
   void NotifyEnded(const Status& status);
-  // Waits until pred() or the timeout; returns pred().  REQUIRES: lock holds mu_.
+  // Waits until pred() or the timeout; returns pred().  pred is called with mu_ held.
   template <typename Pred>
-  bool WaitFor(std::unique_lock<std::mutex>& lock, std::chrono::milliseconds timeout,
-               Pred pred) const;
+  bool WaitFor(std::chrono::milliseconds timeout, Pred pred) const REQUIRES(mu_);
 
   const Kind kind_;
   const uint64_t request_id_;
@@ -81,15 +79,15 @@ class RequestState {
   const std::shared_ptr<const std::vector<std::string>> endpoints_;
   std::atomic<size_t> endpoint_index_{SIZE_MAX};  // SIZE_MAX: not handed to a loop yet
 
-  mutable std::mutex mu_;
-  mutable std::condition_variable cv_;
-  bool released_;
-  bool replied_ = false;
-  bool ended_ = false;
-  Status reply_status_;
-  Status end_status_;
-  uint64_t job_id_ = 0;
-  std::map<std::string, uint64_t> counters_;
+  mutable Mutex mu_;
+  mutable CondVar cv_;
+  bool released_ GUARDED_BY(mu_);
+  bool replied_ GUARDED_BY(mu_) = false;
+  bool ended_ GUARDED_BY(mu_) = false;
+  Status reply_status_ GUARDED_BY(mu_);
+  Status end_status_ GUARDED_BY(mu_);
+  uint64_t job_id_ GUARDED_BY(mu_) = 0;
+  std::map<std::string, uint64_t> counters_ GUARDED_BY(mu_);
 };
 
 }  // namespace internal

@@ -43,7 +43,7 @@ Pipeline::~Pipeline() {
 
 void Pipeline::Submit(std::shared_ptr<daemon::Job> job) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     ++in_flight_;
   }
   RunOnWorker([this, job] { Prepare(job); });
@@ -51,7 +51,7 @@ void Pipeline::Submit(std::shared_ptr<daemon::Job> job) {
 
 void Pipeline::Resume(std::shared_ptr<daemon::Job> job) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     ++in_flight_;
   }
   job->journaled = true;
@@ -188,15 +188,15 @@ void Pipeline::Finish(const std::shared_ptr<daemon::Job>& job, const Status& sta
 }
 
 void Pipeline::Forget() {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (--in_flight_ == 0) idle_cv_.notify_all();
+  MutexLock lock(&mu_);
+  if (--in_flight_ == 0) idle_cv_.NotifyAll();
 }
 
 void Pipeline::Drain() {
   draining_ = true;
   retries_.RunAllNow();
-  std::unique_lock<std::mutex> lock(mu_);
-  idle_cv_.wait(lock, [this] { return in_flight_ == 0; });
+  MutexLock lock(&mu_);
+  idle_cv_.Wait(&mu_, [this]() REQUIRES(mu_) { return in_flight_ == 0; });
 }
 
 void Pipeline::Join() {
@@ -206,7 +206,7 @@ void Pipeline::Join() {
 }
 
 uint64_t Pipeline::in_flight() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return in_flight_;
 }
 

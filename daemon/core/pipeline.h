@@ -16,11 +16,9 @@
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 
 #include <boost/asio/thread_pool.hpp>
 
@@ -31,6 +29,7 @@
 #include "daemon/util/worker_gate.h"
 #include "daemon/journal/journal.h"
 #include "daemon/output/sink.h"
+#include "imgsink/sync/mutex.h"
 
 namespace imgsink {
 
@@ -102,9 +101,9 @@ class Pipeline {
   std::atomic<uint64_t> retrying_{0};
   std::atomic<uint64_t> progress_{0};
 
-  mutable std::mutex mu_;
-  std::condition_variable idle_cv_;
-  uint64_t in_flight_ = 0;  // guarded by mu_
+  mutable Mutex mu_;
+  CondVar idle_cv_;
+  uint64_t in_flight_ GUARDED_BY(mu_) = 0;
   bool joined_ = false;
   DelayQueue retries_;  // destroyed first: its pending tasks post to pool_
 };

@@ -141,14 +141,14 @@ void Journal::Enqueue(Entry entry) {
   if (!entry.barrier) NoteJobId(entry.job_id);
   Status refused;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     if (!health_.ok()) {
       refused = health_;
     } else if (closing_) {
       refused = Status(ErrorCode::kShuttingDown, "the journal is closed");
     } else {
       queue_.push_back(std::move(entry));
-      work_cv_.notify_one();
+      work_cv_.NotifyOne();
       return;
     }
   }
@@ -169,8 +169,8 @@ void Journal::WriterLoop() {
   std::vector<Entry> batch;
   for (;;) {
     {
-      std::unique_lock<std::mutex> l(mu_);
-      work_cv_.wait(l, [this] { return !queue_.empty() || closing_; });
+      MutexLock l(&mu_);
+      work_cv_.Wait(&mu_, [this]() REQUIRES(mu_) { return !queue_.empty() || closing_; });
       if (queue_.empty()) return;  // closing, and everything queued is done
       TakeBatchLocked(&batch);
     }
@@ -273,7 +273,7 @@ void Journal::Fail(const Status& cause, std::vector<Entry>* batch) {
                  "journal failed (no job can be made durable until restart): " + cause.message());
   std::deque<Entry> queued;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     if (health_.ok()) {
       health_ = failure;
     } else {
@@ -321,12 +321,12 @@ Status Journal::DeleteDonePrefix(size_t* deleted) {
 }
 
 Status Journal::Close() {
-  std::lock_guard<std::mutex> close_lock(close_mu_);
+  MutexLock close_lock(&close_mu_);
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     closing_ = true;
   }
-  work_cv_.notify_all();
+  work_cv_.NotifyAll();
   if (writer_.joinable()) writer_.join();
   if (active_ != nullptr) {
     Status s = active_->Close();  // everything was synced per batch; this only frees the fd
@@ -338,7 +338,7 @@ Status Journal::Close() {
 }
 
 Status Journal::health() const {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(&mu_);
   return health_;
 }
 
@@ -352,7 +352,7 @@ JournalCounters Journal::counters() const {
   c.segments_deleted = segments_deleted_.load();
   c.bytes_on_disk = bytes_on_disk_.load();
   c.live_jobs = live_jobs_.load();
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(&mu_);
   c.queued_records = queue_.size();
   c.failed = !health_.ok();
   return c;

@@ -20,13 +20,11 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -37,6 +35,7 @@
 #include "daemon/journal/record_format.h"
 #include "daemon/journal/segment_writer.h"
 #include "imgsink/proto/status.h"
+#include "imgsink/sync/mutex.h"
 
 namespace imgsink::journal {
 
@@ -120,7 +119,7 @@ class Journal {
   void Enqueue(Entry entry);
   void NoteJobId(uint64_t job_id);
   void WriterLoop();
-  void TakeBatchLocked(std::vector<Entry>* batch);
+  void TakeBatchLocked(std::vector<Entry>* batch) REQUIRES(mu_);
   void CommitBatch(std::vector<Entry>* batch);
   // Writes the batch's records with one writev and syncs once; sets *sealed if it sealed the
   // active segment.
@@ -137,12 +136,12 @@ class Journal {
   const JournalOptions options_;
   std::unique_ptr<FileLock> lock_;
 
-  mutable std::mutex mu_;
-  std::condition_variable work_cv_;
-  std::deque<Entry> queue_;  // guarded by mu_
-  bool closing_ = false;     // guarded by mu_
-  Status health_;            // guarded by mu_
-  std::mutex close_mu_;      // serializes Close()
+  mutable Mutex mu_;
+  CondVar work_cv_;
+  std::deque<Entry> queue_ GUARDED_BY(mu_);
+  bool closing_ GUARDED_BY(mu_) = false;
+  Status health_ GUARDED_BY(mu_);
+  Mutex close_mu_;  // serializes Close()
   std::thread writer_;
 
   // Owned by the writer thread (by Open before it starts).

@@ -44,35 +44,35 @@ Manifest::Manifest(std::unique_ptr<WritableFile> file, Directory* root, OutputSy
 
 Manifest::~Manifest() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     stopping_ = true;
   }
-  cv_.notify_all();
+  cv_.NotifyAll();
   thread_.join();
   file_->Close();
 }
 
 void Manifest::Append(std::string lines, Callback done) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     queue_.emplace_back(std::move(lines), std::move(done));
   }
-  cv_.notify_all();
+  cv_.NotifyAll();
 }
 
 void Manifest::Loop() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   while (true) {
-    cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    cv_.Wait(&mu_, [this]() REQUIRES(mu_) { return stopping_ || !queue_.empty(); });
     if (queue_.empty()) return;  // stopping, nothing left
     std::vector<std::pair<std::string, Callback>> batch;
     batch.swap(queue_);
-    lock.unlock();
+    lock.Unlock();
     std::string all;
     for (const auto& entry : batch) all += entry.first;
     const Status s = Write(all);
     for (auto& entry : batch) entry.second(s);
-    lock.lock();
+    lock.Lock();
   }
 }
 

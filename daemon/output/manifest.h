@@ -9,12 +9,10 @@
 // Thread-safety: Append may be called from any thread; callbacks run on the manifest's thread.
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -23,6 +21,7 @@
 #include "daemon/output/output_sync.h"
 #include "daemon/output/sink.h"
 #include "imgsink/proto/status.h"
+#include "imgsink/sync/mutex.h"
 
 namespace imgsink {
 
@@ -43,16 +42,16 @@ class Manifest {
   void Append(std::string lines, Callback done);
 
  private:
-  void Loop();
+  void Loop() EXCLUDES(mu_);
   Status Write(const std::string& lines);  // appends and makes durable
 
   const std::unique_ptr<WritableFile> file_;
   Directory* const root_;
   const OutputSync sync_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<std::pair<std::string, Callback>> queue_;  // guarded by mu_
-  bool stopping_ = false;                                  // guarded by mu_
+  Mutex mu_;
+  CondVar cv_;
+  std::vector<std::pair<std::string, Callback>> queue_ GUARDED_BY(mu_);
+  bool stopping_ GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

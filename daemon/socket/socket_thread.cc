@@ -124,7 +124,7 @@ Status SocketThread::Start() {
 
 void SocketThread::Send(std::string client, std::string frame) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     outgoing_.push_back(Outgoing{std::move(client), std::move(frame), nullptr});
   }
   Wake();
@@ -132,7 +132,7 @@ void SocketThread::Send(std::string client, std::string frame) {
 
 void SocketThread::Post(std::function<void()> task) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     outgoing_.push_back(Outgoing{std::string(), std::string(), std::move(task)});
   }
   Wake();
@@ -211,7 +211,7 @@ void SocketThread::ReceiveAvailable(size_t index) {
 bool SocketThread::SendQueued() {
   std::vector<Outgoing> batch;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     batch.swap(outgoing_);
   }
   if (batch.empty()) return false;

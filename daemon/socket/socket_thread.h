@@ -13,7 +13,6 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -21,6 +20,7 @@
 #include <zmq.hpp>
 
 #include "imgsink/proto/status.h"
+#include "imgsink/sync/mutex.h"
 
 namespace imgsink {
 
@@ -122,8 +122,8 @@ class SocketThread {
   std::atomic<std::thread::id> running_id_{};
   std::atomic<bool> stopping_{false};
 
-  std::mutex mu_;
-  std::vector<Outgoing> outgoing_;  // guarded by mu_
+  Mutex mu_;
+  std::vector<Outgoing> outgoing_ GUARDED_BY(mu_);
 };
 
 }  // namespace imgsink

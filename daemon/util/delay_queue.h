@@ -4,12 +4,12 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <thread>
+
+#include "imgsink/sync/mutex.h"
 
 namespace imgsink {
 
@@ -29,13 +29,13 @@ class DelayQueue {
   size_t size() const;
 
  private:
-  void Loop();
+  void Loop() EXCLUDES(mu_);
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::multimap<Clock::time_point, std::function<void()>> tasks_;  // guarded by mu_
-  bool run_all_ = false;                                           // guarded by mu_
-  bool stopping_ = false;                                          // guarded by mu_
+  mutable Mutex mu_;
+  CondVar cv_;
+  std::multimap<Clock::time_point, std::function<void()>> tasks_ GUARDED_BY(mu_);
+  bool run_all_ GUARDED_BY(mu_) = false;
+  bool stopping_ GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

@@ -3,8 +3,7 @@
 // Thread-safety: every method is thread-safe.
 #pragma once
 
-#include <condition_variable>
-#include <mutex>
+#include "imgsink/sync/mutex.h"
 
 namespace imgsink {
 
@@ -14,31 +13,31 @@ class WorkerGate {
 
   // Waits until fewer than `limit` threads hold the gate, then holds it.
   void Acquire() {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [this] { return active_ < limit_; });
+    MutexLock lock(&mu_);
+    cv_.Wait(&mu_, [this]() REQUIRES(mu_) { return active_ < limit_; });
     ++active_;
   }
   void Release() {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       --active_;
     }
-    cv_.notify_one();
+    cv_.NotifyOne();
   }
   // REQUIRES: limit >= 1.  Threads over a lowered limit finish their stage first.
   void SetLimit(unsigned limit) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       limit_ = limit;
     }
-    cv_.notify_all();
+    cv_.NotifyAll();
   }
 
  private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  unsigned limit_;       // guarded by mu_
-  unsigned active_ = 0;  // guarded by mu_
+  Mutex mu_;
+  CondVar cv_;
+  unsigned limit_ GUARDED_BY(mu_);
+  unsigned active_ GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace imgsink

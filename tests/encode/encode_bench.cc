@@ -55,8 +55,16 @@ void Bench(const char* name, double seconds, const std::function<imgsink::Status
 
 // The same paeth filter as png_writer.cc, kept scalar: the yardstick that shows FilterPngRow is
 // vectorized (expect ~10x; near 1x means png_writer.cc lost its vectorizer flags).
-__attribute__((noinline, optimize("no-tree-vectorize"))) void ScalarPaeth(const uint8_t* cur, const uint8_t* prev,
-                                                                           size_t n, size_t bpp, uint8_t* dst) {
+// (GCC's optimize attribute, clang's loop pragma: each compiler rejects the other's.)
+#if defined(__clang__)
+__attribute__((noinline))
+#else
+__attribute__((noinline, optimize("no-tree-vectorize")))
+#endif
+void ScalarPaeth(const uint8_t* cur, const uint8_t* prev, size_t n, size_t bpp, uint8_t* dst) {
+#if defined(__clang__)
+#pragma clang loop vectorize(disable) interleave(disable)
+#endif
   for (size_t i = 0; i < n; ++i) {
     const int a = i >= bpp ? cur[i - bpp] : 0, b = prev[i], c = i >= bpp ? prev[i - bpp] : 0;
     const int pa = std::abs(b - c), pb = std::abs(a - c), pc = std::abs(a + b - 2 * c);

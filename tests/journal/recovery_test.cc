@@ -18,8 +18,8 @@ namespace fs = std::filesystem;
 
 constexpr size_t kPayload = 40;
 // Layout of the one-segment fixture: three jobs, each in its own batch.
-// [header 32][BATCH 17][A1 57][BATCH 17][A2 57][BATCH 17][A3 57]
-constexpr uint64_t kA1 = 49, kB2 = 106, kA2 = 123, kB3 = 180, kA3 = 197, kEnd = 254;
+// [header 32][BATCH 17][A1 57][BATCH 17][A2 57][BATCH 17][A3 57]: A1 at 49, batch 2 at 106, and
+constexpr uint64_t kA2 = 123, kB3 = 180, kA3 = 197, kEnd = 254;
 
 JournalOptions Options(const std::string& dir, uint64_t segment_bytes = uint64_t{64} << 20,
                        JournalOptions::Recovery mode = JournalOptions::Recovery::kStrict) {
