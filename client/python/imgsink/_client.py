@@ -294,9 +294,14 @@ class Client:
     def _save(self, tensor: Any, fp: Any, *, each: bool, nrow: Any, padding: Any,
               normalize: Any, value_range: Any, scale_each: Any, pad_value: Any, format: Any,
               options: Dict[str, Any]) -> Job:
-        with _lifecycle.in_call():
-            return self._save_body(tensor, fp, each, nrow, padding, normalize,
-                                         value_range, scale_each, pad_value, format, options)
+        job = self._save_body(tensor, fp, each, nrow, padding, normalize, value_range,
+                              scale_each, pad_value, format, options)
+        if _lifecycle.in_pool_worker():  # Pool.terminate() may SIGTERM it any time from now
+            try:
+                job.wait_accepted(self.timeout)
+            except FutureTimeout:
+                pass  # it stays pending: the exit flush and the tally still see it
+        return job
 
     def _save_body(self, tensor: Any, fp: Any, each: bool, nrow: Any, padding: Any,
                          normalize: Any, value_range: Any, scale_each: Any, pad_value: Any,

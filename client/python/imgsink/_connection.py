@@ -50,7 +50,7 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Set, Tu
 
 import zmq
 
-from . import _protocol
+from . import _lifecycle, _protocol
 from ._bufpool import BufferPool
 from ._curve import CurveKeys
 from ._endpoints import choose
@@ -234,7 +234,9 @@ class Connection(IoLoop):
     def _prepare_executor(self) -> ThreadPoolExecutor:
         with self._cond:
             if self._prepare_pool is None:
-                self._prepare_pool = ThreadPoolExecutor(1, thread_name_prefix="imgsink-prepare")
+                self._prepare_pool = ThreadPoolExecutor(
+                    1, thread_name_prefix="imgsink-prepare",
+                    initializer=_lifecycle.block_signals_in_this_thread)
             return self._prepare_pool
 
     # -- helpers under _cond ----------------------------------------------------------------

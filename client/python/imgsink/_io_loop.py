@@ -39,6 +39,7 @@ class IoLoop:
     """The I/O thread's methods of Connection."""
 
     def _run(self) -> None:
+        _lifecycle.block_signals_in_this_thread()
         try:
             for link in self._links:
                 link.open(self._ctx, self._curve, self._linger_ms)

@@ -18,9 +18,12 @@ Ways to end, and the hook that covers each:
 * ``multiprocessing`` children (fork start method, ``Pool`` and DataLoader workers): they end
   with ``os._exit`` after running ``multiprocessing.util`` finalizers, without atexit: a
   ``Finalize`` registered in the child flushes there.
-* ``Pool.terminate()`` (also ``with Pool(...)``'s exit) sends SIGTERM to its workers: in a
-  multiprocessing child whose SIGTERM is still the default, a handler flushes first, then
-  dies of SIGTERM as before.
+* ``Pool.terminate()`` (also ``with Pool(...)``'s exit) sends SIGTERM to
+  its workers, often while their finalizer still flushes: a save in a Pool worker returns
+  only once the daemon has accepted the job (it then writes the file whatever happens to the
+  worker; a failure after that is in the daemon's log only).  A Python SIGTERM handler is no
+  way out: one that trips just before the worker blocks in its task-queue lock never runs,
+  and the worker (and the parent joining it) hang forever.
 
 Failures: every Job is counted when it ends (``Tally``); the first failure of each error code
 in a process is logged (logger ``"imgsink"``) with the path and reason, later ones are counted,
@@ -46,7 +49,7 @@ log = logging.getLogger("imgsink")
 _exiting = False
 _flush_all: Optional[Callable[[float, bool], bool]] = None  # set by the package's __init__
 _hooked_pid: Optional[int] = None
-_in_call = 0  # > 0 while the main thread is inside a save (SIGTERM must not flush then)
+_pool_worker: Optional[tuple] = None  # (pid, whether it is a multiprocessing.Pool worker)
 
 
 def exiting() -> bool:
@@ -139,16 +142,6 @@ def _mp_finalizer() -> None:
         _flush(close=True)
 
 
-def _on_sigterm(signum, frame) -> None:
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    if _in_call == 0:
-        try:
-            _flush(close=True)
-        except Exception:  # noqa: BLE001 -- dying anyway; the default action follows
-            pass
-    os.kill(os.getpid(), signal.SIGTERM)
-
-
 def register_process_hooks() -> None:
     """Arms the multiprocessing-child hooks of this process (once per pid).  Called when a
     connection is made, so that a forked or spawned child that saves is covered."""
@@ -162,36 +155,32 @@ def register_process_hooks() -> None:
         return
     import multiprocessing.util
     multiprocessing.util.Finalize(None, _mp_finalizer, exitpriority=100)
-    if threading.current_thread() is threading.main_thread():
-        try:
-            if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
-                signal.signal(signal.SIGTERM, _on_sigterm)
-        except (ValueError, OSError):  # not the main interpreter, or no signals here
-            pass
+
+
+def in_pool_worker() -> bool:
+    """True iff this process is a multiprocessing.Pool worker (see the module comment)."""
+    global _pool_worker
+    pid = os.getpid()
+    if _pool_worker is None or _pool_worker[0] != pid:
+        import multiprocessing
+        name = multiprocessing.current_process().name
+        _pool_worker = (pid, "PoolWorker-" in name)
+    return _pool_worker[1]
+
+
+def block_signals_in_this_thread() -> None:
+    """For imgsink's own threads: leaves SIGTERM and SIGINT to the main thread (threads they
+    start, pyzmq's collector included, inherit the mask).  A process-directed signal that the
+    kernel hands to another thread only sets Python's flag: the program's own handler (or
+    KeyboardInterrupt) would wait until its main thread next runs Python code."""
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
 
 
 def after_fork_in_child() -> None:
     global _exiting
     _exiting = False
     tally.reset()
-
-
-class in_call:
-    """Marks the main thread as inside a save (the SIGTERM handler must not flush then: it
-    could wait on a lock that the interrupted code holds)."""
-
-    __slots__ = ("main",)
-
-    def __enter__(self):
-        global _in_call
-        self.main = threading.current_thread() is threading.main_thread()
-        if self.main:
-            _in_call += 1
-
-    def __exit__(self, *exc):
-        global _in_call
-        if self.main:
-            _in_call -= 1
 
 
 _register_thread_atexit: Optional[Callable] = getattr(threading, "_register_atexit", None)
