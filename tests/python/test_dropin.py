@@ -89,17 +89,20 @@ def test_no_daemon_writes_like_torchvision_with_one_warning(tmp_path):
 
 @needs_daemon
 def test_unchecked_failures_are_logged_once_per_kind_and_summarized(daemon):
-    os.makedirs(os.path.join(daemon.out, "isdir", "x.png"), exist_ok=True)
+    link = os.path.join(daemon.out, "escape")
+    if not os.path.islink(link):
+        os.symlink("/tmp", link)  # the daemon refuses a path through it (bad_path)
     script = (
         "import numpy as np, imgsink\n"
         "a = np.random.default_rng(0).random((3, 8, 8), dtype=np.float32)\n"
         "for i in range(3):\n"
-        "    imgsink.save_image(a, 'isdir/x.png')\n"
+        "    imgsink.save_image(a, 'escape/x.png')\n"
         "imgsink.save_image(a, 'fine.png')\n")
     out = run_python(["-c", script], cwd=daemon.out, env=child_env(daemon.endpoint), timeout=60)
     assert out.returncode == 0, out.stderr
     warned = [line for line in out.stderr.splitlines() if "was not written" in line]
-    assert len(warned) == 1 and "isdir/x.png" in warned[0], out.stderr
+    assert len(warned) == 1 and "escape/x.png" in warned[0], out.stderr
+    assert "bad_path" in warned[0], out.stderr
     summary = [line for line in out.stderr.splitlines() if "image file(s) written" in line]
     assert len(summary) == 1 and "1 image file(s) written, 3 failed" in summary[0], out.stderr
 
