@@ -4,7 +4,6 @@ torchvision's signature (format by position, pathlib.Path, file objects)."""
 from __future__ import annotations
 
 import io
-import logging
 import os
 import pathlib
 import time

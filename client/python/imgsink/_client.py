@@ -327,7 +327,8 @@ class Client:
         if self._use_local():
             if self._closed:
                 raise ImgsinkError("disconnected", "the client is closed")
-            return _save_local(tensor, path, shown, each, format, render, encoder, meta)
+            return _fallback.save_local(tensor, path, shown, each, format, render, encoder,
+                                       meta)
         payload = make_payload(tensor, each=each, render=render, copy=False,
                                prepare=self._prepare_cpu)
         _check_format_channels(payload, fmt, shown if fmt else
@@ -357,26 +358,6 @@ class Client:
 
 
 _REPROBE_S = 5.0
-
-
-def _save_local(tensor: Any, path: str, shown: str, each: bool, format: Optional[str],
-                render: Dict[str, Any], encoder: Dict[str, Any], meta: Dict[str, str]) -> Job:
-    """Writes in this process (no daemon): relative to the current directory, as torchvision.
-    An OSError fails the returned Job (logged like a daemon's failure); a bad argument
-    raises, as torchvision would."""
-    job = Job(shown, 0)
-    images = list(tensor) if each else [tensor]
-    job.files = len(images)
-    job.add_done_callback(_lifecycle.tally.job_ended)
-    try:
-        for i, image in enumerate(images):
-            name = _paths.expand(path, meta, index=i) if each else shown
-            _fallback.save_in_process(image, name, format, render, encoder)
-    except OSError as e:
-        job._on_failed(ImgsinkError("write_failed", f"{shown!r}: {e}"))
-        return job
-    job._on_done()
-    return job
 
 
 def _check_format_channels(payload: Payload, fmt: Optional[str], path: str) -> None:

@@ -23,7 +23,11 @@ import socket
 import threading
 from typing import Any, Dict, Optional, Sequence
 
-__all__ = ["reachable", "save_in_process"]
+from . import _lifecycle, _paths
+from ._errors import ImgsinkError
+from ._job import Job
+
+__all__ = ["reachable", "save_in_process", "save_local"]
 
 log = logging.getLogger("imgsink")
 _said = set()
@@ -128,3 +132,23 @@ def _pil_params(encoder: Dict[str, Any], fmt: Optional[str], fp: Any) -> Dict[st
             value = _PIL_SUBSAMPLING[value]
         params[name_kind[0]] = value
     return params
+
+
+def save_local(tensor: Any, path: str, shown: str, each: bool, format: Optional[str],
+               render: Dict[str, Any], encoder: Dict[str, Any], meta: Dict[str, str]) -> Job:
+    """Writes in this process (no daemon): relative to the current directory, as torchvision.
+    An OSError fails the returned Job (logged like a daemon's failure); a bad argument
+    raises, as torchvision would."""
+    job = Job(shown, 0)
+    images = list(tensor) if each else [tensor]
+    job.files = len(images)
+    job.add_done_callback(_lifecycle.tally.job_ended)
+    try:
+        for i, image in enumerate(images):
+            name = _paths.expand(path, meta, index=i) if each else shown
+            save_in_process(image, name, format, render, encoder)
+    except OSError as e:
+        job._on_failed(ImgsinkError("write_failed", f"{shown!r}: {e}"))
+        return job
+    job._on_done()
+    return job
