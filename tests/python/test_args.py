@@ -42,9 +42,12 @@ def test_option_given_twice_is_a_type_error(client):
         client.save_image(IMG, "a.png", png_level=1, compress_level=2)
 
 
-def test_file_object_is_a_type_error(client):
+def test_file_object_is_written_in_process_but_not_a_template(client):
+    buf = io.BytesIO()
+    client.save_image(IMG, buf, format="png").result(0)  # as torchvision: written at once
+    assert buf.getvalue().startswith(b"\x89PNG")
     with pytest.raises(TypeError, match="file object"):
-        client.save_image(IMG, io.BytesIO(), format="png")
+        client.save_images(IMG[None], io.BytesIO(), format="png")
 
 
 @pytest.mark.parametrize("bad", [np.zeros((2, 3, 4, 4), np.int32), torch.zeros(2, 3, 4, 4,

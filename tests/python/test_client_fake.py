@@ -56,7 +56,7 @@ def test_save_images_uses_each_mode(fake, endpoint):
 
 
 def test_job_states_follow_reply_and_done(manual, endpoint):
-    c = imgsink.Client(endpoint)
+    c = imgsink.Client(endpoint, copy=False)  # zero-copy: sent() waits for the reply
     job = c.save_image(torch.rand(3, 64, 64), "x.png")
     (req,) = manual.wait_for(1)
     assert not job.sent() and not job.accepted() and not job.done()
@@ -227,7 +227,7 @@ def test_cancel_before_sending(endpoint):
 
 def test_zero_copy_send_reads_the_callers_memory_until_sent(manual, endpoint):
     a = np.random.rand(3, 128, 128).astype(np.float32)  # over pyzmq's copy threshold
-    with imgsink.Client(endpoint) as c:
+    with imgsink.Client(endpoint, copy=False) as c:
         job = c.save_image(a, "z.png")
         (req,) = manual.wait_for(1)
         assert req.payload == a.tobytes()

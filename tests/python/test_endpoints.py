@@ -166,7 +166,7 @@ def test_no_daemon_at_any_endpoint_fails_with_disconnected(two):
 @pytest.mark.parametrize("endpoint_policy", ["failover", "spread"])
 def test_save_waiting_for_credit_moves_to_another_daemon(two, daemons, endpoint_policy):
     a = _start(daemons, two[0], credit_handler=lambda req: [])  # withholds credit
-    with closing_client(two, endpoint_policy=endpoint_policy) as c:
+    with closing_client(two, endpoint_policy=endpoint_policy, copy=False) as c:
         c.stats(endpoint=two[0])
         data = np.random.rand(3, 100, 100).astype(np.float32)  # zero-copy: the caller's memory
         job = c.save_image(data, "moved.png")

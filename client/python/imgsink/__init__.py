@@ -6,19 +6,20 @@ at once with a ``Job`` (a ``concurrent.futures.Future``).  See ``Client`` for th
 
 The module-level functions use one process-wide default ``Client`` created on first use
 (endpoints from ``IMGSINK_ENDPOINT``, comma-separated, or the daemon's default), re-created
-in forked children, and flushed at interpreter exit for at most ``IMGSINK_EXIT_TIMEOUT``
-seconds (default 30).
+in forked children, and flushed however the process ends (normal exit, ``sys.exit``, an
+uncaught exception, multiprocessing/Pool/DataLoader children: see _lifecycle.py) for at most
+``IMGSINK_EXIT_TIMEOUT`` seconds (default 30).  With no daemon listening it writes in this
+process as torchvision does, with one warning (``IMGSINK_FALLBACK=0``: wait for a daemon).
 """
 
 from __future__ import annotations
 
-import atexit
-import logging
 import os
 import threading
 import time
 from typing import Any, Dict, Optional
 
+from . import _lifecycle
 from ._client import Client, _live_clients, default_endpoint
 from ._errors import Busy, ImgsinkError
 from ._job import Job
@@ -41,7 +42,7 @@ def default_client() -> Client:
     global _default, _default_pid
     with _default_lock:
         if _default is None or _default_pid != os.getpid():
-            _default = Client()
+            _default = Client(fallback=os.environ.get("IMGSINK_FALLBACK", "1") != "0")
             _default_pid = os.getpid()
         return _default
 
@@ -55,14 +56,15 @@ def set_default_client(client: Optional[Client]) -> None:
         _default_pid = os.getpid()
 
 
-def save_image(tensor: Any, fp: Any, *, nrow: int = 8, padding: int = 2,
-               normalize: bool = False, value_range: Optional[tuple] = None,
-               scale_each: bool = False, pad_value: float = 0.0, format: Optional[str] = None,
+def save_image(tensor: Any, fp: Any, format: Optional[str] = None, *, nrow: int = 8,
+               padding: int = 2, normalize: bool = False, value_range: Optional[tuple] = None,
+               scale_each: bool = False, pad_value: float = 0.0,
                **encoder_options: Any) -> Job:
     """``default_client().save_image(...)``: see ``Client.save_image``."""
     return default_client().save_image(
-        tensor, fp, nrow=nrow, padding=padding, normalize=normalize, value_range=value_range,
-        scale_each=scale_each, pad_value=pad_value, format=format, **encoder_options)
+        tensor, fp, format, nrow=nrow, padding=padding, normalize=normalize,
+        value_range=value_range, scale_each=scale_each, pad_value=pad_value,
+        **encoder_options)
 
 
 def save_images(batch: Any, fp_template: Any, *, normalize: bool = False,
@@ -96,23 +98,26 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def _exit_timeout() -> float:
-    try:
-        return float(os.environ.get("IMGSINK_EXIT_TIMEOUT", "30"))
-    except ValueError:
-        return 30.0
-
-
-@atexit.register
-def _flush_at_exit() -> None:
-    """Gives every open client of this process a bounded time to finish its jobs."""
-    deadline = time.monotonic() + _exit_timeout()
+def _flush_all(timeout: float, close: bool) -> bool:
+    """Gives every open client of this process ``timeout`` seconds in all to finish its jobs
+    (and with ``close`` closes them and logs the exit summary).  Returns True iff all
+    finished.  Called by the exit hooks of _lifecycle.py."""
+    deadline = time.monotonic() + timeout
+    ok, unfinished = True, 0
     for client in list(_live_clients):
         if client._pid != os.getpid():
             continue
         left = max(0.0, deadline - time.monotonic())
-        unfinished = client.pending()
-        if not client.close(timeout=left) and unfinished:
-            logging.getLogger("imgsink").warning(
-                "imgsink: exiting with unfinished jobs to %s after waiting %.0f s; they may "
-                "not be written", client.endpoint, _exit_timeout())
+        if close:
+            pending = client.pending()
+            done = client.close(timeout=left)
+            unfinished += 0 if done else pending
+        else:
+            done = client.flush(left)
+        ok = ok and done
+    if close:
+        _lifecycle.tally.summary(unfinished)
+    return ok
+
+
+_lifecycle.set_flush_all(_flush_all)

@@ -14,12 +14,16 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import weakref
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
-from . import _options, _paths, _protocol
+import numpy as np
+
+from . import _fallback, _lifecycle, _options, _paths, _protocol
+from ._bufpool import BufferPool
 from ._connection import Connection
 from ._curve import load_curve
 from ._endpoints import ENDPOINT_POLICIES, parse_endpoints
@@ -68,8 +72,15 @@ class Client:
     fails with Busy); ``"drop"`` drops the image (its Job fails with Busy, nothing is raised).
     ``timeout``: seconds for ``block`` and for finding a daemon to hand a request to (a request
     that finds none fails with ``disconnected``).
-    ``copy``: copy CPU tensors at hand-off instead of sending from their memory (see
-    ``save_image`` for the rule that applies otherwise).
+    ``copy`` (default True): CPU tensors are copied at hand-off, into buffers this client
+    reuses (about one memcpy), so the caller may change them in place as soon as
+    ``save_image`` returns.  ``copy=False`` sends from the caller's memory (zero-copy; see
+    ``save_image`` for the rule that applies then).
+    ``fallback``: when no daemon listens at any endpoint (checked at the first save, in well
+    under a second, and again every few seconds while none does), write the images in this
+    process as torchvision does, with one warning, instead of letting saves wait ``timeout``
+    and fail.  The module-level functions' default client has it on (``IMGSINK_FALLBACK=0``
+    turns it off); an explicit Client has it off.
     ``curve``: for a tcp:// daemon that requires CURVE, (server public key, client public key,
     client secret key), each Z85 text or a key file; default: ``IMGSINK_CURVE`` if set.  The
     keys apply to every tcp:// endpoint (ipc:// ones never use CURVE): daemons that share
@@ -82,9 +93,9 @@ class Client:
 
     def __init__(self, endpoint: Union[None, str, Sequence[str]] = None, *,
                  policy: str = "block", timeout: float = 30.0,
-                 max_pending_bytes: int = _DEFAULT_MAX_PENDING_BYTES, copy: bool = False,
+                 max_pending_bytes: int = _DEFAULT_MAX_PENDING_BYTES, copy: bool = True,
                  curve: Optional[Sequence[Any]] = None,
-                 endpoint_policy: str = "spread") -> None:
+                 endpoint_policy: str = "spread", fallback: bool = False) -> None:
         if endpoint is None:
             endpoint = default_endpoint()
         self.endpoints: Tuple[str, ...] = parse_endpoints(endpoint)
@@ -97,6 +108,10 @@ class Client:
         self.timeout = float(timeout)
         self.max_pending_bytes = _options._int("max_pending_bytes", max_pending_bytes, 1)
         self.copy = _options._bool("copy", copy)
+        self.fallback = _options._bool("fallback", fallback)
+        self._local = False      # fallback mode: no daemon was reachable at the last probe
+        self._probe_at: Optional[float] = None if self.fallback else float("inf")
+        self._pool = BufferPool()
         self._curve = load_curve(curve)
         self._lock = threading.Lock()
         self._conn: Optional[Connection] = None
@@ -116,13 +131,19 @@ class Client:
 
     # -- public API -------------------------------------------------------------------------
 
-    def save_image(self, tensor: Any, fp: PathLike, *, nrow: int = 8, padding: int = 2,
+    def save_image(self, tensor: Any, fp: PathLike, format: Optional[str] = None, *,
+                   nrow: int = 8, padding: int = 2,
                    normalize: bool = False, value_range: Optional[Tuple[float, float]] = None,
                    scale_each: bool = False, pad_value: float = 0.0,
-                   format: Optional[str] = None, **encoder_options: Any) -> Job:
+                   **encoder_options: Any) -> Job:
         """Saves ``tensor`` like ``torchvision.utils.save_image(tensor, fp, ...)``, written by
         the daemon at ``fp`` relative to its output root (taken literally, braces included, as
-        torchvision would).  Returns at once with a ``Job``.
+        torchvision would).  Returns at once with a ``Job``.  ``format`` may be given by
+        position, as torchvision's.  ``fp`` may be a str or ``os.PathLike``, or a file object:
+        that is written in this process, as torchvision does (same pixels), before returning.
+
+        Order: saves to the same ``fp`` through one client end in call order (the last call's
+        image stays on disk); the caller does not wait for that.
 
         ``tensor``: torch tensor (any device, dtype float32/float16/bfloat16/float64/uint8,
         any strides), numpy array (float16/32/64, uint8, uint16), or a list of them (stacked
@@ -132,10 +153,13 @@ class Client:
         metadata.  PNG defaults to the fast preset (level 1, paeth, rle: ISA-L igzip, ~20x PIL's
         speed on natural images, files within ~4 % of PIL's size); ``png_preset="pil"`` writes with PIL's (torchvision's) settings.
 
-        Buffer rule: a C-contiguous (or channels-last) CPU tensor/array is sent from its own
-        memory; do not modify it in place until ``job.wait_sent()`` (or ``job.result()``)
-        returns, or create the client with ``copy=True``.  Other inputs are copied (or, on a
-        GPU, rendered into new memory) before this returns.
+        Buffer rule: by default the tensor is copied (or, on a GPU, rendered into new memory)
+        before this returns: change it at will.  With ``Client(copy=False)`` a C-contiguous
+        (or channels-last) CPU tensor/array is sent from its own memory: do not modify it in
+        place until ``job.wait_sent()`` (or ``job.result()``) returns.
+
+        Failures nobody checks are not silent: the first of each kind is logged (logger
+        ``"imgsink"``) with its path and reason, and the exit summary counts them.
 
         Raises TypeError/ValueError for bad arguments, ``Busy`` when the policy says so, and
         ``ImgsinkError`` if the client is closed.
@@ -230,10 +254,12 @@ class Client:
             if self._pid != os.getpid():  # forked without the at-fork hook (or before it ran)
                 self._after_fork_locked()
             if self._conn is None and create:
+                _lifecycle.register_process_hooks()
                 self._conn = Connection(self.endpoints,
                                         max_pending_bytes=self.max_pending_bytes,
                                         handoff_timeout=self.timeout,
-                                        endpoint_policy=self.endpoint_policy, curve=self._curve)
+                                        endpoint_policy=self.endpoint_policy, curve=self._curve,
+                                        pool=self._pool)
             return self._conn
 
     def _after_fork_locked(self) -> None:
@@ -246,22 +272,76 @@ class Client:
         self._lock = threading.Lock()  # the parent's may have been held by another thread
         self._after_fork_locked()
 
+    def _use_local(self) -> bool:
+        """Returns True iff saves are written in this process: ``fallback`` is on and no
+        daemon listened at the last probe (probes at most every _REPROBE_S seconds)."""
+        now = time.monotonic()
+        if self._probe_at is not None and now < self._probe_at:
+            return self._local
+        with self._lock:
+            if self._probe_at is not None and now < self._probe_at:
+                return self._local
+            self._local = not _fallback.reachable(self.endpoints)
+            self._probe_at = now + _REPROBE_S if self._local else float("inf")
+        if self._local:
+            _fallback.say_once(
+                "no-daemon", "imgsink: no imgsinkd listens at %s: writing images in this "
+                "process the way torchvision.utils.save_image does (training waits for each "
+                "image) until one does.  Start imgsinkd to stop waiting; IMGSINK_FALLBACK=0 "
+                "makes saves wait for a daemon instead.", self.endpoint)
+        return self._local
+
     def _save(self, tensor: Any, fp: Any, *, each: bool, nrow: Any, padding: Any,
               normalize: Any, value_range: Any, scale_each: Any, pad_value: Any, format: Any,
               options: Dict[str, Any]) -> Job:
+        job = self._save_body(tensor, fp, each, nrow, padding, normalize, value_range,
+                              scale_each, pad_value, format, options)
+        if _lifecycle.in_pool_worker():  # Pool.terminate() may SIGTERM it any time from now
+            try:
+                job.wait_accepted(self.timeout)
+            except FutureTimeout:
+                pass  # it stays pending: the exit flush and the tally still see it
+        return job
+
+    def _save_body(self, tensor: Any, fp: Any, each: bool, nrow: Any, padding: Any,
+                         normalize: Any, value_range: Any, scale_each: Any, pad_value: Any,
+                         format: Any, options: Dict[str, Any]) -> Job:
         encoder = _options.encoder_options(options)
         render = _options.render_options(nrow, padding, normalize, value_range, scale_each,
                                          pad_value, encoder.pop("keep_gray", False))
+        if hasattr(fp, "write"):  # a file object: only this process can write into it
+            if each:
+                raise TypeError("save_images needs a path template, not a file object")
+            if self._closed:
+                raise ImgsinkError("disconnected", "the client is closed")
+            encoder.pop("policy", None)
+            _fallback.save_in_process(tensor, fp, format, render, encoder)
+            job = Job(getattr(fp, "name", "<file object>"), 0)
+            job._on_done()
+            return job
         meta = encoder.get("meta", {})
         path = _paths.template_path(fp, meta) if each else _paths.literal_path(fp)
         fmt = _paths.output_format(path, format)
         policy = encoder.pop("policy", self.policy)
-        payload = make_payload(tensor, each=each, render=render, copy=self.copy,
-                               prepare=self._prepare_cpu)
         shown = path if each else _paths.expand(path, {})  # the name as the caller wrote it
+        if self._use_local():
+            if self._closed:
+                raise ImgsinkError("disconnected", "the client is closed")
+            return _fallback.save_local(tensor, path, shown, each, format, render, encoder,
+                                       meta)
+        payload = make_payload(tensor, each=each, render=render, copy=False,
+                               prepare=self._prepare_cpu)
         _check_format_channels(payload, fmt or _protocol.infer_format(path))
+        pool_buf = None
+        if self.copy and not payload.private and payload.data is not None:
+            pool_buf = self._pool.take(payload.nbytes)  # warm pages: about one memcpy
+            np.copyto(pool_buf, payload.data)
+            payload.data, payload.private = pool_buf, True
         conn = self._connection()
         job = Job(shown, conn.next_request_id())
+        job.files = payload.shape[0] if each else 1
+        job.add_done_callback(_lifecycle.tally.job_ended)
+        key = path if not each else path + "\0" + repr(sorted(meta.items()))
         fields = dict(render)
         fields.update(payload.render)
         fields.update(encoder)
@@ -272,8 +352,11 @@ class Client:
         if payload.private:
             job._on_private_buffer()
         conn.submit_save(job, header, payload.data, payload.nbytes, payload.event, policy,
-                         self.timeout, deferred=payload.deferred)
+                         self.timeout, deferred=payload.deferred, key=key, pool_buf=pool_buf)
         return job
+
+
+_REPROBE_S = 5.0
 
 
 def _check_format_channels(payload: Payload, name: str) -> None:

@@ -30,6 +30,11 @@ restart.
 
 This file is the callers' half; the I/O thread's half is the IoLoop mixin in _io_loop.py.
 
+Order: saves with the same ``key`` (the output path) end in call order: a save whose key has
+an earlier save still unfinished is *parked* (it holds its budget, is in no queue, has no
+deadline) and goes to the inbox when that earlier save ends, either way.  So the last call's
+image is the one left on disk, without the caller waiting.
+
 Thread-safety: the public methods are safe from any thread.
 """
 
@@ -41,11 +46,12 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
-from typing import Any, Callable, Deque, List, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Set, Tuple
 
 import zmq
 
-from . import _protocol
+from . import _lifecycle, _protocol
+from ._bufpool import BufferPool
 from ._curve import CurveKeys
 from ._endpoints import choose
 from ._errors import Busy, ImgsinkError
@@ -81,7 +87,8 @@ class Connection(IoLoop):
 
     def __init__(self, endpoints: Sequence[str], *, max_pending_bytes: int,
                  handoff_timeout: float, endpoint_policy: str = "spread",
-                 linger_s: float = 1.0, curve: Optional[CurveKeys] = None) -> None:
+                 linger_s: float = 1.0, curve: Optional[CurveKeys] = None,
+                 pool: Optional[BufferPool] = None) -> None:
         self._links = [Link(e, i) for i, e in enumerate(endpoints)]
         self._endpoint_policy = endpoint_policy
         self._curve = curve
@@ -100,6 +107,9 @@ class Connection(IoLoop):
         self._closing = False
         self._prepare_pool: Optional[ThreadPoolExecutor] = None
         self._failed_later: List[Tuple[Future, ImgsinkError]] = []  # fail outside _cond
+        self._last_by_key: Dict[str, Future] = {}  # key -> its latest unfinished save
+        self._parked: Dict[Future, Request] = {}   # earlier save -> the save parked on it
+        self._pool = pool
         self._rfd, self._wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._fds_closed = False
         self._ctx = zmq.Context(io_threads=1)
@@ -114,14 +124,18 @@ class Connection(IoLoop):
 
     def submit_save(self, job: Job, header: bytes, data: Any, nbytes: int, event: Any,
                     policy: str, block_timeout: float,
-                    deferred: Optional[Callable[[], Any]] = None) -> None:
+                    deferred: Optional[Callable[[], Any]] = None, key: Optional[str] = None,
+                    pool_buf: Any = None) -> None:
         """Queues a save request.  Applies ``policy`` when the pending budget is full:
         ``block`` waits up to ``block_timeout`` then raises Busy, ``error`` raises Busy,
         ``drop`` fails ``job`` with Busy (nothing raised).  Raises ImgsinkError if closed.
         ``deferred`` (instead of ``data``) returns ``(pixels, event)``; it runs in this
-        connection's prepare thread, and the request waits in order until it has."""
+        connection's prepare thread, and the request waits in order until it has.
+        ``key``: saves with the same key end in call order (see the module comment).
+        ``pool_buf``: ``data``'s buffer from this connection's pool, given back at the reply."""
         req = Request(job.request_id, header, job, data, nbytes, event, policy=policy,
-                      timeout_ms=min(int(block_timeout * 1000), 2**32 - 1))
+                      timeout_ms=min(int(block_timeout * 1000), 2**32 - 1), key=key,
+                      pool_buf=pool_buf)
         if deferred is not None:
             # Its done callback takes _cond (through _wake): register it outside _cond.
             req.prepared = self._prepare_executor().submit(deferred)
@@ -206,13 +220,23 @@ class Connection(IoLoop):
                     self._check_open()
             req.held = nbytes
             self._pending_bytes += nbytes
-            self._enqueue_locked(req)
+            earlier = self._last_by_key.get(req.key) if req.key is not None else None
+            if req.key is not None:
+                self._last_by_key[req.key] = req.future
+            if earlier is None or earlier.done():
+                self._enqueue_locked(req)
+            else:  # its done callback (which takes _cond) has not run yet: it will unpark us
+                req.after = earlier
+                self._parked[earlier] = req
+                self._track_locked(req)
             return None
 
     def _prepare_executor(self) -> ThreadPoolExecutor:
         with self._cond:
             if self._prepare_pool is None:
-                self._prepare_pool = ThreadPoolExecutor(1, thread_name_prefix="imgsink-prepare")
+                self._prepare_pool = ThreadPoolExecutor(
+                    1, thread_name_prefix="imgsink-prepare",
+                    initializer=_lifecycle.block_signals_in_this_thread)
             return self._prepare_pool
 
     # -- helpers under _cond ----------------------------------------------------------------
@@ -247,6 +271,9 @@ class Connection(IoLoop):
         else:
             self._assign_locked(req, link)
             link.outbox.append(req)
+        self._track_locked(req)
+
+    def _track_locked(self, req: Request) -> None:
         self._unfinished.add(req.future)
         req.future.add_done_callback(lambda _, req=req: self._on_ended(req))
 
@@ -256,6 +283,31 @@ class Connection(IoLoop):
             if req.counted:
                 req.link.load -= req.nbytes
                 req.counted = False
+            unparked = self._unpark_after_locked(req)
+        if unparked:
+            self._wake(force=True)
+
+    def _unpark_after_locked(self, req: Request) -> bool:
+        """``req`` ended: the save parked on it may go (or, if ``req`` itself ended while
+        parked, waits for ``req``'s own predecessor instead).  Returns True iff one went to
+        the inbox."""
+        if req.key is not None and self._last_by_key.get(req.key) is req.future:
+            del self._last_by_key[req.key]
+        nxt = self._parked.pop(req.future, None)
+        if req.after is not None:  # ended while parked (cancelled, or the client closed)
+            if self._parked.get(req.after) is req:
+                del self._parked[req.after]
+            self._release_locked(req)
+            if nxt is not None and not req.after.done():
+                nxt.after = req.after
+                self._parked[req.after] = nxt
+                return False
+        if nxt is None:
+            return False
+        nxt.after = None
+        nxt.deadline = time.monotonic() + self._handoff_timeout
+        self._inbox.append(nxt)
+        return True
 
     def _route_locked(self) -> None:
         """Moves the inbox's saves to connected endpoints (none connected: they stay)."""
@@ -320,9 +372,17 @@ class Connection(IoLoop):
         """Ends an unsent request: frees its budget and credit; fails it later (``error``)."""
         if req.link is not None:
             req.link.credits.release(req)
+        self._recycle_locked(req)
         self._release_locked(req)
         if error is not None:
             self._failed_later.append((req.future, error))
+
+    def _recycle_locked(self, req: Request) -> None:
+        """Gives ``req``'s pooled copy back.  REQUIRES: nothing will read it any more: the
+        request was never handed to libzmq, or the daemon replied (it has every byte)."""
+        if req.pool_buf is not None and self._pool is not None:
+            self._pool.give(req.pool_buf)
+        req.pool_buf = None
 
     def _release_locked(self, req: Request) -> None:
         # The request stays reachable from its future (a done callback): keep no pixels.

@@ -22,7 +22,7 @@ from typing import Any, Deque, Dict, List, Optional, Tuple
 import zmq
 import zmq.utils.monitor
 
-from . import _protocol
+from . import _lifecycle, _protocol
 from ._errors import ImgsinkError, error_from_code
 from ._link import HANDSHAKE_FAILED, Link
 from ._request import Request, fail, is_save, resolve_status
@@ -39,6 +39,7 @@ class IoLoop:
     """The I/O thread's methods of Connection."""
 
     def _run(self) -> None:
+        _lifecycle.block_signals_in_this_thread()
         try:
             for link in self._links:
                 link.open(self._ctx, self._curve, self._linger_ms)
@@ -211,7 +212,9 @@ class IoLoop:
         sock.send(req.header, zmq.NOBLOCK | zmq.SNDMORE)
         # The rest of a multipart message never meets the high-water mark.  The request keeps
         # ``data`` until the reply: a no_credit refusal sends it again.
-        sock.send(req.data, copy=req.nbytes < _COPY_THRESHOLD)
+        # Once the process exits, pyzmq's zero-copy collector may be stopped by its atexit
+        # handler at any moment: copy from then on (see _lifecycle.py).
+        sock.send(req.data, copy=req.nbytes < _COPY_THRESHOLD or _lifecycle.exiting())
 
     def _receive(self, link: Link) -> None:
         while True:
@@ -240,6 +243,7 @@ class IoLoop:
                     and not req.resent:
                 return self._resend_locked(link, req)
             if req is not None:
+                self._recycle_locked(req)
                 self._release_locked(req)
                 if msg["kind"] == "reply" and msg["ok"] and is_save(req):
                     link.waiting_done[rid] = req
@@ -372,6 +376,8 @@ class IoLoop:
                 link.outbox.clear()
                 link.waiting_reply.clear()
                 link.waiting_done.clear()
+            reqs += list(self._parked.values())
+            self._parked.clear()
             for req in reqs:
                 self._release_locked(req)
         for req in reqs:

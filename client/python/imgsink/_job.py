@@ -44,6 +44,7 @@ class Job(Future):
         self.request_id = request_id
         self._job_id: Optional[int] = None
         self.endpoint: Optional[str] = None  # set by the client's I/O thread
+        self.files = 1  # output files it covers (save_images: one per image)
         self._replied = threading.Event()   # the daemon replied, or the job ended without one
         self._handed = threading.Event()    # the daemon answered, or the job ended
 

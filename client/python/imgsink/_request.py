@@ -33,6 +33,9 @@ class Request:
     resent: bool = False           # already sent again after a no_credit refusal
     link: Any = None               # the Link it is routed to (None: not routed yet)
     counted: bool = False          # its nbytes are in ``link.load`` (until its future ends)
+    key: Optional[str] = None      # saves with one key (output path) finish in call order
+    after: Optional[Future] = None  # parked until this earlier save with our key has ended
+    pool_buf: Any = None           # our pooled copy of the pixels: back to the pool at reply
 
 
 def is_save(req: Request) -> bool:
