@@ -32,7 +32,7 @@
 #include "daemon/journal/journal.h"
 #include "daemon/output/sink.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 class Pipeline {
  public:
@@ -109,4 +109,4 @@ class Pipeline {
   DelayQueue retries_;  // destroyed first: its pending tasks post to pool_
 };
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -38,7 +38,7 @@
 #include "daemon/journal/segment_writer.h"
 #include "imgsink/proto/status.h"
 
-namespace imgsink::journal {
+namespace imgsink::daemon::journal {
 
 struct RecoveryResult;
 
@@ -157,4 +157,4 @@ class Journal {
   std::atomic<uint64_t> live_jobs_{0};
 };
 
-}  // namespace imgsink::journal
+}  // namespace imgsink::daemon::journal

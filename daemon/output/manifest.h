@@ -24,7 +24,7 @@
 #include "daemon/output/sink.h"
 #include "imgsink/proto/status.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 inline constexpr char kManifestName[] = "manifest.jsonl";
 
@@ -61,4 +61,4 @@ class Manifest {
 std::string ManifestLine(uint64_t job_id, const WrittenFile& file, std::string_view format,
                          const std::map<std::string, std::string>& meta);
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

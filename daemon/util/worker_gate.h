@@ -6,7 +6,7 @@
 #include <condition_variable>
 #include <mutex>
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 class WorkerGate {
  public:
@@ -41,4 +41,4 @@ class WorkerGate {
   unsigned active_ = 0;  // guarded by mu_
 };
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

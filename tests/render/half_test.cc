@@ -8,7 +8,7 @@
 #include "daemon/render/dtype_math.h"
 #include "daemon/render/half.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace {
 
 // GCC's own binary16 (soft-float conversions in libgcc): an independent float16 oracle.
@@ -178,4 +178,4 @@ TEST_CASE("python scalars are rounded double -> float -> dtype, as torch does", 
 }
 
 }  // namespace
-}  // namespace imgsink
+}  // namespace imgsink::daemon
