@@ -25,7 +25,7 @@
 #include "daemon/service/systemd_notify.h"
 #include "daemon/version.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace {
 
 // Each worker holds up to WriteGroup::kMaxFiles temp files open while it writes a job, so the
@@ -206,10 +206,11 @@ int Run(const std::vector<std::string>& args, DaemonOptions options) {
 }
 
 }  // namespace
-}  // namespace imgsink
+}  // namespace imgsink::daemon
 
 int main(int argc, char** argv) {
   using namespace imgsink;
+  using namespace imgsink::daemon;
   const std::vector<std::string> args(argv + 1, argv + argc);
   std::vector<InheritedSocket> inherited;
   Status s = TakeInheritedSockets(&inherited);

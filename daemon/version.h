@@ -1,6 +1,6 @@
 #pragma once
 
-namespace imgsink {
+namespace imgsink::daemon {
 // Set by CMake from project(VERSION); see daemon/CMakeLists.txt.
 inline constexpr const char* kImgsinkVersion = IMGSINK_VERSION;
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 CreditLedger::CreditLedger(Budgets budgets) : budgets_(budgets) {}
 
@@ -159,4 +159,4 @@ void CreditLedger::SetBudgets(const Budgets& budgets, Clock::time_point now,
   ServeWaiting(now, answers);
 }
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -24,7 +24,7 @@
 #include "imgsink/proto/messages.h"
 #include "imgsink/proto/status.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 class CreditLedger {
  public:
@@ -115,4 +115,4 @@ class CreditLedger {
   std::deque<std::string> turns_;  // clients with waiting requests, in round-robin order
 };
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

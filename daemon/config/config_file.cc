@@ -5,7 +5,7 @@
 
 #include <toml++/toml.h>
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace {
 
 std::string Where(const std::string& path, const toml::source_region& r) {
@@ -70,4 +70,4 @@ Status ConfigFileArgs(const std::string& path, const std::set<std::string>& know
   return Status::OK();
 }
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -13,7 +13,7 @@
 
 #include "imgsink/proto/status.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 // Appends to *args the "--name", "value" arguments the file at `path` stands for, skipping options
 // in `given` (long names without "--", already on the command line).  Arrays become one
@@ -22,4 +22,4 @@ namespace imgsink {
 Status ConfigFileArgs(const std::string& path, const std::set<std::string>& known,
                       const std::set<std::string>& given, std::vector<std::string>* args);
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

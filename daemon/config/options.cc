@@ -12,7 +12,7 @@
 #include "daemon/version.h"
 #include "imgsink/proto/endpoint.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace {
 
 // Text forms of options whose struct field is not the option's type.
@@ -266,4 +266,4 @@ std::string FormatConfig(const DaemonOptions& o) {
   return out.str();
 }
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

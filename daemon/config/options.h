@@ -11,7 +11,7 @@
 #include "daemon/service/listen_fds.h"
 #include "imgsink/proto/status.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 struct DaemonOptions {
   // The TOML file the options were read from (--config), empty for none.
@@ -89,4 +89,4 @@ std::optional<int> ParseCommandLine(const std::vector<std::string>& args, Daemon
 // returns OK iff the options are usable together.
 Status FinalizeOptions(DaemonOptions* options);
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

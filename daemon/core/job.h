@@ -12,11 +12,9 @@
 #include "daemon/validate/validate.h"
 #include "imgsink/proto/messages.h"
 
-namespace imgsink {
-
-// In imgsink::daemon, not imgsink: the client library's public imgsink::Job (client.h) is a
-// different thing, and a program may link both.
-namespace daemon {
+// Like all daemon code, in imgsink::daemon, not imgsink: the client library's public imgsink::Job
+// (client.h) is a different thing, and a program may link both.
+namespace imgsink::daemon {
 
 // Invariant: a job is touched by one thread at a time (it moves socket thread -> worker ->
 // journal callback -> worker), each hand-off through a queue that orders memory.
@@ -39,5 +37,4 @@ struct Job {
   // replay).  Invariant once rendered: plan.paths.size() == images.size().
 };
 
-}  // namespace daemon
-}  // namespace imgsink
+}  // namespace imgsink::daemon

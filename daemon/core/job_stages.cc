@@ -10,7 +10,7 @@
 #include "daemon/journal/crc32c.h"
 #include "daemon/render/render.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace {
 
 // Per-worker encoders (one per format, made on first use) and buffer, reused across jobs.
@@ -76,4 +76,4 @@ Status WriteImageGroup(const daemon::Job& job, size_t first, OutputSink* sink,
   return s;
 }
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -14,7 +14,7 @@
 #include "daemon/output/sink.h"
 #include "imgsink/proto/status.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 // Renders job->tensor into job->images (one image for grid mode, one per tensor image for each
 // mode).  REQUIRES: the job validated; job->tensor set.
@@ -30,4 +30,4 @@ Status RenderJob(daemon::Job* job);
 Status WriteImageGroup(const daemon::Job& job, size_t first, OutputSink* sink,
                        const std::function<void()>& on_added, std::vector<WrittenFile>* written);
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

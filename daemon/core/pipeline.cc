@@ -9,7 +9,7 @@
 #include "daemon/output/manifest.h"
 #include "daemon/log/log.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 Pipeline::Pipeline(Options options, OutputSink* sink, journal::Journal* journal, Stats* stats,
                    Callbacks callbacks)
@@ -210,4 +210,4 @@ uint64_t Pipeline::in_flight() const {
   return in_flight_;
 }
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

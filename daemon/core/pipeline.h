@@ -31,7 +31,7 @@
 #include "daemon/output/sink.h"
 #include "imgsink/sync/mutex.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 class Pipeline {
  public:
@@ -108,4 +108,4 @@ class Pipeline {
   DelayQueue retries_;  // destroyed first: its pending tasks post to pool_
 };
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

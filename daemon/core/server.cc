@@ -7,7 +7,7 @@
 #include "daemon/log/log.h"
 #include "daemon/socket/zap_handler.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace {
 
 // Room for the header frame on top of the largest tensor frame (PROTOCOL.md "Limits").
@@ -232,4 +232,4 @@ std::map<std::string, uint64_t> Server::Counters() const {
   return c;
 }
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -33,7 +33,7 @@
 #include "daemon/socket/socket_thread.h"
 #include "daemon/socket/zap_handler.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 class Server {
  public:
@@ -100,4 +100,4 @@ class Server {
   uint64_t last_progress_ = 0;  // Healthy() caller only
 };
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

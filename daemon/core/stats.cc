@@ -1,6 +1,6 @@
 #include "daemon/core/stats.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 std::map<std::string, uint64_t> Stats::Snapshot() const {
   const uint64_t acc = accepted.load(std::memory_order_relaxed);
@@ -26,4 +26,4 @@ std::map<std::string, uint64_t> Stats::Snapshot() const {
   };
 }
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

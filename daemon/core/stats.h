@@ -8,7 +8,7 @@
 
 #include "daemon/metrics/job_metrics.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 // Thread-safety: every member is an atomic updated with relaxed ordering; Snapshot() is a
 // consistent-enough view for monitoring (counters are read one by one).
@@ -34,4 +34,4 @@ struct Stats {
   std::map<std::string, uint64_t> Snapshot() const;
 };
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -5,7 +5,7 @@
 #include <new>
 #include <string>
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 DeflateStream::DeflateStream() = default;
 
@@ -115,4 +115,4 @@ size_t DeflateStream::Bound(size_t n) const {
   return n + (n >> 12) + (n >> 14) + (n >> 25) + 13 + 6;  // zlib's stored-block bound + header/trailer
 }
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -18,7 +18,7 @@
 
 struct isal_zstream;
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 // Thread-safety: thread-compatible.  Reuse one per thread: both engines keep ~300 KiB of state.
 class DeflateStream {
@@ -66,4 +66,4 @@ class DeflateStream {
   std::vector<uint8_t> isal_level_buf_;  // igzip's per-level working memory
 };
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

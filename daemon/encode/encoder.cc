@@ -5,7 +5,7 @@
 #include "daemon/encode/jpeg_encoder.h"
 #include "daemon/encode/png_encoder.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 std::unique_ptr<Encoder> NewEncoder(OutputFormat format) {
   switch (format) {
@@ -27,4 +27,4 @@ int OutputBitDepth(OutputFormat format, const SaveRequest& request) {
   return 8;  // not an OutputFormat (REQUIRES)
 }
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -17,7 +17,7 @@
 #include "imgsink/proto/messages.h"
 #include "imgsink/proto/status.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 // The request's `meta` tags, in key order, as the encoders store them (text_metadata.h).
 using TextEntries = std::vector<std::pair<std::string, std::string>>;
@@ -51,4 +51,4 @@ std::unique_ptr<Encoder> NewEncoder(OutputFormat format);
 // REQUIRES: IsOutputFormat(format).
 int OutputBitDepth(OutputFormat format, const SaveRequest& request);
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -8,7 +8,7 @@
 
 #include "daemon/encode/text_metadata.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 namespace {
 
@@ -145,4 +145,4 @@ Status JpegEncoder::Encode(const Image& image, const JpegOptions& opts,
   return Status::OK();
 }
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -16,7 +16,7 @@
 #include "imgsink/proto/messages.h"
 #include "imgsink/proto/status.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 // Thread-safety: thread-compatible.  Keep one per worker thread (each owns a TurboJPEG handle).
 class JpegEncoder final : public Encoder {
@@ -55,4 +55,4 @@ class JpegEncoder final : public Encoder {
   unsigned long buffer_capacity_ = 0;
 };
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

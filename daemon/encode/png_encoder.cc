@@ -10,7 +10,7 @@
 
 #include "daemon/encode/text_metadata.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 namespace {
 
@@ -244,4 +244,4 @@ Status PngEncoder::Encode(const Image& image, const PngOptions& opts,
   return Status::OK();
 }
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

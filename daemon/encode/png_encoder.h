@@ -19,7 +19,7 @@
 #include "imgsink/proto/messages.h"
 #include "imgsink/proto/status.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 // Thread-safety: thread-compatible.  Keep one per worker thread.
 class PngEncoder final : public Encoder {
@@ -55,4 +55,4 @@ class PngEncoder final : public Encoder {
   PngWriter writer_;
 };
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -9,7 +9,7 @@
 #include <new>
 #include <string>
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 namespace {
 
@@ -240,4 +240,4 @@ void PngWriter::CloseIdat(std::vector<uint8_t>* out) {
   Put32(p + 8 + length, uint32_t(crc32(0, p + 4, uInt(4 + length))));
 }
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

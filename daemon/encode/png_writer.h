@@ -19,7 +19,7 @@
 #include "daemon/render/image.h"
 #include "imgsink/proto/status.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 // PNG filter type codes (PNG spec 9.2) that PngWriter implements.
 enum class PngRowFilter : uint8_t { kNone = 0, kSub = 1, kUp = 2, kPaeth = 4 };
@@ -104,4 +104,4 @@ class PngWriter {
   std::vector<uint8_t> zeros_;  // the "previous row" of row 0
 };
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

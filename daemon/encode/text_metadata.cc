@@ -2,7 +2,7 @@
 
 #include <cstdint>
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 namespace {
 
@@ -114,4 +114,4 @@ Status CheckTextValue(std::string_view key, std::string_view value) {
   return Status::OK();
 }
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -14,7 +14,7 @@
 
 #include "imgsink/proto/status.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 // Returns true iff `s` is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF).
 bool IsValidUtf8(std::string_view s);
@@ -30,4 +30,4 @@ Status CheckTextKey(std::string_view key, std::string* latin1);
 // Returns OK iff `value` follows the value rules above, else kBadOption naming `key`.
 Status CheckTextValue(std::string_view key, std::string_view value);
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -20,7 +20,7 @@
 #include "daemon/util/bytes.h"
 #include "imgsink/proto/status.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 // A file written only at its end.
 class WritableFile {
@@ -186,4 +186,4 @@ Status ReadWholeFile(Env* env, const std::string& path, std::vector<uint8_t>* co
 // Returns dir + "/" + name.
 std::string JoinPath(const std::string& dir, const std::string& name);
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

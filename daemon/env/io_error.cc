@@ -2,10 +2,10 @@
 
 #include <system_error>
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 Status IoError(ErrorCode code, const std::string& context, int err) {
   return Status(code, context + ": " + std::error_code(err, std::generic_category()).message());
 }
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -6,7 +6,7 @@
 
 #include "imgsink/proto/status.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 // Returns Status(code, "<context>: <strerror(err)>"), the message the same on every thread
 // (std::error_code, not strerror's static buffer).  `context` names the operation and the file.
@@ -17,4 +17,4 @@ inline Status IoError(const std::string& context, int err) {
   return IoError(ErrorCode::kWriteFailed, context, err);
 }
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

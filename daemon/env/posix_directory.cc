@@ -22,7 +22,7 @@
 #include "daemon/env/unique_fd.h"
 #include "imgsink/proto/paths.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace {
 
 constexpr int kDirFlags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
@@ -318,4 +318,4 @@ Status OpenPosixDirectory(const std::string& dir, std::unique_ptr<Directory>* ou
   return PosixDirectory::Make("", std::move(fd), out);
 }
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

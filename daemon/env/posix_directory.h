@@ -7,7 +7,7 @@
 
 #include "daemon/env/env.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 // Env::OpenDirectory of the POSIX Env.
 Status OpenPosixDirectory(const std::string& dir, std::unique_ptr<Directory>* out);
@@ -15,4 +15,4 @@ Status OpenPosixDirectory(const std::string& dir, std::unique_ptr<Directory>* ou
 // A WritableFile on `fd` (owned), named `path` in messages.
 std::unique_ptr<WritableFile> NewPosixWritableFile(std::string path, int fd);
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -15,7 +15,7 @@
 #include "daemon/env/io_error.h"
 #include "daemon/env/posix_directory.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace {
 
 Status PosixError(const std::string& op, const std::string& path, int err) {
@@ -265,4 +265,4 @@ std::string JoinPath(const std::string& dir, const std::string& name) {
   return dir + "/" + name;
 }
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -5,7 +5,7 @@
 
 #include <utility>
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 class UniqueFd {
  public:
@@ -36,4 +36,4 @@ class UniqueFd {
   int fd_ = -1;
 };
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

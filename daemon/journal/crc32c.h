@@ -12,7 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 
-namespace imgsink::journal {
+namespace imgsink::daemon::journal {
 
 // Incremental CRC32C: Update() over consecutive pieces equals one Update() over their concatenation.
 class Crc32c {
@@ -52,4 +52,4 @@ inline uint32_t UnmaskCrc(uint32_t masked) {
   return (rot >> 17) | (rot << 15);
 }
 
-}  // namespace imgsink::journal
+}  // namespace imgsink::daemon::journal

@@ -6,7 +6,7 @@
 #include "imgsink/proto/formats.h"
 #include "imgsink/proto/paths.h"
 
-namespace imgsink::journal {
+namespace imgsink::daemon::journal {
 namespace {
 
 constexpr char kMagic[4] = {'I', 'S', 'J', '1'};
@@ -125,4 +125,4 @@ Status DecodeJobRecord(const uint8_t* data, size_t size, JobRecord* record) {
   return Status::OK();
 }
 
-}  // namespace imgsink::journal
+}  // namespace imgsink::daemon::journal

@@ -20,7 +20,7 @@
 #include "imgsink/proto/messages.h"
 #include "imgsink/proto/status.h"
 
-namespace imgsink::journal {
+namespace imgsink::daemon::journal {
 
 // What a job record holds, decoded.
 struct JobRecord {
@@ -44,4 +44,4 @@ std::string EncodeJobRecordPrefix(const std::string& client, const SaveRequest& 
 // a bug, not disk damage).  Pure; thread-safe.
 Status DecodeJobRecord(const uint8_t* data, size_t size, JobRecord* record);
 
-}  // namespace imgsink::journal
+}  // namespace imgsink::daemon::journal

@@ -5,7 +5,7 @@
 
 #include "daemon/journal/recovery.h"
 
-namespace imgsink::journal {
+namespace imgsink::daemon::journal {
 
 namespace {
 
@@ -358,4 +358,4 @@ JournalCounters Journal::counters() const {
   return c;
 }
 
-}  // namespace imgsink::journal
+}  // namespace imgsink::daemon::journal

@@ -37,7 +37,7 @@
 #include "imgsink/proto/status.h"
 #include "imgsink/sync/mutex.h"
 
-namespace imgsink::journal {
+namespace imgsink::daemon::journal {
 
 struct RecoveryResult;
 
@@ -156,4 +156,4 @@ class Journal {
   std::atomic<uint64_t> live_jobs_{0};
 };
 
-}  // namespace imgsink::journal
+}  // namespace imgsink::daemon::journal

@@ -8,7 +8,7 @@
 
 #include "daemon/util/bytes.h"
 
-namespace imgsink::journal {
+namespace imgsink::daemon::journal {
 
 struct JournalOptions {
   // Directory holding the segment files and LOCK; created (with parents) if missing.
@@ -68,4 +68,4 @@ struct JournalCounters {
   bool failed = false;            // !health().ok()
 };
 
-}  // namespace imgsink::journal
+}  // namespace imgsink::daemon::journal

@@ -5,7 +5,7 @@
 
 #include "daemon/journal/crc32c.h"
 
-namespace imgsink::journal {
+namespace imgsink::daemon::journal {
 
 void PutU32(uint8_t* p, uint32_t v) {
   for (int i = 0; i < 4; ++i) p[i] = uint8_t(v >> (8 * i));
@@ -127,4 +127,4 @@ bool DecodeDonePayload(const uint8_t* p, size_t n, Status* outcome) {
   return true;
 }
 
-}  // namespace imgsink::journal
+}  // namespace imgsink::daemon::journal

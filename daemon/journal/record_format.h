@@ -11,7 +11,7 @@
 #include "daemon/util/bytes.h"
 #include "imgsink/proto/status.h"
 
-namespace imgsink::journal {
+namespace imgsink::daemon::journal {
 
 inline constexpr char kSegmentMagic[8] = {'I', 'M', 'G', 'S', 'J', 'R', 'N', 'L'};
 inline constexpr uint32_t kFormatVersion = 1;
@@ -82,4 +82,4 @@ void PutU64(uint8_t* p, uint64_t v);
 uint32_t GetU32(const uint8_t* p);
 uint64_t GetU64(const uint8_t* p);
 
-}  // namespace imgsink::journal
+}  // namespace imgsink::daemon::journal

@@ -7,7 +7,7 @@
 #include "daemon/journal/record_format.h"
 #include "daemon/journal/segment_reader.h"
 
-namespace imgsink::journal {
+namespace imgsink::daemon::journal {
 namespace {
 
 struct AcceptedJob {
@@ -249,5 +249,5 @@ std::string RecoveryReport::ToString() const {
   return s;
 }
 
-}  // namespace imgsink::journal
+}  // namespace imgsink::daemon::journal
 

@@ -12,7 +12,7 @@
 #include "daemon/journal/journal_types.h"
 #include "imgsink/proto/status.h"
 
-namespace imgsink::journal {
+namespace imgsink::daemon::journal {
 
 struct RecoveredSegment {
   uint64_t seq = 0;
@@ -36,4 +36,4 @@ struct RecoveryResult {
 Status RecoverSegments(Env* env, const std::string& dir, JournalOptions::Recovery mode,
                        RecoveryResult* result, RecoveryReport* report);
 
-}  // namespace imgsink::journal
+}  // namespace imgsink::daemon::journal

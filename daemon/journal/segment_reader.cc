@@ -2,7 +2,7 @@
 
 #include "daemon/journal/crc32c.h"
 
-namespace imgsink::journal {
+namespace imgsink::daemon::journal {
 
 SegmentReader::SegmentReader(const uint8_t* data, uint64_t size)
     : data_(data), size_(size), offset_(size < kSegmentHeaderSize ? size : kSegmentHeaderSize) {}
@@ -81,4 +81,4 @@ bool SegmentReader::Check(uint64_t offset, Record* rec, std::string* why) const 
   return true;
 }
 
-}  // namespace imgsink::journal
+}  // namespace imgsink::daemon::journal

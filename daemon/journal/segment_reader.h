@@ -8,7 +8,7 @@
 
 #include "daemon/journal/record_format.h"
 
-namespace imgsink::journal {
+namespace imgsink::daemon::journal {
 
 struct Record {
   RecordType type = RecordType::kAccepted;
@@ -56,4 +56,4 @@ class SegmentReader {
   uint64_t offset_;
 };
 
-}  // namespace imgsink::journal
+}  // namespace imgsink::daemon::journal

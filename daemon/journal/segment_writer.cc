@@ -1,6 +1,6 @@
 #include "daemon/journal/segment_writer.h"
 
-namespace imgsink::journal {
+namespace imgsink::daemon::journal {
 
 Status SegmentWriter::Create(Env* env, const std::string& dir, uint64_t seq,
                              uint64_t next_job_id_floor, std::unique_ptr<SegmentWriter>* out,
@@ -49,4 +49,4 @@ Status SegmentWriter::AppendBatch(const std::vector<ByteSpan>& records, bool sea
   return file_->Append(pieces_.data(), pieces_.size());
 }
 
-}  // namespace imgsink::journal
+}  // namespace imgsink::daemon::journal

@@ -11,7 +11,7 @@
 #include "daemon/journal/record_format.h"
 #include "imgsink/proto/status.h"
 
-namespace imgsink::journal {
+namespace imgsink::daemon::journal {
 
 class SegmentWriter {
  public:
@@ -56,4 +56,4 @@ class SegmentWriter {
   uint8_t end_header_[kRecordHeaderSize];
 };
 
-}  // namespace imgsink::journal
+}  // namespace imgsink::daemon::journal

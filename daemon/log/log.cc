@@ -5,7 +5,7 @@
 #include <atomic>
 #include <string>
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace {
 std::atomic<int> g_level{int(LogLevel::kInfo)};
 }  // namespace
@@ -38,4 +38,4 @@ void Log(LogLevel level, std::string_view message) {
   [[maybe_unused]] ssize_t n = ::write(STDERR_FILENO, line.data(), line.size());
 }
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -5,7 +5,7 @@
 
 #include <string_view>
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 enum class LogLevel { kError = 3, kWarning = 4, kNotice = 5, kInfo = 6, kDebug = 7 };
 
@@ -22,4 +22,4 @@ inline void LogNotice(std::string_view m) { Log(LogLevel::kNotice, m); }
 inline void LogInfo(std::string_view m) { Log(LogLevel::kInfo, m); }
 inline void LogDebug(std::string_view m) { Log(LogLevel::kDebug, m); }
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -2,7 +2,7 @@
 
 #include <prometheus/client_metric.h>
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace metrics {
 
 const std::vector<CounterMetric>& CounterMetrics() {
@@ -64,4 +64,4 @@ std::vector<prometheus::MetricFamily> DaemonCounters::Collect() const {
 }
 
 }  // namespace metrics
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -18,7 +18,7 @@
 #include <prometheus/metric_family.h>
 #include <prometheus/metric_type.h>
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace metrics {
 
 using CountersSource = std::function<std::map<std::string, uint64_t>()>;
@@ -46,4 +46,4 @@ class DaemonCounters : public prometheus::Collectable {
 };
 
 }  // namespace metrics
-}  // namespace imgsink
+}  // namespace imgsink::daemon

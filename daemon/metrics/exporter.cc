@@ -6,7 +6,7 @@
 #include <prometheus/exposer.h>
 #include <prometheus/registry.h>
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace metrics {
 namespace {
 
@@ -60,4 +60,4 @@ Exporter::Exporter(Token) {}
 Exporter::~Exporter() = default;  // the Exposer stops civetweb and joins its threads
 
 }  // namespace metrics
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -23,7 +23,7 @@ class Collectable;
 class Exposer;
 }  // namespace prometheus
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace metrics {
 
 class Exporter {
@@ -62,4 +62,4 @@ class Exporter {
 };
 
 }  // namespace metrics
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -6,7 +6,7 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace metrics {
 namespace {
 
@@ -112,4 +112,4 @@ void JobMetrics::JobEnded(ErrorCode code) {
 void JobMetrics::JobDurable(Duration elapsed) { end_to_end_seconds_->Observe(Seconds(elapsed)); }
 
 }  // namespace metrics
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -24,7 +24,7 @@ class Histogram;
 class Registry;
 }  // namespace prometheus
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace metrics {
 
 class JobMetrics {
@@ -72,4 +72,4 @@ class JobMetrics {
 };
 
 }  // namespace metrics
-}  // namespace imgsink
+}  // namespace imgsink::daemon

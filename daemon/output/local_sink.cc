@@ -6,7 +6,7 @@
 #include "daemon/output/output_root.h"
 #include "daemon/output/write_group.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace {
 
 // How deep the start-up sweep looks for temp files a crash left (output paths nest less).
@@ -61,4 +61,4 @@ Status OpenLocalSink(const SinkOptions& options, std::unique_ptr<OutputSink>* ou
   return Status::OK();
 }
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -8,10 +8,10 @@
 
 #include "daemon/output/sink.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 // Opens (creating) the directory `options.root`, and its manifest if `options.manifest`.
 // Errors: kWriteFailed naming the directory or the manifest and the errno.
 Status OpenLocalSink(const SinkOptions& options, std::unique_ptr<OutputSink>* out);
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

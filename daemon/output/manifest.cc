@@ -6,7 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace {
 
 Status Failed(const Status& cause) {
@@ -98,4 +98,4 @@ std::string ManifestLine(uint64_t job_id, const WrittenFile& file, std::string_v
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

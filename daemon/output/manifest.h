@@ -23,7 +23,7 @@
 #include "imgsink/proto/status.h"
 #include "imgsink/sync/mutex.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 inline constexpr char kManifestName[] = "manifest.jsonl";
 
@@ -60,4 +60,4 @@ class Manifest {
 std::string ManifestLine(uint64_t job_id, const WrittenFile& file, std::string_view format,
                          const std::map<std::string, std::string>& meta);
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

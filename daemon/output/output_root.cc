@@ -8,7 +8,7 @@
 #include "daemon/output/write_group.h"
 #include "imgsink/proto/paths.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 namespace {
 
@@ -61,4 +61,4 @@ Status OutputRoot::SweepDir(Directory* dir, int depth_left, size_t* removed) {
   return first_error;
 }
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -15,7 +15,7 @@
 #include "daemon/output/output_sync.h"
 #include "imgsink/proto/status.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 // Temp files are "<dir>/.imgsink-tmp.<16 hex digits>"; final names may not start with this.
 inline constexpr std::string_view kTempPrefix = ".imgsink-tmp.";
@@ -75,4 +75,4 @@ class OutputRoot {
   const std::unique_ptr<Directory> root_;
 };
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -1,7 +1,7 @@
 // OutputSync: how the daemon makes the files it writes durable (--output-sync).
 #pragma once
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 // A job's files are made durable together, in groups of up to 64 (WriteGroup): first the data
 // of all of them, then, once they are renamed into place, their directory entries.  The
@@ -17,4 +17,4 @@ enum class OutputSync {
   kFile,
 };
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -4,7 +4,7 @@
 
 #include "daemon/output/local_sink.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace {
 
 // The sinks by the scheme of --output-root ("s3" for "s3://bucket/prefix"; "" for a plain
@@ -30,4 +30,4 @@ Status OpenOutputSink(const SinkOptions& options, std::unique_ptr<OutputSink>* o
                                            std::string(scheme) + "://\"");
 }
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

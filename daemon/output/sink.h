@@ -25,7 +25,7 @@
 #include "daemon/output/output_sync.h"
 #include "imgsink/proto/status.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 // One file a batch wrote, as the manifest lists it.
 struct WrittenFile {
@@ -92,4 +92,4 @@ struct SinkOptions {
 // unknown scheme; the sink's own (kWriteFailed: cannot open the root or its manifest).
 Status OpenOutputSink(const SinkOptions& options, std::unique_ptr<OutputSink>* out);
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -14,7 +14,7 @@
 #include "daemon/env/io_error.h"
 #include "imgsink/proto/paths.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace {
 
 // kTempPrefix + 16 hex digits of randomness (a clock-and-counter mix if getrandom fails).
@@ -167,4 +167,4 @@ void WriteGroup::Discard() {
   dirs_.clear();
 }
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -23,7 +23,7 @@
 #include "daemon/output/output_root.h"
 #include "imgsink/proto/status.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 class WriteGroup {
  public:
@@ -86,4 +86,4 @@ class WriteGroup {
   std::vector<File> files_;  // declared after dirs_: a temp file needs its directory open
 };
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -21,7 +21,7 @@
 
 #include "daemon/render/half.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 // Converts a double to float as x86 (and so torch) does -- round to nearest even, overflow to
 // +-inf -- without the undefined behaviour C++ gives an out-of-range double -> float cast.
@@ -100,4 +100,4 @@ bool ScalarFitsDType(double d) {
   return !(std::fabs(d) > M::kMaxFinite) || std::isinf(d) || std::isnan(d);
 }
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <string>
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 Status ComputeGridGeometry(int64_t n, int64_t h, int64_t w, int nrow, int padding,
                            GridGeometry* out) {
@@ -41,4 +41,4 @@ Status ComputeGridGeometry(int64_t n, int64_t h, int64_t w, int nrow, int paddin
   return Status::OK();
 }
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

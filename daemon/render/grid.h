@@ -11,7 +11,7 @@
 
 #include "imgsink/proto/status.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 struct GridGeometry {
   int64_t width = 0;   // canvas columns
@@ -35,4 +35,4 @@ struct GridGeometry {
 Status ComputeGridGeometry(int64_t n, int64_t h, int64_t w, int nrow, int padding,
                            GridGeometry* out);
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -16,7 +16,7 @@
 #include <cstdint>
 #include <cstring>
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 inline uint32_t BitsOfFloat(float f) {
   uint32_t u;
@@ -93,4 +93,4 @@ inline float RoundToBFloat16(float f) {
 inline constexpr double kHalfMax = 65504.0;
 inline constexpr double kBFloat16Max = 0x1.FEp127;  // 0x7F7F
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

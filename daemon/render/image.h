@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <vector>
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 // Rows of interleaved channels (HWC), no row padding.
 // Invariant: pixels.size() == width * height * channels * (bit_depth / 8).
@@ -20,4 +20,4 @@ struct Image {
   size_t row_bytes() const { return size_t(width) * size_t(channels) * size_t(bit_depth / 8); }
 };
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -7,7 +7,7 @@
 #include "daemon/render/dtype_math.h"
 #include "daemon/render/render_isa.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace {
 
 // A reduction over independent lanes: GCC vector extensions of kBytes (the target's vector
@@ -132,4 +132,4 @@ Status ComputeNormRange(const TensorBatch& batch, const RenderOptions& opts, Nor
   return Status::OK();
 }
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

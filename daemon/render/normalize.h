@@ -8,7 +8,7 @@
 
 #include "daemon/render/render.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 struct NormRange {
   double low = 0.0;
@@ -30,4 +30,4 @@ double NormDivisor(double low, double high);
 // overflow" there.  REQUIRES: batch.dtype is a float dtype.
 Status ComputeNormRange(const TensorBatch& batch, const RenderOptions& opts, NormRange* out);
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -9,7 +9,7 @@
 #include "daemon/render/dtype_math.h"
 #include "daemon/render/render_isa.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace {
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
@@ -305,4 +305,4 @@ Status QuantizePadValue(DType dtype, double pad_value, int bit_depth, uint16_t* 
   return PadSample<Float32Math>(pad_value, bit_depth, dtype, false, sample);
 }
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

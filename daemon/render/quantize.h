@@ -15,7 +15,7 @@
 #include "daemon/render/normalize.h"
 #include "daemon/render/render.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 struct QuantizeSpec {
   bool normalize = false;
@@ -39,4 +39,4 @@ void QuantizeImage(const TensorBatch& image, const QuantizeSpec& spec, int64_t x
 // pad_value is finite but beyond the dtype's largest finite value (torch's new_full raises).
 Status QuantizePadValue(DType dtype, double pad_value, int bit_depth, uint16_t* sample);
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -11,7 +11,7 @@
 #include "daemon/render/normalize.h"
 #include "daemon/render/quantize.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace {
 
 bool IsFloat(DType d) { return d != DType::kUint8 && d != DType::kUint16; }
@@ -162,4 +162,4 @@ Status RenderGrid(const TensorBatch& batch, const RenderOptions& opts, int bit_d
   return Status::OK();
 }
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

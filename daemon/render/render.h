@@ -15,7 +15,7 @@
 #include "imgsink/proto/status.h"
 #include "imgsink/proto/types.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 // A validated tensor viewed as a batch of n images of c channels, h rows, w columns.
 // `data` holds n*c*h*w elements of `dtype`, little-endian, C-contiguous in NCHW order, or in NHWC
@@ -55,4 +55,4 @@ TensorBatch SliceImage(const TensorBatch& batch, int64_t i);
 // On error *out is unspecified.  Never throws.
 Status RenderGrid(const TensorBatch& batch, const RenderOptions& opts, int bit_depth, Image* out);
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -2,7 +2,7 @@
 
 #include <atomic>
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace {
 
 bool CpuRuns(RenderIsa isa) {
@@ -34,4 +34,4 @@ bool SetRenderIsa(RenderIsa isa) {
   return true;
 }
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

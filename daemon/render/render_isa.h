@@ -7,7 +7,7 @@
 // Thread-safety: all functions may be called from any thread.
 #pragma once
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 enum class RenderIsa { kBaseline, kAvx2 };
 
@@ -28,4 +28,4 @@ bool SetRenderIsa(RenderIsa isa);
 #define IMGSINK_RENDER_AVX2 __attribute__((target("avx2"), flatten))
 #endif
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -11,7 +11,7 @@
 
 #include "daemon/env/io_error.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 std::string EndpointOfSocket(int fd) {
   sockaddr_storage address{};
@@ -59,4 +59,4 @@ Status TakeInheritedSockets(std::vector<InheritedSocket>* sockets) {
   return Status::OK();
 }
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

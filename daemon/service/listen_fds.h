@@ -10,7 +10,7 @@
 
 #include "imgsink/proto/status.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 // A listening stream socket the daemon inherited.  `endpoint` is its address in ZeroMQ form
 // ("ipc:///run/imgsink/imgsinkd.sock", "tcp://127.0.0.1:5555", "tcp://[::1]:5555").
@@ -29,4 +29,4 @@ Status TakeInheritedSockets(std::vector<InheritedSocket>* sockets);
 // that ZeroMQ can name.  Exposed for tests.
 std::string EndpointOfSocket(int fd);
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -2,7 +2,7 @@
 
 #include <systemd/sd-daemon.h>
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 bool NotifyServiceManager(const std::string& state) {
   return sd_notify(/*unset_environment=*/0, state.c_str()) > 0;
@@ -14,4 +14,4 @@ std::chrono::microseconds WatchdogInterval() {
   return std::chrono::microseconds(usec);
 }
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -6,7 +6,7 @@
 #include <chrono>
 #include <string>
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 // Sends `state` (e.g. "READY=1\nSTATUS=idle") to the service manager.  Returns true iff sent.
 bool NotifyServiceManager(const std::string& state);
@@ -14,4 +14,4 @@ bool NotifyServiceManager(const std::string& state);
 // The watchdog interval systemd expects pings within (WatchdogSec=), or zero when disabled.
 std::chrono::microseconds WatchdogInterval();
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -12,7 +12,7 @@
 
 #include "daemon/env/io_error.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace {
 
 constexpr char kIpcPrefix[] = "ipc://";
@@ -234,4 +234,4 @@ bool SocketThread::SendQueued() {
   return true;
 }
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

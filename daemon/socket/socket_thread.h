@@ -22,7 +22,7 @@
 #include "imgsink/proto/status.h"
 #include "imgsink/sync/mutex.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 // One message from a client and its frames (identity frame removed).  `client` names the peer
 // for Send(): one byte for the ROUTER socket it came in on, then its routing id.
@@ -126,4 +126,4 @@ class SocketThread {
   std::vector<Outgoing> outgoing_ GUARDED_BY(mu_);
 };
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -8,7 +8,7 @@
 
 #include "daemon/log/log.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace {
 
 std::string Trim(const std::string& s) {
@@ -136,4 +136,4 @@ void ZapHandler::Run() {
   }
 }
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -16,7 +16,7 @@
 
 #include "imgsink/proto/status.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 // Reads Z85 keys (40 characters each), one per line, '#' comments and blank lines ignored,
 // from `path`, or from every *.pub file in it when it is a directory.  Returns the 32-byte
@@ -48,4 +48,4 @@ class ZapHandler {
   std::atomic<uint64_t> denied_{0};
 };
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

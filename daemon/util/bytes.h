@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 // A borrowed, immutable byte range.  The viewer must not outlive the bytes.
 struct ByteSpan {
@@ -52,4 +52,4 @@ inline uint64_t TotalSize(const std::vector<Bytes>& pieces) {
   return n;
 }
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

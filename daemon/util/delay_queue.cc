@@ -1,6 +1,6 @@
 #include "daemon/util/delay_queue.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 DelayQueue::DelayQueue() : thread_([this] { Loop(); }) {}
 
@@ -56,4 +56,4 @@ void DelayQueue::Loop() {
   }
 }
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

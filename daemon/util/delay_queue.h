@@ -11,7 +11,7 @@
 
 #include "imgsink/sync/mutex.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 class DelayQueue {
  public:
@@ -39,4 +39,4 @@ class DelayQueue {
   std::thread thread_;
 };
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

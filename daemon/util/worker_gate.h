@@ -5,7 +5,7 @@
 
 #include "imgsink/sync/mutex.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 class WorkerGate {
  public:
@@ -40,4 +40,4 @@ class WorkerGate {
   unsigned active_ GUARDED_BY(mu_) = 0;
 };
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -9,7 +9,7 @@
 #include "imgsink/proto/formats.h"
 #include "imgsink/proto/paths.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace {
 
 Status CheckShape(const SaveRequest& req, size_t payload_size, const ValidationLimits& limits) {
@@ -150,4 +150,4 @@ Status ValidateSave(const SaveRequest& req, size_t payload_size, const Validatio
   return PlanPaths(req, plan);
 }
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -12,7 +12,7 @@
 #include "imgsink/proto/messages.h"
 #include "imgsink/proto/status.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 struct ValidationLimits {
   uint64_t max_request_bytes = uint64_t{1} << 30;
@@ -38,4 +38,4 @@ struct SavePlan {
 Status ValidateSave(const SaveRequest& req, size_t payload_size, const ValidationLimits& limits,
                     SavePlan* plan);
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -2,7 +2,7 @@
 
 #include <catch.hpp>
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace {
 
 using Clock = CreditLedger::Clock;
@@ -182,9 +182,9 @@ TEST_CASE("close refuses every waiting request") {
 }
 
 }  // namespace
-}  // namespace imgsink
+}  // namespace imgsink::daemon
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace {
 
 TEST_CASE("no grant is larger than the request limit: the frame would be dropped by libzmq") {
@@ -198,4 +198,4 @@ TEST_CASE("no grant is larger than the request limit: the frame would be dropped
 }
 
 }  // namespace
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -55,10 +55,10 @@ std::unique_ptr<imgsink::daemon::Job> MakeJob(const imgsink::SaveRequest& reques
   job->request = request;
   job->request.path = request.mode == imgsink::OutputMode::kGrid ? "bench/grid.out"
                                                                   : "bench/img_{index:03d}.out";
-  imgsink::ValidationLimits limits{uint64_t{1} << 34, uint64_t{1} << 30};
-  Status s = imgsink::ValidateSave(job->request, tensor.size(), limits, &job->plan);
+  imgsink::daemon::ValidationLimits limits{uint64_t{1} << 34, uint64_t{1} << 30};
+  Status s = imgsink::daemon::ValidateSave(job->request, tensor.size(), limits, &job->plan);
   if (!s.ok()) Die("invalid workload: " + s.ToString());
-  job->tensor = imgsink::Bytes{tensor.data(), tensor.size(), nullptr};
+  job->tensor = imgsink::daemon::Bytes{tensor.data(), tensor.size(), nullptr};
   return job;
 }
 
@@ -69,7 +69,7 @@ nlohmann::json TimeRender(const imgsink::SaveRequest& request, const std::vector
     auto job = MakeJob(request, tensor);  // fresh pixel buffers: the daemon's per-job allocation
     const auto t0 = Clock::now();
     const double c0 = bench::ThreadCpuSeconds();
-    Status s = imgsink::RenderJob(job.get());
+    Status s = imgsink::daemon::RenderJob(job.get());
     if (!s.ok()) Die("render: " + s.ToString());
     cpu_ms.push_back(1e3 * (bench::ThreadCpuSeconds() - c0));
     wall_ms.push_back(1e3 * WallSince(t0));
@@ -97,16 +97,17 @@ nlohmann::json TimeMemcpy(const std::vector<uint8_t>& tensor, int repeats) {
 
 // Encodes the rendered images in turn for `seconds`; returns the files encoded and the sizes.
 nlohmann::json TimeEncode(const imgsink::daemon::Job& job, double seconds) {
-  const std::unique_ptr<imgsink::Encoder> encoder = imgsink::NewEncoder(job.plan.format);
-  const imgsink::TextEntries no_text;
+  const std::unique_ptr<imgsink::daemon::Encoder> encoder =
+      imgsink::daemon::NewEncoder(job.plan.format);
+  const imgsink::daemon::TextEntries no_text;
   std::vector<uint8_t> out;
-  auto encode = [&](const imgsink::Image& image) {
+  auto encode = [&](const imgsink::daemon::Image& image) {
     Status s = encoder->Encode(image, job.request, no_text, &out);
     if (!s.ok()) Die("encode: " + s.ToString());
     return out.size();
   };
   double bytes = 0, raw = 0;
-  for (const imgsink::Image& image : job.images) {  // warm-up pass, also the sizes
+  for (const imgsink::daemon::Image& image : job.images) {  // warm-up pass, also the sizes
     bytes += double(encode(image));
     raw += double(image.pixels.size());
   }
@@ -133,22 +134,23 @@ nlohmann::json TimeEncode(const imgsink::daemon::Job& job, double seconds) {
 }
 
 // The daemon's WriteImageGroup (encode + atomic durable write) over every image once.
-nlohmann::json TimeWrite(imgsink::daemon::Job* job, const std::string& dir, imgsink::OutputSync sync) {
-  imgsink::SinkOptions sink_options;
+nlohmann::json TimeWrite(imgsink::daemon::Job* job, const std::string& dir,
+                         imgsink::daemon::OutputSync sync) {
+  imgsink::daemon::SinkOptions sink_options;
   sink_options.root = dir;
   sink_options.sync = sync;
   sink_options.manifest = false;
-  std::unique_ptr<imgsink::OutputSink> sink;
-  Status s = imgsink::OpenOutputSink(sink_options, &sink);
+  std::unique_ptr<imgsink::daemon::OutputSink> sink;
+  Status s = imgsink::daemon::OpenOutputSink(sink_options, &sink);
   if (!s.ok()) Die("output root: " + s.ToString());
   const std::string ext(*imgsink::FormatInfoOf(job->plan.format).extensions.begin());
   const std::string base = job->request.path;
   job->request.path = base.substr(0, base.size() - 4) + ext;
   const auto t0 = Clock::now();
   const double c0 = bench::ThreadCpuSeconds();
-  std::vector<imgsink::WrittenFile> written;
+  std::vector<imgsink::daemon::WrittenFile> written;
   for (size_t i = 0; i < job->images.size(); i += written.size()) {
-    s = imgsink::WriteImageGroup(*job, i, sink.get(), nullptr, &written);
+    s = imgsink::daemon::WriteImageGroup(*job, i, sink.get(), nullptr, &written);
     if (!s.ok()) Die("write: " + s.ToString());
   }
   const double n = double(job->images.size());
@@ -191,14 +193,15 @@ int main(int argc, char** argv) {
   result["memcpy"] = TimeMemcpy(tensor, repeats);
   result["cases"] = nlohmann::json::array();
   auto job = MakeJob(request, tensor);
-  s = imgsink::RenderJob(job.get());
+  s = imgsink::daemon::RenderJob(job.get());
   if (!s.ok()) Die("render: " + s.ToString());
   for (const std::string& text : cases) {
     if (!bench::ParseEncodeCase(text, &job->request)) Die("bad --case " + text);
     job->plan.format = *job->request.format;
     nlohmann::json c = TimeEncode(*job, seconds);
     c["case"] = text;
-    const auto sync = output_sync == "fs" ? imgsink::OutputSync::kFilesystem : imgsink::OutputSync::kFile;
+    const auto sync = output_sync == "fs" ? imgsink::daemon::OutputSync::kFilesystem
+                                           : imgsink::daemon::OutputSync::kFile;
     if (!write_dir.empty()) c["write"] = TimeWrite(job.get(), write_dir, sync);
     result["cases"].push_back(c);
   }

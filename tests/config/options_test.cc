@@ -5,7 +5,7 @@
 #include "daemon/config/options.h"
 #include "imgsink/proto/endpoint.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace {
 
 TEST_CASE("No listen and no inherited socket means the default endpoint", "[options]") {
@@ -35,4 +35,4 @@ TEST_CASE("An inherited tcp socket needs CURVE or insecure_tcp like --listen", "
 }
 
 }  // namespace
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -22,7 +22,7 @@
 #include "fault_injection_env.h"
 #include "imgsink/proto/paths.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace {
 
 namespace fs = std::filesystem;
@@ -260,4 +260,4 @@ TEST_CASE("a group whose data never syncs fails the job and none of its files ap
 }
 
 }  // namespace
-}  // namespace imgsink
+}  // namespace imgsink::daemon

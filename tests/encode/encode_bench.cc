@@ -74,7 +74,8 @@ void ScalarPaeth(const uint8_t* cur, const uint8_t* prev, size_t n, size_t bpp, 
 
 // Filters every row of `image` (8-bit) into *out with `filter`; Status for Bench's signature.
 template <class Filter>
-imgsink::Status FilterImage(const imgsink::Image& image, Filter filter, std::vector<uint8_t>* out) {
+imgsink::Status FilterImage(const imgsink::daemon::Image& image, Filter filter,
+                            std::vector<uint8_t>* out) {
   const size_t row_bytes = image.row_bytes(), bpp = size_t(image.channels);
   out->resize(row_bytes * size_t(image.height));
   const std::vector<uint8_t> zeros(row_bytes);
@@ -99,14 +100,14 @@ int CompareContent(const char* index_path) {
     std::fprintf(stderr, "cannot read %s\n", index_path);
     return 1;
   }
-  imgsink::PngEncoder png;
-  imgsink::PngWriter writer;
+  imgsink::daemon::PngEncoder png;
+  imgsink::daemon::PngWriter writer;
   std::vector<uint8_t> out;
   std::string line;
   while (std::getline(index, line)) {
     std::istringstream fields(line);
     std::string name, path;
-    imgsink::Image image;
+    imgsink::daemon::Image image;
     size_t pil_bytes = 0;
     double pil_ms = 0;
     fields >> name >> path >> image.width >> image.height >> image.channels >> pil_bytes >> pil_ms;
@@ -122,7 +123,7 @@ int CompareContent(const char* index_path) {
     const double per_256 = 65536.0 / (double(image.width) * image.height);
     const std::function<imgsink::Status()> encoders[3] = {
         [&] { return png.Encode(image, imgsink::PngOptions::Fast(), {}, &out); },
-        [&] { return writer.Write(image, imgsink::PngRowFilter::kPaeth, 1, Z_RLE, {}, &out); },
+        [&] { return writer.Write(image, imgsink::daemon::PngRowFilter::kPaeth, 1, Z_RLE, {}, &out); },
         [&] { return png.Encode(image, imgsink::PngOptions::Pil(), {}, &out); }};
     for (int e = 0; e < 3; ++e) {
       const int reps = e == 2 ? 1 : 5;
@@ -153,9 +154,9 @@ int CompareContent(const char* index_path) {
 int main(int argc, char** argv) {
   if (argc > 2 && std::string(argv[1]) == "--content") return CompareContent(argv[2]);
   const double seconds = argc > 1 ? std::atof(argv[1]) : 2.0;
-  const imgsink::Image image = imgsink::testing::MakeNaturalImage(256, 256, 3, 8);
-  imgsink::PngEncoder png;
-  imgsink::JpegEncoder jpeg;
+  const imgsink::daemon::Image image = imgsink::daemon::testing::MakeNaturalImage(256, 256, 3, 8);
+  imgsink::daemon::PngEncoder png;
+  imgsink::daemon::JpegEncoder jpeg;
   const std::vector<std::pair<std::string, std::string>> no_text;
 
   const imgsink::PngOptions png6 = imgsink::PngOptions::Pil();
@@ -168,13 +169,13 @@ int main(int argc, char** argv) {
   const imgsink::PngOptions fast = imgsink::PngOptions::Fast();  // level 1, paeth, rle: igzip
   Bench("PNG fast (igzip, default)", seconds, [&](auto* out) { return png.Encode(image, fast, no_text, out); });
   // The fast preset before igzip: paeth on every row, zlib level 1 Z_RLE (same filter loops).
-  imgsink::PngWriter writer;
+  imgsink::daemon::PngWriter writer;
   Bench("PNG fast before (zlib 1 rle)", seconds, [&](auto* out) {
-    return writer.Write(image, imgsink::PngRowFilter::kPaeth, 1, Z_RLE, {}, out);
+    return writer.Write(image, imgsink::daemon::PngRowFilter::kPaeth, 1, Z_RLE, {}, out);
   });
   Bench("paeth filter only, ours", seconds, [&](auto* out) {
     return FilterImage(image, [](const uint8_t* c, const uint8_t* p, size_t n, size_t bpp, uint8_t* d) {
-      imgsink::FilterPngRow(imgsink::PngRowFilter::kPaeth, c, p, n, bpp, d);
+      imgsink::daemon::FilterPngRow(imgsink::daemon::PngRowFilter::kPaeth, c, p, n, bpp, d);
     }, out);
   });
   Bench("paeth filter only, scalar", seconds, [&](auto* out) { return FilterImage(image, ScalarPaeth, out); });

@@ -13,7 +13,7 @@
 #include <fstream>
 #include <stdexcept>
 
-namespace imgsink::testing {
+namespace imgsink::daemon::testing {
 
 Image MakeNaturalImage(int width, int height, int channels, int bit_depth, uint32_t seed) {
   Image image;
@@ -218,4 +218,4 @@ int MaxAbsDiff(const Image& a, const Image& b) {
   return max;
 }
 
-}  // namespace imgsink::testing
+}  // namespace imgsink::daemon::testing

@@ -9,7 +9,7 @@
 #include "daemon/render/image.h"
 #include "test_util/temp_dir.h"
 
-namespace imgsink::testing {
+namespace imgsink::daemon::testing {
 
 // A "natural-looking" image: smooth gradients, a few hard-edged shapes and mild noise, so that
 // compressors behave as on real samples (pure noise would not).  Deterministic in `seed`.
@@ -45,4 +45,4 @@ int RunCommand(const std::string& command, std::string* output);
 // Largest absolute per-sample difference of two same-shaped 8-bit images (-1 if shapes differ).
 int MaxAbsDiff(const Image& a, const Image& b);
 
-}  // namespace imgsink::testing
+}  // namespace imgsink::daemon::testing

@@ -6,7 +6,7 @@
 
 #include "encode_test_util.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace {
 
 using testing::MakeNaturalImage;
@@ -78,4 +78,4 @@ TEST_CASE("encoder: the JPEG encoder's size limit is the table's", "[encode]") {
 }
 
 }  // namespace
-}  // namespace imgsink
+}  // namespace imgsink::daemon

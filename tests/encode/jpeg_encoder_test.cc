@@ -9,7 +9,7 @@
 #include "daemon/encode/jpeg_encoder.h"
 #include "encode_test_util.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace {
 
 using testing::MakeNaturalImage;
@@ -203,4 +203,4 @@ TEST_CASE("djpeg decodes and rdjpgcom reads the comments back", "[jpeg][tools]")
 }
 
 }  // namespace
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -7,7 +7,7 @@
 #include "daemon/encode/png_encoder.h"
 #include "encode_test_util.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace {
 
 // argv: raw w h mode ours kind [quality subsampling|default].  Exit 77: PIL unavailable.
@@ -109,4 +109,4 @@ TEST_CASE("our JPEGs decode to the same pixels as PIL's for the same options", "
 }
 
 }  // namespace
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -12,7 +12,7 @@
 #include "encode_test_util.h"
 #include "png_test_util.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace {
 
 using testing::DecodedPng;
@@ -283,4 +283,4 @@ TEST_CASE("pngcheck accepts every produced file and reads the text", "[png][tool
 }
 
 }  // namespace
-}  // namespace imgsink
+}  // namespace imgsink::daemon

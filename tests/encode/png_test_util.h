@@ -13,7 +13,7 @@
 #include "daemon/encode/png_encoder.h"
 #include "encode_test_util.h"
 
-namespace imgsink::testing {
+namespace imgsink::daemon::testing {
 
 using Text = std::vector<std::pair<std::string, std::string>>;
 
@@ -68,4 +68,4 @@ inline std::vector<int> RowFilters(const std::vector<uint8_t>& png, const Image&
   return filters;
 }
 
-}  // namespace imgsink::testing
+}  // namespace imgsink::daemon::testing

@@ -17,7 +17,7 @@
 #include "encode_test_util.h"
 #include "png_test_util.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace {
 
 using testing::Chunk;
@@ -286,4 +286,4 @@ TEST_CASE("PNG encoder: none/sub/up/paeth take PngWriter, all and avg keep libpn
 }
 
 }  // namespace
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -2,7 +2,7 @@
 
 #include <catch.hpp>
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace {
 
 TEST_CASE("IsValidUtf8 accepts well-formed and refuses malformed UTF-8", "[text]") {
@@ -60,4 +60,4 @@ TEST_CASE("CheckTextValue refuses NUL and malformed UTF-8 only", "[text]") {
 }
 
 }  // namespace
-}  // namespace imgsink
+}  // namespace imgsink::daemon

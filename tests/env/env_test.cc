@@ -15,7 +15,7 @@
 #include "daemon/env/io_error.h"
 #include "fault_injection_env.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace {
 
 namespace fs = std::filesystem;
@@ -148,4 +148,4 @@ TEST_CASE("EnvWrapper forwards; FaultInjectionEnv fails the operations its hook 
 }
 
 }  // namespace
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -11,7 +11,7 @@
 #include "daemon/env/io_error.h"
 #include "fault_injection_env.h"
 
-namespace imgsink::testing {
+namespace imgsink::daemon::testing {
 namespace {
 
 // What an operation failing with `err` reports (the message names the errno, as a real one).
@@ -249,4 +249,4 @@ Status FaultInjectionEnv::DropUnsyncedOutput() {
   return Status::OK();
 }
 
-}  // namespace imgsink::testing
+}  // namespace imgsink::daemon::testing

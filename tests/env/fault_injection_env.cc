@@ -5,7 +5,7 @@
 
 #include <algorithm>
 
-namespace imgsink::testing {
+namespace imgsink::daemon::testing {
 namespace {
 
 Status Injected(const std::string& what, const std::string& path) {
@@ -277,4 +277,4 @@ Status FaultInjectionEnv::CrashAndDropUnsynced(CrashMode mode, std::mt19937* rng
   return Status::OK();
 }
 
-}  // namespace imgsink::testing
+}  // namespace imgsink::daemon::testing

@@ -25,7 +25,7 @@
 
 #include "daemon/env/env.h"
 
-namespace imgsink::testing {
+namespace imgsink::daemon::testing {
 
 // The operations on files reached through a Directory, as SetFileOpHook reports them with the
 // path they act on, relative to the directory Env::OpenDirectory opened.
@@ -145,4 +145,4 @@ class FaultInjectionEnv : public EnvWrapper {
   std::shared_ptr<const FileOpHook> hook_;  // guarded by hook_mu_; copied out to call
 };
 
-}  // namespace imgsink::testing
+}  // namespace imgsink::daemon::testing

@@ -35,7 +35,7 @@ void operator delete[](void* p) noexcept { std::free(p); }
 void operator delete(void* p, size_t) noexcept { std::free(p); }
 void operator delete[](void* p, size_t) noexcept { std::free(p); }
 
-namespace imgsink::journal::testing {
+namespace imgsink::daemon::journal::testing {
 size_t MaxAllocation() { return g_max_allocation.load(); }
 void ResetMaxAllocation() { g_max_allocation.store(0); }
-}  // namespace imgsink::journal::testing
+}  // namespace imgsink::daemon::journal::testing

@@ -17,10 +17,10 @@
 #include "fault_injection_env.h"
 #include "test_util.h"
 
-namespace imgsink::journal::testing {
+namespace imgsink::daemon::journal::testing {
 namespace {
 
-using imgsink::testing::FaultInjectionEnv;
+using imgsink::daemon::testing::FaultInjectionEnv;
 using CrashMode = FaultInjectionEnv::CrashMode;
 
 // What the "clients" were told, shared by the appender threads and the writer's callbacks.
@@ -297,4 +297,4 @@ TEST_CASE("faults: a failed write fails the batch and the journal") {
 }
 
 }  // namespace
-}  // namespace imgsink::journal::testing
+}  // namespace imgsink::daemon::journal::testing

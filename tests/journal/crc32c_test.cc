@@ -11,7 +11,7 @@
 #include "daemon/journal/crc32c.h"
 #include "daemon/journal/record_format.h"
 
-namespace imgsink::journal::testing {
+namespace imgsink::daemon::journal::testing {
 namespace {
 
 uint32_t BoostCrc32c(const void* data, size_t size) {
@@ -96,4 +96,4 @@ TEST_CASE("crc32c: a segment header written by the Boost.CRC build decodes byte 
 }
 
 }  // namespace
-}  // namespace imgsink::journal::testing
+}  // namespace imgsink::daemon::journal::testing

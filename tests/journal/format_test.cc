@@ -9,7 +9,7 @@
 #include "daemon/journal/record_format.h"
 #include "daemon/journal/segment_reader.h"
 
-namespace imgsink::journal::testing {
+namespace imgsink::daemon::journal::testing {
 namespace {
 
 TEST_CASE("format: CRC32C matches the published check values") {
@@ -110,4 +110,4 @@ TEST_CASE("format: DONE payloads carry the outcome") {
 }
 
 }  // namespace
-}  // namespace imgsink::journal::testing
+}  // namespace imgsink::daemon::journal::testing

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-namespace imgsink::journal {
+namespace imgsink::daemon::journal {
 namespace {
 
 JobRecord RenderedJob() {
@@ -151,4 +151,4 @@ TEST_CASE("every truncation and a trailing byte are refused", "[journal][job_rec
 }
 
 }  // namespace
-}  // namespace imgsink::journal
+}  // namespace imgsink::daemon::journal

@@ -19,7 +19,7 @@
 #include "daemon/journal/crc32c.h"
 #include "daemon/journal/journal.h"
 
-namespace ij = imgsink::journal;
+namespace ij = imgsink::daemon::journal;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -55,13 +55,15 @@ void BenchCrc() {
 // The disk without the journal: append `size` bytes and fdatasync, `count` times.
 void BenchRawDisk(const std::string& dir, size_t size, int count) {
   std::filesystem::create_directories(dir);
-  std::unique_ptr<imgsink::WritableFile> f;
+  std::unique_ptr<imgsink::daemon::WritableFile> f;
   std::string path = dir + "/raw";
-  if (!imgsink::DefaultEnv()->NewWritableFile(path, &f).ok()) std::exit(1);
+  if (!imgsink::daemon::DefaultEnv()->NewWritableFile(path, &f).ok()) std::exit(1);
   std::vector<uint8_t> buf(size, 3);
   auto t0 = Clock::now();
   for (int i = 0; i < count; ++i) {
-    if (!f->Append(imgsink::ByteSpan{buf.data(), buf.size()}).ok() || !f->Sync().ok()) std::exit(1);
+    if (!f->Append(imgsink::daemon::ByteSpan{buf.data(), buf.size()}).ok() || !f->Sync().ok()) {
+      std::exit(1);
+    }
   }
   double s = Seconds(Clock::now() - t0);
   f->Close();
@@ -77,7 +79,7 @@ std::unique_ptr<ij::Journal> OpenFresh(const std::string& dir) {
   std::vector<ij::RecoveredJob> pending;
   ij::RecoveryReport report;
   std::unique_ptr<ij::Journal> j;
-  imgsink::Status s = ij::Journal::Open(imgsink::DefaultEnv(), o, &pending, &report, &j);
+  imgsink::Status s = ij::Journal::Open(imgsink::daemon::DefaultEnv(), o, &pending, &report, &j);
   if (!s.ok()) {
     std::fprintf(stderr, "open %s: %s\n", dir.c_str(), s.message().c_str());
     std::exit(1);
@@ -90,7 +92,7 @@ std::unique_ptr<ij::Journal> OpenFresh(const std::string& dir) {
 void BenchThroughput(const std::string& dir, size_t size, int count, int threads, int depth) {
   auto j = OpenFresh(dir);
   auto pixels = std::make_shared<std::vector<uint8_t>>(size, uint8_t(7));
-  imgsink::Bytes payload{pixels->data(), pixels->size(), pixels};
+  imgsink::daemon::Bytes payload{pixels->data(), pixels->size(), pixels};
   std::mutex mu;
   std::condition_variable cv;
   int issued = 0, acked = 0;
@@ -142,7 +144,7 @@ void BenchLatency(const std::string& dir, int threads, int per_thread, size_t si
         uint64_t id = j->AllocateJobId();
         std::promise<void> done;
         auto start = Clock::now();
-        j->AppendAccepted(id, {imgsink::Bytes::Copy(body.data(), body.size())},
+        j->AppendAccepted(id, {imgsink::daemon::Bytes::Copy(body.data(), body.size())},
                           [&](const imgsink::Status& s) {
                             if (!s.ok()) std::abort();
                             done.set_value();

@@ -14,7 +14,7 @@
 #include "daemon/journal/record_format.h"
 #include "test_util.h"
 
-namespace imgsink::journal::testing {
+namespace imgsink::daemon::journal::testing {
 namespace {
 
 namespace fs = std::filesystem;
@@ -367,4 +367,4 @@ TEST_CASE("journal: callbacks may append (DONE from the ACCEPTED callback)") {
 }
 
 }  // namespace
-}  // namespace imgsink::journal::testing
+}  // namespace imgsink::daemon::journal::testing

@@ -11,7 +11,7 @@
 #include "daemon/journal/record_format.h"
 #include "test_util.h"
 
-namespace imgsink::journal::testing {
+namespace imgsink::daemon::journal::testing {
 namespace {
 
 namespace fs = std::filesystem;
@@ -353,4 +353,4 @@ TEST_CASE("recovery: a newest segment whose header never became durable is remov
 }
 
 }  // namespace
-}  // namespace imgsink::journal::testing
+}  // namespace imgsink::daemon::journal::testing

@@ -11,7 +11,7 @@
 
 #include "daemon/journal/record_format.h"
 
-namespace imgsink::journal::testing {
+namespace imgsink::daemon::journal::testing {
 
 namespace fs = std::filesystem;
 
@@ -89,4 +89,4 @@ size_t Find(const std::vector<uint8_t>& hay, const std::vector<uint8_t>& needle)
   return it == hay.end() ? std::string::npos : size_t(it - hay.begin());
 }
 
-}  // namespace imgsink::journal::testing
+}  // namespace imgsink::daemon::journal::testing

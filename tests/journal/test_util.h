@@ -9,7 +9,7 @@
 #include "daemon/journal/journal.h"
 #include "test_util/temp_dir.h"
 
-namespace imgsink::journal::testing {
+namespace imgsink::daemon::journal::testing {
 
 using TempDir = imgsink::testutil::TempDir;
 
@@ -46,4 +46,4 @@ size_t Find(const std::vector<uint8_t>& hay, const std::vector<uint8_t>& needle)
 size_t MaxAllocation();
 void ResetMaxAllocation();
 
-}  // namespace imgsink::journal::testing
+}  // namespace imgsink::daemon::journal::testing

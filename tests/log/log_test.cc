@@ -16,7 +16,7 @@
 
 #include "test_util/temp_dir.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace {
 
 // Redirects the process's stderr (fd 2, where Log writes) into a file for its lifetime, and
@@ -134,4 +134,4 @@ TEST_CASE("Lines logged from many threads never interleave", "[log]") {
 }
 
 }  // namespace
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -12,7 +12,7 @@
 
 #include <catch.hpp>
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace test {
 namespace {
 
@@ -110,4 +110,4 @@ std::string HttpGet(int port, const std::string& path) {
 }
 
 }  // namespace test
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -5,7 +5,7 @@
 #include <map>
 #include <string>
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace test {
 
 // A parsed exposition: sample values by series ("name" or "name{a=\"x\",b=\"y\"}" with the
@@ -27,4 +27,4 @@ Exposition ParseExposition(const std::string& text);
 std::string HttpGet(int port, const std::string& path);
 
 }  // namespace test
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -20,7 +20,7 @@
 #include "daemon/metrics/job_metrics.h"
 #include "exposition.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace metrics {
 namespace {
 
@@ -297,4 +297,4 @@ TEST_CASE("promtool accepts the served exposition, lint included") {
 
 }  // namespace
 }  // namespace metrics
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -4,7 +4,7 @@
 
 #include "output_test_util.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace {
 
 using testing::Scratch;
@@ -104,4 +104,4 @@ TEST_CASE("the root itself may be reached through a symlink; paths beneath it ma
 }
 
 }  // namespace
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -11,7 +11,7 @@
 
 #include "output_test_util.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace {
 
 using testing::ReadAll;
@@ -247,4 +247,4 @@ TEST_CASE("RemoveStaleTempFiles leaves files a crash mid-write would leave: name
 }
 
 }  // namespace
-}  // namespace imgsink
+}  // namespace imgsink::daemon

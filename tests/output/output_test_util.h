@@ -20,7 +20,7 @@
 #include "daemon/output/output_root.h"
 #include "fault_injection_env.h"
 
-namespace imgsink::testing {
+namespace imgsink::daemon::testing {
 
 namespace fs = std::filesystem;
 
@@ -122,4 +122,4 @@ inline std::vector<std::string> TempFiles(const std::string& dir) {
   return found;
 }
 
-}  // namespace imgsink::testing
+}  // namespace imgsink::daemon::testing

@@ -11,7 +11,7 @@
 #include "daemon/output/sink.h"
 #include "output_test_util.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace {
 
 using testing::FaultInjectionEnv;
@@ -221,4 +221,4 @@ TEST_CASE("manifest: a new manifest's entry is synced once; lines go to the pinn
 }
 
 }  // namespace
-}  // namespace imgsink
+}  // namespace imgsink::daemon

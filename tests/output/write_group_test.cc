@@ -10,7 +10,7 @@
 #include "daemon/output/write_group.h"
 #include "output_test_util.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace {
 
 using testing::ReadAll;
@@ -246,4 +246,4 @@ TEST_CASE("power lost at any step of a commit leaves every path with its old or 
 }
 
 }  // namespace
-}  // namespace imgsink
+}  // namespace imgsink::daemon

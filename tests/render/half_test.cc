@@ -12,7 +12,7 @@
 // file compiles to nothing (the GCC build runs it).
 #if defined(__FLT16_MANT_DIG__)
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace {
 
 // GCC's own binary16 (soft-float conversions in libgcc): an independent float16 oracle.
@@ -182,6 +182,6 @@ TEST_CASE("python scalars are rounded double -> float -> dtype, as torch does", 
 }
 
 }  // namespace
-}  // namespace imgsink
+}  // namespace imgsink::daemon
 
 #endif  // defined(__FLT16_MANT_DIG__)

@@ -9,7 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
-namespace imgsink::testing {
+namespace imgsink::daemon::testing {
 namespace {
 
 bool ReadFile(const std::string& path, std::vector<uint8_t>* out) {
@@ -146,4 +146,4 @@ std::string CheckReferenceCase(const ReferenceCase& c, size_t misalign) {
   return std::to_string(bad) + " of " + std::to_string(samples) + " samples differ:" + why.str();
 }
 
-}  // namespace imgsink::testing
+}  // namespace imgsink::daemon::testing

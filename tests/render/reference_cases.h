@@ -9,7 +9,7 @@
 #include "daemon/render/render.h"
 #include "imgsink/proto/messages.h"
 
-namespace imgsink::testing {
+namespace imgsink::daemon::testing {
 
 struct ReferenceCase {
   std::string name;
@@ -32,4 +32,4 @@ bool LoadReferenceCases(const std::string& folder, std::vector<ReferenceCase>* o
 // case), else a description of the first differences.
 std::string CheckReferenceCase(const ReferenceCase& c, size_t misalign);
 
-}  // namespace imgsink::testing
+}  // namespace imgsink::daemon::testing

@@ -18,6 +18,7 @@
 
 int main(int argc, char** argv) {
   using namespace imgsink;
+  using namespace imgsink::daemon;
   int64_t n = 64, c = 3, h = 256, w = 256;
   if (argc >= 5) {
     n = std::atoll(argv[1]);

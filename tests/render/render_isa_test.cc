@@ -13,7 +13,7 @@
 #include "daemon/render/render.h"
 #include "daemon/render/render_isa.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace {
 
 // n*c*h*w elements of `dtype`: values around [-1.5, 1.5], one in eight a random bit pattern.
@@ -123,4 +123,4 @@ TEST_CASE("the render variant can be chosen and restored", "[render][isa]") {
 }
 
 }  // namespace
-}  // namespace imgsink
+}  // namespace imgsink::daemon

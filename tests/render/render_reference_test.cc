@@ -11,7 +11,7 @@
 #include "reference_cases.h"
 #include "render_variants.h"
 
-namespace imgsink::testing {
+namespace imgsink::daemon::testing {
 namespace {
 
 const std::string kDataDir = std::string(IMGSINK_SOURCE_DIR) + "/tests/render/data";
@@ -92,4 +92,4 @@ TEST_CASE("large random cases match live torch", "[render][reference][oracle]") 
 }
 
 }  // namespace
-}  // namespace imgsink::testing
+}  // namespace imgsink::daemon::testing

@@ -13,7 +13,7 @@
 #include "daemon/render/render.h"
 #include "render_variants.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace {
 
 std::vector<uint8_t> Floats(const std::vector<float>& v) {
@@ -284,4 +284,4 @@ TEST_CASE("min/max finds the extremes and a NaN at every position", "[render]") 
 }
 
 }  // namespace
-}  // namespace imgsink
+}  // namespace imgsink::daemon

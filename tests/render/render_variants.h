@@ -5,7 +5,7 @@
 
 #include "daemon/render/render_isa.h"
 
-namespace imgsink::testing {
+namespace imgsink::daemon::testing {
 
 // Calls check() once per variant, with that variant active and named in the failure messages;
 // restores the default afterwards.  A variant the CPU cannot run is reported and skipped.
@@ -23,4 +23,4 @@ void ForEachRenderIsa(const Check& check) {
   REQUIRE(SetRenderIsa(SupportedRenderIsa()));
 }
 
-}  // namespace imgsink::testing
+}  // namespace imgsink::daemon::testing

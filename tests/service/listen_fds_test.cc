@@ -14,7 +14,7 @@
 
 #include "daemon/service/listen_fds.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace {
 
 // A socket closed at scope exit.
@@ -101,4 +101,4 @@ TEST_CASE("TakeInheritedSockets refuses an fd that is not a listening stream soc
 }
 
 }  // namespace
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -15,7 +15,7 @@
 
 #include "daemon/socket/socket_thread.h"
 
-namespace imgsink::sockettest {
+namespace imgsink::daemon::sockettest {
 
 // Generous bound for waits that must succeed; the tests never assert on durations.
 inline constexpr std::chrono::seconds kLong{20};
@@ -91,4 +91,4 @@ inline bool ReceiveOne(zmq::socket_t* socket, std::string* frame,
   return true;
 }
 
-}  // namespace imgsink::sockettest
+}  // namespace imgsink::daemon::sockettest

@@ -16,7 +16,7 @@
 #include "socket/socket_test_util.h"
 #include "test_util/temp_dir.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace {
 
 using namespace sockettest;
@@ -259,4 +259,4 @@ TEST_CASE("A frame over max_frame_bytes never reaches the handler", "[socket]") 
 }
 
 }  // namespace
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -16,7 +16,7 @@
 #include "socket/socket_test_util.h"
 #include "test_util/temp_dir.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace {
 
 using namespace sockettest;
@@ -206,4 +206,4 @@ TEST_CASE("The CURVE socket admits allowed client keys only; the plain one needs
 }
 
 }  // namespace
-}  // namespace imgsink
+}  // namespace imgsink::daemon

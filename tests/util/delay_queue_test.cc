@@ -6,7 +6,7 @@
 
 #include <catch.hpp>
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace {
 
 TEST_CASE("tasks run in time order", "[util][delay_queue]") {
@@ -47,4 +47,4 @@ TEST_CASE("RunAllNow runs far-future tasks at once; the destructor runs the rest
 }
 
 }  // namespace
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -7,7 +7,7 @@
 
 #include <catch.hpp>
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace {
 
 // Runs `threads` threads that each hold the gate `rounds` times for a moment; returns the most
@@ -62,4 +62,4 @@ TEST_CASE("a raised limit lets waiting threads in; a lowered one holds the next 
 }
 
 }  // namespace
-}  // namespace imgsink
+}  // namespace imgsink::daemon

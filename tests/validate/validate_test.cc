@@ -7,7 +7,7 @@
 #include "daemon/encode/encoder.h"
 #include "imgsink/proto/formats.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace {
 
 SaveRequest Request(DType dtype, std::vector<int64_t> shape, Layout layout, std::string path) {
@@ -187,9 +187,9 @@ TEST_CASE("paths that escape the root are refused") {
 }
 
 }  // namespace
-}  // namespace imgsink
+}  // namespace imgsink::daemon
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace {
 
 TEST_CASE("metadata that cannot be written into the file is refused up front") {
@@ -203,9 +203,9 @@ TEST_CASE("metadata that cannot be written into the file is refused up front") {
 }
 
 }  // namespace
-}  // namespace imgsink
+}  // namespace imgsink::daemon
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace {
 
 TEST_CASE("paths are templates over meta keys in both modes") {
@@ -229,4 +229,4 @@ TEST_CASE("paths are templates over meta keys in both modes") {
 }
 
 }  // namespace
-}  // namespace imgsink
+}  // namespace imgsink::daemon
