@@ -22,7 +22,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from . import _fallback, _lifecycle, _options, _paths, _protocol
+from . import _autostart, _fallback, _lifecycle, _options, _paths, _protocol
 from ._bufpool import BufferPool
 from ._connection import Connection
 from ._curve import load_curve
@@ -81,6 +81,11 @@ class Client:
     process as torchvision does, with one warning, instead of letting saves wait ``timeout``
     and fail.  The module-level functions' default client has it on (``IMGSINK_FALLBACK=0``
     turns it off); an explicit Client has it off.
+    ``autostart``: when no daemon listens at the daemon's default endpoint (and this client's
+    endpoint is that one), start a per-user ``imgsinkd`` (``_autostart``: exactly one for all
+    processes; exits after ``IMGSINK_IDLE_EXIT`` seconds idle, default 600) and use it; if
+    that fails, fall back as above.  The module-level functions' default client has it on
+    (``IMGSINK_AUTOSTART=0`` turns it off); an explicit Client has it off.
     ``curve``: for a tcp:// daemon that requires CURVE, (server public key, client public key,
     client secret key), each Z85 text or a key file; default: ``IMGSINK_CURVE`` if set.  The
     keys apply to every tcp:// endpoint (ipc:// ones never use CURVE): daemons that share
@@ -95,7 +100,8 @@ class Client:
                  policy: str = "block", timeout: float = 30.0,
                  max_pending_bytes: int = _DEFAULT_MAX_PENDING_BYTES, copy: bool = True,
                  curve: Optional[Sequence[Any]] = None,
-                 endpoint_policy: str = "spread", fallback: bool = False) -> None:
+                 endpoint_policy: str = "spread", fallback: bool = False,
+                 autostart: bool = False) -> None:
         if endpoint is None:
             endpoint = default_endpoint()
         self.endpoints: Tuple[str, ...] = parse_endpoints(endpoint)
@@ -109,8 +115,11 @@ class Client:
         self.max_pending_bytes = _options._int("max_pending_bytes", max_pending_bytes, 1)
         self.copy = _options._bool("copy", copy)
         self.fallback = _options._bool("fallback", fallback)
+        self._autostart = _options._bool("autostart", autostart) and \
+            _autostart.wanted(self.endpoints)
         self._local = False      # fallback mode: no daemon was reachable at the last probe
-        self._probe_at: Optional[float] = None if self.fallback else float("inf")
+        self._probe_at: Optional[float] = \
+            None if self.fallback or self._autostart else float("inf")
         self._pool = BufferPool()
         self._curve = load_curve(curve)
         self._lock = threading.Lock()
@@ -281,8 +290,12 @@ class Client:
         with self._lock:
             if self._probe_at is not None and now < self._probe_at:
                 return self._local
-            self._local = not _fallback.reachable(self.endpoints)
-            self._probe_at = now + _REPROBE_S if self._local else float("inf")
+            up = _fallback.reachable(self.endpoints)
+            if not up and self._autostart:
+                up = _autostart.start(self.endpoints[0])
+            self._local = not up and self.fallback
+            # An auto-started daemon exits when idle: probe again now and then to start another.
+            self._probe_at = now + _REPROBE_S if self._local or self._autostart else float("inf")
         if self._local:
             _fallback.say_once(
                 "no-daemon", "imgsink: no imgsinkd listens at %s: writing images in this "
