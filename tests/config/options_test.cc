@@ -39,7 +39,7 @@ TEST_CASE("An inherited tcp socket needs CURVE or insecure_tcp like --listen", "
   CHECK(FinalizeOptions(&insecure).ok());
 }
 
-TEST_CASE("--idle-exit: off by default, seconds from the command line or the config file",
+TEST_CASE("Idle exit: off by default, seconds from --idle-exit or the config file",
           "[options]") {
   DaemonOptions defaults;
   REQUIRE_FALSE(ParseCommandLine({}, &defaults).has_value());
