@@ -153,19 +153,31 @@ def test_autostart_off_starts_nothing_and_saves_fall_back(sandbox):
 
 @needs_daemon
 def test_the_started_daemon_exits_when_idle_and_the_next_save_starts_another(sandbox):
-    child = sandbox.spawn(0, IMGSINK_IDLE_EXIT="1")
-    _, err = child.communicate(timeout=60)
-    assert child.returncode == 0, err
-    deadline = time.monotonic() + 10
-    while sandbox.daemons() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert sandbox.daemons() == [], sandbox.log()
+    """One process, as in training with long gaps between saves: save, wait until the daemon
+    idled out (IMGSINK_IDLE_EXIT=1), save again: a second daemon writes it."""
+    script = (
+        "import os, sys, time, numpy as np, imgsink\n"
+        "img = lambda r: np.random.default_rng(r).random((3, 24, 24), dtype=np.float32)\n"
+        "imgsink.save_image(img(0), 'out/0.png').result(timeout=10)\n"
+        "pid = int(open(sys.argv[1]).read())\n"
+        "deadline = time.monotonic() + 10\n"
+        "while os.path.exists(f'/proc/{pid}') and time.monotonic() < deadline:\n"
+        "    time.sleep(0.05)\n"
+        "assert not os.path.exists(f'/proc/{pid}'), 'the daemon did not exit when idle'\n"
+        "time.sleep(5)  # past the client's re-probe interval\n"
+        "imgsink.save_image(img(1), 'out/1.png').result(timeout=20)\n")
+    out = subprocess.run([sys.executable, "-c", script,
+                          os.path.join(sandbox.sock_dir, "imgsinkd.pid")], cwd=sandbox.work,
+                         env=dict(sandbox.env, IMGSINK_IDLE_EXIT="1"), capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr + sandbox.log()
     assert "(--idle-exit): draining" in sandbox.log()
-    child = sandbox.spawn(1, IMGSINK_IDLE_EXIT="1")
-    _, err = child.communicate(timeout=60)
-    assert child.returncode == 0, err
     assert sandbox.log().count(" listening on ") == 2, sandbox.log()
-    assert os.path.exists(os.path.join(sandbox.work, "out", "1.png"))
+    assert "no imgsinkd listens" not in out.stderr, out.stderr
+    for rank in range(2):
+        np.testing.assert_array_equal(
+            file_pixels(os.path.join(sandbox.work, "out", f"{rank}.png")),
+            torchvision_pixels(_image(rank)))
 
 
 @needs_daemon
