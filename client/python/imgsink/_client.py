@@ -292,7 +292,7 @@ class Client:
                 return self._local
             up = _fallback.reachable(self.endpoints)
             if not up and self._autostart:
-                up = _autostart.start(self.endpoints[0])
+                up = self._autostart = _autostart.start(self.endpoints[0])  # once, if failed
             self._local = not up and self.fallback
             # An auto-started daemon exits when idle: probe again now and then to start another.
             self._probe_at = now + _REPROBE_S if self._local or self._autostart else float("inf")
