@@ -126,6 +126,26 @@ def test_eight_processes_at_once_start_exactly_one_daemon(sandbox):
 
 
 @needs_daemon
+def test_a_process_in_another_directory_does_not_write_beneath_the_started_daemons_root(sandbox):
+    """The daemon auto-started for `work` writes relative paths beneath `work`; a second script
+    working in `other` must still find its image in `other` (written in-process), never in
+    `work`."""
+    first = sandbox.spawn(0)
+    _, err = first.communicate(timeout=60)
+    assert first.returncode == 0, err
+    other = os.path.join(sandbox.root, "other")
+    os.mkdir(other)
+    second = subprocess.run([sys.executable, "-c", _CHILD, "1"], cwd=other, env=sandbox.env,
+                            capture_output=True, text=True, timeout=60)
+    assert second.returncode == 0, second.stderr
+    assert "writing images in this process instead" in second.stderr, second.stderr
+    assert not os.path.exists(os.path.join(sandbox.work, "out", "1.png"))
+    np.testing.assert_array_equal(file_pixels(os.path.join(other, "out", "1.png")),
+                                  torchvision_pixels(_image(1)))
+    assert len(sandbox.daemons()) == 1  # the first one still serves `work`
+
+
+@needs_daemon
 def test_a_group_writable_socket_dir_is_refused_and_saves_fall_back(sandbox):
     os.mkdir(sandbox.sock_dir)
     os.chmod(sandbox.sock_dir, 0o770)

@@ -40,7 +40,7 @@ from typing import Optional, Sequence
 
 from ._fallback import reachable, say_once
 
-__all__ = ["daemon_default_endpoint", "wanted", "start"]
+__all__ = ["daemon_default_endpoint", "wanted", "start", "started_root"]
 
 log = logging.getLogger("imgsink")
 
@@ -189,6 +189,8 @@ def _spawn(endpoint: str, sock_dir: str) -> bool:
         return _refuse(f"cannot run {binary}: {e}")
     with open(os.path.join(sock_dir, "imgsinkd.pid"), "w") as f:
         f.write(f"{pid}\n")
+    with open(os.path.join(sock_dir, "imgsinkd.root"), "w") as f:
+        f.write(root)  # started_root(): other processes check their cwd against it
     deadline = time.monotonic() + _START_TIMEOUT_S
     while time.monotonic() < deadline:
         if reachable([endpoint]):
@@ -204,3 +206,21 @@ def _spawn(endpoint: str, sock_dir: str) -> bool:
         time.sleep(0.02)
     return _refuse(f"{binary} (pid {pid}) did not listen at {endpoint} within "
                    f"{_START_TIMEOUT_S:.0f} s; see {state}/imgsinkd.log")
+
+
+def started_root(endpoint: str) -> Optional[str]:
+    """Returns the output root of the auto-started imgsinkd listening at `endpoint`, or None
+    if the daemon there was not auto-started (no pid/root file, or that pid is gone).  Relative
+    paths land beneath that root, so a process working elsewhere must not send it saves."""
+    sock_dir = os.path.dirname(endpoint[len("ipc://"):]) if endpoint.startswith("ipc://") else ""
+    if not sock_dir:
+        return None
+    try:
+        with open(os.path.join(sock_dir, "imgsinkd.pid")) as f:
+            pid = int(f.read().strip())
+        with open(os.path.join(sock_dir, "imgsinkd.root")) as f:
+            root = f.read()
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return None
+    return root
