@@ -1,10 +1,12 @@
 // imgsinkd: the image sink daemon.  See README.md and `imgsinkd --help`.
 //
-// The main thread owns start-up, signals (SIGINT/SIGTERM drain, SIGHUP reload) and the
+// The main thread owns start-up, signals (SIGINT/SIGTERM drain, SIGHUP reload), --idle-exit and the
 // service manager protocol (sd_notify: READY, STATUS, WATCHDOG, RELOADING, STOPPING); the
 // Server runs everything else on its own threads.
 #include <sys/resource.h>
 
+#include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <filesystem>
 #include <cstring>
@@ -139,6 +141,47 @@ class ServiceHeartbeat {
   uint64_t last_written_ = 0;
 };
 
+// --idle-exit: stops `io` (a clean drain, as on SIGTERM) once no client message arrived and no
+// job was in flight or waiting for credit for `idle`.  Polls the server's counters (a message
+// moves "requests"), so it needs nothing from the socket thread.
+class IdleExit {
+ public:
+  IdleExit(boost::asio::io_context* io, Server* server, std::chrono::seconds idle)
+      : io_(io), timer_(*io), server_(server), idle_(idle),
+        period_(std::min<std::chrono::milliseconds>(std::chrono::milliseconds(500), idle_)),
+        last_active_(std::chrono::steady_clock::now()) {
+    if (idle_.count() > 0) Arm();
+  }
+
+ private:
+  void Arm() {
+    timer_.expires_after(period_);
+    timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (ec) return;
+      const auto c = server_->Counters();
+      const auto now = std::chrono::steady_clock::now();
+      if (c.at("requests") != last_requests_ || c.at("in_flight") > 0 ||
+          c.at("credit_waiting") > 0) {
+        last_requests_ = c.at("requests");
+        last_active_ = now;
+      } else if (now - last_active_ >= idle_) {
+        LogNotice("idle for " + std::to_string(idle_.count()) + " s (--idle-exit): draining");
+        io_->stop();
+        return;
+      }
+      Arm();
+    });
+  }
+
+  boost::asio::io_context* io_;
+  boost::asio::steady_timer timer_;
+  Server* server_;
+  const std::chrono::seconds idle_;
+  const std::chrono::milliseconds period_;
+  std::chrono::steady_clock::time_point last_active_;
+  uint64_t last_requests_ = 0;
+};
+
 int Run(const std::vector<std::string>& args, DaemonOptions options) {
   std::signal(SIGPIPE, SIG_IGN);
   ApplyLogLevel(options);
@@ -195,8 +238,9 @@ int Run(const std::vector<std::string>& args, DaemonOptions options) {
       };
   reload_signal.async_wait(on_hup);
   ServiceHeartbeat heartbeat(&io, &server);
+  IdleExit idle_exit(&io, &server, std::chrono::seconds(options.idle_exit_s));
 
-  io.run();  // returns once SIGINT/SIGTERM arrived or the journal failed
+  io.run();  // returns once SIGINT/SIGTERM arrived, the daemon was idle, or the journal failed
   NotifyServiceManager("STOPPING=1\nSTATUS=draining");
   server.Stop();
   const auto counters = server.Counters();

@@ -106,6 +106,11 @@ void AddOptions(CLI::App* app, DaemonOptions* o, TextOptions* t) {
   app->add_option("--metrics-listen", o->metrics_listen,
                   "serve Prometheus metrics on http://HOST:PORT/metrics, e.g. 127.0.0.1:9464 "
                   "(no auth: bind loopback); empty = off");
+  app->add_option("--idle-exit", o->idle_exit_s,
+                  "exit (draining, as on SIGTERM) after this many seconds with no client message "
+                  "and no job in flight; 0 = never")
+      ->check(CLI::Range(0, 31536000))  // up to a year
+      ->capture_default_str();
   app->add_option("--log-level", o->log_level, "error, warning, notice, info or debug")
       ->check(CLI::IsMember({"error", "warning", "notice", "info", "debug"}))
       ->capture_default_str();
@@ -227,6 +232,7 @@ bool OnlyReloadableDiffer(const DaemonOptions& a, const DaemonOptions& b,
   if (a.max_request_bytes != b.max_request_bytes) differ.push_back("max_request_bytes");
   if (a.max_pixels_per_image != b.max_pixels_per_image) differ.push_back("max_pixels_per_image");
   if (a.metrics_listen != b.metrics_listen) differ.push_back("metrics_listen");
+  if (a.idle_exit_s != b.idle_exit_s) differ.push_back("idle_exit");
   if (a.write_tries != b.write_tries || a.retry_max_delay_ms != b.retry_max_delay_ms) {
     differ.push_back("write_tries/retry_max_delay_ms");
   }
@@ -263,6 +269,7 @@ std::string FormatConfig(const DaemonOptions& o) {
   num("retry_max_delay_ms", o.retry_max_delay_ms);
   str("log_level", o.log_level);
   str("metrics_listen", o.metrics_listen);
+  num("idle_exit", o.idle_exit_s);
   return out.str();
 }
 

@@ -63,6 +63,10 @@ struct DaemonOptions {
 
   std::string log_level = "info";  // error, warning, notice, info, debug
 
+  // Exit (draining, as on SIGTERM) after this many seconds with no client message and no job
+  // in flight; 0 = never.  For a per-user daemon started on demand by a client.
+  uint64_t idle_exit_s = 0;
+
   // HOST:PORT to serve Prometheus metrics on (GET /metrics; daemon/metrics/README.md); "" = off.
   std::string metrics_listen;
 };

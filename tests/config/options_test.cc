@@ -1,5 +1,10 @@
 // FinalizeOptions: machine defaults and the rules between options (the command line and the
 // config file are tested end to end in tests/integration/test_service.py).
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+
 #include <catch.hpp>
 
 #include "daemon/config/options.h"
@@ -32,6 +37,35 @@ TEST_CASE("An inherited tcp socket needs CURVE or insecure_tcp like --listen", "
   insecure.inherited_sockets = o.inherited_sockets;
   insecure.insecure_tcp = true;
   CHECK(FinalizeOptions(&insecure).ok());
+}
+
+TEST_CASE("Idle exit: off by default, seconds from --idle-exit or the config file",
+          "[options]") {
+  DaemonOptions defaults;
+  REQUIRE_FALSE(ParseCommandLine({}, &defaults).has_value());
+  CHECK(defaults.idle_exit_s == 0);
+
+  DaemonOptions flag;
+  REQUIRE_FALSE(ParseCommandLine({"--idle-exit", "600"}, &flag).has_value());
+  CHECK(flag.idle_exit_s == 600);
+  CHECK(FormatConfig(flag).find("idle_exit = 600\n") != std::string::npos);
+
+  const std::string path = "options_test_idle_" + std::to_string(getpid()) + ".toml";
+  std::ofstream(path) << "idle_exit = 42\n";
+  DaemonOptions file;
+  REQUIRE_FALSE(ParseCommandLine({"--config", path}, &file).has_value());
+  CHECK(file.idle_exit_s == 42);
+  DaemonOptions both;  // the command line wins over the file
+  REQUIRE_FALSE(ParseCommandLine({"--config", path, "--idle-exit=7"}, &both).has_value());
+  CHECK(both.idle_exit_s == 7);
+  std::remove(path.c_str());
+
+  DaemonOptions negative;
+  CHECK(ParseCommandLine({"--idle-exit", "-1"}, &negative) == std::optional<int>(2));
+
+  std::string fixed;
+  CHECK_FALSE(OnlyReloadableDiffer(defaults, flag, &fixed));
+  CHECK(fixed.find("idle_exit") != std::string::npos);
 }
 
 }  // namespace

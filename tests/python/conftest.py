@@ -25,6 +25,9 @@ from daemon_process import DaemonProcess  # noqa: E402
 from fake_daemon import FakeDaemon  # noqa: E402
 
 SOURCE_DIR = _SOURCE
+# The default client would start a daemon in the user's own runtime directory when a test
+# leaves the endpoint at the default: only test_autostart.py (with temp XDG dirs) turns it on.
+os.environ.setdefault("IMGSINK_AUTOSTART", "0")
 
 
 @pytest.fixture

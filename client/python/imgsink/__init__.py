@@ -9,7 +9,10 @@ The module-level functions use one process-wide default ``Client`` created on fi
 in forked children, and flushed however the process ends (normal exit, ``sys.exit``, an
 uncaught exception, multiprocessing/Pool/DataLoader children: see _lifecycle.py) for at most
 ``IMGSINK_EXIT_TIMEOUT`` seconds (default 30).  With no daemon listening it writes in this
-process as torchvision does, with one warning (``IMGSINK_FALLBACK=0``: wait for a daemon).
+process as torchvision does, with one warning (``IMGSINK_FALLBACK=0``: wait for a daemon) --
+unless it could start one first: with no daemon at the default endpoint, the default client
+starts a per-user ``imgsinkd`` (exactly one for all processes, exiting when idle; see
+_autostart.py; ``IMGSINK_AUTOSTART=0`` turns that off).
 """
 
 from __future__ import annotations
@@ -42,7 +45,8 @@ def default_client() -> Client:
     global _default, _default_pid
     with _default_lock:
         if _default is None or _default_pid != os.getpid():
-            _default = Client(fallback=os.environ.get("IMGSINK_FALLBACK", "1") != "0")
+            _default = Client(fallback=os.environ.get("IMGSINK_FALLBACK", "1") != "0",
+                              autostart=True)
             _default_pid = os.getpid()
         return _default
 

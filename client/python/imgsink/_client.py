@@ -22,7 +22,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from . import _fallback, _lifecycle, _options, _paths, _protocol
+from . import _autostart, _fallback, _lifecycle, _options, _paths, _protocol
 from ._bufpool import BufferPool
 from ._connection import Connection
 from ._curve import load_curve
@@ -81,6 +81,11 @@ class Client:
     process as torchvision does, with one warning, instead of letting saves wait ``timeout``
     and fail.  The module-level functions' default client has it on (``IMGSINK_FALLBACK=0``
     turns it off); an explicit Client has it off.
+    ``autostart``: when no daemon listens at the daemon's default endpoint (and this client's
+    endpoint is that one), start a per-user ``imgsinkd`` (``_autostart``: exactly one for all
+    processes; exits after ``IMGSINK_IDLE_EXIT`` seconds idle, default 600) and use it; if
+    that fails, fall back as above.  The module-level functions' default client has it on
+    (``IMGSINK_AUTOSTART=0`` turns it off); an explicit Client has it off.
     ``curve``: for a tcp:// daemon that requires CURVE, (server public key, client public key,
     client secret key), each Z85 text or a key file; default: ``IMGSINK_CURVE`` if set.  The
     keys apply to every tcp:// endpoint (ipc:// ones never use CURVE): daemons that share
@@ -95,7 +100,8 @@ class Client:
                  policy: str = "block", timeout: float = 30.0,
                  max_pending_bytes: int = _DEFAULT_MAX_PENDING_BYTES, copy: bool = True,
                  curve: Optional[Sequence[Any]] = None,
-                 endpoint_policy: str = "spread", fallback: bool = False) -> None:
+                 endpoint_policy: str = "spread", fallback: bool = False,
+                 autostart: bool = False) -> None:
         if endpoint is None:
             endpoint = default_endpoint()
         self.endpoints: Tuple[str, ...] = parse_endpoints(endpoint)
@@ -109,8 +115,12 @@ class Client:
         self.max_pending_bytes = _options._int("max_pending_bytes", max_pending_bytes, 1)
         self.copy = _options._bool("copy", copy)
         self.fallback = _options._bool("fallback", fallback)
+        self._autostart = _options._bool("autostart", autostart) and \
+            _autostart.wanted(self.endpoints)
         self._local = False      # fallback mode: no daemon was reachable at the last probe
-        self._probe_at: Optional[float] = None if self.fallback else float("inf")
+        self._started_root: Optional[str] = None  # the auto-started daemon's root, if any
+        self._probe_at: Optional[float] = \
+            None if self.fallback or self._autostart else float("inf")
         self._pool = BufferPool()
         self._curve = load_curve(curve)
         self._lock = threading.Lock()
@@ -273,23 +283,42 @@ class Client:
         self._after_fork_locked()
 
     def _use_local(self) -> bool:
-        """Returns True iff saves are written in this process: ``fallback`` is on and no
-        daemon listened at the last probe (probes at most every _REPROBE_S seconds)."""
+        """Returns True iff saves are written in this process: ``fallback`` is on and either no
+        daemon listened at the last probe (probes at most every _REPROBE_S seconds) or the one
+        that listens was auto-started for another working directory."""
         now = time.monotonic()
-        if self._probe_at is not None and now < self._probe_at:
-            return self._local
-        with self._lock:
-            if self._probe_at is not None and now < self._probe_at:
-                return self._local
-            self._local = not _fallback.reachable(self.endpoints)
-            self._probe_at = now + _REPROBE_S if self._local else float("inf")
+        if self._probe_at is None or now >= self._probe_at:
+            self._probe(now)
         if self._local:
             _fallback.say_once(
                 "no-daemon", "imgsink: no imgsinkd listens at %s: writing images in this "
                 "process the way torchvision.utils.save_image does (training waits for each "
                 "image) until one does.  Start imgsinkd to stop waiting; IMGSINK_FALLBACK=0 "
                 "makes saves wait for a daemon instead.", self.endpoint)
-        return self._local
+            return True
+        root = self._started_root
+        if root is not None and self.fallback and root != os.getcwd():
+            # That daemon writes relative paths beneath another directory: writing here keeps
+            # every image where torchvision would put it.
+            _fallback.say_once(
+                "other-root", "imgsink: the imgsinkd auto-started at %s writes beneath %s, but "
+                "this process works in %s: writing images in this process instead (training "
+                "waits for each image).", self.endpoint, root, os.getcwd())
+            return True
+        return False
+
+    def _probe(self, now: float) -> None:
+        with self._lock:
+            if self._probe_at is not None and now < self._probe_at:
+                return
+            up = _fallback.reachable(self.endpoints)
+            if not up and self._autostart:
+                up = self._autostart = _autostart.start(self.endpoints[0])  # once, if failed
+            self._local = not up and self.fallback
+            # An auto-started daemon exits when idle: probe again now and then to start another.
+            self._probe_at = now + _REPROBE_S if self._local or self._autostart else float("inf")
+            self._started_root = \
+                _autostart.started_root(self.endpoints[0]) if up and self._autostart else None
 
     def _save(self, tensor: Any, fp: Any, *, each: bool, nrow: Any, padding: Any,
               normalize: Any, value_range: Any, scale_each: Any, pad_value: Any, format: Any,
