@@ -2,6 +2,8 @@
 
 #include <cstdint>
 
+#include "imgsink/proto/paths.h"  // QuoteForMessage
+
 namespace imgsink::daemon {
 
 namespace {
@@ -38,31 +40,8 @@ bool NextCodePoint(std::string_view s, size_t* i, uint32_t* cp) {
 
 bool IsLatin1Printable(uint32_t cp) { return (cp >= 0x20 && cp <= 0x7E) || (cp >= 0xA1 && cp <= 0xFF); }
 
-// Quotes untrusted bytes for an error message: control bytes (and, when `s` is not UTF-8, all
-// non-ASCII bytes) as \xNN, cut after 100 bytes, so the message stays printable UTF-8.
-std::string Quote(std::string_view s) {
-  static const char kHex[] = "0123456789abcdef";
-  const bool utf8 = IsValidUtf8(s);
-  std::string q = "\"";
-  for (size_t i = 0; i < s.size(); ++i) {
-    const uint8_t c = static_cast<uint8_t>(s[i]);
-    if (i >= 100 && (!utf8 || (c & 0xC0) != 0x80)) {
-      q += "...";
-      break;
-    }
-    if (c < 0x20 || c == 0x7F || (!utf8 && c >= 0x80) || c == '"' || c == '\\') {
-      q += "\\x";
-      q += kHex[c >> 4];
-      q += kHex[c & 15];
-    } else {
-      q += static_cast<char>(c);
-    }
-  }
-  return q + "\"";
-}
-
 Status BadKey(std::string_view key, const char* why) {
-  return Status(ErrorCode::kBadOption, "metadata key " + Quote(key) + " is not a valid PNG keyword: " + why);
+  return Status(ErrorCode::kBadOption, "metadata key " + QuoteForMessage(key) + " is not a valid PNG keyword: " + why);
 }
 
 }  // namespace
@@ -105,11 +84,11 @@ Status CheckTextKey(std::string_view key, std::string* latin1) {
 
 Status CheckTextValue(std::string_view key, std::string_view value) {
   if (value.find('\0') != std::string_view::npos) {
-    return Status(ErrorCode::kBadOption, "metadata value for key " + Quote(key) + " contains NUL");
+    return Status(ErrorCode::kBadOption, "metadata value for key " + QuoteForMessage(key) + " contains NUL");
   }
   if (!IsValidUtf8(value)) {
     return Status(ErrorCode::kBadOption,
-                  "metadata value for key " + Quote(key) + " is not valid UTF-8");
+                  "metadata value for key " + QuoteForMessage(key) + " is not valid UTF-8");
   }
   return Status::OK();
 }
