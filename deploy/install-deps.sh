@@ -9,6 +9,7 @@ packages=(
   clang  # CI's thread-safety build: clang checks the lock annotations (.ci/run)
   # libraries the daemon and the C++ client link
   libboost-dev libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libpng-dev libturbojpeg0-dev
+  libwebp-dev  # daemon/encode: WebP output
   libcli11-dev libsystemd-dev libtomlplusplus-dev nlohmann-json3-dev
   prometheus-cpp-dev  # daemon/metrics: Prometheus exposition + HTTP (civetweb)
   libisal-dev  # daemon/journal: hardware CRC-32C (Intel ISA-L crc32_iscsi)

@@ -27,7 +27,8 @@ Status CheckRenderOptions(const RenderOptions& r) {
   return Status::OK();
 }
 
-Status CheckEncoderOptions(const PngOptions& png, const JpegOptions& jpeg) {
+Status CheckEncoderOptions(const PngOptions& png, const JpegOptions& jpeg,
+                           const WebpOptions& webp) {
   if (png.compress_level < 0 || png.compress_level > 9) {
     return BadOption("png compress_level must be in 0..9, got " +
                      std::to_string(png.compress_level));
@@ -37,6 +38,9 @@ Status CheckEncoderOptions(const PngOptions& png, const JpegOptions& jpeg) {
   }
   if (jpeg.quality < 1 || jpeg.quality > 100) {
     return BadOption("jpeg quality must be in 1..100, got " + std::to_string(jpeg.quality));
+  }
+  if (webp.quality < 0 || webp.quality > 100) {
+    return BadOption("webp quality must be in 0..100, got " + std::to_string(webp.quality));
   }
   return Status::OK();
 }
@@ -71,7 +75,7 @@ Status BuildSaveRequest(const TensorView& tensor, std::string path, const SaveOp
                                              " or set SaveOptions::format)");
   }
   s = CheckRenderOptions(options.render);
-  if (s.ok()) s = CheckEncoderOptions(options.png, options.jpeg);
+  if (s.ok()) s = CheckEncoderOptions(options.png, options.jpeg, options.webp);
   if (s.ok()) s = CheckMetadata(options.metadata);
   if (!s.ok()) return s;
 
@@ -85,6 +89,7 @@ Status BuildSaveRequest(const TensorView& tensor, std::string path, const SaveOp
   request->render = options.render;
   request->png = options.png;
   request->jpeg = options.jpeg;
+  request->webp = options.webp;
   request->policy = options.policy;
   request->block_timeout_ms = options.block_timeout_ms;
   request->metadata = options.metadata;

@@ -4,6 +4,7 @@
 
 #include "daemon/encode/jpeg_encoder.h"
 #include "daemon/encode/png_encoder.h"
+#include "daemon/encode/webp_encoder.h"
 
 namespace imgsink::daemon {
 
@@ -13,6 +14,8 @@ std::unique_ptr<Encoder> NewEncoder(OutputFormat format) {
       return std::make_unique<PngEncoder>();
     case OutputFormat::kJpeg:
       return std::make_unique<JpegEncoder>();
+    case OutputFormat::kWebp:
+      return std::make_unique<WebpEncoder>();
   }
   return nullptr;  // not an OutputFormat (REQUIRES)
 }
@@ -22,6 +25,7 @@ int OutputBitDepth(OutputFormat format, const SaveRequest& request) {
     case OutputFormat::kPng:
       return request.png.bit_depth;
     case OutputFormat::kJpeg:
+    case OutputFormat::kWebp:
       return 8;
   }
   return 8;  // not an OutputFormat (REQUIRES)

@@ -33,7 +33,8 @@ class Encoder {
 
   // Replaces *out with the file bytes of `image` in format() (keeping out's capacity, so a
   // caller that reuses one vector stops allocating).  Reads only the options of `request` that
-  // belong to format() (png_* or jpeg_*).  Each `text` entry is stored in the file.
+  // belong to format() (png_*, jpeg_* or webp_*).  Each `text` entry is stored in the file
+  // (WebP has no text chunk: its encoder checks the entries and stores none).
   // REQUIRES: image.bit_depth == OutputBitDepth(format(), request).
   // Errors: kBadShape, kBadFormat, kBadOption, kTooLarge (the image or options are outside
   // what the format or encoder can take; validation refuses those requests earlier),
@@ -46,7 +47,7 @@ class Encoder {
 // Returns a new encoder for `format`.  REQUIRES: IsOutputFormat(format).
 std::unique_ptr<Encoder> NewEncoder(OutputFormat format);
 
-// The bits per sample `format` stores for `request` (png: png_bits; jpeg: 8): what render
+// The bits per sample `format` stores for `request` (png: png_bits; jpeg, webp: 8): what render
 // produces for the encoder and what validation checks a uint16 tensor against.
 // REQUIRES: IsOutputFormat(format).
 int OutputBitDepth(OutputFormat format, const SaveRequest& request);

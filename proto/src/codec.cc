@@ -23,9 +23,9 @@ using proto_internal::KeyError;
 using proto_internal::ParseBusyPolicy;
 
 constexpr int64_t kIntMax = std::numeric_limits<int32_t>::max();
-// A save header has 25 keys (kSaveFields); the first 7 are required, the others are written only
+// A save header has 27 keys (kSaveFields); the first 7 are required, the others are written only
 // when their value is not the default (PROTOCOL.md, "Canonical form").
-constexpr size_t kSaveKeyCount = 25;
+constexpr size_t kSaveKeyCount = 27;
 constexpr size_t kRequiredSaveKeys = 7;
 
 // ---- Encoding ----
@@ -53,6 +53,8 @@ std::string EncodeSave(const SaveRequest& r) {
       r.png.strategy != kDefaults.png.strategy,
       r.jpeg.quality != kDefaults.jpeg.quality,
       r.jpeg.subsampling != kDefaults.jpeg.subsampling,
+      r.webp.lossless != kDefaults.webp.lossless,
+      r.webp.quality != kDefaults.webp.quality,
       r.policy != kDefaults.policy,
       r.block_timeout_ms != kDefaults.block_timeout_ms,
       !r.metadata.empty(),
@@ -89,6 +91,8 @@ std::string EncodeSave(const SaveRequest& r) {
   if (*next++) w.KeyStr("png_strategy", PngStrategyName(r.png.strategy));
   if (*next++) w.KeyInt("jpeg_quality", r.jpeg.quality);
   if (*next++) w.KeyStr("jpeg_subsampling", JpegSubsamplingName(r.jpeg.subsampling));
+  if (*next++) w.KeyBool("webp_lossless", r.webp.lossless);
+  if (*next++) w.KeyInt("webp_quality", r.webp.quality);
   if (*next++) w.KeyStr("policy", BusyPolicyName(r.policy));
   if (*next++) w.KeyUint("block_timeout_ms", r.block_timeout_ms);
   if (*next++) {
@@ -242,6 +246,14 @@ Status ReadJpegSubsampling(const Value& o, std::string_view key, const Limits&, 
                                   &r->jpeg.subsampling);
 }
 
+Status ReadWebpLossless(const Value& o, std::string_view key, const Limits&, SaveRequest* r) {
+  return proto_internal::ReadBool(o, key, &r->webp.lossless);
+}
+
+Status ReadWebpQuality(const Value& o, std::string_view key, const Limits&, SaveRequest* r) {
+  return ReadIntOption(o, key, 0, 100, &r->webp.quality);
+}
+
 Status ReadPolicy(const Value& o, std::string_view key, const Limits&, SaveRequest* r) {
   return proto_internal::ReadEnum(o, key, ParseBusyPolicy, ErrorCode::kBadOption, &r->policy);
 }
@@ -300,6 +312,8 @@ constexpr FieldSpec<SaveRequest> kSaveFields[] = {
     {"png_strategy", false, ReadPngStrategy},
     {"jpeg_quality", false, ReadJpegQuality},
     {"jpeg_subsampling", false, ReadJpegSubsampling},
+    {"webp_lossless", false, ReadWebpLossless},
+    {"webp_quality", false, ReadWebpQuality},
     {"policy", false, ReadPolicy},
     {"block_timeout_ms", false, ReadBlockTimeout},
     {"meta", false, ReadMeta},

@@ -12,12 +12,14 @@ FORMATS = [
      "max_bit_depth": 16, "max_dimension": 2**31 - 1},
     {"name": "jpeg", "aliases": ["jpg"], "extensions": [".jpg", ".jpeg", ".jpe", ".jfif"],
      "alpha": False, "max_bit_depth": 8, "max_dimension": 65500},
+    {"name": "webp", "aliases": [], "extensions": [".webp"], "alpha": True,
+     "max_bit_depth": 8, "max_dimension": 16383},
 ]
 # Paths for the inference cases: PIL's corner cases of os.path.splitext (leading dots, dots in
 # directories, trailing slash, case).
 INFERENCE_PATHS = [
     "a.png", "a.PNG", "dir.jpg/a.png", "a.jpg", "a.JPEG", "a.jpe", "a.jfif", "a.JfIf", "a.apng",
-    "a.gif", "a.bmp", "a.webp", "a", ".png", "..png", "dir/.png", ".hidden.jpg", "a..png",
+    "a.gif", "a.bmp", "a.webp", "a.WebP", "a", ".png", "..png", "dir/.png", ".hidden.jpg", "a..png",
     "a.png.txt", "a.txt.png", "a.", "a.jpg/", "dir.png/a", "...png", "a.pn", "a. png",
     "samples/step_{step:06d}.jpeg", "r{rank}/{index:04d}.Png", "\u00e9t\u00e9.jpg",
 ]

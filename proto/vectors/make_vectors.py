@@ -36,7 +36,8 @@ SAVE_KEYS = [
     ("padding", 2), ("pad_value", 0.0), ("normalize", False), ("value_range", "NIL"),
     ("scale_each", False), ("keep_gray", False), ("png_level", 1), ("png_bits", 8),
     ("png_filter", "paeth"), ("png_strategy", "rle"), ("jpeg_quality", 75),
-    ("jpeg_subsampling", "420"), ("policy", "block"), ("block_timeout_ms", 30000), ("meta", {}),
+    ("jpeg_subsampling", "420"), ("webp_lossless", False), ("webp_quality", 80),
+    ("policy", "block"), ("block_timeout_ms", 30000), ("meta", {}),
 ]
 REQUIRED_SAVE_KEYS = ["v", "kind", "id", "dtype", "shape", "layout", "path"]
 STATUS_KEYS = ["v", "kind", "id"]
@@ -208,6 +209,10 @@ def client_vectors():
     valid("save_pil_preset_canonical", "client", save(
         id=3, path="pil/{step}.png", pad_value=-0.0, png_level=6, png_filter="all",
         png_strategy="default", meta={"step": "7"}))
+    valid("save_webp_canonical", "client", save(
+        id=4, path="out/a.webp", webp_lossless=True, webp_quality=0))
+    valid("save_webp_lossy_format_canonical", "client", save(
+        id=5, path="out/a.png", format="webp", webp_quality=100))
     valid("status_canonical", "client", {"v": 1, "kind": "status", "id": 7})
     valid("credit_block_canonical", "client", credit())
     valid("credit_drop_timeout_0_canonical", "client",
@@ -227,7 +232,8 @@ def client_vectors():
     # defaults explicit.  It must keep decoding.
     full = save(id=6, meta={"step": "5"})
     valid("save_every_key_explicit_noncanonical", "client", full,
-          raw_map([(k, full[k]) for k, _ in SAVE_KEYS]))
+          # the keys of that time: the webp_* keys came after defaults were omitted
+          raw_map([(k, full[k]) for k, _ in SAVE_KEYS if not k.startswith("webp_")]))
     valid("save_float32_pad_value_noncanonical", "client", save(pad_value=0.25),
           raw_map(minimal_pairs(pad_value=Raw(b"\xca" + struct.pack(">f", 0.25)))))
     valid("credit_reordered_noncanonical", "client",
@@ -284,6 +290,8 @@ def client_vectors():
     error("nrow_wrong_type_float", "client", raw_map(minimal_pairs(nrow=8.0)), "bad_request")
     error("path_as_bin", "client", raw_map(minimal_pairs(path=b"x.png")), "bad_request")
     error("normalize_as_int", "client", raw_map(minimal_pairs(normalize=1)), "bad_request")
+    error("webp_lossless_as_int", "client", raw_map(minimal_pairs(webp_lossless=1)),
+          "bad_request")
     error("meta_value_not_str", "client", raw_map(minimal_pairs(meta={"step": 5})), "bad_request")
     error("value_range_entry_not_number", "client",
           raw_map(minimal_pairs(value_range=[0.0, "1"])), "bad_request")
@@ -306,6 +314,9 @@ def client_vectors():
     error("png_bits_12", "client", raw_map(minimal_pairs(png_bits=12)), "bad_option")
     error("jpeg_quality_101", "client", raw_map(minimal_pairs(jpeg_quality=101)), "bad_option")
     error("jpeg_quality_0", "client", raw_map(minimal_pairs(jpeg_quality=0)), "bad_option")
+    error("webp_quality_101", "client", raw_map(minimal_pairs(webp_quality=101)), "bad_option")
+    error("webp_quality_negative", "client", raw_map(minimal_pairs(webp_quality=-1)),
+          "bad_option")
     error("unknown_mode", "client", raw_map(minimal_pairs(mode="tile")), "bad_option")
     error("unknown_policy", "client", raw_map(minimal_pairs(policy="wait")), "bad_option")
     error("block_timeout_over_uint32", "client",

@@ -87,10 +87,12 @@ ApiSave FromJson(const Json& m, std::vector<uint8_t>* storage) {
   o.png.strategy = Parsed(ParsePngStrategy, m.at("png_strategy"));
   o.jpeg.quality = m.at("jpeg_quality").get<int>();
   o.jpeg.subsampling = Parsed(ParseJpegSubsampling, m.at("jpeg_subsampling"));
+  o.webp.lossless = m.at("webp_lossless").get<bool>();
+  o.webp.quality = m.at("webp_quality").get<int>();
   o.policy = ParsePolicy(m.at("policy").get<std::string>());
   o.block_timeout_ms = m.at("block_timeout_ms").get<uint32_t>();
   o.metadata = m.at("meta").get<std::map<std::string, std::string>>();
-  REQUIRE(m.size() == 25);  // v, kind, id + the 22 save keys above: none left unmapped
+  REQUIRE(m.size() == 27);  // v, kind, id + the 24 save keys above: none left unmapped
   return a;
 }
 

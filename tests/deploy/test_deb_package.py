@@ -47,7 +47,7 @@ def test_control_fields(deb):
     assert "@" in field(deb, "Maintainer")
     # dpkg-shlibdeps found what imgsinkd links.
     depends = field(deb, "Depends")
-    for lib in ["libzmq5", "libpng16-16", "libturbojpeg0", "libisal2", "libc6"]:
+    for lib in ["libzmq5", "libpng16-16", "libturbojpeg0", "libisal2", "libwebp7", "libc6"]:
         assert lib in depends, depends
     assert field(deb, "Description").startswith("writes training image tensors")
 

@@ -3,6 +3,7 @@
 #include "daemon/encode/encoder.h"
 
 #include <catch.hpp>
+#include <cstring>
 
 #include "encode_test_util.h"
 
@@ -19,6 +20,9 @@ bool HasSignature(OutputFormat format, const std::vector<uint8_t>& bytes) {
              bytes[3] == 'G';
     case OutputFormat::kJpeg:
       return bytes.size() > 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF;
+    case OutputFormat::kWebp:  // RIFF....WEBP
+      return bytes.size() > 12 && std::memcmp(bytes.data(), "RIFF", 4) == 0 &&
+             std::memcmp(bytes.data() + 8, "WEBP", 4) == 0;
   }
   return false;
 }
@@ -59,10 +63,20 @@ TEST_CASE("encoder: each reads its own options of the request", "[encode]") {
   request.jpeg.quality = 100;
   REQUIRE(jpeg->Encode(image, request, {}, &d).ok());
   CHECK(d.size() > c.size());
+  const std::unique_ptr<Encoder> webp = NewEncoder(OutputFormat::kWebp);
+  std::vector<uint8_t> e, g;
+  REQUIRE(webp->Encode(image, request, {}, &e).ok());  // png, jpeg options do not matter to WebP
+  REQUIRE(webp->Encode(image, SaveRequest(), {}, &g).ok());
+  CHECK(e == g);
+  request.webp.lossless = true;
+  REQUIRE(webp->Encode(image, request, {}, &g).ok());
+  CHECK(e != g);
+  CHECK(std::memcmp(g.data() + 12, "VP8L", 4) == 0);  // the lossless bitstream
   // 16-bit output is what png_bits asks for, and PNG's alone.
   request.png.bit_depth = 16;
   CHECK(OutputBitDepth(OutputFormat::kPng, request) == 16);
   CHECK(OutputBitDepth(OutputFormat::kJpeg, request) == 8);
+  CHECK(OutputBitDepth(OutputFormat::kWebp, request) == 8);
   REQUIRE(png->Encode(MakeNaturalImage(5, 4, 3, 16), request, {}, &a).ok());
   CHECK(a[24] == 16);  // IHDR bit depth
 }
@@ -75,6 +89,16 @@ TEST_CASE("encoder: the JPEG encoder's size limit is the table's", "[encode]") {
   CHECK(jpeg->Encode(strip, SaveRequest(), {}, &out).ok());
   strip = MakeNaturalImage(int(max) + 1, 1, 1, 8);
   CHECK(jpeg->Encode(strip, SaveRequest(), {}, &out).code() == ErrorCode::kBadShape);
+}
+
+TEST_CASE("encoder: the WebP encoder's size limit is the table's", "[encode]") {
+  const int64_t max = FormatInfoOf(OutputFormat::kWebp).max_dimension;
+  const std::unique_ptr<Encoder> webp = NewEncoder(OutputFormat::kWebp);
+  std::vector<uint8_t> out;
+  Image strip = MakeNaturalImage(1, int(max), 3, 8);
+  CHECK(webp->Encode(strip, SaveRequest(), {}, &out).ok());
+  strip = MakeNaturalImage(1, int(max) + 1, 3, 8);
+  CHECK(webp->Encode(strip, SaveRequest(), {}, &out).code() == ErrorCode::kBadShape);
 }
 
 }  // namespace

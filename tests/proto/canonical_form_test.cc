@@ -42,6 +42,8 @@ const OffDefault kOffDefaults[] = {
     {"png_strategy", [](SaveRequest* r) { r->png.strategy = PngStrategy::kDefault; }},
     {"jpeg_quality", [](SaveRequest* r) { r->jpeg.quality = 95; }},
     {"jpeg_subsampling", [](SaveRequest* r) { r->jpeg.subsampling = JpegSubsampling::k444; }},
+    {"webp_lossless", [](SaveRequest* r) { r->webp.lossless = true; }},
+    {"webp_quality", [](SaveRequest* r) { r->webp.quality = 0; }},
     {"policy", [](SaveRequest* r) { r->policy = BusyPolicy::kDrop; }},
     {"block_timeout_ms", [](SaveRequest* r) { r->block_timeout_ms = 0; }},
     {"meta", [](SaveRequest* r) { r->metadata["step"] = "1"; }},
@@ -55,7 +57,7 @@ TEST_CASE("codec: save keys at their default are omitted, all others written",
   r.path = "x.png";
   const std::string minimal = EncodeClientMessage(r);
   CHECK(static_cast<uint8_t>(minimal[0]) == 0x87);  // fixmap: v, kind, id + 4 required keys
-  CHECK(std::size(kOffDefaults) == 18);             // every optional key of the table
+  CHECK(std::size(kOffDefaults) == 20);             // every optional key of the table
   for (const OffDefault& change : kOffDefaults) {
     INFO("key " << change.key);
     CHECK(minimal.find(Str(change.key)) == std::string::npos);

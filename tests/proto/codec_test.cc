@@ -68,6 +68,8 @@ SaveRequest RandomSave(std::mt19937_64& rng) {
   r.png.strategy = static_cast<PngStrategy>(uniform(0, 3));
   r.jpeg.quality = static_cast<int>(uniform(1, 100));
   r.jpeg.subsampling = static_cast<JpegSubsampling>(uniform(0, 2));
+  r.webp.lossless = uniform(0, 1);
+  r.webp.quality = static_cast<int>(uniform(0, 100));
   r.policy = static_cast<BusyPolicy>(uniform(0, 2));
   r.block_timeout_ms = static_cast<uint32_t>(rng());
   for (int64_t i = uniform(0, 64); i > 0; --i) {

@@ -65,10 +65,12 @@ SaveRequest SaveFromJson(const Json& j) {
   r.png.strategy = ParseOrFail(j.at("png_strategy"), ParsePngStrategy);
   r.jpeg.quality = j.at("jpeg_quality").get<int>();
   r.jpeg.subsampling = ParseOrFail(j.at("jpeg_subsampling"), ParseJpegSubsampling);
+  r.webp.lossless = j.at("webp_lossless").get<bool>();
+  r.webp.quality = j.at("webp_quality").get<int>();
   r.policy = ParsePolicy(j.at("policy").get<std::string>());
   r.block_timeout_ms = j.at("block_timeout_ms").get<uint32_t>();
   for (const auto& [k, v] : j.at("meta").items()) r.metadata[k] = v.get<std::string>();
-  REQUIRE(j.size() == 25);  // no key this helper ignores
+  REQUIRE(j.size() == 27);  // no key this helper ignores
   return r;
 }
 
@@ -162,6 +164,8 @@ Json ToJson(const ClientMessage& msg) {
   j["png_strategy"] = std::string(PngStrategyName(r.png.strategy));
   j["jpeg_quality"] = r.jpeg.quality;
   j["jpeg_subsampling"] = std::string(JpegSubsamplingName(r.jpeg.subsampling));
+  j["webp_lossless"] = r.webp.lossless;
+  j["webp_quality"] = r.webp.quality;
   j["policy"] = PolicyName(r.policy);
   j["block_timeout_ms"] = r.block_timeout_ms;
   j["meta"] = Json::object();

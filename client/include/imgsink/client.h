@@ -69,6 +69,7 @@ struct SaveOptions {
   RenderOptions render;
   PngOptions png;
   JpegOptions jpeg;
+  WebpOptions webp;  // PIL's defaults: lossy, quality 80
   // When the daemon has no room (no credit free): kBlock waits up to block_timeout_ms for it,
   // kDrop and kError fail the job with kBusy at once.  Also applies to the client's own
   // ClientOptions::max_pending_bytes.

@@ -159,7 +159,8 @@ class Client:
         any strides), numpy array (float16/32/64, uint8, uint16), or a list of them (stacked
         like make_grid).  2-D is HW, 3-D CHW, 4-D NCHW.  uint8 is taken as pixels.
         Encoder options: png_level (compress_level), png_bits, png_filter, png_strategy,
-        png_preset, jpeg_quality (quality), jpeg_subsampling (subsampling), keep_gray, policy,
+        png_preset, jpeg_quality, jpeg_subsampling (subsampling), webp_lossless (lossless),
+        webp_quality, quality (PIL's: WebP's for .webp, else JPEG's), keep_gray, policy,
         metadata.  PNG defaults to the fast preset (level 1, paeth, rle: ISA-L igzip, ~20x PIL's
         speed on natural images, files within ~4 % of PIL's size); ``png_preset="pil"`` writes with PIL's (torchvision's) settings.
 
@@ -344,6 +345,10 @@ class Client:
             if self._closed:
                 raise ImgsinkError("disconnected", "the client is closed")
             encoder.pop("policy", None)
+            name = getattr(fp, "name", None)
+            encoder = _options.for_format(encoder, format.lower() if isinstance(format, str) else
+                                          _protocol.infer_format(name) if isinstance(name, str)
+                                          else None)
             _fallback.save_in_process(tensor, fp, format, render, encoder)
             job = Job(getattr(fp, "name", "<file object>"), 0)
             job._on_done()
@@ -351,6 +356,7 @@ class Client:
         meta = encoder.get("meta", {})
         path = _paths.template_path(fp, meta) if each else _paths.literal_path(fp)
         fmt = _paths.output_format(path, format)
+        encoder = _options.for_format(encoder, fmt or _protocol.infer_format(path))
         policy = encoder.pop("policy", self.policy)
         shown = path if each else _paths.expand(path, {})  # the name as the caller wrote it
         if self._use_local():

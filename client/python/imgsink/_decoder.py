@@ -261,7 +261,7 @@ def _read_save_value(key: str, x: Any, r: _Reader) -> Any:
         if len(x) != 2:
             raise r.fail("bad_option", key, "must have 2 entries")
         return [r.finite(key, x[0]), r.finite(key, x[1])]
-    if key in ("normalize", "scale_each", "keep_gray"):
+    if key in ("normalize", "scale_each", "keep_gray", "webp_lossless"):
         return r.boolean(key, x)
     if key == "meta":
         if not isinstance(x, _Pairs):
@@ -281,7 +281,8 @@ def _read_save_value(key: str, x: Any, r: _Reader) -> Any:
 
 _INT_RANGES = {
     "nrow": (1, _INT32_MAX), "padding": (0, _INT32_MAX), "png_level": (0, 9),
-    "png_bits": (8, 16), "jpeg_quality": (1, 100), "block_timeout_ms": (0, _UINT32_MAX),
+    "png_bits": (8, 16), "jpeg_quality": (1, 100), "webp_quality": (0, 100),
+    "block_timeout_ms": (0, _UINT32_MAX),
 }
 
 

@@ -23,7 +23,7 @@ import socket
 import threading
 from typing import Any, Dict, Optional, Sequence
 
-from . import _lifecycle, _paths
+from . import _lifecycle, _paths, _protocol
 from ._errors import ImgsinkError
 from ._job import Job
 
@@ -35,7 +35,8 @@ _said_lock = threading.Lock()
 
 # Header key -> PIL save() keyword (for the formats that take it).
 _PIL_KEYS = {"jpeg_quality": ("quality", "jpeg"), "jpeg_subsampling": ("subsampling", "jpeg"),
-             "png_level": ("compress_level", "png")}
+             "png_level": ("compress_level", "png"), "webp_quality": ("quality", "webp"),
+             "webp_lossless": ("lossless", "webp")}
 _PIL_SUBSAMPLING = {"444": 0, "422": 1, "420": 2}
 
 
@@ -119,10 +120,9 @@ def _pil_params(encoder: Dict[str, Any], fmt: Optional[str], fp: Any) -> Dict[st
         say_once("ignored:" + ",".join(sorted(ignored)), "imgsink: writing in this process "
                  "(PIL) ignores the option(s) %s", ", ".join(sorted(ignored)))
     if fmt is None and not hasattr(fp, "write"):
-        ext = os.path.splitext(os.fspath(fp))[1].lower()
-        kind = "jpeg" if ext in (".jpg", ".jpeg", ".jpe", ".jfif") else "png"
+        kind = _protocol.infer_format(os.fspath(fp).replace(os.sep, "/")) or "png"
     else:
-        kind = "jpeg" if (fmt or "").lower() in ("jpeg", "jpg") else "png"
+        kind = _protocol.FORMAT_ALIASES.get((fmt or "").lower(), "png")
     params: Dict[str, Any] = {}
     for key, value in encoder.items():
         name_kind = _PIL_KEYS.get(key)

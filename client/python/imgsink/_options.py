@@ -12,7 +12,7 @@ from typing import Any, Dict, Mapping, Optional
 
 from . import _protocol
 
-__all__ = ["render_options", "encoder_options", "ENCODER_OPTION_NAMES"]
+__all__ = ["render_options", "encoder_options", "for_format", "ENCODER_OPTION_NAMES"]
 
 # Accepted encoder keyword -> protocol key.  PIL's names are aliases of ours.
 _ENCODER_ALIASES = {
@@ -20,8 +20,12 @@ _ENCODER_ALIASES = {
     "png_bits": "png_bits",
     "png_filter": "png_filter",
     "png_strategy": "png_strategy",
-    "jpeg_quality": "jpeg_quality", "quality": "jpeg_quality",
+    "jpeg_quality": "jpeg_quality",
+    # PIL's `quality` is the quality of the format written: for_format() picks the key.
+    "quality": "quality",
     "jpeg_subsampling": "jpeg_subsampling", "subsampling": "jpeg_subsampling",
+    "webp_lossless": "webp_lossless", "lossless": "webp_lossless",
+    "webp_quality": "webp_quality",
     "keep_gray": "keep_gray",
     "policy": "policy",
     "metadata": "meta",
@@ -135,6 +139,12 @@ def _encoder_value(name: str, key: str, value: Any) -> Any:
         return _choice(name, value, _protocol.PNG_STRATEGIES)
     if key == "jpeg_quality":
         return _int(name, value, 1, 100)
+    if key == "quality":
+        return _int(name, value, 0, 100)  # for_format() narrows it to JPEG's 1..100
+    if key == "webp_quality":
+        return _int(name, value, 0, 100)
+    if key == "webp_lossless":
+        return _bool(name, value)
     if key == "jpeg_subsampling":
         if isinstance(value, bool) or not isinstance(value, (str, numbers.Integral)):
             raise TypeError(f"{name} must be a str or int, got {type(value).__name__}")
@@ -149,6 +159,24 @@ def _encoder_value(name: str, key: str, value: Any) -> Any:
     if key == "meta":
         return _metadata(name, value)
     raise AssertionError(key)
+
+
+def for_format(encoder: Dict[str, Any], fmt: Optional[str]) -> Dict[str, Any]:
+    """Gives PIL's ``quality`` (left by encoder_options) the meaning PIL gives it for the
+    format written: ``webp_quality`` for WebP, else ``jpeg_quality`` (PNG ignores both).
+    ``fmt`` is a FORMAT_TABLE name or alias, or None.  Raises TypeError when ``quality`` is
+    given with its format's own key too, ValueError when it is outside that key's range."""
+    if "quality" not in encoder:
+        return encoder
+    out = dict(encoder)
+    value = out.pop("quality")
+    key = "webp_quality" if _protocol.FORMAT_ALIASES.get(fmt or "") == "webp" else "jpeg_quality"
+    if key in out:
+        raise TypeError(f"save_image() got option {key!r} twice (as 'quality' and {key!r})")
+    if key == "jpeg_quality":
+        _int("quality", value, 1, 100)
+    out[key] = value
+    return out
 
 
 def _metadata(name: str, value: Any) -> Dict[str, str]:

@@ -41,6 +41,8 @@ FORMAT_TABLE: Dict[str, Dict[str, Any]] = {
             "max_bit_depth": 16, "max_dimension": 2**31 - 1},
     "jpeg": {"aliases": ("jpg",), "extensions": (".jpg", ".jpeg", ".jpe", ".jfif"),
              "alpha": False, "max_bit_depth": 8, "max_dimension": 65500},
+    "webp": {"aliases": (), "extensions": (".webp",), "alpha": True,
+             "max_bit_depth": 8, "max_dimension": 16383},
 }
 FORMATS = tuple(FORMAT_TABLE)
 FORMAT_ALIASES = {**{n: n for n in FORMAT_TABLE},
@@ -88,6 +90,8 @@ SAVE_DEFAULTS: Dict[str, Any] = {
     "png_strategy": "rle",
     "jpeg_quality": 75,
     "jpeg_subsampling": "420",
+    "webp_lossless": False,
+    "webp_quality": 80,
     "policy": "block",
     "block_timeout_ms": 30000,
     "meta": {},
@@ -162,10 +166,10 @@ def _canonical_save(msg: Mapping[str, Any]) -> Dict[str, Any]:
             value = None if value is None else [float(value[0]), float(value[1])]
         elif key == "meta":
             value = {k: value[k] for k in sorted(value, key=lambda s: s.encode("utf-8"))}
-        elif key in ("normalize", "scale_each", "keep_gray"):
+        elif key in ("normalize", "scale_each", "keep_gray", "webp_lossless"):
             value = bool(value)
         elif key in ("nrow", "padding", "png_level", "png_bits", "jpeg_quality",
-                     "block_timeout_ms"):
+                     "webp_quality", "block_timeout_ms"):
             value = int(value)
         out[key] = value
     return out

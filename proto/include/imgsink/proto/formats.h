@@ -5,7 +5,7 @@
 // proto/vectors), the daemon's validation, its encoder factory (daemon/encode/encoder.h) and
 // its metrics labels.  PROTOCOL.md "Formats" documents the table.
 //
-// Adding a format (WebP, say): the enum value at the end of OutputFormat (types.h), its row at
+// Adding a format (as WebP was): the enum value at the end of OutputFormat (types.h), its row at
 // the end of kFormatTable, its case in IsOutputFormat below; the compiler then points at every
 // other exhaustive switch (-Werror=switch: daemon/encode/encoder.cc) and the static_asserts
 // below fail until the table has the row.  Then the encoder (daemon/encode/), its options on
@@ -55,6 +55,7 @@ namespace formats_internal {
 inline constexpr std::string_view kPngExtensions[] = {".png", ".apng"};
 inline constexpr std::string_view kJpegAliases[] = {"jpg"};
 inline constexpr std::string_view kJpegExtensions[] = {".jpg", ".jpeg", ".jpe", ".jfif"};
+inline constexpr std::string_view kWebpExtensions[] = {".webp"};
 }  // namespace formats_internal
 
 // One row per OutputFormat, in enum order.
@@ -65,6 +66,9 @@ inline constexpr FormatInfo kFormatTable[] = {
     // JPEG: libjpeg's JPEG_MAX_DIMENSION; gray or YCbCr, 8 bits, no alpha.
     {OutputFormat::kJpeg, "jpeg", Names(formats_internal::kJpegAliases),
      Names(formats_internal::kJpegExtensions), false, 8, 65500, "jpeg"},
+    // WebP (libwebp): WEBP_MAX_DIMENSION; RGB or RGBA, 8 bits (gray is written as RGB).
+    {OutputFormat::kWebp, "webp", NameList{}, Names(formats_internal::kWebpExtensions), true, 8,
+     16383, "webp"},
 };
 inline constexpr size_t kOutputFormatCount = std::size(kFormatTable);
 
@@ -75,6 +79,7 @@ constexpr bool IsOutputFormat(OutputFormat format) {
   switch (format) {
     case OutputFormat::kPng:
     case OutputFormat::kJpeg:
+    case OutputFormat::kWebp:
       return true;
   }
   return false;

@@ -52,6 +52,13 @@ struct JpegOptions {
   JpegSubsampling subsampling = JpegSubsampling::k420;  // PIL's default
 };
 
+// PIL's WebP defaults (lossy, quality 80).  Lossless keeps every pixel; quality then sets the
+// compression effort, as in libwebp and PIL.
+struct WebpOptions {
+  bool lossless = false;
+  int quality = 80;  // 0..100
+};
+
 // What happens when the daemon has no room for the job: the client sends it with each credit
 // request, and the daemon's credit ledger (daemon/admission/credit_ledger.h) waits up to the
 // timeout (kBlock) or refuses at once with `busy` (kDrop, counted as dropped; kError).
@@ -69,6 +76,7 @@ struct SaveRequest {
   RenderOptions render;
   PngOptions png;
   JpegOptions jpeg;
+  WebpOptions webp;
   BusyPolicy policy = BusyPolicy::kBlock;
   uint32_t block_timeout_ms = 30000;  // how long kBlock may wait for room
   std::map<std::string, std::string> metadata;  // free tags (step, rank, ...)

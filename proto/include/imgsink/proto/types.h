@@ -15,7 +15,7 @@ enum class Layout : uint8_t { kHW, kCHW, kNCHW, kHWC, kNHWC };
 
 // Values are contiguous from 0 and index kFormatTable (formats.h), where each format is
 // described; a new one goes at the end, with its table row.
-enum class OutputFormat : uint8_t { kPng, kJpeg };
+enum class OutputFormat : uint8_t { kPng, kJpeg, kWebp };
 
 // One grid image per request (make_grid), or one file per image of the batch.
 enum class OutputMode : uint8_t { kGrid, kEach };
