@@ -6,7 +6,7 @@
 
 #include "daemon/encode/text_metadata.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 namespace {
 
@@ -122,4 +122,4 @@ Status WebpEncoder::Encode(const Image& image, const WebpOptions& opts,
   return Status::OK();
 }
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -16,7 +16,7 @@
 #include "imgsink/proto/messages.h"
 #include "imgsink/proto/status.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 
 // Thread-safety: thread-compatible.  Keep one per worker thread (it reuses a scratch buffer).
 class WebpEncoder final : public Encoder {
@@ -45,4 +45,4 @@ class WebpEncoder final : public Encoder {
   std::vector<uint8_t> expanded_;  // gray -> RGB, gray+alpha -> RGBA; reused across calls
 };
 
-}  // namespace imgsink
+}  // namespace imgsink::daemon

@@ -11,7 +11,7 @@
 #include "encode_test_util.h"
 #include "test_util/temp_dir.h"
 
-namespace imgsink {
+namespace imgsink::daemon {
 namespace {
 
 using testing::MakeNaturalImage;
@@ -180,4 +180,4 @@ TEST_CASE("webp: PIL decodes the lossless file to the same pixels", "[encode][we
 }
 
 }  // namespace
-}  // namespace imgsink
+}  // namespace imgsink::daemon
