@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 import weakref
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -22,8 +21,9 @@ from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from . import _autostart, _fallback, _lifecycle, _options, _paths, _protocol
+from . import _fallback, _lifecycle, _options, _paths, _protocol
 from ._bufpool import BufferPool
+from ._placement import Placement
 from ._connection import Connection
 from ._curve import load_curve
 from ._endpoints import ENDPOINT_POLICIES, parse_endpoints
@@ -115,12 +115,8 @@ class Client:
         self.max_pending_bytes = _options._int("max_pending_bytes", max_pending_bytes, 1)
         self.copy = _options._bool("copy", copy)
         self.fallback = _options._bool("fallback", fallback)
-        self._autostart = _options._bool("autostart", autostart) and \
-            _autostart.wanted(self.endpoints)
-        self._local = False      # fallback mode: no daemon was reachable at the last probe
-        self._started_root: Optional[str] = None  # the auto-started daemon's root, if any
-        self._probe_at: Optional[float] = \
-            None if self.fallback or self._autostart else float("inf")
+        self._placement = Placement(self.endpoints, self.fallback,
+                                    _options._bool("autostart", autostart))
         self._pool = BufferPool()
         self._curve = load_curve(curve)
         self._lock = threading.Lock()
@@ -281,45 +277,8 @@ class Client:
 
     def _after_fork_in_child(self) -> None:
         self._lock = threading.Lock()  # the parent's may have been held by another thread
+        self._placement.after_fork()
         self._after_fork_locked()
-
-    def _use_local(self) -> bool:
-        """Returns True iff saves are written in this process: ``fallback`` is on and either no
-        daemon listened at the last probe (probes at most every _REPROBE_S seconds) or the one
-        that listens was auto-started for another working directory."""
-        now = time.monotonic()
-        if self._probe_at is None or now >= self._probe_at:
-            self._probe(now)
-        if self._local:
-            _fallback.say_once(
-                "no-daemon", "imgsink: no imgsinkd listens at %s: writing images in this "
-                "process the way torchvision.utils.save_image does (training waits for each "
-                "image) until one does.  Start imgsinkd to stop waiting; IMGSINK_FALLBACK=0 "
-                "makes saves wait for a daemon instead.", self.endpoint)
-            return True
-        root = self._started_root
-        if root is not None and self.fallback and root != os.getcwd():
-            # That daemon writes relative paths beneath another directory: writing here keeps
-            # every image where torchvision would put it.
-            _fallback.say_once(
-                "other-root", "imgsink: the imgsinkd auto-started at %s writes beneath %s, but "
-                "this process works in %s: writing images in this process instead (training "
-                "waits for each image).", self.endpoint, root, os.getcwd())
-            return True
-        return False
-
-    def _probe(self, now: float) -> None:
-        with self._lock:
-            if self._probe_at is not None and now < self._probe_at:
-                return
-            up = _fallback.reachable(self.endpoints)
-            if not up and self._autostart:
-                up = self._autostart = _autostart.start(self.endpoints[0])  # once, if failed
-            self._local = not up and self.fallback
-            # An auto-started daemon exits when idle: probe again now and then to start another.
-            self._probe_at = now + _REPROBE_S if self._local or self._autostart else float("inf")
-            self._started_root = \
-                _autostart.started_root(self.endpoints[0]) if up and self._autostart else None
 
     def _save(self, tensor: Any, fp: Any, *, each: bool, nrow: Any, padding: Any,
               normalize: Any, value_range: Any, scale_each: Any, pad_value: Any, format: Any,
@@ -359,7 +318,7 @@ class Client:
         encoder = _options.for_format(encoder, fmt or _protocol.infer_format(path))
         policy = encoder.pop("policy", self.policy)
         shown = path if each else _paths.expand(path, {})  # the name as the caller wrote it
-        if self._use_local():
+        if self._placement.local():
             if self._closed:
                 raise ImgsinkError("disconnected", "the client is closed")
             return _fallback.save_local(tensor, path, shown, each, format, render, encoder,
@@ -390,8 +349,6 @@ class Client:
                          self.timeout, deferred=payload.deferred, key=key, pool_buf=pool_buf)
         return job
 
-
-_REPROBE_S = 5.0
 
 
 def _check_format_channels(payload: Payload, name: str) -> None:
