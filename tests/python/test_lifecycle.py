@@ -5,30 +5,17 @@ multiprocessing children lost up to all of them, with exit code 0."""
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 
 import numpy as np
 import pytest
 
-from conftest import imgsinkd_path, real_daemon
+from conftest import imgsinkd_path
 from dropin_helpers import HERE, child_env, file_pixels, run_python, torchvision_pixels
 import scenarios
 
 pytestmark = pytest.mark.skipif(imgsinkd_path() is None,
                                 reason="imgsinkd is not built (set IMGSINK_BIN_DIR)")
 _reference_cache: dict = {}
-
-
-@pytest.fixture(scope="module")
-def lifecycle_daemon():
-    root = tempfile.mkdtemp(prefix="imgsink-lc-", dir="/tmp")
-    try:
-        d = real_daemon(root)
-        yield d
-        d.stop()
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def _reference(seed: int) -> np.ndarray:
@@ -52,24 +39,24 @@ def _run(daemon, scenario: str, prefix: str, want_rc: int = 0) -> None:
     assert not missing, f"{scenario}: {len(missing)} files missing: {missing}\n{out.stderr}"
 
 
-def test_normal_exit_right_after_the_last_save_20_runs(lifecycle_daemon):
+def test_normal_exit_right_after_the_last_save_20_runs(daemon):
     for run in range(20):
-        _run(lifecycle_daemon, "numpy_exit", f"exit{run}")
+        _run(daemon, "numpy_exit", f"exit{run}")
 
 
-def test_normal_exit_torch(lifecycle_daemon):
-    _run(lifecycle_daemon, "exit", "exit_torch")
+def test_normal_exit_torch(daemon):
+    _run(daemon, "exit", "exit_torch")
 
 
-def test_sys_exit(lifecycle_daemon):
-    _run(lifecycle_daemon, "sys_exit", "sys_exit")
+def test_sys_exit(daemon):
+    _run(daemon, "sys_exit", "sys_exit")
 
 
-def test_uncaught_exception(lifecycle_daemon):
-    _run(lifecycle_daemon, "exception", "exception", want_rc=1)
+def test_uncaught_exception(daemon):
+    _run(daemon, "exception", "exception", want_rc=1)
 
 
 @pytest.mark.parametrize("scenario", ["fork", "spawn", "pool", "dataloader", "torch_spawn",
                                       "threads"])
-def test_children_and_threads(lifecycle_daemon, scenario):
-    _run(lifecycle_daemon, scenario, scenario)
+def test_children_and_threads(daemon, scenario):
+    _run(daemon, scenario, scenario)
