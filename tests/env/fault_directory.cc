@@ -107,7 +107,9 @@ class FaultTempFile : public TempFile {
   Status Link(const std::string& name, bool* taken) override {
     *taken = false;
     if (const int err = env_->FileOpFault(FileOp::kLink, path_)) return InjectedErrno(FileOp::kLink, path_, err);
-    return base_->Link(name, taken);
+    const Status s = base_->Link(name, taken);
+    if (s.ok()) env_->NoteTempName(this, base_->name());
+    return s;
   }
 
  private:
@@ -209,10 +211,15 @@ Status FaultInjectionEnv::OpenDirectory(const std::string& dir, std::unique_ptr<
 void FaultInjectionEnv::NoteTemp(const TempFile* file, const std::string& dir, uint64_t fs, bool open) {
   std::lock_guard<std::mutex> l(output_mu_);
   if (open) {
-    temps_[file] = TempState{dir, fs, false};
+    temps_[file] = TempState{dir, fs, false, file->name()};
   } else {
     temps_.erase(file);
   }
+}
+
+void FaultInjectionEnv::NoteTempName(const TempFile* file, const std::string& name) {
+  std::lock_guard<std::mutex> l(output_mu_);
+  temps_[file].name = name;
 }
 
 void FaultInjectionEnv::NoteTempData(const TempFile* file, bool synced) {
@@ -230,7 +237,7 @@ void FaultInjectionEnv::NoteFilesystemSynced(uint64_t fs) {
 void FaultInjectionEnv::NoteRename(const std::string& dir, const std::string& from, const std::string& to) {
   std::lock_guard<std::mutex> l(output_mu_);
   for (const auto& [file, state] : temps_) {
-    if (state.dir == dir && file->name() == from) {
+    if (state.dir == dir && state.name == from) {
       renamed_unsynced_[to] = state.dirty;
       return;
     }

@@ -68,6 +68,8 @@ class FaultInjectionEnv : public EnvWrapper {
   // The crash model's bookkeeping, called by the Directory-side wrappers (fault_directory.cc).
   void NoteTemp(const TempFile* file, const std::string& dir, uint64_t fs, bool open);
   void NoteTempData(const TempFile* file, bool synced);
+  // `file` now has `name` in its directory (named at creation, or linked later).
+  void NoteTempName(const TempFile* file, const std::string& name);
   void NoteFilesystemSynced(uint64_t fs);
   void NoteRename(const std::string& dir, const std::string& from, const std::string& to);
 
@@ -136,6 +138,9 @@ class FaultInjectionEnv : public EnvWrapper {
     std::string dir;
     uint64_t fs = 0;
     bool dirty = false;  // written since its last sync
+    // Its name in `dir` (empty while unnamed), copied here when set: NoteRename, on another
+    // writer's thread, must not read the file object, which only its own thread may touch.
+    std::string name;
   };
   std::mutex output_mu_;
   std::string output_root_;                       // guarded by output_mu_: the last OpenDirectory's
