@@ -175,8 +175,11 @@ def _spawn(endpoint: str, sock_dir: str) -> bool:
         log_file = open(os.path.join(state, "imgsinkd.log"), "ab")
     except OSError as e:
         return _refuse(f"cannot make {state}: {e.strerror}")
+    # The working directory gets exactly the files torchvision would write: no manifest.jsonl.
+    # fsync per file rather than syncfs: a checkpoint being saved on the same filesystem must
+    # not hold up the images (as in the packaged service's config).
     args = [binary, "--listen", endpoint, "--output-root", root, "--journal-dir", journal,
-            "--idle-exit", _idle_exit()]
+            "--manifest", "off", "--output-sync", "file", "--idle-exit", _idle_exit()]
     # sh starts the daemon in the background and exits at once: the daemon is re-parented (no
     # zombie of ours when it exits), and `echo $!` tells its pid.
     try:
