@@ -205,10 +205,12 @@ def test_sent_save_is_not_resent_when_its_daemon_goes_away(two, daemons):
 
 def test_stats_asks_the_named_endpoint(two, daemons):
     _start(daemons, two[0])
-    with closing_client(two, timeout=0.3) as c:
+    # The stats wait (0.3 s) well below the client's timeout (5 s), after which a request that
+    # found no connection ends `disconnected`: with equal clocks the two raced under load.
+    with closing_client(two, timeout=5) as c:
         assert c.stats()["jobs_done"] == 7  # the first by default
         with pytest.raises(imgsink.ImgsinkError) as e:
-            c.stats(endpoint=f" {two[1]}")  # nobody there
+            c.stats(timeout=0.3, endpoint=f" {two[1]}")  # nobody there
         assert e.value.code == "timeout" and two[1] in e.value.message
 
 
