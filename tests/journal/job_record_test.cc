@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "test_util/old_save_header.h"
+
 namespace imgsink::daemon::journal {
 namespace {
 
@@ -86,17 +88,9 @@ void PutLe(std::string* out, T value) {
 TEST_CASE("a record journaled before save headers omitted defaults still replays", "[journal][job_record]") {
   // The save header inside a job record is the canonical encoding of its day.  Until defaults
   // were omitted that was every key (25); such records must still decode after an upgrade.
-  // The header is proto/vectors' save_minimal_canonical as it was then.
+  // The header is proto/vectors' save_minimal_canonical as it was then (old_save_header.h).
   const std::string old_header = [] {
-    const char* hex =
-        "de0019a17601a46b696e64a473617665a2696401a56474797065a7666c6f61743332a57368617065940403"
-        "2020a66c61796f7574a44e434857a470617468b773616d706c65732f737465705f3030303130302e706e67"
-        "a6666f726d6174c0a46d6f6465a467726964a46e726f7708a770616464696e6702a97061645f76616c7565"
-        "cb0000000000000000a96e6f726d616c697a65c2ab76616c75655f72616e6765c0aa7363616c655f656163"
-        "68c2a96b6565705f67726179c2a9706e675f6c6576656c01a8706e675f6269747308aa706e675f66696c74"
-        "6572a57061657468ac706e675f7374726174656779a3726c65ac6a7065675f7175616c6974794bb06a7065"
-        "675f73756273616d706c696e67a3343230a6706f6c696379a5626c6f636bb0626c6f636b5f74696d656f75"
-        "745f6d73cd7530a46d65746180";
+    const char* hex = testutil::kEveryKeySaveHeaderHex;
     std::string bytes;
     for (size_t i = 0; hex[i] != 0; i += 2) {
       bytes.push_back(char(std::stoi(std::string(hex + i, 2), nullptr, 16)));
