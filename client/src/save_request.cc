@@ -1,6 +1,9 @@
 #include "save_request.h"
 
+#include <unistd.h>
+
 #include <cmath>
+#include <cstring>
 
 #include "imgsink/proto/paths.h"
 
@@ -59,6 +62,15 @@ Status CheckMetadata(const std::map<std::string, std::string>& metadata) {
   return Status::OK();
 }
 
+// The process's working directory now, or "" when it cannot be named (removed, or longer than
+// a save header may carry): the daemon then resolves relative paths beneath its first root.
+std::string CurrentDirectory() {
+  std::string buffer(kMaxPathBytes + 1, '\0');
+  if (getcwd(buffer.data(), buffer.size()) == nullptr || buffer[0] != '/') return std::string();
+  buffer.resize(std::strlen(buffer.c_str()));
+  return buffer;
+}
+
 }  // namespace
 
 Status BuildSaveRequest(const TensorView& tensor, std::string path, const SaveOptions& options,
@@ -83,6 +95,9 @@ Status BuildSaveRequest(const TensorView& tensor, std::string path, const SaveOp
   request->dtype = tensor.dtype;
   request->shape = tensor.shape;
   request->layout = tensor.layout;
+  // A relative path is the caller's: the daemon's path mode decides whether it is relative to
+  // this working directory or to its first output root (PROTOCOL.md "Paths").
+  request->cwd = path.front() == '/' ? std::string() : CurrentDirectory();
   request->path = std::move(path);
   request->format = options.format;
   request->mode = options.mode;

@@ -25,7 +25,7 @@ using proto_internal::ParseBusyPolicy;
 constexpr int64_t kIntMax = std::numeric_limits<int32_t>::max();
 // A save header has 27 keys (kSaveFields); the first 7 are required, the others are written only
 // when their value is not the default (PROTOCOL.md, "Canonical form").
-constexpr size_t kSaveKeyCount = 27;
+constexpr size_t kSaveKeyCount = 28;
 constexpr size_t kRequiredSaveKeys = 7;
 
 // ---- Encoding ----
@@ -38,6 +38,7 @@ std::string EncodeSave(const SaveRequest& r) {
   const RenderOptions& dr = kDefaults.render;
   // One flag per optional key, in canonical order: write it iff it is not the default.
   const bool present[kSaveKeyCount - kRequiredSaveKeys] = {
+      !r.cwd.empty(),
       r.format.has_value(),
       r.mode != kDefaults.mode,
       r.render.nrow != dr.nrow,
@@ -71,6 +72,7 @@ std::string EncodeSave(const SaveRequest& r) {
   for (int64_t d : r.shape) w.Int(d);
   w.KeyStr("layout", LayoutName(r.layout));
   w.KeyStr("path", r.path);
+  if (*next++) w.KeyStr("cwd", r.cwd);
   if (*next++) w.KeyStr("format", OutputFormatName(*r.format));
   if (*next++) w.KeyStr("mode", OutputModeName(r.mode));
   if (*next++) w.KeyInt("nrow", r.render.nrow);
@@ -150,6 +152,20 @@ Status ReadPath(const Value& o, std::string_view key, const Limits& limits, Save
   std::string_view path;
   Status s = proto_internal::ReadStr(o, key, limits.max_string_bytes, ErrorCode::kBadPath, &path);
   if (s.ok()) r->path.assign(path);
+  return s;
+}
+
+// The caller's working directory: an absolute path (PROTOCOL.md "Paths"); absent is "".
+Status ReadCwd(const Value& o, std::string_view key, const Limits& limits, SaveRequest* r) {
+  std::string_view cwd;
+  Status s = proto_internal::ReadStr(o, key, limits.max_string_bytes, ErrorCode::kBadPath, &cwd);
+  if (s.ok() && (cwd.empty() || cwd.front() != '/')) {
+    return KeyError(ErrorCode::kBadPath, key, "must be an absolute path (starting with '/')");
+  }
+  if (s.ok() && cwd.find('\0') != std::string_view::npos) {
+    return KeyError(ErrorCode::kBadPath, key, "contains a NUL byte");
+  }
+  if (s.ok()) r->cwd.assign(cwd);
   return s;
 }
 
@@ -297,6 +313,7 @@ constexpr FieldSpec<SaveRequest> kSaveFields[] = {
     {"shape", true, ReadShape},
     {"layout", true, ReadLayout},
     {"path", true, ReadPath},
+    {"cwd", false, ReadCwd},
     {"format", false, ReadFormat},
     {"mode", false, ReadMode},
     {"nrow", false, ReadNrow},

@@ -143,9 +143,9 @@ std::string AppendField(const Field& field, const std::map<std::string, std::str
   return "unknown field {" + name + "}";
 }
 
-// OK iff `expanded`, the expansion of `tmpl`, is a relative path we may write.
+// OK iff `expanded`, the expansion of `tmpl`, is an output path a client may send.
 Status CheckExpansion(std::string_view tmpl, const std::string& expanded) {
-  const Status status = CheckRelativePath(expanded);
+  const Status status = CheckOutputPath(expanded);
   if (!status.ok()) return BadTemplate(tmpl, "expands to a bad path: " + status.message());
   return Status::OK();
 }
@@ -194,6 +194,107 @@ Status CheckRelativePath(std::string_view path) {
     start = end + 1;
   }
   return Status::OK();
+}
+
+Status CheckOutputPath(std::string_view path) {
+  if (path.empty()) return Status(ErrorCode::kBadPath, "path is empty");
+  if (path.size() > kMaxPathBytes) {
+    return BadPath(path, "is " + std::to_string(path.size()) + " bytes; at most " +
+                             std::to_string(kMaxPathBytes) + " are allowed");
+  }
+  if (path.find('\0') != std::string_view::npos) return BadPath(path, "contains a NUL byte");
+  if (path.back() == '/') return BadPath(path, "ends with '/'; it must name a file");
+  const size_t slash = path.rfind('/');
+  const std::string_view last = slash == std::string_view::npos ? path : path.substr(slash + 1);
+  if (last == "." || last == "..") return BadPath(path, "ends with '" + std::string(last) + "'; it must name a file");
+  return Status::OK();
+}
+
+std::string DropDotComponents(std::string_view path) {
+  std::string out;
+  if (!path.empty() && path.front() == '/') out = "/";
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string_view::npos) end = path.size();
+    const std::string_view component = path.substr(start, end - start);
+    if (!component.empty() && component != ".") {
+      if (!out.empty() && out.back() != '/') out += '/';
+      out.append(component);
+    }
+    start = end + 1;
+  }
+  return out;
+}
+
+bool IsBeneath(std::string_view root, std::string_view path, std::string_view* rel) {
+  if (root == "/") {
+    if (path.empty() || path.front() != '/') return false;
+    *rel = path.substr(1);
+    return true;
+  }
+  if (path.substr(0, root.size()) != root) return false;
+  if (path.size() == root.size()) {
+    *rel = std::string_view();
+    return true;
+  }
+  if (path[root.size()] != '/') return false;
+  *rel = path.substr(root.size() + 1);
+  return true;
+}
+
+namespace {
+
+bool HasDotDot(std::string_view path) {
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string_view::npos) end = path.size();
+    if (path.substr(start, end - start) == "..") return true;
+    start = end + 1;
+  }
+  return false;
+}
+
+std::string RootList(const std::vector<std::string>& roots) {
+  std::string list;
+  for (const std::string& root : roots) list += (list.empty() ? "" : ", ") + QuoteForMessage(root);
+  return list;
+}
+
+}  // namespace
+
+Status ResolveOutputPath(const PathRules& rules, std::string_view cwd, std::string_view path,
+                         std::string* out) {
+  Status s = CheckOutputPath(path);
+  if (!s.ok()) return s;
+  const bool absolute = path.front() == '/';
+  if (rules.mode == PathMode::kCaller && (absolute || !cwd.empty())) {
+    std::string joined = absolute ? std::string(path) : std::string(cwd) + "/" + std::string(path);
+    *out = DropDotComponents(joined);
+    if (out->size() > kMaxPathBytes) {
+      return BadPath(path, "resolves to " + std::to_string(out->size()) + " bytes beneath the working directory " +
+                               QuoteForMessage(cwd) + "; at most " + std::to_string(kMaxPathBytes) + " are allowed");
+    }
+    return Status::OK();
+  }
+  if (HasDotDot(path)) {
+    return BadPath(path, "has a '..' component; this daemon writes only beneath its output roots (" +
+                             RootList(rules.roots) + ")");
+  }
+  std::string dropped = DropDotComponents(path);
+  if (!absolute) {
+    *out = std::move(dropped);
+    return CheckRelativePath(*out);
+  }
+  for (size_t k = 0; k < rules.roots.size(); ++k) {
+    std::string_view rel;
+    if (!IsBeneath(rules.roots[k], dropped, &rel) || rel.empty()) continue;
+    *out = k == 0 ? std::string(rel) : dropped;
+    return Status::OK();
+  }
+  return BadPath(path, "is outside the output roots; this daemon accepts absolute paths only beneath " +
+                           RootList(rules.roots));
 }
 
 Status ExpandTemplate(std::string_view tmpl, const std::map<std::string, std::string>& string_vars,

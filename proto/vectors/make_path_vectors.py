@@ -8,8 +8,9 @@ see README.md here).
 The expected results are written by hand below; this script checks them against an independent
 reading of PROTOCOL.md before writing them: every accepted template must give its paths under
 Python's own str.format (meta values that are int64 decimal integers passed as ints, {index} as
-the file's index), and every path it lists or expands to must pass `relative_path_ok`, a second
-minimal reading of the relative-path rule.  A refused template says `why`: "syntax" (outside the
+the file's index), every path it lists or expands to must pass `output_path_ok` (what every path
+mode accepts), and every "resolve" case must give what `resolve`, an independent reading of the
+two path modes, gives.  A refused template says `why`: "syntax" (outside the
 str.format subset), "field" (unknown field, or a field the mode does not have), "length" (the
 template itself is over 4096 bytes) or "path" (str.format expands it, but one of the first `files`
 results breaks the path rule, checked here).
@@ -33,6 +34,39 @@ def relative_path_ok(path):
     return all(part not in ("", ".", "..") for part in path.split("/"))
 
 
+def output_path_ok(path):
+    """PROTOCOL.md "Paths", what any path mode may accept: 1..4096 UTF-8 bytes, no NUL, not
+    ending with '/', the last component not '.' or '..'."""
+    raw = path.encode("utf-8")
+    if not 1 <= len(raw) <= MAX_PATH_BYTES or "\0" in path or path.endswith("/"):
+        return False
+    return path.split("/")[-1] not in (".", "..")
+
+
+def resolve(mode, roots, cwd, path):
+    """PROTOCOL.md "Paths", the daemon's two modes, read independently of paths.cc: returns
+    (result, None) or (None, why)."""
+    if not output_path_ok(path):
+        return None, "path"
+    parts = path.split("/")
+    absolute = path.startswith("/")
+    if mode == "caller" and (absolute or cwd):
+        base = [] if absolute else cwd.split("/")
+        kept = [p for p in base + parts if p not in ("", ".")]
+        out = "/" + "/".join(kept)
+        return (out, None) if len(out.encode()) <= MAX_PATH_BYTES else (None, "length")
+    if ".." in parts:
+        return None, "dotdot"
+    kept = [p for p in parts if p not in ("", ".")]
+    if not absolute:
+        return "/".join(kept), None
+    for k, root in enumerate(roots):
+        rparts = [p for p in root.split("/") if p]
+        if kept[:len(rparts)] == rparts and len(kept) > len(rparts):
+            return ("/".join(kept[len(rparts):]) if k == 0 else "/" + "/".join(kept)), None
+    return None, "outside"
+
+
 def format_args(meta, index):
     args = {}
     for key, value in meta.items():
@@ -46,6 +80,7 @@ def format_args(meta, index):
 
 RELATIVE = []
 TEMPLATES = []
+RESOLVED = []
 
 
 def accept(name, path):
@@ -64,7 +99,7 @@ def expands(name, path, mode, paths, meta=None):
     for i, expected in enumerate(paths):
         got = path.format(**format_args(meta, i if mode == "each" else None))
         assert got == expected, (name, got, expected)
-        assert relative_path_ok(expected), name
+        assert output_path_ok(expected), name
     TEMPLATES.append({"name": name, "path": path, "mode": mode, "meta": meta,
                       "files": len(paths), "paths": paths})
 
@@ -74,8 +109,8 @@ def refused(name, path, mode, why, meta=None, files=1):
     if why == "path":
         results = [path.format(**format_args(meta, i if mode == "each" else None))
                    for i in range(files)]
-        assert not all(relative_path_ok(p) for p in results), name
-        assert all(relative_path_ok(p) for p in results[:-1]), f"{name}: files is not minimal"
+        assert not all(output_path_ok(p) for p in results), name
+        assert all(output_path_ok(p) for p in results[:-1]), f"{name}: files is not minimal"
     elif why == "length":  # the template itself, as the wire carries it
         assert len(path.encode("utf-8")) > MAX_PATH_BYTES, name
     else:
@@ -163,12 +198,21 @@ def template_vectors():
     refused("grid_long_digits_with_spec", "{k:d}.png", "grid", "syntax", {"k": "1" * 4000})
     refused("grid_single_close", "a}b.png", "grid", "syntax")
     refused("grid_single_open", "a{b.png", "grid", "syntax")
+    # Absolute paths, '.', '..' and '//' are output paths: the daemon's path mode judges them
+    # ("resolve" below), so every client sends them as written.
+    expands("grid_expands_dotdot", "{tag}/x.png", "grid", ["../x.png"], {"tag": ".."})
+    expands("each_expands_absolute", "{tag}/{index}.png", "each", ["/0.png", "/1.png"],
+            {"tag": ""})
+    expands("each_expands_dot", "{tag}/{index}.png", "each", ["./0.png"], {"tag": "."})
+    expands("each_expands_empty_component", "{tag}/{index}.png", "each", ["a//0.png"],
+            {"tag": "a/"})
+    expands("each_expands_slash_dotdot", "{tag}{index}.png", "each", ["../0.png"],
+            {"tag": "../"})
+    expands("grid_absolute", "/data/out/{run}/x.png", "grid", ["/data/out/a/x.png"],
+            {"run": "a"})
     refused("grid_expands_empty", "{tag}", "grid", "path", {"tag": ""})
-    refused("grid_expands_dotdot", "{tag}/x.png", "grid", "path", {"tag": ".."})
-    refused("each_expands_absolute", "{tag}/{index}.png", "each", "path", {"tag": ""})
-    refused("each_expands_dot", "{tag}/{index}.png", "each", "path", {"tag": "."})
-    refused("each_expands_empty_component", "{tag}/{index}.png", "each", "path", {"tag": "a/"})
-    refused("each_expands_slash_dotdot", "{tag}{index}.png", "each", "path", {"tag": "../"})
+    refused("grid_expands_dotdot_last", "{tag}", "grid", "path", {"tag": "a/.."})
+    refused("grid_expands_dot_last", "x/{tag}", "grid", "path", {"tag": "."})
     refused("each_expands_trailing_slash", "x/{index}/", "each", "path")
     refused("each_expands_nul", "{tag}{index}.png", "each", "path", {"tag": "\0"})
     refused("each_too_long_from_index_10", "{tag}{index}.png", "each", "path", {"tag": LONG},
@@ -176,16 +220,64 @@ def template_vectors():
     refused("grid_template_too_long", "{{" * 2047 + ".png", "grid", "length")
 
 
+def resolves(name, mode, roots, cwd, path, expected=None, why=None):
+    """ResolveOutputPath(rules{mode, roots}, cwd or "", path): `expected`, or bad_path (`why`
+    says which rule: path, dotdot, outside, length)."""
+    got, got_why = resolve(mode, roots, cwd, path)
+    assert (got, got_why) == (expected, why), (name, got, got_why)
+    v = {"name": name, "mode": mode, "roots": roots, "cwd": cwd, "path": path}
+    v.update({"result": expected} if why is None else {"error": "bad_path", "why": why})
+    RESOLVED.append(v)
+
+
+def resolve_vectors():
+    roots = ["/srv/out", "/data/shared"]
+    # The confined service (--paths roots): beneath the roots, the client's cwd ignored.
+    resolves("roots_relative", "roots", roots, "/home/u", "a/b.png", "a/b.png")
+    resolves("roots_relative_dots_dropped", "roots", roots, None, "./a//b/./c.png", "a/b/c.png")
+    resolves("roots_absolute_first_root", "roots", roots, None, "/srv/out/x/y.png", "x/y.png")
+    resolves("roots_absolute_second_root", "roots", roots, None, "/data/shared//r/./y.png",
+             "/data/shared/r/y.png")
+    resolves("roots_absolute_outside", "roots", roots, None, "/etc/x.png", why="outside")
+    resolves("roots_absolute_prefix_is_not_beneath", "roots", roots, None, "/srv/out2/x.png",
+             why="outside")
+    resolves("roots_absolute_the_root_itself", "roots", roots, None, "/srv/out/.", why="path")
+    resolves("roots_dotdot_relative", "roots", roots, "/srv/out", "../x.png", why="dotdot")
+    resolves("roots_dotdot_inside", "roots", roots, None, "a/../b.png", why="dotdot")
+    resolves("roots_dotdot_absolute_escape", "roots", roots, None, "/srv/out/../etc/x.png",
+             why="dotdot")
+    resolves("roots_root_slash", "roots", ["/"], None, "/tmp/x.png", "tmp/x.png")
+    # The per-user daemon (--paths caller): the caller's cwd, absolute paths as given.
+    resolves("caller_relative", "caller", roots, "/home/u/run", "samples/0.png",
+             "/home/u/run/samples/0.png")
+    resolves("caller_relative_dots", "caller", roots, "/home/u/run", "./s//0.png",
+             "/home/u/run/s/0.png")
+    resolves("caller_dotdot_kept", "caller", roots, "/home/u/run", "../out/x.png",
+             "/home/u/run/../out/x.png")
+    resolves("caller_absolute", "caller", roots, "/home/u/run", "/tmp/x.png", "/tmp/x.png")
+    resolves("caller_absolute_no_cwd", "caller", roots, None, "/tmp//./x.png", "/tmp/x.png")
+    resolves("caller_cwd_root", "caller", roots, "/", "x.png", "/x.png")
+    resolves("caller_relative_without_cwd_is_beneath_first_root", "caller", roots, None,
+             "a/b.png", "a/b.png")
+    resolves("caller_without_cwd_dotdot", "caller", roots, None, "../b.png", why="dotdot")
+    resolves("caller_too_long", "caller", roots, "/" + "c" * 4000, "a" * 96 + ".png",
+             why="length")
+    resolves("caller_directory", "caller", roots, "/home/u", "x/..", why="path")
+
+
 def render():
     relative_vectors()
     template_vectors()
-    for group in (RELATIVE, TEMPLATES):
+    resolve_vectors()
+    for group in (RELATIVE, TEMPLATES, RESOLVED):
         names = [v["name"] for v in group]
         assert len(names) == len(set(names)), "duplicate vector names"
     lines = ['{"version": 1,', '"relative_paths": [']
     lines.append(",\n".join(json.dumps(v, ensure_ascii=False) for v in RELATIVE))
     lines.append('],\n"templates": [')
     lines.append(",\n".join(json.dumps(v, ensure_ascii=False) for v in TEMPLATES))
+    lines.append('],\n"resolve": [')
+    lines.append(",\n".join(json.dumps(v, ensure_ascii=False) for v in RESOLVED))
     lines.append("]}")
     return "\n".join(lines) + "\n"
 
@@ -198,7 +290,8 @@ def main():
             sys.exit(f"{OUT} is stale: run {Path(__file__).name}")
         return
     OUT.write_text(text, encoding="utf-8")
-    print(f"wrote {len(RELATIVE)} relative-path and {len(TEMPLATES)} template vectors to {OUT}")
+    print(f"wrote {len(RELATIVE)} relative-path, {len(TEMPLATES)} template and {len(RESOLVED)} "
+          f"resolve vectors to {OUT}")
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ OUT = HERE / "vectors.json"
 # PROTOCOL.md "Header": every save key in canonical order with its default (None: required).
 SAVE_KEYS = [
     ("v", None), ("kind", None), ("id", None), ("dtype", None), ("shape", None),
-    ("layout", None), ("path", None), ("format", "NIL"), ("mode", "grid"), ("nrow", 8),
+    ("layout", None), ("path", None), ("cwd", "NIL"), ("format", "NIL"), ("mode", "grid"), ("nrow", 8),
     ("padding", 2), ("pad_value", 0.0), ("normalize", False), ("value_range", "NIL"),
     ("scale_each", False), ("keep_gray", False), ("png_level", 1), ("png_bits", 8),
     ("png_filter", "paeth"), ("png_strategy", "rle"), ("jpeg_quality", 75),
@@ -213,6 +213,10 @@ def client_vectors():
         id=4, path="out/a.webp", webp_lossless=True, webp_quality=0))
     valid("save_webp_lossy_format_canonical", "client", save(
         id=5, path="out/a.png", format="webp", webp_quality=100))
+    # A relative path with the caller's working directory; an absolute path needs none.
+    valid("save_cwd_canonical", "client", save(
+        id=8, path="samples/{{x}}.png", cwd="/home/u/run \u00e9"))
+    valid("save_absolute_path_canonical", "client", save(id=9, path="/data/out/../x/./a.png"))
     valid("status_canonical", "client", {"v": 1, "kind": "status", "id": 7})
     valid("credit_block_canonical", "client", credit())
     valid("credit_drop_timeout_0_canonical", "client",
@@ -233,7 +237,8 @@ def client_vectors():
     full = save(id=6, meta={"step": "5"})
     valid("save_every_key_explicit_noncanonical", "client", full,
           # the keys of that time: the webp_* keys came after defaults were omitted
-          raw_map([(k, full[k]) for k, _ in SAVE_KEYS if not k.startswith("webp_")]))
+          raw_map([(k, full[k]) for k, _ in SAVE_KEYS
+                   if not k.startswith("webp_") and k != "cwd"]))
     valid("save_float32_pad_value_noncanonical", "client", save(pad_value=0.25),
           raw_map(minimal_pairs(pad_value=Raw(b"\xca" + struct.pack(">f", 0.25)))))
     valid("credit_reordered_noncanonical", "client",
@@ -289,6 +294,7 @@ def client_vectors():
     error("nrow_wrong_type_str", "client", raw_map(minimal_pairs(nrow="8")), "bad_request")
     error("nrow_wrong_type_float", "client", raw_map(minimal_pairs(nrow=8.0)), "bad_request")
     error("path_as_bin", "client", raw_map(minimal_pairs(path=b"x.png")), "bad_request")
+    error("cwd_as_int", "client", raw_map(minimal_pairs(cwd=7)), "bad_request")
     error("normalize_as_int", "client", raw_map(minimal_pairs(normalize=1)), "bad_request")
     error("webp_lossless_as_int", "client", raw_map(minimal_pairs(webp_lossless=1)),
           "bad_request")
@@ -308,6 +314,9 @@ def client_vectors():
     error("unknown_format", "client", raw_map(minimal_pairs(format="gif")), "bad_format")
     error("path_too_long", "client", raw_map(minimal_pairs(path="a" * 4093 + ".png")),
           "bad_path")
+    error("cwd_relative", "client", raw_map(minimal_pairs(cwd="home/u")), "bad_path")
+    error("cwd_empty", "client", raw_map(minimal_pairs(cwd="")), "bad_path")
+    error("cwd_too_long", "client", raw_map(minimal_pairs(cwd="/" + "a" * 4096)), "bad_path")
     error("nrow_zero", "client", raw_map(minimal_pairs(nrow=0)), "bad_option")
     error("padding_negative", "client", raw_map(minimal_pairs(padding=-1)), "bad_option")
     error("png_level_10", "client", raw_map(minimal_pairs(png_level=10)), "bad_option")

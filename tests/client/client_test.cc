@@ -1,5 +1,6 @@
 // Client against a fake daemon: request ids, replies, done events, errors, timeouts, status.
 #include <catch.hpp>
+#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
@@ -168,9 +169,11 @@ TEST_CASE("bad arguments fail locally and send nothing", "[client]") {
     ErrorCode code;
   } cases[] = {
       {client->save_image(bad_rank, "a.png"), ErrorCode::kBadShape},
-      {client->save_image(image.view, "/abs.png"), ErrorCode::kBadPath},
-      {client->save_image(image.view, "a/../b.png"), ErrorCode::kBadPath},
-      {client->save_image(image.view, "a//b.png"), ErrorCode::kBadPath},
+      // Absolute paths, '..' and '//' are the daemon's path mode's to judge; a path that
+      // names no file is refused here.
+      {client->save_image(image.view, "a/.."), ErrorCode::kBadPath},
+      {client->save_image(image.view, "dir/"), ErrorCode::kBadPath},
+      {client->save_image(image.view, ""), ErrorCode::kBadPath},
       {client->save_image(image.view, "a.bmp"), ErrorCode::kBadFormat},
       {client->save_image(image.view, "a.png", bad_nrow), ErrorCode::kBadOption},
       {client->save_image(image.view, "no_template.png", each), ErrorCode::kBadPath},
@@ -195,6 +198,26 @@ TEST_CASE("bad arguments fail locally and send nothing", "[client]") {
   const auto got = daemon.received();
   REQUIRE(got.size() == 1);
   CHECK(std::get<SaveRequest>(got[0].message).path == "good.png");
+}
+
+TEST_CASE("save_image sends the path as written, with the working directory when relative",
+          "[client][paths]") {
+  TempDir dir;
+  test::FakeDaemon daemon(dir.Endpoint());
+  auto client = test::OpenClient(dir.Endpoint());
+  Uint8Image image(4, 4, 0);
+  char cwd[4097];
+  REQUIRE(getcwd(cwd, sizeof cwd) != nullptr);
+  REQUIRE(client->save_image(image.view, "./a//../b.png").wait(kLong).ok());
+  REQUIRE(client->save_image(image.view, "/abs/x.png").wait(kLong).ok());
+  const auto got = daemon.received();
+  REQUIRE(got.size() == 2);
+  const auto& relative = std::get<SaveRequest>(got[0].message);
+  CHECK(relative.path == "./a//../b.png");
+  CHECK(relative.cwd == cwd);
+  const auto& absolute = std::get<SaveRequest>(got[1].message);
+  CHECK(absolute.path == "/abs/x.png");
+  CHECK(absolute.cwd.empty());
 }
 
 TEST_CASE("status returns the daemon's counters", "[client]") {

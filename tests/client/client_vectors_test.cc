@@ -6,6 +6,7 @@
 // directly, credit headers as the request save_image sends before its save.  The client's
 // format inference answers the vectors' inference cases.
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <catch.hpp>
 
@@ -17,6 +18,7 @@
 
 #include "fake_daemon.h"
 #include "imgsink/client.h"
+#include "imgsink/proto/codec.h"
 #include "save_request.h"
 #include "test_util.h"
 
@@ -92,7 +94,8 @@ ApiSave FromJson(const Json& m, std::vector<uint8_t>* storage) {
   o.policy = ParsePolicy(m.at("policy").get<std::string>());
   o.block_timeout_ms = m.at("block_timeout_ms").get<uint32_t>();
   o.metadata = m.at("meta").get<std::map<std::string, std::string>>();
-  REQUIRE(m.size() == 27);  // v, kind, id + the 24 save keys above: none left unmapped
+  // cwd is not an option: the client sends its own working directory with a relative path.
+  REQUIRE(m.size() == 28);  // v, kind, id, cwd + the 24 save keys above: none left unmapped
   return a;
 }
 
@@ -130,7 +133,21 @@ TEST_CASE("save_image sends the canonical bytes of every canonical save vector",
     REQUIRE(job.wait(20s).ok());
     const auto got = daemon.received();
     REQUIRE(got.size() == 1);
-    CHECK(ToHex(got[0].header) == v.at("hex").get<std::string>());
+    // The client sends its working directory with a relative path (PROTOCOL.md "Paths"), none
+    // with an absolute one; with the vector's cwd in its place the bytes are the vector's.
+    ClientMessage sent;
+    uint64_t sent_id = 0;
+    REQUIRE(DecodeClientMessage(reinterpret_cast<const uint8_t*>(got[0].header.data()), got[0].header.size(),
+                                &sent, &sent_id)
+                .ok());
+    SaveRequest request = std::get<SaveRequest>(sent);
+    CHECK(ToHex(EncodeClientMessage(request)) == ToHex(got[0].header));  // canonical as sent
+    char cwd[4097];
+    REQUIRE(getcwd(cwd, sizeof cwd) != nullptr);
+    CHECK(request.cwd == (save.path.front() == '/' ? std::string() : std::string(cwd)));
+    const Json& want_cwd = v.at("message").at("cwd");
+    request.cwd = want_cwd.is_null() ? std::string() : want_cwd.get<std::string>();
+    CHECK(ToHex(EncodeClientMessage(request)) == v.at("hex").get<std::string>());
     CHECK(got[0].payload == std::string(storage.begin(), storage.end()));
   }
 }

@@ -47,6 +47,7 @@ SaveRequest SaveFromJson(const Json& j) {
   r.shape = j.at("shape").get<std::vector<int64_t>>();
   r.layout = ParseOrFail(j.at("layout"), ParseLayout);
   r.path = j.at("path").get<std::string>();
+  if (!j.at("cwd").is_null()) r.cwd = j.at("cwd").get<std::string>();
   if (!j.at("format").is_null()) r.format = ParseOrFail(j.at("format"), ParseOutputFormat);
   r.mode = ParseOrFail(j.at("mode"), ParseOutputMode);
   r.render.nrow = j.at("nrow").get<int>();
@@ -70,7 +71,7 @@ SaveRequest SaveFromJson(const Json& j) {
   r.policy = ParsePolicy(j.at("policy").get<std::string>());
   r.block_timeout_ms = j.at("block_timeout_ms").get<uint32_t>();
   for (const auto& [k, v] : j.at("meta").items()) r.metadata[k] = v.get<std::string>();
-  REQUIRE(j.size() == 27);  // no key this helper ignores
+  REQUIRE(j.size() == 28);  // no key this helper ignores
   return r;
 }
 
@@ -147,6 +148,7 @@ Json ToJson(const ClientMessage& msg) {
   j["shape"] = r.shape;
   j["layout"] = std::string(LayoutName(r.layout));
   j["path"] = r.path;
+  j["cwd"] = r.cwd.empty() ? Json(nullptr) : Json(r.cwd);
   j["format"] = r.format ? Json(std::string(OutputFormatName(*r.format))) : Json(nullptr);
   j["mode"] = std::string(OutputModeName(r.mode));
   j["nrow"] = r.render.nrow;

@@ -22,6 +22,7 @@ Json LoadPathVectors() {
   REQUIRE(doc.at("version") == 1);
   REQUIRE_FALSE(doc.at("relative_paths").empty());
   REQUIRE_FALSE(doc.at("templates").empty());
+  REQUIRE_FALSE(doc.at("resolve").empty());
   return doc;
 }
 
@@ -67,6 +68,35 @@ TEST_CASE("path vectors: save path templates expand or are refused", "[proto][pa
       if (files == 1) CHECK(CheckSavePath(tmpl, mode, meta).code() == ErrorCode::kBadPath);
     }
   }
+}
+
+TEST_CASE("path vectors: the daemon's path modes resolve or refuse", "[proto][paths][vectors]") {
+  const Json doc = LoadPathVectors();
+  size_t roots = 0, caller = 0, refused = 0;
+  for (const Json& v : doc.at("resolve")) {
+    PathRules rules;
+    rules.mode = v.at("mode") == "caller" ? PathMode::kCaller : PathMode::kRoots;
+    (rules.mode == PathMode::kCaller ? caller : roots)++;
+    rules.roots = v.at("roots").get<std::vector<std::string>>();
+    const std::string cwd = v.at("cwd").is_null() ? std::string() : v.at("cwd").get<std::string>();
+    std::string out;
+    const Status s = ResolveOutputPath(rules, cwd, v.at("path").get<std::string>(), &out);
+    CAPTURE(v.at("name").get<std::string>(), s.ToString(), out);
+    if (v.contains("result")) {
+      REQUIRE(s.ok());
+      CHECK(out == v.at("result").get<std::string>());
+    } else {
+      ++refused;
+      CHECK(s.code() == ErrorCode::kBadPath);
+      // A confined daemon's refusal names the roots a client may write beneath.
+      if (v.at("why") == "outside" || v.at("why") == "dotdot") {
+        for (const std::string& root : rules.roots) CHECK(s.message().find(root) != std::string::npos);
+      }
+    }
+  }
+  CHECK(roots > 0);
+  CHECK(caller > 0);
+  CHECK(refused > 0);
 }
 
 TEST_CASE("path vectors: make_path_vectors.py reproduces paths.json", "[proto][paths][python]") {

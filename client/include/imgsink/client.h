@@ -192,9 +192,11 @@ class Client {
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
-  // Queues `tensor` to be written to `path` (relative to the output root of the daemon it goes
-  // to; with several endpoints, see Job::endpoint()) and returns at once, without waiting for
-  // the daemon.  Arguments are checked first, with the codes the
+  // Queues `tensor` to be written to `path` and returns at once, without waiting for
+  // the daemon.  `path` is sent as written, with this process's working directory when it is
+  // relative; the daemon's path mode decides where it lands (PROTOCOL.md "Paths": beneath its
+  // first --output-root, or, with --paths caller, relative to that directory as for open(2);
+  // with several endpoints, see Job::endpoint()).  Arguments are checked first, with the codes the
   // daemon would use: shape vs layout, dims >= 1, byte size <= 2^63 - 1 (kBadShape); null data
   // (kBadRequest); path syntax, "{index" in kEach mode (kBadPath); a format that cannot be
   // inferred (kBadFormat); option ranges, non-finite pad_value/value_range, metadata limits

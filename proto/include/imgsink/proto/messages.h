@@ -70,7 +70,11 @@ struct SaveRequest {
   DType dtype = DType::kFloat32;
   std::vector<int64_t> shape;
   Layout layout = Layout::kNCHW;
-  std::string path;                    // relative to the output root; template in kEach mode
+  // The output path as the caller wrote it (a template: PROTOCOL.md "Paths"); relative or
+  // absolute, resolved by the daemon's path mode (imgsink/proto/paths.h ResolveOutputPath).
+  std::string path;
+  // The caller's working directory when `path` is relative (absolute), else "" (key omitted).
+  std::string cwd;
   std::optional<OutputFormat> format;  // absent: inferred from the path's extension
   OutputMode mode = OutputMode::kGrid;
   RenderOptions render;

@@ -33,7 +33,57 @@ inline constexpr size_t kMaxPathBytes = 4096;
 // rule broke.
 Status CheckRelativePath(std::string_view path);
 
-// Expands `tmpl` (syntax above) into *out; the result must pass CheckRelativePath.
+// Returns OK iff `path` is an output path as a client may send it after template expansion,
+// whatever the daemon's path mode (PROTOCOL.md "Paths"): 1..4096 bytes, no NUL, not ending with
+// '/', and its last component is not "." or "..".  Relative or absolute, '.', '..' and empty
+// components elsewhere are the path mode's to judge (ResolveOutputPath).  Otherwise kBadPath.
+Status CheckOutputPath(std::string_view path);
+
+// The daemon's path modes (imgsinkd --paths; PROTOCOL.md "Paths").
+enum class PathMode {
+  // The system service: every file lands beneath one of `roots`.  A relative path is beneath
+  // roots[0] (the client's cwd is ignored); an absolute one must lie beneath one of the roots.
+  // No '..' component; '.' and empty components are dropped.  Symbolic links beneath a root
+  // are refused when writing (OutputRoot).
+  kRoots,
+  // A per-user daemon running as the user: a relative path is relative to the client's cwd
+  // (roots[0] when the client sent none), an absolute one is taken as it is; the kernel decides
+  // what may be written ('..' and symbolic links resolve as for the caller's own open()).
+  kCaller,
+};
+
+// The output directories and mode of a daemon.  `roots` are absolute, without '.', '..' or
+// empty components and without a trailing '/' ("/" itself allowed); roots[0] takes relative
+// paths.  REQUIRES (for ResolveOutputPath): !roots.empty().
+struct PathRules {
+  PathMode mode = PathMode::kRoots;
+  std::vector<std::string> roots;
+};
+
+// Returns `path` (absolute or relative) with empty and "." components dropped; ".." components
+// are kept (only the kernel knows what they mean past a symbolic link).  An absolute path keeps
+// its leading '/' ("/" stays "/"); a relative one that drops to nothing becomes "".  Pure.
+std::string DropDotComponents(std::string_view path);
+
+// Resolves `path`, one expanded output path that passes CheckOutputPath, sent with the
+// client's working directory `cwd` ("" for none, else absolute), by `rules` into *out, the path
+// the daemon writes:
+//   - a path relative to roots[0]: "a/b.png" (kRoots: a relative path, or an absolute one
+//     beneath roots[0]; kCaller: a relative path sent without a cwd), passing CheckRelativePath;
+//   - an absolute path: kRoots: beneath roots[k], k >= 1 (without '.', '..' or empty
+//     components); kCaller: cwd + "/" + path, or the absolute path, with '.' and empty
+//     components dropped and '..' kept for the kernel to resolve.
+// Errors: kBadPath naming the path and, in kRoots, the allowed roots: '..' or an absolute path
+// outside every root (kRoots), a result over kMaxPathBytes.
+Status ResolveOutputPath(const PathRules& rules, std::string_view cwd, std::string_view path,
+                         std::string* out);
+
+// Returns true iff the absolute, '..'-free path `path` is `root` or lies beneath it (compared
+// by components: "/data/out2" is not beneath "/data/out").  Sets *rel to the part below root
+// ("" for root itself).  Pure.
+bool IsBeneath(std::string_view root, std::string_view path, std::string_view* rel);
+
+// Expands `tmpl` (syntax above) into *out; the result must pass CheckOutputPath.
 // A name found in both maps is refused as ambiguous.
 // Errors: kBadPath naming the template and the problem.  *out is unspecified on error.
 Status ExpandTemplate(std::string_view tmpl, const std::map<std::string, std::string>& string_vars,
@@ -60,7 +110,8 @@ Status ExpandSavePaths(std::string_view path, OutputMode mode,
                        const std::map<std::string, std::string>& metadata, int64_t files,
                        std::vector<std::string>* out);
 
-// Returns OK iff a save with this `path`, `mode` and `metadata` has valid output paths, i.e.
+// Returns OK iff a save with this `path`, `mode` and `metadata` has valid output paths (by
+// CheckOutputPath: the daemon's path mode may still refuse them), i.e.
 // ExpandSavePaths for its first file succeeds (later indices only add digits, which break no
 // rule but the length limit).  Errors as ExpandSavePaths.  What the clients check before sending.
 Status CheckSavePath(std::string_view path, OutputMode mode,
