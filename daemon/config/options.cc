@@ -21,6 +21,8 @@ struct TextOptions {
   std::string output_sync = "fs";
   std::string journal = "on";
   std::string recovery = "strict";
+  std::vector<std::string> output_roots{"./imgsink-out"};
+  std::string paths = "roots";
 };
 
 void AddOptions(CLI::App* app, DaemonOptions* o, TextOptions* t) {
@@ -43,8 +45,18 @@ void AddOptions(CLI::App* app, DaemonOptions* o, TextOptions* t) {
                 "allow tcp:// endpoints without CURVE (anyone who can connect can write files)");
   app->add_option("--ipc-mode", o->ipc_mode, "mode of ipc:// socket files, e.g. 0660");
   app->add_option("--ipc-group", o->ipc_group, "group of ipc:// socket files");
-  app->add_option("--output-root", o->output_root,
-                  "directory that every output path is resolved beneath (created if missing)")
+  app->add_option("--output-root", t->output_roots,
+                  "output directory (created if missing; repeatable): relative paths resolve "
+                  "beneath the first, which also holds the manifest; with --paths roots an "
+                  "absolute path is accepted only beneath one of them")
+      ->capture_default_str();
+  app->add_option("--paths", t->paths,
+                  "roots: every file lands beneath an --output-root (a system service; the "
+                  "client's working directory is ignored, '..' and links refused); caller: a "
+                  "per-user daemon running as the user: relative paths resolve against each "
+                  "client's working directory and absolute paths are taken as they are, as "
+                  "torchvision.utils.save_image would (the kernel decides)")
+      ->check(CLI::IsMember({"roots", "caller"}))
       ->capture_default_str();
   app->add_option("--manifest", t->manifest,
                   "on: append a JSON line per written file (path, job, time, bytes, crc32c, "
@@ -169,6 +181,11 @@ std::optional<int> ParseCommandLine(const std::vector<std::string>& args, Daemon
   options->manifest = text.manifest == "on";
   options->output_sync = text.output_sync == "file" ? OutputSync::kFile : OutputSync::kFilesystem;
   options->journal_skip_corrupt = text.recovery == "skip-corrupt";
+  options->caller_paths = text.paths == "caller";
+  if (!text.output_roots.empty()) {
+    options->output_root = text.output_roots[0];
+    options->more_output_roots.assign(text.output_roots.begin() + 1, text.output_roots.end());
+  }
   return std::nullopt;
 }
 
@@ -180,8 +197,16 @@ Status FinalizeOptions(DaemonOptions* options) {
   if (options->listen.empty() && options->inherited_sockets.empty()) {
     options->listen.push_back(DefaultEndpoint());
   }
-  if (options->output_root.empty()) {
+  if (options->output_root.empty() ||
+      std::any_of(options->more_output_roots.begin(), options->more_output_roots.end(),
+                  [](const std::string& root) { return root.empty(); })) {
     return Status(ErrorCode::kBadOption, "--output-root must not be empty");
+  }
+  for (const std::string& root : options->more_output_roots) {
+    if (root.find("://") != std::string::npos || options->output_root.find("://") != std::string::npos) {
+      return Status(ErrorCode::kBadOption, "--output-root " + root +
+                                               ": several output roots must all be local directories");
+    }
   }
   if (options->max_request_bytes == 0 || options->max_pixels_per_image == 0) {
     return Status(ErrorCode::kBadOption, "limits must be positive");
@@ -225,8 +250,9 @@ bool OnlyReloadableDiffer(const DaemonOptions& a, const DaemonOptions& b,
     differ.push_back("listen/curve/insecure_tcp");
   }
   if (a.ipc_mode != b.ipc_mode || a.ipc_group != b.ipc_group) differ.push_back("ipc_mode/ipc_group");
-  if (a.output_root != b.output_root || a.manifest != b.manifest || a.output_sync != b.output_sync) {
-    differ.push_back("output_root/manifest/output_sync");
+  if (a.output_root != b.output_root || a.more_output_roots != b.more_output_roots ||
+      a.caller_paths != b.caller_paths || a.manifest != b.manifest || a.output_sync != b.output_sync) {
+    differ.push_back("output_root/paths/manifest/output_sync");
   }
   if (a.journal != b.journal || a.journal_dir != b.journal_dir) differ.push_back("journal/journal_dir");
   if (a.max_request_bytes != b.max_request_bytes) differ.push_back("max_request_bytes");
@@ -253,7 +279,14 @@ std::string FormatConfig(const DaemonOptions& o) {
   out << "insecure_tcp = " << (o.insecure_tcp ? "true" : "false") << "\n";
   str("ipc_mode", o.ipc_mode);
   str("ipc_group", o.ipc_group);
-  str("output_root", o.output_root);
+  if (o.more_output_roots.empty()) {
+    str("output_root", o.output_root);
+  } else {
+    out << "output_root = [\"" << o.output_root << '"';
+    for (const std::string& root : o.more_output_roots) out << ", \"" << root << '"';
+    out << "]\n";
+  }
+  str("paths", o.caller_paths ? "caller" : "roots");
   str("manifest", o.manifest ? "on" : "off");
   str("output_sync", o.output_sync == OutputSync::kFile ? "file" : "fs");
   num("workers", o.workers);

@@ -26,8 +26,16 @@ struct DaemonOptions {
   // main() fills it before FinalizeOptions.  Their endpoints are listened on too (through the
   // inherited fd, with ZMQ_USE_FD), under the same rules as `listen` (tcp needs CURVE).
   std::vector<InheritedSocket> inherited_sockets;
-  // Directory every output path is resolved beneath (created if missing).
+  // The first --output-root: relative output paths resolve beneath it (created if missing), and
+  // the manifest lives there.
   std::string output_root = "./imgsink-out";
+  // The further --output-root directories (repeatable; config: output_root = [..]): absolute
+  // output paths beneath one of them are accepted too.
+  std::vector<std::string> more_output_roots;
+  // --paths caller: a per-user daemon resolving relative paths against each client's cwd and
+  // taking absolute paths as they are (imgsink/proto/paths.h PathMode::kCaller); false: the
+  // confined --paths roots.
+  bool caller_paths = false;
   // Append a line per written file to <output_root>/manifest.jsonl (durably).
   bool manifest = true;
   // How output files are made durable (--output-sync fs | file; daemon/output/output_sync.h).

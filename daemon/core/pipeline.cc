@@ -82,7 +82,7 @@ void Pipeline::Prepare(const std::shared_ptr<daemon::Job>& job) {
 void Pipeline::Journal(const std::shared_ptr<daemon::Job>& job) {
   std::vector<Bytes> pieces;
   pieces.push_back(
-      Bytes::Own(journal::EncodeJobRecordPrefix(job->client, job->request, job->images)));
+      Bytes::Own(journal::EncodeJobRecordPrefix(job->client, job->request, job->plan.paths, job->images)));
   for (const Image& image : job->images) {  // written in place: the record shares the job
     pieces.push_back(Bytes{image.pixels.data(), image.pixels.size(), job});
   }

@@ -5,6 +5,7 @@
 
 #include "daemon/journal/job_record.h"
 #include "daemon/log/log.h"
+#include "daemon/output/output_root.h"
 #include "daemon/socket/zap_handler.h"
 
 namespace imgsink::daemon {
@@ -64,7 +65,7 @@ Status Server::StartSocket() {
       [this](SocketThread::Clock::time_point now) { return handler_->OnTimer(now); });
   daemon::RequestHandler::Options handler_options;
   handler_options.limits = ValidationLimits{options_.max_request_bytes,
-                                            options_.max_pixels_per_image};
+                                            options_.max_pixels_per_image, path_rules_};
   handler_options.budgets = BudgetsOf(options_);
   daemon::RequestHandler::Parts parts;
   parts.socket = socket_.get();
@@ -79,12 +80,20 @@ Status Server::StartSocket() {
 Server::~Server() { Stop(); }
 
 Status Server::Start() {
+  Status s = MakePathRules(&path_rules_);
+  if (!s.ok()) return s;
   SinkOptions sink_options;
   sink_options.root = options_.output_root;
+  sink_options.paths = path_rules_;
   sink_options.sync = options_.output_sync;
   sink_options.manifest = options_.manifest;
-  Status s = OpenOutputSink(sink_options, &output_);
+  s = OpenOutputSink(sink_options, &output_);
   if (!s.ok()) return s;
+  std::string roots;
+  for (const std::string& root : path_rules_.roots) roots += (roots.empty() ? "" : ", ") + root;
+  LogNotice(std::string("paths: ") +
+            (options_.caller_paths ? "caller (relative to each client's working directory, absolute as given)"
+                                   : "roots (confined beneath " + roots + ")"));
   size_t removed = 0;
   s = output_->Recover(&removed);
   if (!s.ok()) LogWarning("cannot clean up after an interrupted write: " + s.ToString());
@@ -99,6 +108,25 @@ Status Server::Start() {
   s = StartSocket();
   if (!s.ok()) return s;
   Replay(&pending);
+  return Status::OK();
+}
+
+Status Server::MakePathRules(PathRules* rules) const {
+  rules->mode = options_.caller_paths ? PathMode::kCaller : PathMode::kRoots;
+  rules->roots.clear();
+  std::vector<std::string> dirs{options_.output_root};
+  dirs.insert(dirs.end(), options_.more_output_roots.begin(), options_.more_output_roots.end());
+  for (const std::string& dir : dirs) {
+    if (dir.find("://") != std::string::npos) {  // another sink's location: named as it is
+      rules->roots.push_back(dir);
+      continue;
+    }
+    DefaultEnv()->CreateDir(dir);  // a root named with '..' must exist to be resolved
+    std::string absolute;
+    const Status s = AbsoluteRootPath(dir, &absolute);
+    if (!s.ok()) return s;
+    rules->roots.push_back(std::move(absolute));
+  }
   return Status::OK();
 }
 

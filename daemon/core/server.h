@@ -77,6 +77,8 @@ class Server {
 
  private:
   Status OpenJournal(std::vector<journal::RecoveredJob>* pending);
+  // The --paths mode and the --output-root directories made absolute (created if missing).
+  Status MakePathRules(PathRules* rules) const;
   void StartPipeline();
   Status StartSocket();  // and the ZAP handler for CURVE endpoints; creates the handler
   void Replay(std::vector<journal::RecoveredJob>* pending);
@@ -84,6 +86,7 @@ class Server {
   const DaemonOptions options_;
   const std::function<void(const Status&)> on_fatal_;
   zmq::context_t context_;
+  PathRules path_rules_;  // set by Start before the sink and the request handler exist
   std::unique_ptr<OutputSink> output_;
   std::unique_ptr<journal::Journal> journal_;
   journal::RecoveryReport recovery_;

@@ -9,7 +9,10 @@
 namespace imgsink::daemon::journal {
 namespace {
 
-constexpr char kMagic[4] = {'I', 'S', 'J', '1'};
+// ISJ2 records carry the output paths as resolved at acceptance; ISJ1 records (before the
+// daemon had path modes) are still read, their paths expanded again from the header.
+constexpr char kMagic[4] = {'I', 'S', 'J', '2'};
+constexpr char kMagicV1[4] = {'I', 'S', 'J', '1'};
 
 template <typename T>
 void Put(std::string* out, T value) {  // little-endian, as every x86/arm64 host
@@ -49,13 +52,18 @@ Status Corrupt(const std::string& what) {
 }  // namespace
 
 std::string EncodeJobRecordPrefix(const std::string& client, const SaveRequest& request,
-                                  const std::vector<Image>& images) {
+                                  const std::vector<std::string>& paths, const std::vector<Image>& images) {
   std::string out(kMagic, sizeof kMagic);
   Put<uint16_t>(&out, uint16_t(client.size()));
   out += client;
   const std::string header = EncodeClientMessage(request);
   Put<uint32_t>(&out, uint32_t(header.size()));
   out += header;
+  Put<uint32_t>(&out, uint32_t(paths.size()));
+  for (const std::string& path : paths) {
+    Put<uint32_t>(&out, uint32_t(path.size()));
+    out += path;
+  }
   Put<uint32_t>(&out, uint32_t(images.size()));
   for (const Image& image : images) {
     Put<uint32_t>(&out, uint32_t(image.width));
@@ -70,9 +78,9 @@ std::string EncodeJobRecordPrefix(const std::string& client, const SaveRequest& 
 Status DecodeJobRecord(const uint8_t* data, size_t size, JobRecord* record) {
   Reader r(data, size);
   const uint8_t* magic;
-  if (!r.Take(sizeof kMagic, &magic) || std::memcmp(magic, kMagic, sizeof kMagic) != 0) {
-    return Corrupt("bad magic");
-  }
+  if (!r.Take(sizeof kMagic, &magic)) return Corrupt("bad magic");
+  const bool v1 = std::memcmp(magic, kMagicV1, sizeof kMagicV1) == 0;
+  if (!v1 && std::memcmp(magic, kMagic, sizeof kMagic) != 0) return Corrupt("bad magic");
   uint16_t client_len;
   const uint8_t* client;
   uint32_t header_len;
@@ -92,6 +100,18 @@ Status DecodeJobRecord(const uint8_t* data, size_t size, JobRecord* record) {
   // The same decision validation made before the job was journaled.
   if (!ResolveOutputFormat(record->request.format, record->request.path, &record->format)) {
     return Corrupt("no output format");
+  }
+  record->paths.clear();
+  if (!v1) {
+    uint32_t path_count;
+    if (!r.Get(&path_count) || path_count > r.left() / 4) return Corrupt("bad path count");
+    for (uint32_t i = 0; i < path_count; ++i) {
+      uint32_t path_len;
+      const uint8_t* path;
+      if (!r.Get(&path_len) || !r.Take(path_len, &path)) return Corrupt("short path");
+      record->paths.emplace_back(reinterpret_cast<const char*>(path), path_len);
+      if (!CheckOutputPath(record->paths.back()).ok()) return Corrupt("bad output path");
+    }
   }
   uint32_t count;
   if (!r.Get(&count) || count > r.left() / 18) return Corrupt("bad image count");
@@ -116,10 +136,15 @@ Status DecodeJobRecord(const uint8_t* data, size_t size, JobRecord* record) {
     record->images[i].pixels.assign(pixels, pixels + sizes[i]);
   }
   if (r.left() != 0) return Corrupt("trailing bytes");
-  // The paths were checked when the job was accepted; expanding them again by the same rule
-  // (imgsink/proto/paths.h) gives the same files.
   const SaveRequest& req = record->request;
   if (req.mode == OutputMode::kGrid ? count != 1 : count == 0) return Corrupt("bad image count");
+  if (!v1) {
+    if (record->paths.size() != count) return Corrupt("path count differs from image count");
+    return Status::OK();
+  }
+  // ISJ1: the paths were checked when the job was accepted, all relative to the one output
+  // root of its day; expanding them again by the same rule (imgsink/proto/paths.h) gives the
+  // same files.
   s = ExpandSavePaths(req.path, req.mode, req.metadata, int64_t(count), &record->paths);
   if (!s.ok()) return Corrupt("output paths: " + s.message());
   return Status::OK();

@@ -28,16 +28,18 @@ struct JobRecord {
   SaveRequest request;        // the save header, as the client sent it
   OutputFormat format = OutputFormat::kPng;  // the request's format, or the one its path implies
   std::vector<Image> images;  // the rendered images, in output order
-  // images[i]'s output path: the request's path expanded again by the rule that validated it
-  // when the job was accepted (imgsink/proto/paths.h), so it names the same files.
+  // images[i]'s output path as validation resolved it when the job was accepted (relative to
+  // the first output root, or absolute: imgsink/proto/paths.h ResolveOutputPath), so replay
+  // writes the same files whatever the cwd and path mode of the restarted daemon.  (ISJ1
+  // records, from before path modes: the request's path expanded again, relative.)
   std::vector<std::string> paths;
 };
 
-// Returns the record's bytes before the pixels: client id, canonical save header, image
-// geometry.  The full record is this prefix followed by the pixels of `images` in order, so the
+// Returns the record's bytes before the pixels: client id, canonical save header, the resolved
+// output `paths` (one per image), image geometry.  The full record is this prefix followed by the pixels of `images` in order, so the
 // caller can journal the pixel buffers in place (no copy).  Pure; thread-safe.
 std::string EncodeJobRecordPrefix(const std::string& client, const SaveRequest& request,
-                                  const std::vector<Image>& images);
+                                  const std::vector<std::string>& paths, const std::vector<Image>& images);
 
 // Decodes a whole record into *record (paths included).  Returns kJournalFailed on a record that
 // does not parse or whose image count does not fit its mode (after the journal's CRC that means

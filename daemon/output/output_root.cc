@@ -1,5 +1,11 @@
 #include "daemon/output/output_root.h"
 
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cstring>
 #include <memory>
 #include <string>
 #include <utility>
@@ -16,11 +22,32 @@ bool StartsWith(std::string_view s, std::string_view prefix) { return s.substr(0
 
 }  // namespace
 
+Status AbsoluteRootPath(const std::string& dir, std::string* out) {
+  if (dir.empty()) return Status(ErrorCode::kBadOption, "an output root must not be empty");
+  std::string joined = dir;
+  if (dir.front() != '/') {
+    char cwd[PATH_MAX];
+    if (getcwd(cwd, sizeof cwd) == nullptr) {
+      return Status(ErrorCode::kBadOption, "output root " + dir + ": cannot name the working directory: " +
+                                               std::strerror(errno));
+    }
+    joined = std::string(cwd) + "/" + dir;
+  }
+  *out = DropDotComponents(joined);
+  if (out->find("/..") == std::string::npos) return Status::OK();
+  char real[PATH_MAX];
+  if (realpath(out->c_str(), real) == nullptr) {
+    return Status(ErrorCode::kBadOption, "output root " + dir + ": " + std::strerror(errno));
+  }
+  *out = real;
+  return Status::OK();
+}
+
 Status OutputRoot::Open(Env* env, const std::string& dir, OutputSync sync, std::unique_ptr<OutputRoot>* out) {
   std::unique_ptr<Directory> root;
   const Status s = env->OpenDirectory(dir, &root);
   if (!s.ok()) return Status(ErrorCode::kWriteFailed, "cannot open output root: " + s.message());
-  out->reset(new OutputRoot(dir, sync, std::move(root)));  // private constructor: make_unique cannot reach it
+  out->reset(new OutputRoot(env, dir, sync, std::move(root)));  // private constructor: make_unique cannot reach it
   return Status::OK();
 }
 

@@ -20,6 +20,11 @@ namespace imgsink::daemon {
 // Temp files are "<dir>/.imgsink-tmp.<16 hex digits>"; final names may not start with this.
 inline constexpr std::string_view kTempPrefix = ".imgsink-tmp.";
 
+// Returns `dir` as an absolute path without '.' or empty components: relative to the working
+// directory now, or, when it has a '..' component, its realpath (which must exist then).  How
+// a daemon names its output roots to clients (PathRules::roots).  Errors: kBadOption.
+Status AbsoluteRootPath(const std::string& dir, std::string* out);
+
 // Thread-safety: thread-safe; any number of threads may call WriteAtomic at once (writes to the
 // same path race benignly: one complete version wins).
 class OutputRoot {
@@ -41,6 +46,8 @@ class OutputRoot {
 
   const std::string& dir() const { return dir_; }
   OutputSync sync() const { return sync_; }
+  // The Env the root was opened through (WriteGroup::AddAbsolute opens directories with it).
+  Env* env() const { return env_; }
   // The root held open; paths beneath it resolve through it.
   Directory* directory() const { return root_.get(); }
 
@@ -65,11 +72,12 @@ class OutputRoot {
   Status RemoveStaleTempFiles(int max_depth, size_t* removed);
 
  private:
-  OutputRoot(std::string dir, OutputSync sync, std::unique_ptr<Directory> root)
-      : dir_(std::move(dir)), sync_(sync), root_(std::move(root)) {}
+  OutputRoot(Env* env, std::string dir, OutputSync sync, std::unique_ptr<Directory> root)
+      : env_(env), dir_(std::move(dir)), sync_(sync), root_(std::move(root)) {}
 
   Status SweepDir(Directory* dir, int depth_left, size_t* removed);
 
+  Env* const env_;
   const std::string dir_;
   const OutputSync sync_;
   const std::unique_ptr<Directory> root_;

@@ -23,6 +23,7 @@
 
 #include "daemon/env/env.h"
 #include "daemon/output/output_sync.h"
+#include "imgsink/proto/paths.h"
 #include "imgsink/proto/status.h"
 
 namespace imgsink::daemon {
@@ -42,9 +43,11 @@ class SinkBatch {
   virtual size_t size() const = 0;
   // Returns true iff Add must not be called before Commit (the batch holds its most files).
   virtual bool full() const = 0;
-  // Stages `size` bytes for `rel_path` (relative, passes CheckRelativePath); nothing is visible
-  // or durable yet.  REQUIRES: !full().  Errors: kBadPath (the path can never be written),
-  // kWriteFailed; on error this file is dropped, the ones added before stay.
+  // Stages `size` bytes for `path` (a SavePlan path: relative to the first root, passing
+  // CheckRelativePath, or absolute as SinkOptions::paths allows); nothing is visible or durable
+  // yet.  REQUIRES: !full().  Errors: kBadPath (the path can never be written: an absolute path
+  // the sink's path rules do not allow, too), kWriteFailed; on error this file is dropped, the
+  // ones added before stay.
   virtual Status Add(std::string_view rel_path, const void* data, size_t size) = 0;
   // Puts every staged file in place (each atomically) and makes them durable, then empties the
   // batch.  On error some files may be in place (complete) and none is promised durable: redo
@@ -82,7 +85,11 @@ class OutputSink {
 };
 
 struct SinkOptions {
-  std::string root;  // --output-root: a directory, or "<scheme>://..." for another sink
+  std::string root;  // the first --output-root: a directory, or "<scheme>://..." for another sink
+  // The path mode and every output root as validation resolves paths (imgsink/proto/paths.h):
+  // batches get paths relative to `root`, or absolute ones (beneath paths.roots[k], k >= 1, or
+  // anywhere in PathMode::kCaller).  Empty roots: relative paths only.
+  PathRules paths;
   OutputSync sync = OutputSync::kFilesystem;  // --output-sync (the local sink)
   bool manifest = true;                       // --manifest
   Env* env = nullptr;  // file layer of the local sink; null: DefaultEnv().  Must outlive the sink.

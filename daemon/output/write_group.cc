@@ -46,19 +46,34 @@ Status Failed(std::string_view rel_path, const Status& cause) {
 
 WriteGroup::~WriteGroup() { Discard(); }
 
-Status WriteGroup::Add(std::string_view rel_path, const void* data, size_t size) {
+Status WriteGroup::Add(OutputRoot* root, std::string_view rel_path, const void* data, size_t size) {
   Status s = CheckRelativePath(rel_path);
   if (!s.ok()) return s;
   const size_t slash = rel_path.rfind('/');
   const std::string_view rel_dir = slash == std::string_view::npos ? std::string_view() : rel_path.substr(0, slash);
+  const std::string_view name = slash == std::string_view::npos ? rel_path : rel_path.substr(slash + 1);
+  return AddTo(root, rel_path, rel_dir, name, data, size);
+}
+
+Status WriteGroup::AddAbsolute(std::string_view abs_path, const void* data, size_t size) {
+  Status s = CheckOutputPath(abs_path);
+  if (!s.ok()) return s;
+  if (abs_path.front() != '/') return Status(ErrorCode::kBadPath, "path " + QuoteForMessage(abs_path) + " is not absolute");
+  const size_t slash = abs_path.rfind('/');
+  const std::string_view dir = slash == 0 ? std::string_view("/") : abs_path.substr(0, slash);
+  return AddTo(nullptr, abs_path, dir, abs_path.substr(slash + 1), data, size);
+}
+
+Status WriteGroup::AddTo(OutputRoot* root, std::string_view rel_path, std::string_view rel_dir, std::string_view name,
+                         const void* data, size_t size) {
   File file;
   file.rel_path = std::string(rel_path);
-  file.name = std::string(slash == std::string_view::npos ? rel_path : rel_path.substr(slash + 1));
+  file.name = std::string(name);
   if (StartsWith(file.name, kTempPrefix)) {
     return Status(ErrorCode::kBadPath, "path " + QuoteForMessage(rel_path) + ": names starting with \"" +
                                            std::string(kTempPrefix) + "\" are reserved for temp files");
   }
-  s = DirFor(rel_path, rel_dir, &file.dir);
+  Status s = DirFor(root, rel_path, rel_dir, &file.dir);
   if (!s.ok()) return s;
   Directory* dir = dirs_[file.dir].handle.get();
   EntryType type = EntryType::kMissing;
@@ -66,8 +81,10 @@ Status WriteGroup::Add(std::string_view rel_path, const void* data, size_t size)
   if (dir->Stat(file.name, &type).ok()) {
     if (type == EntryType::kSymlink) {
       return Status(ErrorCode::kBadPath, "path " + QuoteForMessage(rel_path) +
-                                             " is a symbolic link; links beneath the output root are never "
-                                             "followed or replaced");
+                                             (root != nullptr ? " is a symbolic link; links beneath the output root are "
+                                                                "never followed or replaced"
+                                                              : " is a symbolic link; files are replaced atomically, "
+                                                                "never written through a link"));
     }
     if (type == EntryType::kDirectory) return Failed(rel_path, IoError("the target", EISDIR));
   }
@@ -83,17 +100,20 @@ Status WriteGroup::Add(std::string_view rel_path, const void* data, size_t size)
   return Status::OK();
 }
 
-Status WriteGroup::DirFor(std::string_view rel_path, std::string_view rel_dir, size_t* index) {
+Status WriteGroup::DirFor(OutputRoot* root, std::string_view rel_path, std::string_view rel_dir, size_t* index) {
   for (size_t i = 0; i < dirs_.size(); ++i) {
-    if (dirs_[i].rel_dir == rel_dir) {
+    if (dirs_[i].root == root && dirs_[i].rel_dir == rel_dir) {
       *index = i;
       return Status::OK();
     }
   }
   Dir dir;
+  dir.root = root;
   dir.rel_dir = std::string(rel_dir);
   dir.first_path = std::string(rel_path);
-  const Status s = root_->directory()->OpenDirectory(rel_dir, /*create=*/true, &dir.handle);
+  // An absolute directory (AddAbsolute) opens through the first root's Env, links followed.
+  const Status s = root != nullptr ? root->directory()->OpenDirectory(rel_dir, /*create=*/true, &dir.handle)
+                                   : root_->env()->OpenDirectory(dir.rel_dir, &dir.handle);
   if (!s.ok()) return Failed(rel_path, s);
   *index = dirs_.size();
   dirs_.push_back(std::move(dir));

@@ -45,7 +45,16 @@ class WriteGroup {
   // Commit will put at rel_path; the data is not durable yet.  REQUIRES: !full().
   // Errors: as OutputRoot::WriteAtomic (kBadPath, kWriteFailed); on error this file is
   // discarded and the files added before stay in the group.
-  Status Add(std::string_view rel_path, const void* data, size_t size);
+  Status Add(std::string_view rel_path, const void* data, size_t size) { return Add(root_, rel_path, data, size); }
+  // As Add, beneath `root` (another output root: one group may span several).  REQUIRES:
+  // `root` outlives the group.
+  Status Add(OutputRoot* root, std::string_view rel_path, const void* data, size_t size);
+  // As Add, for the absolute path `abs_path` (a --paths caller daemon): its directory is opened
+  // (created if missing) through the root's Env following symbolic links, as the caller's own
+  // open() would -- the daemon runs as the user, so the kernel decides what may be written.
+  // The final name itself must not be a symbolic link (files are replaced atomically, never
+  // written through a link).  Errors as Add.
+  Status AddAbsolute(std::string_view abs_path, const void* data, size_t size);
 
   // Makes the data of every added file durable, renames each over its rel_path (in the order
   // added; a path added twice ends with the later data), makes the directory entries durable,
@@ -61,6 +70,7 @@ class WriteGroup {
 
  private:
   struct Dir {
+    const OutputRoot* root;  // null: rel_dir is an absolute directory (AddAbsolute)
     std::string rel_dir;
     // Opened before any file of this group was created in it (see SyncFilesystems).
     std::unique_ptr<Directory> handle;
@@ -74,7 +84,9 @@ class WriteGroup {
     std::string temp_name;  // the name an unnamed temp file gets before its rename
   };
 
-  Status DirFor(std::string_view rel_path, std::string_view rel_dir, size_t* index);
+  Status AddTo(OutputRoot* root, std::string_view rel_path, std::string_view rel_dir, std::string_view name,
+               const void* data, size_t size);
+  Status DirFor(OutputRoot* root, std::string_view rel_path, std::string_view rel_dir, size_t* index);
   Status SyncData();
   Status PutInPlace(File* file);
   Status SyncDirs();

@@ -97,18 +97,23 @@ Status CheckChannelsAndDtype(const SaveRequest& req, SavePlan* plan) {
   return Status::OK();
 }
 
-Status CheckNotReserved(const std::string& path);
+Status CheckNotReserved(const std::string& path, const PathRules& rules);
 
 // Fills plan->paths, one per output file.  REQUIRES: plan->files set.
-Status PlanPaths(const SaveRequest& req, SavePlan* plan) {
+Status PlanPaths(const SaveRequest& req, const PathRules& rules, SavePlan* plan) {
   Status s = ExpandSavePaths(req.path, req.mode, req.metadata, plan->files, &plan->paths);
-  if (s.ok() && req.mode == OutputMode::kGrid) s = CheckNotReserved(plan->paths[0]);
+  for (size_t i = 0; s.ok() && i < plan->paths.size(); ++i) {
+    std::string resolved;
+    s = ResolveOutputPath(rules, req.cwd, plan->paths[i], &resolved);
+    plan->paths[i] = std::move(resolved);
+  }
+  if (s.ok() && req.mode == OutputMode::kGrid) s = CheckNotReserved(plan->paths[0], rules);
   return s;
 }
 
 // The output root's own files are not outputs.
-Status CheckNotReserved(const std::string& path) {
-  if (path == kManifestName) {
+Status CheckNotReserved(const std::string& path, const PathRules& rules) {
+  if (path == kManifestName || (!rules.roots.empty() && path == rules.roots[0] + "/" + kManifestName)) {
     return Status(ErrorCode::kBadPath, std::string(kManifestName) + " is the daemon's manifest");
   }
   return Status::OK();
@@ -147,7 +152,7 @@ Status ValidateSave(const SaveRequest& req, size_t payload_size, const Validatio
   if (!s.ok()) return s;
   s = CheckMetadata(req);
   if (!s.ok()) return s;
-  return PlanPaths(req, plan);
+  return PlanPaths(req, limits.paths, plan);
 }
 
 }  // namespace imgsink::daemon

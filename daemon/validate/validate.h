@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "imgsink/proto/messages.h"
+#include "imgsink/proto/paths.h"
 #include "imgsink/proto/status.h"
 
 namespace imgsink::daemon {
@@ -17,6 +18,9 @@ namespace imgsink::daemon {
 struct ValidationLimits {
   uint64_t max_request_bytes = uint64_t{1} << 30;
   uint64_t max_pixels_per_image = uint64_t{1} << 28;
+  // The daemon's path mode and output roots (--paths, --output-root): how each expanded path
+  // resolves.  Empty roots: only relative paths are accepted (beneath the one root).
+  PathRules paths;
 };
 
 // What validation learned about a request, for the stages after it.
@@ -26,8 +30,9 @@ struct SavePlan {
   int64_t out_width = 0, out_height = 0;  // each output image (the grid, or one image)
   int out_channels = 0;
   int64_t files = 1;  // number of output files
-  // The output path of each file, the request's path template expanded once here
-  // (imgsink/proto/paths.h ExpandSavePaths), so later stages never expand it again.
+  // The output path of each file, the request's path template expanded and resolved once here
+  // (imgsink/proto/paths.h ExpandSavePaths, ResolveOutputPath with the request's cwd), so later
+  // stages never expand it again: relative to the first output root, or absolute.
   // Invariant: paths.size() == files.
   std::vector<std::string> paths;
 };

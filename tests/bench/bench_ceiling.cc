@@ -55,7 +55,7 @@ std::unique_ptr<imgsink::daemon::Job> MakeJob(const imgsink::SaveRequest& reques
   job->request = request;
   job->request.path = request.mode == imgsink::OutputMode::kGrid ? "bench/grid.out"
                                                                   : "bench/img_{index:03d}.out";
-  imgsink::daemon::ValidationLimits limits{uint64_t{1} << 34, uint64_t{1} << 30};
+  imgsink::daemon::ValidationLimits limits{uint64_t{1} << 34, uint64_t{1} << 30, {}};
   Status s = imgsink::daemon::ValidateSave(job->request, tensor.size(), limits, &job->plan);
   if (!s.ok()) Die("invalid workload: " + s.ToString());
   job->tensor = imgsink::daemon::Bytes{tensor.data(), tensor.size(), nullptr};

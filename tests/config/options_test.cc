@@ -68,5 +68,48 @@ TEST_CASE("Idle exit: off by default, seconds from --idle-exit or the config fil
   CHECK(fixed.find("idle_exit") != std::string::npos);
 }
 
+TEST_CASE("Paths: roots by default, --paths caller; --output-root repeatable, also as a config array",
+          "[options][paths]") {
+  DaemonOptions defaults;
+  REQUIRE_FALSE(ParseCommandLine({}, &defaults).has_value());
+  CHECK_FALSE(defaults.caller_paths);
+  CHECK(defaults.output_root == "./imgsink-out");
+  CHECK(defaults.more_output_roots.empty());
+  CHECK(FormatConfig(defaults).find("paths = \"roots\"\n") != std::string::npos);
+
+  DaemonOptions flags;
+  REQUIRE_FALSE(ParseCommandLine({"--paths", "caller", "--output-root", "/a", "--output-root=/b",
+                                  "--output-root", "/c"},
+                                 &flags)
+                     .has_value());
+  CHECK(flags.caller_paths);
+  CHECK(flags.output_root == "/a");
+  CHECK(flags.more_output_roots == std::vector<std::string>{"/b", "/c"});
+  REQUIRE(FinalizeOptions(&flags).ok());
+  CHECK(FormatConfig(flags).find("output_root = [\"/a\", \"/b\", \"/c\"]\n") != std::string::npos);
+  CHECK(FormatConfig(flags).find("paths = \"caller\"\n") != std::string::npos);
+  std::string fixed;
+  CHECK_FALSE(OnlyReloadableDiffer(defaults, flags, &fixed));
+  CHECK(fixed.find("paths") != std::string::npos);
+
+  const std::string path = "options_test_roots_" + std::to_string(getpid()) + ".toml";
+  std::ofstream(path) << "output_root = [\"/srv/out\", \"/data/shared\"]\npaths = \"roots\"\n";
+  DaemonOptions file;
+  REQUIRE_FALSE(ParseCommandLine({"--config", path}, &file).has_value());
+  CHECK(file.output_root == "/srv/out");
+  CHECK(file.more_output_roots == std::vector<std::string>{"/data/shared"});
+  DaemonOptions both;  // the command line's roots replace the file's
+  REQUIRE_FALSE(ParseCommandLine({"--config", path, "--output-root", "/x"}, &both).has_value());
+  CHECK(both.output_root == "/x");
+  CHECK(both.more_output_roots.empty());
+  std::remove(path.c_str());
+
+  DaemonOptions bad;
+  CHECK(ParseCommandLine({"--paths", "anywhere"}, &bad) == std::optional<int>(2));
+  DaemonOptions empty;
+  empty.more_output_roots = {""};
+  CHECK(FinalizeOptions(&empty).code() == ErrorCode::kBadOption);
+}
+
 }  // namespace
 }  // namespace imgsink::daemon

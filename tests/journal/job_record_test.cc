@@ -20,6 +20,8 @@ JobRecord RenderedJob() {
   job.request.path = "s/{index:02d}.jpg";
   job.request.mode = OutputMode::kEach;
   job.request.metadata = {{"step", "12"}};
+  job.request.cwd = "/home/u/run";
+  job.paths = {"/home/u/run/s/00.jpg", "/home/u/run/s/01.jpg"};  // as a --paths caller daemon resolved them
   for (int i = 0; i < 2; ++i) {
     Image image;
     image.width = 2;
@@ -32,7 +34,7 @@ JobRecord RenderedJob() {
 }
 
 std::string WholeRecord(const JobRecord& job) {
-  std::string record = EncodeJobRecordPrefix(job.client, job.request, job.images);
+  std::string record = EncodeJobRecordPrefix(job.client, job.request, job.paths, job.images);
   for (const Image& image : job.images) record.append(image.pixels.begin(), image.pixels.end());
   return record;
 }
@@ -54,18 +56,22 @@ TEST_CASE("a job record round-trips the client, request and pixels", "[journal][
   CHECK(back.images[1].pixels == job.images[1].pixels);
   CHECK(back.images[1].width == 2);
   CHECK(back.images[1].channels == 3);
-  CHECK(back.paths == std::vector<std::string>{"s/00.jpg", "s/01.jpg"});  // expanded again
+  CHECK(back.request.cwd == "/home/u/run");
+  // The paths resolved at acceptance, not expanded again (that would give "s/00.jpg").
+  CHECK(back.paths == job.paths);
 }
 
 TEST_CASE("a record whose image count does not fit its mode is refused", "[journal][job_record]") {
   JobRecord job = RenderedJob();
   job.request.mode = OutputMode::kGrid;
   job.request.path = "grid.png";
+  job.paths = {"grid.png", "grid.png"};
   const std::string record = WholeRecord(job);  // two images for one grid file
   JobRecord back;
   CHECK(DecodeJobRecord(reinterpret_cast<const uint8_t*>(record.data()), record.size(), &back).code() ==
         ErrorCode::kJournalFailed);
   job.images.resize(1);
+  job.paths.resize(1);
   const std::string one = WholeRecord(job);
   REQUIRE(DecodeJobRecord(reinterpret_cast<const uint8_t*>(one.data()), one.size(), &back).ok());
   CHECK(back.paths == std::vector<std::string>{"grid.png"});
@@ -122,13 +128,26 @@ TEST_CASE("a record journaled before save headers omitted defaults still replays
   CHECK(back.images[0].pixels == std::vector<uint8_t>{'a', 'b', 'c', 'd', 'e', 'f'});
   // Re-journaled today, the same job has the shorter header and decodes the same.
   JobRecord again;
-  const std::string fresh = EncodeJobRecordPrefix(back.client, back.request, back.images) + "abcdef";
+  const std::string fresh = EncodeJobRecordPrefix(back.client, back.request, back.paths, back.images) + "abcdef";
   REQUIRE(fresh.size() < record.size());
   REQUIRE(
       DecodeJobRecord(reinterpret_cast<const uint8_t*>(fresh.data()), fresh.size(), &again).ok());
   CHECK(again.request.path == back.request.path);
   CHECK(again.format == OutputFormat::kPng);
   CHECK(again.paths == std::vector<std::string>{"samples/step_000100.png"});
+}
+
+TEST_CASE("a record whose paths do not match its images is refused", "[journal][job_record]") {
+  JobRecord job = RenderedJob();
+  job.paths.pop_back();
+  const std::string fewer = WholeRecord(job);
+  JobRecord back;
+  CHECK(DecodeJobRecord(reinterpret_cast<const uint8_t*>(fewer.data()), fewer.size(), &back).code() ==
+        ErrorCode::kJournalFailed);
+  job.paths = {"/home/u/run/s/00.jpg", "/home/u/run/s/"};  // names a directory
+  const std::string bad = WholeRecord(job);
+  CHECK(DecodeJobRecord(reinterpret_cast<const uint8_t*>(bad.data()), bad.size(), &back).code() ==
+        ErrorCode::kJournalFailed);
 }
 
 TEST_CASE("every truncation and a trailing byte are refused", "[journal][job_record]") {

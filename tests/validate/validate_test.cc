@@ -103,8 +103,8 @@ TEST_CASE("sizes: mismatch, overflow and limits") {
   SaveRequest r = Request(DType::kFloat32, {2, 3, 4, 4}, Layout::kNCHW, "x.png");
   CHECK(Code(r, Bytes(r) - 1) == ErrorCode::kSizeMismatch);
   CHECK(Code(r, Bytes(r) + 4) == ErrorCode::kSizeMismatch);
-  CHECK(Code(r, Bytes(r), ValidationLimits{Bytes(r) - 1, 1 << 20}) == ErrorCode::kTooLarge);
-  CHECK(Code(r, Bytes(r), ValidationLimits{1 << 20, 4 * 4}) == ErrorCode::kTooLarge);
+  CHECK(Code(r, Bytes(r), ValidationLimits{Bytes(r) - 1, 1 << 20, {}}) == ErrorCode::kTooLarge);
+  CHECK(Code(r, Bytes(r), ValidationLimits{1 << 20, 4 * 4, {}}) == ErrorCode::kTooLarge);
   SaveRequest huge = Request(DType::kFloat64, {int64_t(1) << 40, 3, int64_t(1) << 20, 2}, Layout::kNCHW, "x.png");
   CHECK(Code(huge, 0) == ErrorCode::kBadShape);  // 2^40 * 3 * 2^20 * 2 * 8 overflows 64 bits
   SaveRequest rank = Request(DType::kFloat32, {3, 4}, Layout::kCHW, "x.png");
@@ -137,7 +137,7 @@ TEST_CASE("channels, dtypes and formats that cannot go together") {
 }
 
 TEST_CASE("per-format limits and channel rules come from the format table") {
-  const ValidationLimits roomy{uint64_t(1) << 40, uint64_t(1) << 40};
+  const ValidationLimits roomy{uint64_t(1) << 40, uint64_t(1) << 40, {}};
   for (const FormatInfo& f : kFormatTable) {
     INFO("format " << f.name);
     const std::string path = "x" + std::string(*f.extensions.begin());
@@ -179,11 +179,55 @@ TEST_CASE("format comes from the option, else the extension") {
 }
 
 TEST_CASE("paths that escape the root are refused") {
-  for (const char* path : {"../x.png", "/abs.png", "a/../../x.png", "a//b.png", "./x.png"}) {
+  for (const char* path : {"../x.png", "/abs.png", "a/../../x.png", "a/..", "dir/"}) {
     SaveRequest r = Request(DType::kFloat32, {3, 3, 3}, Layout::kCHW, path);
+    r.format = OutputFormat::kPng;  // paths only: no extension to infer from
     INFO(path);
     CHECK(Code(r, Bytes(r)) == ErrorCode::kBadPath);
   }
+  // '.' and empty components are dropped (the client sends the path as written).
+  for (const char* path : {"a//b.png", "./a/./b.png"}) {
+    SaveRequest r = Request(DType::kFloat32, {3, 3, 3}, Layout::kCHW, path);
+    SavePlan plan;
+    REQUIRE(ValidateSave(r, Bytes(r), {}, &plan).ok());
+    CHECK(plan.paths == std::vector<std::string>{"a/b.png"});
+  }
+}
+
+TEST_CASE("the path mode resolves each expanded path once, with the request's cwd") {
+  ValidationLimits roots;
+  roots.paths.roots = {"/srv/out", "/data/shared"};
+  SaveRequest r = Request(DType::kFloat32, {2, 3, 3, 3}, Layout::kNCHW, "s/{index}.png");
+  r.mode = OutputMode::kEach;
+  r.cwd = "/home/u/run";
+  SavePlan plan;
+  // roots: beneath the first root, cwd ignored; absolute beneath any root.
+  REQUIRE(ValidateSave(r, Bytes(r), roots, &plan).ok());
+  CHECK(plan.paths == std::vector<std::string>{"s/0.png", "s/1.png"});
+  r.path = "/data/shared/r/{index}.png";
+  REQUIRE(ValidateSave(r, Bytes(r), roots, &plan).ok());
+  CHECK(plan.paths == std::vector<std::string>{"/data/shared/r/0.png", "/data/shared/r/1.png"});
+  r.path = "/home/u/{index}.png";
+  SavePlan refused;
+  const Status outside = ValidateSave(r, Bytes(r), roots, &refused);
+  CHECK(outside.code() == ErrorCode::kBadPath);
+  CHECK(outside.message().find("/srv/out") != std::string::npos);
+  CHECK(outside.message().find("/data/shared") != std::string::npos);
+  // caller: against the cwd; '..' kept for the kernel; the request keeps the path as written.
+  ValidationLimits caller = roots;
+  caller.paths.mode = PathMode::kCaller;
+  r.path = "../out/{index}.png";
+  REQUIRE(ValidateSave(r, Bytes(r), caller, &plan).ok());
+  CHECK(plan.paths == std::vector<std::string>{"/home/u/run/../out/0.png", "/home/u/run/../out/1.png"});
+  CHECK(r.path == "../out/{index}.png");
+  // The first root's manifest is no output in either mode.
+  r.mode = OutputMode::kGrid;
+  r.shape = {3, 3, 3};
+  r.layout = Layout::kCHW;
+  r.path = "/srv/out/manifest.jsonl";
+  r.format = OutputFormat::kPng;
+  CHECK(Code(r, Bytes(r), caller) == ErrorCode::kBadPath);
+  CHECK(Code(r, Bytes(r), roots) == ErrorCode::kBadPath);
 }
 
 }  // namespace
