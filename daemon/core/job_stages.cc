@@ -8,6 +8,7 @@
 
 #include "daemon/encode/encoder.h"
 #include "daemon/journal/crc32c.h"
+#include "daemon/output/output_root.h"
 #include "daemon/render/render.h"
 
 namespace imgsink::daemon {
@@ -66,6 +67,7 @@ Status WriteImageGroup(const daemon::Job& job, size_t first, OutputSink* sink,
     }
     s = batch->Add(file.path, w.encoded.data(), w.encoded.size());  // the bytes go to the page cache
     if (!s.ok()) break;
+    file.path = RealOutputPath(file.path);  // the manifest names the real file ('..' resolved)
     file.bytes = w.encoded.size();
     file.crc32c = journal::Crc32cOf(w.encoded.data(), w.encoded.size());
     written->push_back(std::move(file));

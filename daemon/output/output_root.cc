@@ -43,6 +43,15 @@ Status AbsoluteRootPath(const std::string& dir, std::string* out) {
   return Status::OK();
 }
 
+std::string RealOutputPath(const std::string& path) {
+  if (path.empty() || path.front() != '/' || (path.find("/../") == std::string::npos)) return path;
+  const size_t slash = path.rfind('/');
+  char real[PATH_MAX];
+  if (realpath(path.substr(0, slash).c_str(), real) == nullptr) return path;
+  const std::string dir = real;
+  return (dir == "/" ? "" : dir) + path.substr(slash);
+}
+
 Status OutputRoot::Open(Env* env, const std::string& dir, OutputSync sync, std::unique_ptr<OutputRoot>* out) {
   std::unique_ptr<Directory> root;
   const Status s = env->OpenDirectory(dir, &root);

@@ -25,6 +25,12 @@ inline constexpr std::string_view kTempPrefix = ".imgsink-tmp.";
 // a daemon names its output roots to clients (PathRules::roots).  Errors: kBadOption.
 Status AbsoluteRootPath(const std::string& dir, std::string* out);
 
+// Returns the file `path` (a SavePlan path) names, for the manifest: an absolute path with a
+// '..' component (a --paths caller daemon keeps them for the kernel) has its directory replaced
+// by that directory's realpath; any other path is returned as it is, as is one whose directory
+// cannot be resolved.  REQUIRES: the directory exists (call after the file was added).
+std::string RealOutputPath(const std::string& path);
+
 // Thread-safety: thread-safe; any number of threads may call WriteAtomic at once (writes to the
 // same path race benignly: one complete version wins).
 class OutputRoot {

@@ -25,7 +25,7 @@ def save_header(dtype: str, shape, layout: str, path: str, **options) -> Dict[st
                          "shape": list(shape), "layout": layout, "path": path}
     h.update(SAVE_DEFAULTS)
     for k, v in options.items():
-        if k not in SAVE_DEFAULTS:
+        if k not in SAVE_DEFAULTS and k != "cwd":  # cwd: absent unless given
             raise KeyError(k)
         h[k] = v
     return h
