@@ -69,8 +69,9 @@ def test_bad_shape_is_a_value_error(client, shape):
         client.save_image(torch.rand(shape), "a.png")
 
 
-@pytest.mark.parametrize("fp", ["/abs/a.png", "../a.png", "a/../../b.png", "dir/", "",
-                                "a\0b.png"])
+# Absolute paths and '..' are the daemon's path mode's to judge (sent as written): only what
+# names no file in any mode is refused here.
+@pytest.mark.parametrize("fp", ["dir/", "", "a\0b.png", "a/..", "a/.", "/", "..", "\udcff.png"])
 def test_bad_path_is_a_value_error(client, fp):
     with pytest.raises(ValueError):
         client.save_image(IMG, fp)
@@ -134,8 +135,8 @@ def test_save_images_needs_a_template_and_a_batch(client):
     ("{index}}.png", {}),
     ("{run:03d}/{index}.png", {"run": "abc"}),   # text takes no spec
     ("{index}.png", {"index": "3"}),    # clashes with {index}
-    ("{run}/{index}.png", {"run": ".."}),        # expands out of the root
-    ("{run}/{index}.png", {"run": ""}),          # expands to an empty component
+    ("{index}{run}", {"run": "/.."}),            # names a directory
+    ("{index}/{run}", {"run": ""}),              # ends with '/'
 ])
 def test_bad_templates_are_value_errors(client, tmpl, meta):
     with pytest.raises(ValueError):
@@ -184,11 +185,31 @@ def test_png_defaults_are_the_fast_preset():
     assert {k: _protocol.SAVE_DEFAULTS[k] for k in fast} == fast
 
 
-def test_paths_are_normalized_and_pathlike_accepted():
-    assert _paths.literal_path("./a//b/./c.png") == "a/b/c.png"
+def test_paths_are_sent_as_written_and_pathlike_accepted():
+    # PROTOCOL.md "Paths": the daemon's path mode resolves them, not the client.
+    assert _paths.literal_path("./a//b/./c.png") == "./a//b/./c.png"
+    assert _paths.literal_path("/abs/../x.png") == "/abs/../x.png"
+    assert _paths.literal_path("../up.png") == "../up.png"
     assert _paths.literal_path(pathlib.Path("x/y.jpg")) == "x/y.jpg"
+    assert _paths.literal_path(pathlib.Path("/x/y.jpg")) == "/x/y.jpg"
     assert _paths.literal_path(b"x/y.png") == "x/y.png"
     assert _paths.template_path("s/{index:04d}_{{x}}.png", {}) == "s/{index:04d}_{{x}}.png"
+    assert _paths.template_path("/d/../s/{index}.png", {}) == "/d/../s/{index}.png"
+
+
+def test_relative_paths_carry_the_working_directory_at_the_call(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert _paths.cwd_for("a.png") == str(tmp_path)
+    assert _paths.cwd_for("../a.png") == str(tmp_path)
+    assert _paths.cwd_for("/abs/a.png") is None
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    monkeypatch.chdir(sub)
+    assert _paths.cwd_for("a.png") == str(sub)
+    # Same-file ordering keys on the file named, not the spelling.
+    assert _paths.order_key("./a//b.png", str(sub)) == _paths.order_key("a/b.png", str(sub)) \
+        == _paths.order_key(str(sub / "a" / "b.png"), None)
+    assert _paths.order_key("a.png", str(sub)) != _paths.order_key("a.png", str(tmp_path))
 
 
 def test_save_image_paths_are_literal_like_torchvision():

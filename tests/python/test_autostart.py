@@ -133,23 +133,50 @@ def test_eight_processes_at_once_start_exactly_one_daemon(sandbox):
 
 
 @needs_daemon
-def test_a_process_in_another_directory_does_not_write_beneath_the_started_daemons_root(sandbox):
-    """The daemon auto-started for `work` writes relative paths beneath `work`; a second script
-    working in `other` must still find its image in `other` (written in-process), never in
-    `work`."""
+def test_processes_in_other_directories_share_the_daemon_and_write_where_torchvision_would(
+        sandbox):
+    """The auto-started daemon runs with --paths caller: a second script working in `other`
+    (started after the first started the daemon) writes through the same daemon, and its
+    relative path lands in `other`; a chdir inside one process moves its later saves, and
+    absolute and '..' paths mean what they mean to open(2).  Nothing is written in-process."""
     first = sandbox.spawn(0)
     _, err = first.communicate(timeout=60)
     assert first.returncode == 0, err
     other = os.path.join(sandbox.root, "other")
     os.mkdir(other)
-    second = subprocess.run([sys.executable, "-c", _CHILD, "1"], cwd=other, env=sandbox.env,
-                            capture_output=True, text=True, timeout=60)
+    absolute = os.path.join(sandbox.root, "abs", "3.png")
+    script = _CHILD + (
+        "os.makedirs('sub', exist_ok=True)\n"
+        "os.chdir('sub')\n"
+        "imgsink.save_image(np.random.default_rng(2).random((3, 24, 24), dtype=np.float32), "
+        "'../up/2.png')\n"
+        "imgsink.save_image(np.random.default_rng(3).random((3, 24, 24), dtype=np.float32), "
+        "sys.argv[2])\n"
+        "imgsink.save_image(np.random.default_rng(4).random((3, 24, 24), dtype=np.float32), "
+        "'here/4.png')\n")
+    second = subprocess.run([sys.executable, "-c", script, "1", absolute], cwd=other,
+                            env=sandbox.env, capture_output=True, text=True, timeout=60)
     assert second.returncode == 0, second.stderr
-    assert "writing images in this process instead" in second.stderr, second.stderr
+    assert "in this process" not in second.stderr, second.stderr
+    assert "no imgsinkd listens" not in second.stderr, second.stderr
+    expected = {os.path.join(sandbox.work, "out", "0.png"): 0,
+                os.path.join(other, "out", "1.png"): 1,
+                os.path.join(other, "up", "2.png"): 2,
+                absolute: 3,
+                os.path.join(other, "sub", "here", "4.png"): 4}
+    for path, rank in expected.items():
+        np.testing.assert_array_equal(file_pixels(path), torchvision_pixels(_image(rank)))
     assert not os.path.exists(os.path.join(sandbox.work, "out", "1.png"))
-    np.testing.assert_array_equal(file_pixels(os.path.join(other, "out", "1.png")),
-                                  torchvision_pixels(_image(1)))
-    assert len(sandbox.daemons()) == 1  # the first one still serves `work`
+    # Not beneath the daemon's own output root either (where a daemon ignoring cwd would write).
+    state_out = os.path.join(sandbox.state, "imgsink", "out")
+    assert not os.listdir(state_out), os.listdir(state_out)
+    # Every save went through the one daemon.
+    assert len(sandbox.daemons()) == 1
+    client = imgsink.Client(f"ipc://{sandbox.sock_dir}/imgsinkd.sock", timeout=10.0)
+    try:
+        assert client.stats()["written"] == 5
+    finally:
+        client.close(timeout=5)
 
 
 @needs_daemon

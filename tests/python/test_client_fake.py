@@ -36,13 +36,30 @@ def test_save_sends_the_tensor_and_the_mapped_options(fake, endpoint):
         assert job.done() and job.accepted() and job.sent() and job.job_id == 1001
     (req,) = fake.received
     h = req.header
-    assert (h["dtype"], h["shape"], h["layout"], h["path"], h["mode"]) == \
-        ("float32", [2, 3, 40, 50], "NCHW", "runs/a.png", "grid")
+    # The path as written, with the working directory it is relative to (PROTOCOL.md "Paths").
+    assert (h["dtype"], h["shape"], h["layout"], h["path"], h["cwd"], h["mode"]) == \
+        ("float32", [2, 3, 40, 50], "NCHW", "./runs//a.png", os.getcwd(), "grid")
     assert (h["nrow"], h["padding"], h["normalize"], h["value_range"], h["pad_value"]) == \
         (1, 3, True, [0.0, 1.0], 1.0)
     assert (h["png_level"], h["meta"], h["policy"], h["block_timeout_ms"]) == \
         (1, {"step": "10"}, "block", 30000)
     assert req.payload == t.numpy().tobytes()
+
+
+def test_each_save_carries_the_working_directory_of_its_call(fake, endpoint, tmp_path,
+                                                             monkeypatch):
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    with imgsink.Client(endpoint) as c:
+        monkeypatch.chdir(tmp_path)
+        c.save_image(torch.rand(3, 4, 4), "a.png").result(10)
+        monkeypatch.chdir(sub)
+        c.save_image(torch.rand(3, 4, 4), "../a.png").result(10)
+        c.save_images(torch.rand(2, 3, 4, 4), "s/{index}.png").result(10)
+        c.save_image(torch.rand(3, 4, 4), tmp_path / "abs.png").result(10)
+    got = [(r.header["path"], r.header["cwd"]) for r in fake.received]
+    assert got == [("a.png", str(tmp_path)), ("../a.png", str(sub)), ("s/{index}.png", str(sub)),
+                   (str(tmp_path / "abs.png"), None)]
 
 
 def test_save_images_uses_each_mode(fake, endpoint):

@@ -114,7 +114,7 @@ def test_encoder_omits_exactly_the_keys_at_their_default():
     base = dict(dtype="float32", shape=[1, 3, 4, 4], layout="NCHW", path="a.png")
     minimal = proto.encode_client(proto.save_request(1, **base))
     assert minimal[:1] == b"\x87"  # v, kind, id and the 4 required keys
-    off_default = {"format": "png", "mode": "each", "nrow": 7, "padding": 0, "pad_value": 0.5,
+    off_default = {"cwd": "/home/u/run", "format": "png", "mode": "each", "nrow": 7, "padding": 0, "pad_value": 0.5,
                    "normalize": True, "value_range": [0.0, 0.0], "scale_each": True,
                    "keep_gray": True, "png_level": 0, "png_bits": 16, "png_filter": "all",
                    "png_strategy": "default", "jpeg_quality": 95, "jpeg_subsampling": "444",

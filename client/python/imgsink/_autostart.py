@@ -7,19 +7,19 @@ it) and ``IMGSINK_AUTOSTART`` is not ``"0"``.
 The daemon runs as the user (the kernel decides what it may write), detached from the caller
 (its own session, stdin/stdout on /dev/null, stderr appended to
 ``$XDG_STATE_HOME/imgsink/imgsinkd.log``), with
-``--listen <default endpoint> --output-root <the caller's cwd> --journal-dir
-$XDG_STATE_HOME/imgsink/journal --idle-exit $IMGSINK_IDLE_EXIT`` (default 600 s).
+``--listen <default endpoint> --paths caller --output-root $XDG_STATE_HOME/imgsink/out
+--journal-dir $XDG_STATE_HOME/imgsink/journal --manifest off --idle-exit $IMGSINK_IDLE_EXIT``
+(default 600 s).  ``--paths caller`` makes every save's relative path relative to the working
+directory its client sent (PROTOCOL.md "Paths"), so one daemon serves every script of the user,
+wherever it runs, and each file lands where torchvision would put it.  (The output root only
+takes relative paths sent without a working directory, which this client never does unless
+its own has been removed.)
 
 Exactly one daemon, however many processes find none at once: each takes an exclusive flock on
 ``imgsinkd.lock`` in the socket directory, checks again, and only the one that still finds
 none starts it (and waits for it to listen) before letting go.  The socket directory is made
 0700; one that is not a directory owned by the user, or that is group/other-writable, is not
 used (somebody else could put their socket there).
-
-Limit: until the client sends its working directory with each save, relative paths are
-resolved beneath the output root, i.e. the working directory of the process that started the
-daemon.  Another working directory later (``os.chdir``, or a second script elsewhere sharing
-the daemon) writes beneath the first one.  Said once in the log.
 
 Thread-safety: ``start`` may be called from several threads and processes at once (the
 flock serialises them).
@@ -40,7 +40,7 @@ from typing import Optional, Sequence
 
 from ._fallback import reachable, say_once
 
-__all__ = ["daemon_default_endpoint", "wanted", "start", "started_root"]
+__all__ = ["daemon_default_endpoint", "wanted", "start"]
 
 log = logging.getLogger("imgsink")
 
@@ -169,17 +169,19 @@ def _spawn(endpoint: str, sock_dir: str) -> bool:
         return False
     state = _state_dir()
     journal = os.path.join(state, "journal")
-    root = os.getcwd()
+    root = os.path.join(state, "out")
     try:
         os.makedirs(journal, mode=0o700, exist_ok=True)
+        os.makedirs(root, mode=0o700, exist_ok=True)
         log_file = open(os.path.join(state, "imgsinkd.log"), "ab")
     except OSError as e:
         return _refuse(f"cannot make {state}: {e.strerror}")
-    # The working directory gets exactly the files torchvision would write: no manifest.jsonl.
+    # The user's directories get exactly the files torchvision would write: no manifest.jsonl.
     # fsync per file rather than syncfs: a checkpoint being saved on the same filesystem must
     # not hold up the images (as in the packaged service's config).
-    args = [binary, "--listen", endpoint, "--output-root", root, "--journal-dir", journal,
-            "--manifest", "off", "--output-sync", "file", "--idle-exit", _idle_exit()]
+    args = [binary, "--listen", endpoint, "--paths", "caller", "--output-root", root,
+            "--journal-dir", journal, "--manifest", "off", "--output-sync", "file",
+            "--idle-exit", _idle_exit()]
     # sh starts the daemon in the background and exits at once: the daemon is re-parented (no
     # zombie of ours when it exits), and `echo $!` tells its pid.
     try:
@@ -192,15 +194,13 @@ def _spawn(endpoint: str, sock_dir: str) -> bool:
         return _refuse(f"cannot run {binary}: {e}")
     with open(os.path.join(sock_dir, "imgsinkd.pid"), "w") as f:
         f.write(f"{pid}\n")
-    with open(os.path.join(sock_dir, "imgsinkd.root"), "w") as f:
-        f.write(root)  # started_root(): other processes check their cwd against it
     deadline = time.monotonic() + _START_TIMEOUT_S
     while time.monotonic() < deadline:
         if reachable([endpoint]):
             say_once("autostarted", "imgsink: started imgsinkd (pid %d) listening at %s, "
-                     "log %s; relative paths are written beneath %s (its output root, the "
-                     "working directory now) until it exits after %s s idle", pid, endpoint,
-                     os.path.join(state, "imgsinkd.log"), root, args[-1])
+                     "log %s; it writes each image where torchvision would (relative to the "
+                     "caller's working directory) and exits after %s s idle", pid, endpoint,
+                     os.path.join(state, "imgsinkd.log"), args[-1])
             return True
         try:
             os.kill(pid, 0)
@@ -209,21 +209,3 @@ def _spawn(endpoint: str, sock_dir: str) -> bool:
         time.sleep(0.02)
     return _refuse(f"{binary} (pid {pid}) did not listen at {endpoint} within "
                    f"{_START_TIMEOUT_S:.0f} s; see {state}/imgsinkd.log")
-
-
-def started_root(endpoint: str) -> Optional[str]:
-    """Returns the output root of the auto-started imgsinkd listening at `endpoint`, or None
-    if the daemon there was not auto-started (no pid/root file, or that pid is gone).  Relative
-    paths land beneath that root, so a process working elsewhere must not send it saves."""
-    sock_dir = os.path.dirname(endpoint[len("ipc://"):]) if endpoint.startswith("ipc://") else ""
-    if not sock_dir:
-        return None
-    try:
-        with open(os.path.join(sock_dir, "imgsinkd.pid")) as f:
-            pid = int(f.read().strip())
-        with open(os.path.join(sock_dir, "imgsinkd.root")) as f:
-            root = f.read()
-        os.kill(pid, 0)
-    except (OSError, ValueError):
-        return None
-    return root

@@ -335,13 +335,16 @@ class Client:
         job = Job(shown, conn.next_request_id())
         job.files = payload.shape[0] if each else 1
         job.add_done_callback(_lifecycle.tally.job_ended)
-        key = path if not each else path + "\0" + repr(sorted(meta.items()))
+        cwd = _paths.cwd_for(path)
+        key = _paths.order_key(path, cwd)
+        if each:
+            key += "\0" + repr(sorted(meta.items()))
         fields = dict(render)
         fields.update(payload.render)
         fields.update(encoder)
         header = _protocol.encode_client(_protocol.save_request(
             job.request_id, dtype=payload.dtype, shape=payload.shape, layout=payload.layout,
-            path=path, format=fmt, mode="each" if each else "grid", policy=policy,
+            path=path, cwd=cwd, format=fmt, mode="each" if each else "grid", policy=policy,
             block_timeout_ms=min(int(self.timeout * 1000), 2**32 - 1), **fields))
         if payload.private:
             job._on_private_buffer()

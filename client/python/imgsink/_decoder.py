@@ -238,6 +238,13 @@ def _read_save_value(key: str, x: Any, r: _Reader) -> Any:
         return r.enum(key, x, LAYOUTS, "bad_shape")
     if key == "path":
         return r.string(key, x, MAX_STRING_BYTES, "bad_path")
+    if key == "cwd":
+        cwd = r.string(key, x, MAX_STRING_BYTES, "bad_path")
+        if not cwd.startswith("/"):
+            raise r.fail("bad_path", key, "must be an absolute path (starting with '/')")
+        if "\0" in cwd:
+            raise r.fail("bad_path", key, "contains a NUL byte")
+        return cwd
     if key == "format":
         return None if x is None else FORMAT_ALIASES[r.enum(key, x, FORMAT_ALIASES,
                                                              "bad_format")]

@@ -22,7 +22,7 @@ from typing import Any, Dict, List, Mapping, Optional, Set
 from . import _protocol
 
 __all__ = ["literal_path", "template_path", "output_format", "check_relative",
-           "save_paths"]
+           "check_output", "save_paths", "cwd_for", "order_key"]
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _INT_VALUE = re.compile(r"-?[0-9]+")
@@ -31,8 +31,7 @@ _INT64_MIN, _INT64_MAX = -2**63, 2**63 - 1
 
 def _as_str(fp: Any) -> str:
     if hasattr(fp, "write") or hasattr(fp, "read"):
-        raise TypeError("imgsink writes files in the daemon, so fp must be a path (str or "
-                        "os.PathLike) relative to the daemon's output root, not a file object")
+        raise TypeError("fp must be a path (str or os.PathLike) here, not a file object")
     try:
         path = os.fspath(fp)
     except TypeError:
@@ -41,31 +40,60 @@ def _as_str(fp: Any) -> str:
     return os.fsdecode(path) if isinstance(path, bytes) else path
 
 
-def _normalized(path: str, what: str) -> str:
-    """Returns ``path`` without '.' components and repeated '/'; raises ValueError for what
-    cannot be a file beneath the output root."""
+def _output_path(path: str, what: str) -> str:
+    """Returns ``path`` unchanged if it can name an output file in some path mode (PROTOCOL.md
+    "Paths": valid UTF-8, no NUL, not ending with '/', last component not '.' or '..');
+    else raises ValueError.  Absolute paths, '..', '.' and '//' are the daemon's path mode's
+    to judge: a per-user daemon (--paths caller) takes them as the kernel does, the confined
+    service refuses '..' and absolute paths outside its roots with bad_path."""
     try:
         path.encode("utf-8")
     except UnicodeEncodeError:
         raise ValueError(f"{what} {path!r} is not valid UTF-8") from None
     if "\0" in path:
         raise ValueError(f"{what} contains a NUL character")
-    if path.startswith("/"):
-        raise ValueError(f"{what} {path!r} is absolute; imgsink paths are relative to the "
-                         "daemon's output root (imgsinkd --output-root)")
-    parts = [p for p in path.split("/") if p not in ("", ".")]
-    if not parts or path.endswith("/"):
+    if not path or path.endswith("/") or path.rsplit("/", 1)[-1] in (".", ".."):
         raise ValueError(f"{what} {path!r} names a directory, not a file")
+    return path
+
+
+def _normalized(path: str, what: str) -> str:
+    """Returns ``path`` without '.' components and repeated '/'; raises ValueError for what
+    is not a protocol relative path (absolute, '..')."""
+    _output_path(path, what)
+    if path.startswith("/"):
+        raise ValueError(f"{what} {path!r} is absolute")
+    parts = [p for p in path.split("/") if p not in ("", ".")]
     if ".." in parts:
-        raise ValueError(f"{what} {path!r} has a '..' component; it must stay under the "
-                         "output root")
+        raise ValueError(f"{what} {path!r} has a '..' component")
     return "/".join(parts)
 
 
+def cwd_for(path: str) -> Optional[str]:
+    """The save header's ``cwd`` for protocol path ``path``: this process's working directory
+    now when ``path`` is relative (the daemon's path mode decides whether it is used), None for
+    an absolute path or when the directory cannot be named (removed): the daemon then resolves
+    the path beneath its first output root."""
+    if path.startswith("/"):
+        return None
+    try:
+        cwd = os.getcwd()
+    except OSError:
+        return None
+    return cwd if cwd.startswith("/") and len(cwd.encode("utf-8", "surrogateescape")) <= \
+        _protocol.MAX_STRING_BYTES else None
+
+
+def order_key(path: str, cwd: Optional[str]) -> str:
+    """The file a save's path names from this process, for ordering saves to the same file:
+    absolute, without '.', '..' or repeated '/' (lexically)."""
+    return posixpath.normpath(path if cwd is None else posixpath.join(cwd, path))
+
+
 def check_relative(path: str, what: str = "path") -> str:
-    """Returns ``path`` if it is a protocol path as it stands (PROTOCOL.md "Paths": 1..4096
-    UTF-8 bytes, no NUL, not absolute, no empty, '.' or '..' component); else raises
-    ValueError.  Unlike the user-facing functions it does not normalize."""
+    """Returns ``path`` if it is a protocol relative path as it stands (PROTOCOL.md "Paths":
+    1..4096 UTF-8 bytes, no NUL, not absolute, no empty, '.' or '..' component); else raises
+    ValueError.  (The rule of the confined daemon's paths beneath its first root.)"""
     if _normalized(path, what) != path:
         raise ValueError(f"{what} {path!r} has empty or '.' components")
     return _check_length(path)
@@ -74,11 +102,11 @@ def check_relative(path: str, what: str = "path") -> str:
 def save_paths(tmpl: str, meta: Mapping[str, str], *, each: bool, files: int = 1) -> List[str]:
     """Returns the output paths of a save whose protocol ``path`` is ``tmpl``, as the daemon
     expands them: one in grid mode, else one per index in ``range(files)``.  Raises ValueError
-    where the daemon answers bad_path (each mode without {index} or with a meta key 'index',
-    a bad template, an expansion that is not a protocol path)."""
+    where every daemon answers bad_path (each mode without {index} or with a meta key 'index',
+    a bad template, an expansion that cannot name a file: ``check_output``)."""
     _check_length(tmpl)
     if not each:
-        return [check_relative(expand(tmpl, meta), "the expanded path")]
+        return [check_output(expand(tmpl, meta), "the expanded path")]
     if "index" in meta:
         raise ValueError("metadata key 'index' clashes with the {index} of save_images")
     used: Set[str] = set()
@@ -88,8 +116,14 @@ def save_paths(tmpl: str, meta: Mapping[str, str], *, each: bool, files: int = 1
                          f"{{index:04d}}, got {tmpl!r}")
     out = [first] + [expand(tmpl, meta, index=i) for i in range(1, files)]
     for path in out:
-        check_relative(path, f"the path {tmpl!r} expands to")
+        check_output(path, f"the path {tmpl!r} expands to")
     return out
+
+
+def check_output(path: str, what: str = "path") -> str:
+    """Returns ``path`` if it is an output path in some path mode (``_output_path``) of at most
+    4096 bytes; else raises ValueError."""
+    return _check_length(_output_path(path, what))
 
 
 def _check_length(path: str) -> str:
@@ -99,18 +133,19 @@ def _check_length(path: str) -> str:
 
 
 def literal_path(fp: Any) -> str:
-    """Returns save_image's ``fp`` as the protocol's path: normalized ('./a//b' -> 'a/b') and
-    with braces escaped, so the daemon writes exactly that name.  Raises TypeError (file
-    object, not a path) or ValueError (absolute, '..', NUL, directory)."""
-    path = _normalized(_as_str(fp), "fp")
+    """Returns save_image's ``fp`` as the protocol's path: as the caller wrote it (after
+    os.fspath; relative or absolute, PROTOCOL.md "Paths") with braces escaped, so the daemon
+    writes exactly that name.  Raises TypeError (file object, not a path) or ValueError (NUL,
+    a directory, not UTF-8, too long)."""
+    path = _output_path(_as_str(fp), "fp")
     return _check_length(path.replace("{", "{{").replace("}", "}}"))
 
 
 def template_path(fp: Any, meta: Mapping[str, str]) -> str:
-    """Returns save_images' template as the protocol's path, after checking it as the daemon
-    will: it must use ``{index}``, every field must be ``index`` or a ``meta`` key, and the
-    expansion for index 0 must be a valid relative path.  Raises TypeError/ValueError."""
-    path = _check_length(_normalized(_as_str(fp), "fp_template"))
+    """Returns save_images' template as the protocol's path (as written), after checking it as
+    every daemon will: it must use ``{index}``, every field must be ``index`` or a ``meta`` key,
+    and the expansion for index 0 must name a file.  Raises TypeError/ValueError."""
+    path = _check_length(_output_path(_as_str(fp), "fp_template"))
     save_paths(path, meta, each=True)
     return path
 

@@ -2,9 +2,9 @@
 
 A Client with ``fallback`` writes in this process (as torchvision does) while no daemon
 listens, and -- with ``autostart`` -- first tries to start the per-user daemon (_autostart.py).
-An auto-started daemon resolves relative paths beneath the working directory of the process
-that started it, so a process working elsewhere writes in this process too: every file lands
-where torchvision would put it.
+An auto-started daemon runs with ``--paths caller``: it resolves each save's relative path
+against the working directory the client sends with it, so processes working in any directory
+share it and every file lands where torchvision would put it.
 
 Thread-safety: ``local()`` may be called from any thread.  After ``os.fork()`` the child calls
 ``after_fork()`` before anything else touches it.
@@ -12,7 +12,6 @@ Thread-safety: ``local()`` may be called from any thread.  After ``os.fork()`` t
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from typing import Optional, Sequence
@@ -33,7 +32,6 @@ class Placement:
         self._autostart = autostart and _autostart.wanted(self._endpoints)
         self._lock = threading.Lock()
         self._local = False  # no daemon was reachable at the last probe (and fallback is on)
-        self._started_root: Optional[str] = None  # the auto-started daemon's root, if any
         # Guarded by _lock.  None: probe at the next save; inf: never (no fallback, no autostart).
         self._probe_at: Optional[float] = \
             None if fallback or self._autostart else float("inf")
@@ -43,8 +41,7 @@ class Placement:
 
     def local(self) -> bool:
         """Returns True iff the next save is written in this process: ``fallback`` is on and
-        either no daemon listened at the last probe (probes at most every _REPROBE_S seconds)
-        or the one that listens was auto-started for another working directory."""
+        no daemon listened at the last probe (probes at most every _REPROBE_S seconds)."""
         now = time.monotonic()
         if self._probe_at is None or now >= self._probe_at:
             self._probe(now)
@@ -55,13 +52,6 @@ class Placement:
                 "process the way torchvision.utils.save_image does (training waits for each "
                 "image) until one does.  Start imgsinkd to stop waiting; IMGSINK_FALLBACK=0 "
                 "makes saves wait for a daemon instead.", endpoint)
-            return True
-        root = self._started_root
-        if root is not None and self._fallback and root != os.getcwd():
-            _fallback.say_once(
-                "other-root", "imgsink: the imgsinkd auto-started at %s writes beneath %s, but "
-                "this process works in %s: writing images in this process instead (training "
-                "waits for each image).", endpoint, root, os.getcwd())
             return True
         return False
 
@@ -75,5 +65,3 @@ class Placement:
             self._local = not up and self._fallback
             # An auto-started daemon exits when idle: probe again now and then to start another.
             self._probe_at = now + _REPROBE_S if self._local or self._autostart else float("inf")
-            self._started_root = \
-                _autostart.started_root(self._endpoints[0]) if up and self._autostart else None

@@ -75,6 +75,7 @@ SAVE_DEFAULTS: Dict[str, Any] = {
     "shape": None,
     "layout": None,
     "path": None,
+    "cwd": None,
     "format": None,
     "mode": "grid",
     "nrow": 8,
