@@ -6,7 +6,10 @@
 #           tmpfiles.d entries, the config file, docs
 #   dev     the C++ client: static libraries imgsink_{client,proto,endpoint}, headers, and the
 #           CMake package `imgsink` (targets imgsink::client, imgsink::proto, imgsink::endpoint)
-# The .deb holds both (one package, `imgsink`).
+#   python  the Python client (client/python/imgsink) where Debian's python3 imports it:
+#           <prefix>/lib/python3/dist-packages for prefix /usr, else
+#           <prefix>/lib/python3.<minor>/dist-packages (/usr/local's, on Debian's sys.path)
+# The .deb holds all three (one package, `imgsink`).
 #
 # Generated files (unit, maintainer scripts) carry absolute paths computed from
 # CMAKE_INSTALL_PREFIX at configure time: build a .deb with -DCMAKE_INSTALL_PREFIX=/usr.
@@ -112,6 +115,28 @@ install(FILES ${IMGSINK_DEPLOY_BINARY_DIR}/imgsinkConfig.cmake
               ${IMGSINK_DEPLOY_BINARY_DIR}/imgsinkConfigVersion.cmake
         DESTINATION ${IMGSINK_CMAKE_DIR} COMPONENT dev)
 
+# ---------------------------------------------------------------------------------- python ---
+# Pure Python: no build step.  Debian's python3 reads /usr/lib/python3/dist-packages (packages)
+# and /usr/local/lib/python3.X/dist-packages (local installs); other prefixes need PYTHONPATH.
+if(NOT DEFINED IMGSINK_PYTHON_INSTALL_DIR)
+  if(CMAKE_INSTALL_PREFIX STREQUAL "/usr")
+    set(_imgsink_pydir "lib/python3/dist-packages")
+  else()
+    execute_process(COMMAND /usr/bin/python3 -c "import sys; print('%d.%d' % sys.version_info[:2])"
+                    OUTPUT_VARIABLE _imgsink_pyver OUTPUT_STRIP_TRAILING_WHITESPACE
+                    RESULT_VARIABLE _imgsink_pyrc)
+    if(NOT _imgsink_pyrc EQUAL 0 OR _imgsink_pyver STREQUAL "")
+      set(_imgsink_pyver 3)
+    endif()
+    set(_imgsink_pydir "lib/python${_imgsink_pyver}/dist-packages")
+  endif()
+  set(IMGSINK_PYTHON_INSTALL_DIR "${_imgsink_pydir}" CACHE STRING
+      "where the Python client package imgsink is installed (relative to the prefix, or absolute)")
+endif()
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/client/python/imgsink
+        DESTINATION ${IMGSINK_PYTHON_INSTALL_DIR} COMPONENT python
+        FILES_MATCHING PATTERN "*.py" PATTERN "py.typed" PATTERN "__pycache__" EXCLUDE)
+
 # ------------------------------------------------------------------------------------- deb ---
 foreach(script postinst prerm postrm)
   configure_file(${IMGSINK_DEPLOY_DIR}/debian/${script}.in
@@ -129,16 +154,19 @@ set(CPACK_PACKAGE_DESCRIPTION_SUMMARY
 set(CPACK_DEBIAN_PACKAGE_DESCRIPTION [=[
 imgsinkd receives image tensors from training processes over ZeroMQ and writes
 them as PNG/JPEG files pixel-identical to torchvision.utils.save_image, durably,
-on its own cores.  Ships the daemon with its hardened systemd unit, and the
-static C++ client library with its headers and the CMake package imgsink.]=])
+on its own cores.  Ships the daemon with its hardened systemd unit, the Python
+client (import imgsink; a drop-in for torchvision.utils.save_image that starts a
+per-user daemon on demand), and the static C++ client library with its headers
+and the CMake package imgsink.]=])
 set(CPACK_DEBIAN_PACKAGE_MAINTAINER "${IMGSINK_PACKAGE_MAINTAINER}")
 set(CPACK_DEBIAN_PACKAGE_SECTION utils)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "systemd")
+# The Python client's imports; torch/torchvision only for tensors and the in-process fallback.
+set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "systemd, python3 (>= 3.9), python3-numpy, python3-zmq, python3-msgpack")
 # What a consumer of the C++ package needs besides this package.
-set(CPACK_DEBIAN_PACKAGE_SUGGESTS "libzmq3-dev, pkg-config, cmake")
+set(CPACK_DEBIAN_PACKAGE_SUGGESTS "libzmq3-dev, pkg-config, cmake, python3-torch, python3-torchvision")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     ${IMGSINK_DEPLOY_BINARY_DIR}/debian/postinst
     ${IMGSINK_DEPLOY_BINARY_DIR}/debian/prerm

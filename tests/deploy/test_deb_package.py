@@ -127,3 +127,45 @@ def test_postinst_sets_up_an_unpacked_root(deb, unpacked, tmp_path):
     assert re.search(r"^imgsink:x:\d+:\d+:", passwd, re.M), passwd
     journal = unpacked / "var/lib/imgsink/journal"
     assert stat.S_IMODE(journal.stat().st_mode) == 0o700
+
+
+def python_package_dir(files, prefix):
+    """The directory of the Python client in the package: where Debian's python3 imports it."""
+    inits = [f for f in files if f.endswith("/imgsink/__init__.py")]
+    assert len(inits) == 1, inits
+    pkg = os.path.dirname(os.path.dirname(inits[0]))
+    assert re.fullmatch(rf"{prefix}/lib/python3(\.\d+)?/dist-packages", pkg), pkg
+    return pkg
+
+
+def test_the_python_client_is_in_the_package(deb):
+    listing = check(["dpkg-deb", "-c", deb]).stdout
+    files = {line.split()[-1].lstrip(".") for line in listing.splitlines()}
+    unit = next(f for f in files if f.endswith("/lib/systemd/system/imgsinkd.service"))
+    prefix = unit[: -len("/lib/systemd/system/imgsinkd.service")]
+    pkg = python_package_dir(files, prefix)
+    sources = sorted(p.name for p in (SOURCE_DIR / "client" / "python" / "imgsink").iterdir()
+                     if p.suffix == ".py" or p.name == "py.typed")
+    shipped = sorted(os.path.basename(f) for f in files if f.startswith(pkg + "/imgsink/")
+                     and not f.endswith("/"))
+    assert shipped == sources, (shipped, sources)
+    # Debian's python3 looks there: /usr/lib/python3/dist-packages for a /usr package, else
+    # /usr/local/lib/python3.X/dist-packages.
+    paths = check(["/usr/bin/python3", "-c", "import sys; print('\\n'.join(sys.path))"]).stdout
+    if prefix in ("/usr", "/usr/local"):
+        assert pkg in paths.split(), (pkg, paths)
+    recommends = field(deb, "Recommends")
+    for dep in ["python3", "python3-numpy", "python3-zmq", "python3-msgpack"]:
+        assert dep in recommends, recommends
+
+
+def test_the_unpacked_tree_imports_and_saves_through_its_own_daemon(deb, unpacked, tmp_path):
+    from python_smoke import run_smoke
+
+    listing = check(["dpkg-deb", "-c", deb]).stdout
+    files = {line.split()[-1].lstrip(".") for line in listing.splitlines()}
+    unit = next(f for f in files if f.endswith("/lib/systemd/system/imgsinkd.service"))
+    prefix = unit[: -len("/lib/systemd/system/imgsinkd.service")]
+    pkg = unpacked / python_package_dir(files, prefix).lstrip("/")
+    daemon = unpacked / prefix.lstrip("/") / "bin" / "imgsinkd"
+    run_smoke("/usr/bin/python3", pkg, daemon, tmp_path, extra_env={"PYTHONPATH": str(pkg)})
