@@ -143,8 +143,10 @@ class Client:
                    scale_each: bool = False, pad_value: float = 0.0,
                    **encoder_options: Any) -> Job:
         """Saves ``tensor`` like ``torchvision.utils.save_image(tensor, fp, ...)``, written by
-        the daemon at ``fp`` relative to its output root (taken literally, braces included, as
-        torchvision would).  Returns at once with a ``Job``.  ``format`` may be given by
+        the daemon at ``fp`` (taken literally, braces included, as torchvision would), sent as
+        written with this process's working directory: a per-user daemon (``--paths caller``,
+        the auto-started one) writes exactly where torchvision would, a confined service
+        (``--paths roots``) beneath its output roots (PROTOCOL.md "Paths").  Returns at once with a ``Job``.  ``format`` may be given by
         position, as torchvision's.  ``fp`` may be a str or ``os.PathLike``, or a file object:
         that is written in this process, as torchvision does (same pixels), before returning.
 
