@@ -202,6 +202,11 @@ Status FinalizeOptions(DaemonOptions* options) {
                   [](const std::string& root) { return root.empty(); })) {
     return Status(ErrorCode::kBadOption, "--output-root must not be empty");
   }
+  if (options->caller_paths && options->output_root.find("://") != std::string::npos) {
+    return Status(ErrorCode::kBadOption, "--paths caller writes where each client's path points, on this "
+                                         "machine: it needs a local --output-root, not " +
+                                             options->output_root);
+  }
   for (const std::string& root : options->more_output_roots) {
     if (root.find("://") != std::string::npos || options->output_root.find("://") != std::string::npos) {
       return Status(ErrorCode::kBadOption, "--output-root " + root +

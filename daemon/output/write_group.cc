@@ -160,7 +160,17 @@ Status WriteGroup::PutInPlace(File* file) {
 Status WriteGroup::SyncDirs() {
   if (root_->sync() == OutputSync::kFilesystem) return SyncFilesystems("(its directory)");
   for (const Dir& dir : dirs_) {
-    const Status s = dir.handle->Sync();
+    Status s = dir.handle->Sync();
+    // An absolute directory (AddAbsolute) may have been created with its parents just now, by a
+    // mkdir -p that syncs none of their entries: sync every ancestor too, up to "/" (an
+    // unchanged directory's fsync costs little).  Beneath a root, Directory::OpenDirectory
+    // synced each new entry's parent already.
+    for (size_t slash = dir.rel_dir.rfind('/'); s.ok() && dir.root == nullptr && slash != std::string::npos;
+         slash = slash == 0 ? std::string::npos : dir.rel_dir.rfind('/', slash - 1)) {
+      std::unique_ptr<Directory> parent;
+      s = root_->env()->OpenDirectory(slash == 0 ? std::string("/") : dir.rel_dir.substr(0, slash), &parent);
+      if (s.ok()) s = parent->Sync();
+    }
     if (!s.ok()) return Failed(dir.first_path, s);
   }
   return Status::OK();

@@ -106,6 +106,10 @@ TEST_CASE("Paths: roots by default, --paths caller; --output-root repeatable, al
 
   DaemonOptions bad;
   CHECK(ParseCommandLine({"--paths", "anywhere"}, &bad) == std::optional<int>(2));
+  DaemonOptions remote;
+  remote.caller_paths = true;
+  remote.output_root = "s3://bucket/prefix";
+  CHECK(FinalizeOptions(&remote).code() == ErrorCode::kBadOption);
   DaemonOptions empty;
   empty.more_output_roots = {""};
   CHECK(FinalizeOptions(&empty).code() == ErrorCode::kBadOption);

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "daemon/output/sink.h"
+#include "fault_injection_env.h"
 
 namespace imgsink::daemon {
 namespace {
@@ -34,8 +35,11 @@ class Roots {
   ~Roots() { fs::remove_all(base_); }
   const fs::path& base() const { return base_; }
 
-  Status Open(PathMode mode, std::unique_ptr<OutputSink>* sink) const {
+  Status Open(PathMode mode, std::unique_ptr<OutputSink>* sink, Env* env = nullptr,
+              OutputSync sync = OutputSync::kFilesystem) const {
     SinkOptions options;
+    options.env = env;
+    options.sync = sync;
     options.root = (base_ / "a").string();
     options.paths.mode = mode;
     options.paths.roots = {(base_ / "a").string(), (base_ / "b").string()};
@@ -103,6 +107,27 @@ TEST_CASE("sink caller: absolute paths anywhere, links followed as the caller's 
   REQUIRE(Write(sink.get(), "r.png", "5").ok());
   CHECK(ReadFile(r.base() / "a" / "r.png") == "5");
   CHECK(Write(sink.get(), "../r.png", "6").code() == ErrorCode::kBadPath);
+}
+
+TEST_CASE("sink caller, --output-sync file: new directories are synced into their parents up to /",
+          "[output][sink][paths]") {
+  Roots r;
+  testing::FaultInjectionEnv env(DefaultEnv());
+  std::unique_ptr<OutputSink> sink;
+  REQUIRE(r.Open(PathMode::kCaller, &sink, &env, OutputSync::kFile).ok());
+  size_t dir_syncs = 0;
+  env.SetFileOpHook([&](testing::FileOp op, const std::string&) {
+    if (op == testing::FileOp::kSyncDir) ++dir_syncs;
+    return 0;
+  });
+  const fs::path target = r.base() / "elsewhere" / "n1" / "n2" / "x.png";
+  REQUIRE(Write(sink.get(), target.string(), "1").ok());
+  env.SetFileOpHook(nullptr);
+  CHECK(ReadFile(target) == "1");
+  // n2 itself, then n1, elsewhere, ... and "/": one per component of its path.
+  size_t components = 0;
+  for (const auto& part : target.parent_path()) components += part != "/";
+  CHECK(dir_syncs == components + 1);
 }
 
 }  // namespace
