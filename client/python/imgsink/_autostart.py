@@ -8,7 +8,9 @@ The daemon runs as the user (the kernel decides what it may write), detached fro
 (its own session, stdin/stdout on /dev/null, stderr appended to
 ``$XDG_STATE_HOME/imgsink/imgsinkd.log``), with
 ``--listen <default endpoint> --output-root <the caller's cwd> --journal-dir
-$XDG_STATE_HOME/imgsink/journal --idle-exit $IMGSINK_IDLE_EXIT`` (default 600 s).
+$XDG_STATE_HOME/imgsink/journal --idle-exit $IMGSINK_IDLE_EXIT`` (default 600 s); when the
+working directory holds that journal directory (e.g. $HOME), the journal goes to
+/var/tmp/imgsink-$UID/journal instead (the daemon refuses a journal inside its output root).
 
 Exactly one daemon, however many processes find none at once: each takes an exclusive flock on
 ``imgsinkd.lock`` in the socket directory, checks again, and only the one that still finds
@@ -69,6 +71,18 @@ def _state_dir() -> str:
     state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"),
                                                               ".local", "state")
     return os.path.join(state, "imgsink")
+
+
+def _journal_dir(root: str) -> str:
+    """The auto-started daemon's journal: $XDG_STATE_HOME/imgsink/journal, unless that lies
+    within the output root (the caller's working directory, e.g. $HOME) or holds it -- the
+    daemon refuses both, since a save could replace the journal's files -- then
+    /var/tmp/imgsink-$UID/journal (kept across reboots, unlike /tmp)."""
+    journal = os.path.join(_state_dir(), "journal")
+    a, b = os.path.realpath(journal), os.path.realpath(root)
+    if os.path.commonpath([a, b]) not in (a, b):
+        return journal
+    return os.path.join("/var/tmp", f"imgsink-{os.getuid()}", "journal")
 
 
 def _daemon_binary() -> Optional[str]:
@@ -168,10 +182,13 @@ def _spawn(endpoint: str, sock_dir: str) -> bool:
         log.info("imgsink: no imgsinkd to start ($IMGSINK_DAEMON, next to the package, on PATH)")
         return False
     state = _state_dir()
-    journal = os.path.join(state, "journal")
     root = os.getcwd()
+    journal = _journal_dir(root)
     try:
+        os.makedirs(state, mode=0o700, exist_ok=True)
         os.makedirs(journal, mode=0o700, exist_ok=True)
+        if os.stat(os.path.dirname(journal)).st_uid != os.getuid():
+            return _refuse(f"{os.path.dirname(journal)} belongs to another user")
         log_file = open(os.path.join(state, "imgsinkd.log"), "ab")
     except OSError as e:
         return _refuse(f"cannot make {state}: {e.strerror}")
