@@ -196,6 +196,9 @@ void Pipeline::ScheduleProbe(const std::shared_ptr<daemon::Job>& job, int tries,
     // Drain() runs every retry at once; WriteRemaining then sees draining_.
     RunOnWorker([this, job] { WriteRemaining(job); });
   });
+  // A probe queued after Drain's RunAllNow must not wait out its delay: Drain set draining_
+  // before that call, so it is seen here.
+  if (draining_) retries_.RunAllNow();
 }
 
 void Pipeline::OutputWrites() {
