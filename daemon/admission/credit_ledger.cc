@@ -13,6 +13,7 @@ uint64_t CreditLedger::Capacity() const {
 }
 
 bool CreditLedger::Fits(uint64_t bytes) const {
+  if (!paused_.empty()) return false;
   const uint64_t used = used_bytes();
   if (used + bytes > budgets_.memory_bytes) return false;
   return budgets_.journal_bytes == 0 || journal_bytes_ + used + bytes <= budgets_.journal_bytes;
@@ -41,9 +42,10 @@ void CreditLedger::Request(const std::string& client, const CreditRequest& req,
   }
   if (req.policy != BusyPolicy::kBlock || req.timeout_ms == 0) {
     return Refuse(client, req.request_id, req.policy,
-                  Status(ErrorCode::kBusy, "no room: " + std::to_string(used_bytes()) + " of " +
-                                               std::to_string(budgets_.memory_bytes) +
-                                               " budget bytes in use"),
+                  Status(ErrorCode::kBusy, !paused_.empty() ? "no credit while " + paused_
+                                                            : "no room: " + std::to_string(used_bytes()) + " of " +
+                                                                  std::to_string(budgets_.memory_bytes) +
+                                                                  " budget bytes in use"),
                   answers);
   }
   if (state.waiting.empty()) turns_.push_back(client);
@@ -87,6 +89,11 @@ void CreditLedger::Refuse(const std::string& client, uint64_t request_id, BusyPo
   answers->push_back(Answer{client, request_id, std::move(status), 0});
 }
 
+void CreditLedger::Resume(Clock::time_point now, std::vector<Answer>* answers) {
+  paused_.clear();
+  ServeWaiting(now, answers);
+}
+
 void CreditLedger::ServeWaiting(Clock::time_point now, std::vector<Answer>* answers) {
   while (!turns_.empty() && !closed_) {
     const std::string client = turns_.front();
@@ -114,7 +121,9 @@ CreditLedger::Clock::time_point CreditLedger::Tick(Clock::time_point now,
         continue;
       }
       Refuse(*it, wit->request_id, BusyPolicy::kBlock,
-             Status(ErrorCode::kBusy, "no room within the request's timeout"), answers);
+             Status(ErrorCode::kBusy, paused_.empty() ? "no room within the request's timeout"
+                                                      : "no credit within the request's timeout while " + paused_),
+             answers);
       wit = w.erase(wit);
     }
     waiting_count_ -= before - w.size();

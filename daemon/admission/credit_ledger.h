@@ -71,6 +71,13 @@ class CreditLedger {
   // Refuses every waiting request with `status` (e.g. shutting_down) and grants nothing more.
   void Close(const Status& status, std::vector<Answer>* answers);
 
+  // Grants nothing while paused (the output is blocked: disk full, store down): requests wait
+  // or are refused as busy by their policy, the refusal saying `why`.  Resuming grants what
+  // fits.  Credit already granted stays valid.
+  void Pause(const std::string& why) { paused_ = why.empty() ? "paused" : why; }
+  void Resume(Clock::time_point now, std::vector<Answer>* answers);
+  bool paused() const { return !paused_.empty(); }
+
   // Changes the budgets (reload); waiting requests are granted if they now fit.
   void SetBudgets(const Budgets& budgets, Clock::time_point now, std::vector<Answer>* answers);
 
@@ -105,6 +112,7 @@ class CreditLedger {
 
   Budgets budgets_;
   bool closed_ = false;
+  std::string paused_;  // why nothing is granted; empty: not paused
   uint64_t reserved_ = 0;
   uint64_t held_ = 0;
   uint64_t journal_bytes_ = 0;

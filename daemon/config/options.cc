@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "daemon/config/config_file.h"
+#include "daemon/journal/journal_types.h"
 #include "daemon/log/log.h"
 #include "daemon/version.h"
 #include "imgsink/proto/endpoint.h"
@@ -34,7 +35,8 @@ void AddOptions(CLI::App* app, DaemonOptions* o, TextOptions* t) {
                 "validate the options, print the effective configuration and exit");
   app->add_option("--listen", o->listen,
                   "ZeroMQ endpoint to bind (repeatable), e.g. ipc:///run/imgsink/imgsinkd.sock;\n"
-                  "default: " + DefaultEndpoint());
+                  "default: " + DefaultEndpoint() + " (an ipc socket's directory must be this "
+                  "user's or root's and not writable by others, unless sticky)");
   app->add_option("--curve-secret-key", o->curve_secret_key,
                   "file with this daemon's CURVE secret key (imgsinkctl keygen): tcp:// endpoints "
                   "then need CURVE and an allowed client key");
@@ -88,7 +90,7 @@ void AddOptions(CLI::App* app, DaemonOptions* o, TextOptions* t) {
                   "(benchmarks, or when losing queued images on a crash is fine)")
       ->check(CLI::IsMember({"on", "off"}))
       ->capture_default_str();
-  app->add_option("--journal-dir", o->journal_dir, "directory of the job journal")
+  app->add_option("--journal-dir", o->journal_dir, "directory of the job journal (outside --output-root, which may not lie in it either)")
       ->capture_default_str();
   app->add_option("--journal-recovery", t->recovery,
                   "strict: refuse to start on a corrupt journal record (naming file and offset); "
@@ -100,19 +102,23 @@ void AddOptions(CLI::App* app, DaemonOptions* o, TextOptions* t) {
       ->transform(CLI::AsSizeValue(false))
       ->capture_default_str();
   app->add_option("--journal-budget", o->journal_budget,
-                  "bytes of journal on disk (K/M/G suffixes are powers of 1024)")
+                  "bytes of journal on disk (K/M/G suffixes are powers of 1024; at least 1M; "
+                  "segments are a quarter of it, 256K to 64M)")
       ->transform(CLI::AsSizeValue(false))
       ->capture_default_str();
   app->add_option("--credit-ttl-ms", o->credit_ttl_ms,
                   "credit a client leaves unused this long is taken back")
       ->capture_default_str();
   app->add_option("--write-tries", o->write_tries,
-                  "attempts to write a group of output files (ENOSPC, EIO, ...) before its job "
-                  "fails")
+                  "failed tries of a blocked output (ENOSPC, EIO, ...) logged as warnings; "
+                  "later ones are logged as errors, one in this many.  An acknowledged job is "
+                  "never dropped for a condition that can pass: new credit stops (clients see "
+                  "busy) and the job is written once the output writes again")
       ->check(CLI::Range(1, 1000000))
       ->capture_default_str();
   app->add_option("--retry-max-delay-ms", o->retry_max_delay_ms,
-                  "the wait between write tries starts at 100 ms and doubles up to this")
+                  "the wait between tries of a blocked output starts at 100 ms and doubles up to "
+                  "this")
       ->check(CLI::Range(1, 3600000))
       ->capture_default_str();
   app->add_option("--metrics-listen", o->metrics_listen,
@@ -221,6 +227,13 @@ Status FinalizeOptions(DaemonOptions* options) {
   }
   if (options->journal && options->journal_dir.empty()) {
     return Status(ErrorCode::kBadOption, "--journal-dir must not be empty");
+  }
+  if (options->journal && options->journal_budget < journal::kMinJournalBudget) {
+    // Compaction deletes only sealed segments: a budget that cannot hold a few of them
+    // would leave an idle daemon answering busy forever.
+    return Status(ErrorCode::kBadOption,
+                  "--journal-budget must be at least 1M (segments are a quarter of the budget, "
+                  "at least 256K; compaction needs room for the active one)");
   }
   const bool any_tcp =
       std::any_of(options->listen.begin(), options->listen.end(), IsTcpEndpoint) ||

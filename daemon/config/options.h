@@ -56,7 +56,7 @@ struct DaemonOptions {
   uint64_t memory_budget = uint64_t{2} << 30;   // tensor/pixel bytes of jobs in RAM
   uint64_t journal_budget = uint64_t{8} << 30;  // bytes of journal on disk
   uint64_t credit_ttl_ms = 30000;               // unused credit is taken back after this
-  int write_tries = 8;                          // attempts per group of output files (ENOSPC, EIO, ...)
+  int write_tries = 8;                          // tries of a blocked output logged as warnings
   uint64_t retry_max_delay_ms = 30000;          // backoff between tries doubles up to this
 
   // tcp:// endpoints: CURVE (this daemon's secret key file; the allowed client public keys, a

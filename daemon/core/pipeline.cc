@@ -110,6 +110,7 @@ void Pipeline::WriteRemaining(const std::shared_ptr<daemon::Job>& job) {
       s = Status(ErrorCode::kInternal, std::string("write failed: ") + e.what());
     }
     if (!s.ok()) break;
+    OutputWrites();
     // The group's files are durable and in place only now: count them, and only now give them
     // manifest lines (a line must never name a file that a crash could still take back).
     const auto per_file = (std::chrono::steady_clock::now() - started) / written.size();
@@ -126,19 +127,21 @@ void Pipeline::WriteRemaining(const std::shared_ptr<daemon::Job>& job) {
     job->write_tries = 0;
   }
   stats_->in_progress.fetch_sub(1, std::memory_order_relaxed);
-  if (s.ok()) return FinishWritten(job);
-  const bool retryable = sink_->IsRetryable(s);
-  if (retryable && ++job->write_tries < options_.write_tries && !draining_) {
-    return ScheduleRetry(job, s);
+  if (s.ok()) {
+    ProbeGone(job.get());
+    return FinishWritten(job);
   }
-  if (retryable && draining_ && job->journaled) {
+  const bool retryable = sink_->IsRetryable(s);
+  // Acknowledged means written: a condition that can pass never ends the job.
+  if (retryable && WaitForOutput(job, s)) return;
+  ProbeGone(job.get());
+  if (retryable && job->journaled) {  // draining
     LogWarning("job " + std::to_string(job->job_id) + " left for replay at the next start: " +
                s.ToString());
     return Forget();
   }
-  if (retryable) {
-    s = Status(s.code(), s.message() + " (gave up after " + std::to_string(job->write_tries) +
-                             " tries)");
+  if (retryable) {  // draining, and nothing would replay it (--journal=off)
+    s = Status(s.code(), s.message() + " (the daemon stopped while the output was blocked)");
   }
   if (sink_->has_manifest() && !job->manifest_lines.empty()) {
     // The groups committed before the failure are durably in place: the manifest lists them.
@@ -149,26 +152,101 @@ void Pipeline::WriteRemaining(const std::shared_ptr<daemon::Job>& job) {
   Finish(job, s);
 }
 
+bool Pipeline::WaitForOutput(const std::shared_ptr<daemon::Job>& job, const Status& error) {
+  int tries = 0;
+  {
+    MutexLock lock(&mu_);
+    // Checked under mu_: Drain sets draining_ before it takes the parked jobs under mu_, so a
+    // job parked here is one Drain will find.
+    if (draining_) return false;
+    if (!blocked_) {
+      blocked_ = true;
+      probe_tries_ = 0;
+      LogError("output blocked, new credit stops; acknowledged jobs stay journaled and are "
+               "written when it passes: " + error.ToString());
+      // Under mu_: the block and unblock calls reach the callback in the order they happen.
+      if (callbacks_.on_output_blocked) callbacks_.on_output_blocked(true, error);
+    }
+    retrying_.fetch_add(1, std::memory_order_relaxed);
+    if (probe_ != nullptr && probe_ != job.get()) {
+      parked_.push_back(job);
+      return true;
+    }
+    probe_ = job.get();
+    blocked_why_ = error;
+    tries = ++probe_tries_;
+  }
+  ScheduleProbe(job, tries, error);
+  return true;
+}
+
+void Pipeline::ScheduleProbe(const std::shared_ptr<daemon::Job>& job, int tries, const Status& error) {
+  auto delay = options_.first_retry_delay * (int64_t{1} << std::min(tries - 1, 20));
+  delay = std::min(delay, options_.max_retry_delay);
+  const std::string line = "job " + std::to_string(job->job_id) + ": " + error.ToString() +
+                           "; output blocked, try " + std::to_string(tries) + ", next in " +
+                           std::to_string(delay.count()) + " ms";
+  if (tries <= options_.write_tries) {
+    LogWarning(line);
+  } else if (tries % std::max(1, options_.write_tries) == 0) {
+    LogError(line);
+  }
+  retries_.RunAt(DelayQueue::Clock::now() + delay, [this, job] {
+    retrying_.fetch_sub(1, std::memory_order_relaxed);
+    // Drain() runs every retry at once; WriteRemaining then sees draining_.
+    RunOnWorker([this, job] { WriteRemaining(job); });
+  });
+  // A probe queued after Drain's RunAllNow must not wait out its delay: Drain set draining_
+  // before that call, so it is seen here.
+  if (draining_) retries_.RunAllNow();
+}
+
+void Pipeline::OutputWrites() {
+  std::vector<std::shared_ptr<daemon::Job>> parked;
+  {
+    MutexLock lock(&mu_);
+    if (!blocked_) return;
+    blocked_ = false;
+    blocked_why_ = Status::OK();
+    probe_ = nullptr;  // a probe still on its timer just tries once more
+    probe_tries_ = 0;
+    parked.swap(parked_);
+    if (callbacks_.on_output_blocked) callbacks_.on_output_blocked(false, Status::OK());
+  }
+  LogNotice("output writes again; " + std::to_string(parked.size()) + " waiting jobs resume");
+  retrying_.fetch_sub(parked.size(), std::memory_order_relaxed);
+  for (std::shared_ptr<daemon::Job>& waiting : parked) {
+    RunOnWorker([this, waiting] { WriteRemaining(waiting); });
+  }
+}
+
+void Pipeline::ProbeGone(const daemon::Job* job) {
+  std::shared_ptr<daemon::Job> next;
+  {
+    MutexLock lock(&mu_);
+    if (probe_ != job) return;
+    probe_ = nullptr;
+    if (parked_.empty()) return;
+    next = std::move(parked_.back());
+    parked_.pop_back();
+    probe_ = next.get();  // tries at once; its failure keeps the backoff (probe_tries_)
+  }
+  retrying_.fetch_sub(1, std::memory_order_relaxed);
+  RunOnWorker([this, next] { WriteRemaining(next); });
+}
+
+bool Pipeline::output_blocked(Status* why) const {
+  MutexLock lock(&mu_);
+  if (why != nullptr) *why = blocked_why_;
+  return blocked_;
+}
+
 void Pipeline::FinishWritten(const std::shared_ptr<daemon::Job>& job) {
   if (!sink_->has_manifest()) return Finish(job, Status::OK());
   // The done event waits until the job's manifest lines are durable too.
   sink_->AppendManifest(std::move(job->manifest_lines), [this, job](const Status& s) {
     if (!s.ok()) LogError("job " + std::to_string(job->job_id) + ": " + s.ToString());
     Finish(job, Status::OK());  // the files themselves are durable either way
-  });
-}
-
-void Pipeline::ScheduleRetry(const std::shared_ptr<daemon::Job>& job, const Status& error) {
-  auto delay = options_.first_retry_delay * (int64_t{1} << std::min(job->write_tries - 1, 20));
-  delay = std::min(delay, options_.max_retry_delay);
-  LogWarning("job " + std::to_string(job->job_id) + ": " + error.ToString() + "; try " +
-             std::to_string(job->write_tries) + " of " + std::to_string(options_.write_tries) +
-             ", retrying in " + std::to_string(delay.count()) + " ms");
-  retrying_.fetch_add(1, std::memory_order_relaxed);
-  retries_.RunAt(DelayQueue::Clock::now() + delay, [this, job] {
-    retrying_.fetch_sub(1, std::memory_order_relaxed);
-    // Drain() runs every retry at once; WriteRemaining then sees draining_.
-    RunOnWorker([this, job] { WriteRemaining(job); });
   });
 }
 
@@ -194,6 +272,15 @@ void Pipeline::Forget() {
 
 void Pipeline::Drain() {
   draining_ = true;
+  std::vector<std::shared_ptr<daemon::Job>> parked;
+  {
+    MutexLock lock(&mu_);
+    parked.swap(parked_);
+  }
+  retrying_.fetch_sub(parked.size(), std::memory_order_relaxed);
+  for (std::shared_ptr<daemon::Job>& waiting : parked) {
+    RunOnWorker([this, waiting] { WriteRemaining(waiting); });
+  }
   retries_.RunAllNow();
   MutexLock lock(&mu_);
   idle_cv_.Wait(&mu_, [this]() REQUIRES(mu_) { return in_flight_ == 0; });

@@ -3,10 +3,18 @@
 //   Submit:  render (tensor -> pixels, tensor freed) -> [journal ACCEPTED, fdatasync] -> write
 //   Resume:  (a job replayed from the journal)                                        -> write
 //   write:   encode each image into a temp file, then make a group of up to 64 files durable
-//            together and rename them into place (WriteImageGroup); a failed group that may
-//            succeed later (ENOSPC, EIO) is written again with exponential backoff, up to
-//            write_tries attempts
+//            together and rename them into place (WriteImageGroup)
 //   end:     [journal DONE] -> Callbacks::on_done
+//
+// Acknowledged means written.  A group that fails for a condition that can pass (the sink's
+// IsRetryable: ENOSPC, EDQUOT, EIO, a store that is down) never ends its job: the output is
+// then *blocked* (Callbacks::on_output_blocked: the daemon stops granting credit and says why
+// in its counters).  One job, the probe, tries again with exponential backoff (first_retry_delay
+// doubling up to max_retry_delay); every other job that fails meanwhile is parked, journaled,
+// holding its rendered images.  The first group written by any job unblocks the output and
+// sends every parked job back to the workers.  Only a job that can never succeed (bad path,
+// encoder error) ends with its error.  Drain() ends the wait: a journaled job still blocked is
+// left for replay at the next start; an unjournaled one (--journal=off) fails.
 //
 // Threading contract: stages run on the pool's threads; the journal's callback runs on the
 // journal's writer thread and only hands the job back to the pool.  A job is owned by one
@@ -19,6 +27,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <vector>
 
 #include <boost/asio/thread_pool.hpp>
 
@@ -42,11 +51,16 @@ class Pipeline {
     std::function<void(const std::shared_ptr<daemon::Job>&, int64_t)> on_held_changed;
     std::function<void(const std::shared_ptr<daemon::Job>&, const Status&)> on_done;  // job ended
     std::function<void(const Status&)> on_journal_failed;  // the daemon must stop
+    // The output became blocked (`blocked`, with the failure that blocked it) or writes again
+    // (!blocked, OK).  Called from a worker thread, in order, once per change.  May be null.
+    std::function<void(bool blocked, const Status& why)> on_output_blocked;
   };
   struct Options {
     unsigned workers = 1;      // stages running at once (SetWorkers changes it live)
     unsigned max_workers = 1;  // pool threads: the most SetWorkers can allow
-    int write_tries = 8;  // attempts per group of files before the job fails
+    // Failed tries of the blocked output logged as warnings; later ones are logged as errors,
+    // one in every write_tries.  (Tries never end a job: see "Acknowledged means written".)
+    int write_tries = 8;
     std::chrono::milliseconds first_retry_delay{100};
     std::chrono::milliseconds max_retry_delay{30000};
   };
@@ -60,8 +74,8 @@ class Pipeline {
   // A job recovered from the journal (already rendered and journaled): write.  Thread-safe.
   void Resume(std::shared_ptr<daemon::Job> job);
 
-  // Stops retrying: a journaled job waiting for a retry is abandoned (the next start replays
-  // it), an unjournaled one fails.  Then waits until every job has ended.  Owner thread only.
+  // Stops waiting for a blocked output: a journaled job still blocked is left (the next start
+  // replays it), an unjournaled one fails.  Then waits until every job has ended.  Owner thread only.
   void Drain();
   // Joins the worker threads.  REQUIRES: Drain() returned.  Owner thread only.
   void Join();
@@ -73,8 +87,12 @@ class Pipeline {
 
   // Jobs submitted or resumed and not yet ended.  Thread-safe.
   uint64_t in_flight() const;
-  // Jobs waiting for a write retry.  Thread-safe.
+  // Jobs waiting for the output to write again (the probe's timer and the parked jobs).
+  // Thread-safe.
   uint64_t retrying() const { return retrying_.load(std::memory_order_relaxed); }
+  // Returns true iff the output is blocked (see the file comment); *why (may be null) gets the
+  // failure that blocked it.  Thread-safe.
+  bool output_blocked(Status* why = nullptr) const;
   // Counts finished stages (render, each image encoded into its temp file, job ended); it moves
   // while workers make progress.  Thread-safe.
   uint64_t progress() const { return progress_.load(std::memory_order_relaxed); }
@@ -84,7 +102,15 @@ class Pipeline {
   void Prepare(const std::shared_ptr<daemon::Job>& job);
   void Journal(const std::shared_ptr<daemon::Job>& job);
   void WriteRemaining(const std::shared_ptr<daemon::Job>& job);
-  void ScheduleRetry(const std::shared_ptr<daemon::Job>& job, const Status& error);
+  // A group of `job` failed with the retryable `error`: the job becomes the probe (scheduled
+  // with backoff) or is parked.
+  // Returns false iff draining (the caller ends the job or leaves it for replay).
+  bool WaitForOutput(const std::shared_ptr<daemon::Job>& job, const Status& error) EXCLUDES(mu_);
+  // A group was written: unblocks the output and sends every parked job back to the workers.
+  void OutputWrites() EXCLUDES(mu_);
+  // `job` ended, or was left for replay: if it was the probe, a parked job takes its place.
+  void ProbeGone(const daemon::Job* job) EXCLUDES(mu_);
+  void ScheduleProbe(const std::shared_ptr<daemon::Job>& job, int tries, const Status& error);
   void FinishWritten(const std::shared_ptr<daemon::Job>& job);  // every file written: manifest, then end
   void Finish(const std::shared_ptr<daemon::Job>& job, const Status& status);
   void Forget();  // one job less in flight
@@ -104,6 +130,12 @@ class Pipeline {
   mutable Mutex mu_;
   CondVar idle_cv_;
   uint64_t in_flight_ GUARDED_BY(mu_) = 0;
+  // The blocked output (see the file comment).
+  bool blocked_ GUARDED_BY(mu_) = false;
+  Status blocked_why_ GUARDED_BY(mu_);
+  const daemon::Job* probe_ GUARDED_BY(mu_) = nullptr;  // the job trying again; null: none yet
+  int probe_tries_ GUARDED_BY(mu_) = 0;                 // consecutive failed tries while blocked
+  std::vector<std::shared_ptr<daemon::Job>> parked_ GUARDED_BY(mu_);
   bool joined_ = false;
   DelayQueue retries_;  // destroyed first: its pending tasks post to pool_
 };

@@ -162,6 +162,17 @@ void RequestHandler::SetBudgets(const CreditLedger::Budgets& budgets) {
   SendAnswers();
 }
 
+void RequestHandler::SetOutputBlocked(bool blocked, const Status& why) {
+  AssertInSocketThread("RequestHandler::SetOutputBlocked");
+  if (blocked) {
+    ledger_.Pause("the output is blocked (" + why.message() + "); accepted jobs are kept and "
+                  "written when it passes");
+  } else {
+    ledger_.Resume(Clock::now(), &answers_);
+  }
+  SendAnswers();
+}
+
 void RequestHandler::CloseLedger() {
   AssertInSocketThread("RequestHandler::CloseLedger");
   ledger_.Close(Status(ErrorCode::kShuttingDown, "the daemon is shutting down"), &answers_);

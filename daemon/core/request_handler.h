@@ -96,6 +96,10 @@ class RequestHandler {
   // Reload: the ledger takes `budgets`; waiting requests that now fit are granted.
   void SetBudgets(const CreditLedger::Budgets& budgets);
 
+  // The output is blocked (Pipeline on_output_blocked): no credit is granted until it writes
+  // again; credit requests wait or get busy by their policy, saying `why`.
+  void SetOutputBlocked(bool blocked, const Status& why);
+
   // Shutdown: refuses every waiting credit request with shutting_down; the ledger grants
   // nothing more.
   void CloseLedger();

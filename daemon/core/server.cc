@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <thread>
 
+#include "daemon/config/startup_checks.h"
+#include "daemon/env/io_error.h"
 #include "daemon/journal/job_record.h"
 #include "daemon/log/log.h"
 #include "daemon/output/output_root.h"
@@ -82,6 +84,14 @@ Server::~Server() { Stop(); }
 Status Server::Start() {
   Status s = MakePathRules(&path_rules_);
   if (!s.ok()) return s;
+  if (options_.journal) {
+    // Every local root, not only the first: an absolute save beneath any root could replace
+    // the journal's files.
+    for (const std::string& root : path_rules_.roots) {
+      s = CheckJournalApart(options_.journal_dir, root);
+      if (!s.ok()) return s;
+    }
+  }
   SinkOptions sink_options;
   sink_options.root = options_.output_root;
   sink_options.paths = path_rules_;
@@ -148,6 +158,9 @@ void Server::StartPipeline() {
     LogError("JOURNAL FAILED, no job is acknowledged any more: " + status.ToString());
     on_fatal_(status);
   };
+  callbacks.on_output_blocked = [this](bool blocked, const Status& why) {
+    socket_->Post([this, blocked, why] { handler_->SetOutputBlocked(blocked, why); });
+  };
   Pipeline::Options pipeline_options;
   pipeline_options.workers = options_.workers;
   pipeline_options.max_workers = std::max(options_.workers, std::thread::hardware_concurrency());
@@ -162,6 +175,7 @@ void Server::StartPipeline() {
 Status Server::OpenJournal(std::vector<journal::RecoveredJob>* pending) {
   journal::JournalOptions jo;
   jo.dir = options_.journal_dir;
+  jo.segment_bytes = journal::SegmentBytesForBudget(options_.journal_budget);
   jo.recovery = options_.journal_skip_corrupt ? journal::JournalOptions::Recovery::kSkipCorrupt
                                               : journal::JournalOptions::Recovery::kStrict;
   Status s = journal::Journal::Open(DefaultEnv(), jo, pending, &recovery_, &journal_);
@@ -254,6 +268,12 @@ std::map<std::string, uint64_t> Server::Counters() const {
   c["retrying"] = pipeline_ ? pipeline_->retrying() : 0;
   c["queued"] -= std::min(c["queued"], c["retrying"]);  // a job waiting for a retry is not queued
   c["workers"] = pipeline_ ? pipeline_->workers() : 0;
+  // Why no credit is granted although the budgets have room: the output is blocked by a
+  // condition that can pass (its errno: 28 ENOSPC, 122 EDQUOT, 5 EIO; 0 if the sink gave none).
+  Status why;
+  const bool blocked = pipeline_ && pipeline_->output_blocked(&why);
+  c["output_blocked"] = blocked ? 1 : 0;
+  c["output_blocked_errno"] = blocked ? uint64_t(ErrnoOf(why)) : 0;
   // Jobs taken in and not ended, whatever their stage (also those waiting for the journal's
   // fsync, which no other counter covers): zero means idle.
   c["in_flight"] = pipeline_ ? pipeline_->in_flight() : 0;

@@ -86,7 +86,8 @@ class Directory {
   // Opens `rel_dir` beneath this directory ("" passes CheckRelativePath) into *dir.  If
   // `create`, missing directories are created (0755 less umask) and their parent synced; a
   // racing creator is fine.  Errors: kBadPath if any component is a symbolic link (even one
-  // pointing inside); kWriteFailed naming the component for everything else.
+  // pointing inside) or exists and is not a directory; kWriteFailed naming the component for
+  // everything else.
   virtual Status OpenDirectory(std::string_view rel_dir, bool create, std::unique_ptr<Directory>* dir) = 0;
   // Sets *type to what `name` is (lstat: a link is kSymlink); kMissing is not an error.
   virtual Status Stat(const std::string& name, EntryType* type) = 0;

@@ -107,6 +107,11 @@ Status Walk(int from, const std::string& base, std::string_view rel_dir, bool cr
           S_ISLNK(st.st_mode)) {
         return SymlinkRefused(so_far);
       }
+      // A file where a directory must be: no retry will get past it.
+      if ((err == ENOTDIR || err == EEXIST) && fstatat(current.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+          !S_ISDIR(st.st_mode)) {
+        return Status(ErrorCode::kBadPath, Shown(so_far) + " is a file, not a directory");
+      }
       return IoError("cannot open directory " + Shown(so_far), err);
     }
     current.Reset(fd);

@@ -26,6 +26,20 @@ struct JournalOptions {
   bool unsafe_ack_before_sync_for_tests = false;
 };
 
+// The smallest journal budget the daemon takes (--journal-budget): four of the smallest
+// segments (see SegmentBytesForBudget).
+inline constexpr uint64_t kMinJournalBudget = uint64_t{1} << 20;
+
+// The segment size for a journal budget: a quarter of it, within 256 KiB..64 MiB.  Only a
+// sealed segment can be deleted, so an idle journal still holds its active segment (up to
+// segment_bytes of records already done) plus a batch: with a quarter, an idle daemon always
+// has room to grant credit again, never answering busy forever (issue 12, row 7).
+inline uint64_t SegmentBytesForBudget(uint64_t journal_budget) {
+  const uint64_t quarter = journal_budget / 4;
+  const uint64_t lo = uint64_t{256} << 10, hi = uint64_t{64} << 20;
+  return quarter < lo ? lo : quarter > hi ? hi : quarter;
+}
+
 // A job journaled as ACCEPTED with no DONE after it: the daemon must run it again.
 struct RecoveredJob {
   uint64_t job_id = 0;

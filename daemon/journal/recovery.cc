@@ -3,12 +3,22 @@
 #include <algorithm>
 #include <memory>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "daemon/journal/record_format.h"
 #include "daemon/journal/segment_reader.h"
 
 namespace imgsink::daemon::journal {
 namespace {
+
+// The largest job id a journal can hold: ids count up from 1, one per accepted job, so one
+// beyond 2^62 is damage or forgery, never real (and next_job_id must never wrap).
+constexpr uint64_t kMaxJobId = uint64_t{1} << 62;
+
+// The largest segment file the writer makes: it seals a segment once it reaches segment_bytes
+// (at most 64 MiB), after a batch of at most that much, or of one bigger record alone.
+constexpr uint64_t kMaxSegmentFileBytes =
+    kSegmentHeaderSize + (uint64_t{64} << 20) + kMaxRecordPayload + (uint64_t{1} << 20);
 
 struct AcceptedJob {
   RecoveredJob job;
@@ -31,8 +41,11 @@ class Recoverer {
                           const std::string& why);
   // Fails in kStrict mode; otherwise counts the damage and returns OK.
   Status Corrupt(const std::string& path, uint64_t offset, const std::string& why);
-  void Apply(const Record& rec, uint64_t seq, const std::shared_ptr<std::vector<uint8_t>>& buf,
-             const std::string& path);
+  // Fails in kStrict mode for an impossible record (see Corrupt).
+  Status Apply(const Record& rec, uint64_t seq, const std::shared_ptr<std::vector<uint8_t>>& buf,
+               const std::string& path);
+  // Reads at most kMaxSegmentFileBytes of `path` into *buf; *size is the file's size.
+  Status ReadBounded(const std::string& path, std::vector<uint8_t>* buf, uint64_t* size);
 
   Env* env_;
   std::string dir_;
@@ -40,6 +53,9 @@ class Recoverer {
   RecoveryReport* report_;
   std::vector<AcceptedJob> accepted_;                  // in journal order
   std::unordered_map<uint64_t, size_t> live_index_;    // job id -> index in accepted_
+  // Ids of DONE records seen with no ACCEPTED before them (that one was in a segment already
+  // deleted): an ACCEPTED for one of them later is out of order.
+  std::unordered_set<uint64_t> done_without_accepted_;
   uint64_t max_job_id_ = 0;
   uint64_t floor_ = 1;
 };
@@ -105,34 +121,78 @@ Status Recoverer::TruncateTornTail(const std::string& path, uint64_t at, uint64_
   return Status::OK();
 }
 
-void Recoverer::Apply(const Record& rec, uint64_t seq,
-                      const std::shared_ptr<std::vector<uint8_t>>& buf, const std::string& path) {
-  if (rec.type != RecordType::kAccepted && rec.type != RecordType::kDone) return;
+Status Recoverer::Apply(const Record& rec, uint64_t seq,
+                        const std::shared_ptr<std::vector<uint8_t>>& buf, const std::string& path) {
+  if (rec.type != RecordType::kAccepted && rec.type != RecordType::kDone) return Status::OK();
+  if (rec.job_id == 0 || rec.job_id > kMaxJobId) {
+    return Corrupt(path, rec.offset, "impossible job id " + std::to_string(rec.job_id) +
+                                         " (ids run from 1 to 2^62)");
+  }
   ++report_->records;
   max_job_id_ = std::max(max_job_id_, rec.job_id);
   if (rec.type == RecordType::kDone) {
     ++report_->done;
     auto it = live_index_.find(rec.job_id);
-    if (it == live_index_.end()) return;  // its ACCEPTED was in a segment already removed
+    if (it == live_index_.end()) {  // its ACCEPTED was in a segment already removed, or is damage
+      done_without_accepted_.insert(rec.job_id);
+      return Status::OK();
+    }
     accepted_[it->second].done = true;
     live_index_.erase(it);
-    return;
+    return Status::OK();
   }
   ++report_->accepted;
+  if (done_without_accepted_.count(rec.job_id) != 0) {
+    // A DONE is journaled only after its ACCEPTED is durable: this order is damage, and
+    // replaying the job would bring a finished job back.
+    Status s = Corrupt(path, rec.offset, "ACCEPTED for job " + std::to_string(rec.job_id) +
+                                             " after its DONE (records out of order)");
+    if (!s.ok()) return s;
+    report_->problems.push_back("job " + std::to_string(rec.job_id) + " counted done, not replayed");
+    return Status::OK();
+  }
   if (live_index_.count(rec.job_id) != 0) {
     report_->problems.push_back("duplicate ACCEPTED for live job " + std::to_string(rec.job_id) +
                                 " in " + path + " at byte offset " + std::to_string(rec.offset) +
                                 "; kept the first");
-    return;
+    return Status::OK();
   }
   live_index_[rec.job_id] = accepted_.size();
   accepted_.push_back(AcceptedJob{RecoveredJob{rec.job_id, Bytes{rec.payload, rec.size, buf}}, seq});
+  return Status::OK();
+}
+
+Status Recoverer::ReadBounded(const std::string& path, std::vector<uint8_t>* buf, uint64_t* size) {
+  Status s = env_->GetFileSize(path, size);
+  if (!s.ok()) return s;
+  if (*size <= kMaxSegmentFileBytes) return ReadWholeFile(env_, path, buf);
+  // No segment is this big: do not read it whole (a 3 GiB sparse file would cost 3 GiB).
+  s = Corrupt(path, kMaxSegmentFileBytes,
+              "segment file is " + std::to_string(*size) + " bytes, more than the " +
+                  std::to_string(kMaxSegmentFileBytes) + " any segment can have; the rest is skipped");
+  if (!s.ok()) return s;
+  report_->skipped_bytes += *size - kMaxSegmentFileBytes;
+  std::unique_ptr<SequentialFile> file;
+  s = env_->NewSequentialFile(path, &file);
+  if (!s.ok()) return s;
+  buf->resize(kMaxSegmentFileBytes);
+  size_t have = 0;
+  while (have < buf->size()) {
+    size_t got = 0;
+    s = file->Read(buf->size() - have, buf->data() + have, &got);
+    if (!s.ok()) return s;
+    if (got == 0) break;
+    have += got;
+  }
+  buf->resize(have);
+  return Status::OK();
 }
 
 Status Recoverer::ReadSegment(uint64_t seq, bool newest, RecoveryResult* result) {
   const std::string path = JoinPath(dir_, SegmentFileName(seq));
   auto buf = std::make_shared<std::vector<uint8_t>>();
-  Status s = ReadWholeFile(env_, path, buf.get());
+  uint64_t file_size = 0;
+  Status s = ReadBounded(path, buf.get(), &file_size);
   if (!s.ok()) return s;
   ++report_->segments;
   const uint64_t size = buf->size();
@@ -158,6 +218,9 @@ Status Recoverer::ReadSegment(uint64_t seq, bool newest, RecoveryResult* result)
     if (!s.ok()) return s;
     report_->skipped_bytes += marker;
     reader.Seek(marker);
+  } else if (header.next_job_id_floor > kMaxJobId + 1) {
+    s = Corrupt(path, 0, "impossible next job id floor " + std::to_string(header.next_job_id_floor));
+    if (!s.ok()) return s;
   } else {
     floor_ = std::max(floor_, header.next_job_id_floor);
   }
@@ -175,7 +238,8 @@ Status Recoverer::ReadSegment(uint64_t seq, bool newest, RecoveryResult* result)
       }
       if (rec.type == RecordType::kBatch) seg.last_batch = rec.job_id;
       if (rec.type == RecordType::kSegmentEnd) seg.sealed = true;
-      Apply(rec, seq, buf, path);
+      s = Apply(rec, seq, buf, path);
+      if (!s.ok()) return s;
       continue;
     }
     // Damage at `at`.  Only the last batch of the newest segment can be unsynced (the writer

@@ -52,6 +52,27 @@ std::string RealOutputPath(const std::string& path) {
   return (dir == "/" ? "" : dir) + path.substr(slash);
 }
 
+Status CheckOutputName(std::string_view rel_path) {
+  size_t start = 0;
+  while (start <= rel_path.size()) {
+    size_t end = rel_path.find('/', start);
+    if (end == std::string_view::npos) end = rel_path.size();
+    const std::string_view name = rel_path.substr(start, end - start);
+    if (name.size() > kMaxNameBytes) {
+      return Status(ErrorCode::kBadPath, "path " + QuoteForMessage(rel_path) + ": component " +
+                                             QuoteForMessage(name) + " is " + std::to_string(name.size()) +
+                                             " bytes; file systems allow at most " +
+                                             std::to_string(kMaxNameBytes));
+    }
+    if (StartsWith(name, kTempPrefix)) {
+      return Status(ErrorCode::kBadPath, "path " + QuoteForMessage(rel_path) + ": names starting with \"" +
+                                             std::string(kTempPrefix) + "\" are reserved for the daemon's temp files");
+    }
+    start = end + 1;
+  }
+  return Status::OK();
+}
+
 Status OutputRoot::Open(Env* env, const std::string& dir, OutputSync sync, std::unique_ptr<OutputRoot>* out) {
   std::unique_ptr<Directory> root;
   const Status s = env->OpenDirectory(dir, &root);

@@ -17,7 +17,8 @@
 
 namespace imgsink::daemon {
 
-// Temp files are "<dir>/.imgsink-tmp.<16 hex digits>"; final names may not start with this.
+// Temp files are "<dir>/.imgsink-tmp.<16 hex digits>"; no component of an output path may
+// start with this (CheckOutputName).
 inline constexpr std::string_view kTempPrefix = ".imgsink-tmp.";
 
 // Returns `dir` as an absolute path without '.' or empty components: relative to the working
@@ -30,6 +31,15 @@ Status AbsoluteRootPath(const std::string& dir, std::string* out);
 // by that directory's realpath; any other path is returned as it is, as is one whose directory
 // cannot be resolved.  REQUIRES: the directory exists (call after the file was added).
 std::string RealOutputPath(const std::string& path);
+// The longest file or directory name the writer creates, in bytes (Linux NAME_MAX).
+inline constexpr size_t kMaxNameBytes = 255;
+
+// Returns OK iff the writer may create `rel_path` (which passes CheckRelativePath): every
+// component is at most kMaxNameBytes and none starts with kTempPrefix (the start-up sweep
+// deletes such files).  Otherwise kBadPath naming the component: such a path can never be
+// written, so validation refuses it before the job is acknowledged, and a batch refuses it
+// without retrying.
+Status CheckOutputName(std::string_view rel_path);
 
 // Thread-safety: thread-safe; any number of threads may call WriteAtomic at once (writes to the
 // same path race benignly: one complete version wins).
@@ -62,10 +72,11 @@ class OutputRoot {
   // O_TMPFILE where the filesystem has them, linked to a hidden temp name once durable), makes
   // its data durable, renames it over `rel_path` and makes the directory entry durable: a
   // WriteGroup of one file (write many files with a WriteGroup).  Mode 0644 less the umask.
-  // Errors: kBadPath if rel_path fails CheckRelativePath, names a kTempPrefix file, or meets a
-  // symbolic link anywhere (parent directory or the final name); kWriteFailed (path, step and
-  // strerror) if the target is a directory or any system call fails (ENOSPC, EDQUOT, EACCES,
-  // EIO, ENOTDIR, ...).  On error no temp file is left behind and an existing file at
+  // Errors: kBadPath if rel_path fails CheckRelativePath or CheckOutputName, meets a symbolic
+  // link anywhere (parent directory or the final name), names an existing directory, or has a
+  // parent component that is not a directory (a regular file): none of these can pass by
+  // waiting; kWriteFailed (path, step and strerror) if any system call fails (ENOSPC, EDQUOT,
+  // EACCES, EIO, ...).  On error no temp file is left behind and an existing file at
   // rel_path is unchanged (parent directories created on the way may remain).
   Status WriteAtomic(std::string_view rel_path, const void* data, size_t size);
 

@@ -11,7 +11,6 @@
 #include <string>
 #include <utility>
 
-#include "daemon/env/io_error.h"
 #include "imgsink/proto/paths.h"
 
 namespace imgsink::daemon {
@@ -31,8 +30,6 @@ std::string NewTempName() {
   std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(bits));
   return std::string(kTempPrefix) + hex;
 }
-
-bool StartsWith(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
 
 // An Env failure while writing `rel_path`, said from the writer's side.
 Status Failed(std::string_view rel_path, const Status& cause) {
@@ -69,11 +66,9 @@ Status WriteGroup::AddTo(OutputRoot* root, std::string_view rel_path, std::strin
   File file;
   file.rel_path = std::string(rel_path);
   file.name = std::string(name);
-  if (StartsWith(file.name, kTempPrefix)) {
-    return Status(ErrorCode::kBadPath, "path " + QuoteForMessage(rel_path) + ": names starting with \"" +
-                                           std::string(kTempPrefix) + "\" are reserved for temp files");
-  }
-  Status s = DirFor(root, rel_path, rel_dir, &file.dir);
+  Status s = CheckOutputName(rel_path);
+  if (!s.ok()) return s;
+  s = DirFor(root, rel_path, rel_dir, &file.dir);
   if (!s.ok()) return s;
   Directory* dir = dirs_[file.dir].handle.get();
   EntryType type = EntryType::kMissing;
@@ -86,7 +81,11 @@ Status WriteGroup::AddTo(OutputRoot* root, std::string_view rel_path, std::strin
                                                               : " is a symbolic link; files are replaced atomically, "
                                                                 "never written through a link"));
     }
-    if (type == EntryType::kDirectory) return Failed(rel_path, IoError("the target", EISDIR));
+    // Waiting does not make a directory go away: refuse at once, never retry.
+    if (type == EntryType::kDirectory) {
+      return Status(ErrorCode::kBadPath, "path " + QuoteForMessage(rel_path) +
+                                             " is an existing directory; it cannot be replaced by a file");
+    }
   }
   // The name serves where the filesystem has no O_TMPFILE, else PutInPlace links to it.
   file.temp_name = NewTempName();

@@ -36,6 +36,36 @@ void CreateIpcDirectory(const std::string& path, int socket_mode) {
   }
 }
 
+// Returns OK iff the directory holding the socket file `path` is safe to bind in: a real
+// directory (not a link) owned by this user (or root) that no one else may write to, unless
+// its sticky bit keeps others from renaming or removing our socket (/tmp itself).  Otherwise
+// another user could swap the socket file for theirs and receive the clients' frames.
+Status CheckIpcDirectory(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  struct stat st;
+  if (::lstat(dir.c_str(), &st) != 0) return Status::OK();  // bind reports it
+  const std::string why = "ipc socket directory " + dir + " ";
+  if (!S_ISDIR(st.st_mode)) {
+    return Status(ErrorCode::kBadOption, why + "is not a directory (a symbolic link?); choose "
+                                               "another --listen path");
+  }
+  if (st.st_uid != ::geteuid() && st.st_uid != 0) {
+    return Status(ErrorCode::kBadOption,
+                  why + "belongs to uid " + std::to_string(st.st_uid) + ", not to this daemon's (" +
+                      std::to_string(::geteuid()) + "): that user could swap the socket and read "
+                      "the clients' frames; remove it or choose another --listen path");
+  }
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (st.st_mode & S_ISVTX) == 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", unsigned(st.st_mode & 07777));
+    return Status(ErrorCode::kBadOption,
+                  why + "is writable by others (mode " + mode + "): they could swap the socket "
+                      "and read the clients' frames; chmod go-w it or choose another --listen path");
+  }
+  return Status::OK();
+}
+
 // Applies --ipc-mode / --ipc-group to a bound socket file.
 Status SetIpcPermissions(const std::string& path, const SocketOptions& o) {
   if (o.ipc_mode >= 0 && ::chmod(path.c_str(), mode_t(o.ipc_mode)) != 0) {
@@ -85,7 +115,11 @@ Status SocketThread::Bind(zmq::socket_t* router, const std::vector<std::string>&
       continue;
     }
     const std::string ipc_path = IpcPath(endpoint);
-    if (!ipc_path.empty()) CreateIpcDirectory(ipc_path, options_.ipc_mode);
+    if (!ipc_path.empty()) {
+      CreateIpcDirectory(ipc_path, options_.ipc_mode);
+      Status s = CheckIpcDirectory(ipc_path);
+      if (!s.ok()) return s;
+    }
     router->bind(endpoint);
     bound_.push_back(router->get(zmq::sockopt::last_endpoint));
     if (!ipc_path.empty()) {

@@ -5,6 +5,7 @@
 #include "daemon/encode/encoder.h"
 #include "daemon/encode/text_metadata.h"
 #include "daemon/output/manifest.h"
+#include "daemon/output/output_root.h"
 #include "daemon/render/render.h"
 #include "imgsink/proto/formats.h"
 #include "imgsink/proto/paths.h"
@@ -99,7 +100,9 @@ Status CheckChannelsAndDtype(const SaveRequest& req, SavePlan* plan) {
 
 Status CheckNotReserved(const std::string& path, const PathRules& rules);
 
-// Fills plan->paths, one per output file.  REQUIRES: plan->files set.
+// Fills plan->paths, one per output file, each resolved by the daemon's path mode and one the
+// writer can create: what would fail only at write time (a name over NAME_MAX, a reserved name)
+// is refused now, before the job is acknowledged.  REQUIRES: plan->files set.
 Status PlanPaths(const SaveRequest& req, const PathRules& rules, SavePlan* plan) {
   Status s = ExpandSavePaths(req.path, req.mode, req.metadata, plan->files, &plan->paths);
   for (size_t i = 0; s.ok() && i < plan->paths.size(); ++i) {
@@ -108,6 +111,16 @@ Status PlanPaths(const SaveRequest& req, const PathRules& rules, SavePlan* plan)
     plan->paths[i] = std::move(resolved);
   }
   if (s.ok() && req.mode == OutputMode::kGrid) s = CheckNotReserved(plan->paths[0], rules);
+  for (size_t i = 0; s.ok() && i < plan->paths.size(); ++i) {
+    const std::string& path = plan->paths[i];
+    // The manifest is JSON and object stores take UTF-8 keys: a byte string that is not
+    // UTF-8 would be mangled there.
+    if (!IsValidUtf8(path)) {
+      s = Status(ErrorCode::kBadPath, "path " + QuoteForMessage(path) + " is not valid UTF-8");
+    } else {
+      s = CheckOutputName(path);
+    }
+  }
   return s;
 }
 

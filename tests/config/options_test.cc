@@ -8,6 +8,7 @@
 #include <catch.hpp>
 
 #include "daemon/config/options.h"
+#include "daemon/journal/journal_types.h"
 #include "imgsink/proto/endpoint.h"
 
 namespace imgsink::daemon {
@@ -113,6 +114,40 @@ TEST_CASE("Paths: roots by default, --paths caller; --output-root repeatable, al
   DaemonOptions empty;
   empty.more_output_roots = {""};
   CHECK(FinalizeOptions(&empty).code() == ErrorCode::kBadOption);
+}
+
+}  // namespace
+}  // namespace imgsink::daemon
+
+namespace imgsink::daemon {
+namespace {
+
+// Issue 12 row 7: --journal-budget 4M below the 64 MiB segment size left an idle daemon
+// answering busy forever.  Segments now follow the budget; a budget too small for any is refused.
+TEST_CASE("A journal budget too small for compaction is refused; segments follow the budget",
+          "[options]") {
+  DaemonOptions o;
+  o.journal_budget = journal::kMinJournalBudget - 1;
+  const Status s = FinalizeOptions(&o);
+  CHECK(s.code() == ErrorCode::kBadOption);
+  CHECK_THAT(s.message(), Catch::Contains("--journal-budget"));
+  o.journal = false;  // no journal, no journal budget to check
+  CHECK(FinalizeOptions(&o).ok());
+  o.journal = true;
+  o.journal_budget = journal::kMinJournalBudget;
+  CHECK(FinalizeOptions(&o).ok());
+
+  for (uint64_t budget : {journal::kMinJournalBudget, uint64_t{4} << 20, uint64_t{100} << 20,
+                          uint64_t{8} << 30}) {
+    const uint64_t segment = journal::SegmentBytesForBudget(budget);
+    INFO("budget " << budget << ", segment " << segment);
+    // An idle journal holds at most its active segment and one batch (2 segments): the rest
+    // of the budget stays grantable.
+    CHECK(2 * segment <= budget / 2);
+    CHECK(segment >= uint64_t{256} << 10);
+    CHECK(segment <= uint64_t{64} << 20);
+  }
+  CHECK(journal::SegmentBytesForBudget(uint64_t{4} << 20) == uint64_t{1} << 20);
 }
 
 }  // namespace

@@ -295,3 +295,22 @@ def test_usage_errors_are_exit_64():
     assert r.returncode == 64 and "endpoint 2 of 3 in the list is empty" in r.stderr, r.stderr
     r = ctl("--help")
     assert r.returncode == 0 and "Exit status:" in r.stdout
+
+
+def test_status_says_when_the_output_is_blocked(tmp_path):
+    # Issue 12: a full disk blocks the output (jobs wait, no credit); status says so and why.
+    endpoint = f"ipc://{tmp_path}/fake.sock"
+    fake = FakeDaemon(endpoint, dict(FAKE_COUNTERS, output_blocked=1, output_blocked_errno=28))
+    try:
+        r = ctl("--endpoint", endpoint, "status")
+        assert r.returncode == 0, r.stderr
+        assert "  output          BLOCKED (errno 28): jobs wait, no new credit\n" in r.stdout, r.stdout
+        assert "output_blocked" not in r.stdout  # not repeated under "other"
+    finally:
+        fake.close()
+    fake = FakeDaemon(endpoint, dict(FAKE_COUNTERS, output_blocked=0, output_blocked_errno=0))
+    try:
+        r = ctl("--endpoint", endpoint, "status")
+        assert "  output          writing\n" in r.stdout, r.stdout
+    finally:
+        fake.close()

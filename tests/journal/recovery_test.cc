@@ -354,3 +354,74 @@ TEST_CASE("recovery: a newest segment whose header never became durable is remov
 
 }  // namespace
 }  // namespace imgsink::daemon::journal::testing
+
+namespace imgsink::daemon::journal::testing {
+namespace {
+
+// Issue 12 row 11: recovery that cannot be fooled.  A record with job id 2^64-1 made the next
+// job id wrap; a DONE moved before its ACCEPTED brought a finished job back.
+TEST_CASE("recovery: an impossible job id fails strict recovery and never wraps the next id") {
+  TempDir dir;
+  {
+    Opened o = OpenJournal(DefaultEnv(), Options(dir.path()));
+    REQUIRE(o.status.ok());
+    REQUIRE(AcceptAndWait(o.journal.get(), 1, PayloadFor(1, kPayload)).ok());
+    REQUIRE(AcceptAndWait(o.journal.get(), UINT64_MAX, PayloadFor(2, kPayload)).ok());
+    REQUIRE(AcceptAndWait(o.journal.get(), 3, PayloadFor(3, kPayload)).ok());
+  }
+  TempDir copy;
+  CopyDir(dir.path(), copy.path());
+  Opened strict = OpenJournal(DefaultEnv(), Options(dir.path()));
+  CHECK(strict.status.code() == ErrorCode::kJournalFailed);
+  CHECK_THAT(strict.status.message(), Catch::Contains("impossible job id 18446744073709551615"));
+
+  Opened skipping = OpenJournal(DefaultEnv(), Options(copy.path(), uint64_t{64} << 20,
+                                                      JournalOptions::Recovery::kSkipCorrupt));
+  REQUIRE(skipping.status.ok());
+  CHECK(PendingIds(skipping.pending) == std::vector<uint64_t>{1, 3});
+  CHECK(skipping.report.skipped_corrupt == 1);
+  CHECK(skipping.journal->next_job_id() == 4);
+}
+
+TEST_CASE("recovery: a DONE before its ACCEPTED fails strict recovery; skipping, the job stays done") {
+  TempDir dir;
+  {
+    Opened o = OpenJournal(DefaultEnv(), Options(dir.path()));
+    REQUIRE(o.status.ok());
+    REQUIRE(AcceptAndWait(o.journal.get(), 1, PayloadFor(1, kPayload)).ok());
+    REQUIRE(DoneAndWait(o.journal.get(), 2).ok());  // as if moved before its ACCEPTED
+    REQUIRE(AcceptAndWait(o.journal.get(), 2, PayloadFor(2, kPayload)).ok());
+  }
+  TempDir copy;
+  CopyDir(dir.path(), copy.path());
+  Opened strict = OpenJournal(DefaultEnv(), Options(dir.path()));
+  CHECK(strict.status.code() == ErrorCode::kJournalFailed);
+  CHECK_THAT(strict.status.message(), Catch::Contains("after its DONE"));
+
+  Opened skipping = OpenJournal(DefaultEnv(), Options(copy.path(), uint64_t{64} << 20,
+                                                      JournalOptions::Recovery::kSkipCorrupt));
+  REQUIRE(skipping.status.ok());
+  CHECK(PendingIds(skipping.pending) == std::vector<uint64_t>{1});  // job 2 does not come back
+}
+
+// A 3 GiB sparse segment was read whole (3.15 GB RSS).  No segment can be that big: strict
+// recovery refuses it without reading it.
+TEST_CASE("recovery: a segment larger than any the writer makes is not read whole") {
+  TempDir dir;
+  {
+    Opened o = OpenJournal(DefaultEnv(), Options(dir.path()));
+    REQUIRE(o.status.ok());
+    REQUIRE(AcceptAndWait(o.journal.get(), 1, PayloadFor(1, kPayload)).ok());
+  }
+  const std::vector<std::string> segments = SegmentFiles(dir.path());
+  REQUIRE(!segments.empty());
+  fs::resize_file(segments.back(), uint64_t{3} << 30);  // sparse: no blocks on disk
+  ResetMaxAllocation();
+  Opened strict = OpenJournal(DefaultEnv(), Options(dir.path()));
+  CHECK(MaxAllocation() < (size_t{64} << 20));
+  CHECK(strict.status.code() == ErrorCode::kJournalFailed);
+  CHECK_THAT(strict.status.message(), Catch::Contains("more than the"));
+}
+
+}  // namespace
+}  // namespace imgsink::daemon::journal::testing

@@ -143,6 +143,7 @@ std::map<std::string, uint64_t> SampleCounters() {
           {"memory_budget", uint64_t{2} << 30},           {"credit_waiting", 4},
           {"dropped", 6},        {"busy", 7},            {"journal_bytes", 8192},
           {"journal_budget", uint64_t{8} << 30},          {"retrying", 1},
+          {"output_blocked", 1},  {"output_blocked_errno", 28},
           {"client.0a0b.in_flight", 9}, {"some_future_counter", 10}};
 }
 
@@ -174,6 +175,9 @@ TEST_CASE("DaemonCounters serves the status counters as counters and gauges") {
   CHECK(e.at("imgsink_memory_budget_bytes") == double(uint64_t{2} << 30));
   CHECK(e.at("imgsink_journal_bytes") == 8192);
   CHECK(e.at("imgsink_journal_budget_bytes") == double(uint64_t{8} << 30));
+  CHECK(e.types.at("imgsink_output_blocked") == "gauge");
+  CHECK(e.at("imgsink_output_blocked") == 1);
+  CHECK(e.at("imgsink_output_blocked_errno") == 28);
   // written/failed/rejected are JobMetrics' (with labels); per-client and unknown keys are
   // not served.
   CHECK(e.samples.size() == CounterMetrics().size());

@@ -57,20 +57,31 @@ TEST_CASE("WriteAtomic writes, creates parents, overwrites, mode 0644", "[output
   CHECK(TempFiles(s.root_dir()).empty());
 }
 
+// Issue 12 row 9: what can never be written is kBadPath at once (never retried), not
+// kWriteFailed.
 TEST_CASE("WriteAtomic refuses reserved names and directories in the way", "[output]") {
   Scratch s;
   CHECK(Write(s.root(), ".imgsink-tmp.0123456789abcdef", "x").code() == ErrorCode::kBadPath);
   CHECK(Write(s.root(), "d/.imgsink-tmp.x", "x").code() == ErrorCode::kBadPath);
-  CHECK(Write(s.root(), ".imgsink-tmp/ok.png", "x").ok());  // only file names are reserved
+  CHECK(Write(s.root(), ".imgsink-tmp.d/ok.png", "x").code() == ErrorCode::kBadPath);  // any component
+  CHECK(Write(s.root(), ".imgsink-tmp/ok.png", "x").ok());  // only the prefix with its dot is reserved
+  const std::string longest(kMaxNameBytes, 'n');
+  CHECK(Write(s.root(), longest, "x").ok());
+  Status status = Write(s.root(), longest + "n", "x");
+  CHECK(status.code() == ErrorCode::kBadPath);
+  CHECK(status.message().find("256 bytes") != std::string::npos);
+  CHECK(Write(s.root(), longest + "n/a.png", "x").code() == ErrorCode::kBadPath);
   fs::create_directories(s.root_dir() + "/dir.png");
-  Status status = Write(s.root(), "dir.png", "x");
-  CHECK(status.code() == ErrorCode::kWriteFailed);
+  status = Write(s.root(), "dir.png", "x");
+  CHECK(status.code() == ErrorCode::kBadPath);
   CHECK(status.message().find("\"dir.png\"") != std::string::npos);
-  CHECK(status.message().find("Is a directory") != std::string::npos);
+  CHECK(status.message().find("is an existing directory") != std::string::npos);
   REQUIRE(Write(s.root(), "file.png", "x").ok());
   status = Write(s.root(), "file.png/inner.png", "x");
-  CHECK(status.code() == ErrorCode::kWriteFailed);
-  CHECK(status.message().find("Not a directory") != std::string::npos);
+  CHECK(status.code() == ErrorCode::kBadPath);
+  CHECK(status.message().find("is a file, not a directory") != std::string::npos);
+  status = Write(s.root(), "file.png/deeper/inner.png", "x");
+  CHECK(status.code() == ErrorCode::kBadPath);
   CHECK(TempFiles(s.root_dir()).empty());
 }
 

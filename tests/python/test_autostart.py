@@ -236,14 +236,29 @@ def test_the_started_daemon_exits_when_idle_and_the_next_save_starts_another(san
 
 @needs_daemon
 def test_idle_exit_waits_for_a_job_in_flight(short_tmp):
-    """A daemon with --idle-exit 1 whose only job is retrying a failed write stays up while
-    the job is in flight, then drains and exits 0 once it ended and 1 s passed."""
+    """A daemon with --idle-exit 1 whose only job waits for a blocked output (a full disk)
+    stays up while the job is in flight, then drains and exits 0 once it ended and 1 s
+    passed."""
     import imgsink
     root = os.path.join(short_tmp, "out")
-    os.mkdir(root)
-    blocker = os.path.join(root, "blocked")
-    with open(blocker, "w"):
-        pass  # a file where the job needs a directory: its writes fail until removed
+    blocked = os.path.join(root, "blocked")
+    os.makedirs(blocked)
+    # A condition that can pass, so the job waits (a file in the way would fail it at once):
+    # as root, a full tmpfs; otherwise a directory we may not write to.
+    mounted = os.geteuid() == 0 and subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", blocked], capture_output=True).returncode == 0
+    filler = os.path.join(blocked, "filler")
+    if mounted:
+        fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            while True:
+                os.write(fd, b"\0" * 4096)
+        except OSError:
+            pass  # ENOSPC: full
+        finally:
+            os.close(fd)
+    else:
+        os.chmod(blocked, 0o555)
     endpoint = f"ipc://{short_tmp}/d.sock"
     daemon = subprocess.Popen(
         [imgsinkd_path(), "--listen", endpoint, "--output-root", root, "--journal", "off",
@@ -255,7 +270,10 @@ def test_idle_exit_waits_for_a_job_in_flight(short_tmp):
             job = client.save_image(_image(0), "blocked/0.png")
             time.sleep(2.5)  # well past the idle time, the job still retrying
             assert daemon.poll() is None, "exited with a job in flight"
-            os.remove(blocker)
+            if mounted:
+                os.remove(filler)
+            else:
+                os.chmod(blocked, 0o755)
             job.result(timeout=10)
         finally:
             client.close()
@@ -269,3 +287,5 @@ def test_idle_exit_waits_for_a_job_in_flight(short_tmp):
         if daemon.poll() is None:
             daemon.kill()
         daemon.wait()
+        if mounted:
+            subprocess.run(["umount", "-l", blocked], capture_output=True)

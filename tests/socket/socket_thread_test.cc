@@ -4,6 +4,7 @@
 #include "daemon/socket/socket_thread.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <catch.hpp>
@@ -66,6 +67,38 @@ TEST_CASE("ipc_mode sets the socket file's mode and lets that group search the d
   Started s(&context, options);
   CHECK((ModeOf(dir.File("run/d.sock")) & 07777) == 0660);
   CHECK((ModeOf(dir.File("run")) & 07777) == 0750);
+}
+
+// Issue 12 row 6: /tmp/imgsink-$UID pre-created 0777 by another user let that user swap the
+// socket and receive a client's frames.
+TEST_CASE("Start refuses an ipc directory others may write or another user owns", "[socket]") {
+  TempDir dir("socket-test");
+  zmq::context_t context;
+  SocketOptions options;
+  options.endpoints = {dir.Endpoint("shared/d.sock")};
+  REQUIRE(::mkdir(dir.File("shared").c_str(), 0700) == 0);
+  REQUIRE(::chmod(dir.File("shared").c_str(), 0777) == 0);  // as another user would leave it
+  {
+    SocketThread thread(&context, options, [](IncomingMessage&&) {});
+    const Status s = thread.Start();
+    CHECK(s.code() == ErrorCode::kBadOption);
+    CHECK_THAT(s.message(), Catch::Contains("writable by others (mode 0777)"));
+    CHECK(::access(dir.File("shared/d.sock").c_str(), F_OK) != 0);  // never bound
+  }
+  REQUIRE(::chmod(dir.File("shared").c_str(), 01777) == 0);  // sticky, as /tmp: others cannot swap
+  {
+    Started s(&context, options);
+    CHECK(S_ISSOCK(ModeOf(dir.File("shared/d.sock"))));
+  }
+  if (::geteuid() == 0) {  // only root can give a directory away
+    REQUIRE(::mkdir(dir.File("theirs").c_str(), 0755) == 0);
+    REQUIRE(::chown(dir.File("theirs").c_str(), 65534, 65534) == 0);
+    options.endpoints = {dir.Endpoint("theirs/d.sock")};
+    SocketThread thread(&context, options, [](IncomingMessage&&) {});
+    const Status s = thread.Start();
+    CHECK(s.code() == ErrorCode::kBadOption);
+    CHECK_THAT(s.message(), Catch::Contains("belongs to uid 65534"));
+  }
 }
 
 TEST_CASE("tcp://127.0.0.1:* is reported with the port it got", "[socket]") {

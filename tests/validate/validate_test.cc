@@ -83,14 +83,19 @@ TEST_CASE("each mode needs {index} and writes one file per image") {
 }
 
 TEST_CASE("validation expands every output path once, and refuses a later bad one") {
-  // A 4091-byte tag + "{index}.png": index 0..9 gives 4096 bytes, index 10 one too many.
+  // A 4091-byte tag + "{index}.png": index 0..9 gives 4096 bytes, index 10 one too many.  (In
+  // components of at most 255 bytes, which the writer can create.)
+  std::string tag;
+  for (int i = 0; i < 20; ++i) tag += std::string(200, 'a') + "/";
+  tag += std::string(71, 'a');
+  REQUIRE(tag.size() == 4091);
   SaveRequest r = Request(DType::kUint8, {10, 1, 1, 1}, Layout::kNCHW, "{tag}{index}.png");
   r.mode = OutputMode::kEach;
-  r.metadata = {{"tag", std::string(4091, 'a')}};
+  r.metadata = {{"tag", tag}};
   SavePlan plan;
   REQUIRE(ValidateSave(r, Bytes(r), {}, &plan).ok());
   REQUIRE(plan.paths.size() == 10);
-  CHECK(plan.paths[9] == std::string(4091, 'a') + "9.png");
+  CHECK(plan.paths[9] == tag + "9.png");
   r.shape = {11, 1, 1, 1};
   CHECK(Code(r, Bytes(r)) == ErrorCode::kBadPath);
   SaveRequest grid = Request(DType::kFloat32, {4, 3, 2, 2}, Layout::kNCHW, "g/{step}.png");
@@ -176,6 +181,34 @@ TEST_CASE("format comes from the option, else the extension") {
   SaveRequest upper = Request(DType::kFloat32, {3, 3, 3}, Layout::kCHW, "X.JPEG");
   REQUIRE(ValidateSave(upper, Bytes(upper), {}, &plan).ok());
   CHECK(plan.format == OutputFormat::kJpeg);
+}
+
+// Issue 12 row 9: names the writer can never create were acknowledged, then failed after
+// ~12.7 s of retries; invalid UTF-8 reached the manifest mangled.  Now refused before the ack.
+TEST_CASE("paths the writer cannot create are refused before the job is acknowledged") {
+  const std::string long_name(256, 'a');
+  for (const std::string& path :
+       {long_name + ".png", long_name + "/x.png", "d/" + long_name + ".png",
+        std::string(".imgsink-tmp.0123456789abcdef.png"), std::string("d/.imgsink-tmp.x/y.png"),
+        std::string("bad\xff.png"), std::string("d\xc3(/x.png"), std::string("\xed\xa0\x80.png"),
+        std::string("manifest.jsonl")}) {
+    SaveRequest r = Request(DType::kFloat32, {3, 3, 3}, Layout::kCHW, path);
+    r.format = OutputFormat::kPng;
+    INFO(path);
+    SavePlan plan;
+    const Status s = ValidateSave(r, Bytes(r), {}, &plan);
+    CHECK(s.code() == ErrorCode::kBadPath);
+  }
+  // Mode each: every expanded path is checked (a meta value can make any of them bad).
+  SaveRequest each = Request(DType::kFloat32, {2, 3, 3, 3}, Layout::kNCHW, "{k}/{index}.png");
+  each.mode = OutputMode::kEach;
+  each.metadata["k"] = std::string(300, 'k');
+  CHECK(Code(each, Bytes(each)) == ErrorCode::kBadPath);
+  each.metadata["k"] = "caf\xc3\xa9";  // valid UTF-8 passes
+  CHECK(Code(each, Bytes(each)) == ErrorCode::kOk);
+  SaveRequest fits = Request(DType::kFloat32, {3, 3, 3}, Layout::kCHW,
+                             std::string(251, 'a') + ".png");  // 255 bytes
+  CHECK(Code(fits, Bytes(fits)) == ErrorCode::kOk);
 }
 
 TEST_CASE("paths that escape the root are refused") {

@@ -171,6 +171,7 @@ def _spawn(endpoint: str, sock_dir: str) -> bool:
     journal = os.path.join(state, "journal")
     root = os.path.join(state, "out")
     try:
+        os.makedirs(state, mode=0o700, exist_ok=True)
         os.makedirs(journal, mode=0o700, exist_ok=True)
         os.makedirs(root, mode=0o700, exist_ok=True)
         log_file = open(os.path.join(state, "imgsinkd.log"), "ab")

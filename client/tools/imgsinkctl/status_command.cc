@@ -63,6 +63,17 @@ void PrintTable(const std::string& endpoint, const Counters& c, std::ostream& ou
     Row(out, row[1], std::to_string(c.at(row[0])));
     shown.insert(row[0]);
   }
+  if (c.count("output_blocked") != 0) {
+    // A condition that can pass (disk full, EIO, store down) holds the accepted jobs back
+    // and stops new credit until a write succeeds.
+    const uint64_t err = Get(c, "output_blocked_errno");
+    Row(out, "output", Get(c, "output_blocked") == 0
+                           ? "writing"
+                           : "BLOCKED" + (err != 0 ? " (errno " + std::to_string(err) + ")" : std::string()) +
+                                 ": jobs wait, no new credit");
+    shown.insert("output_blocked");
+    shown.insert("output_blocked_errno");
+  }
   Row(out, "memory", OfBudget(Get(c, "memory_bytes"), Get(c, "memory_budget")));
   if (Get(c, "journal_budget") == 0 && Get(c, "journal_bytes") == 0) {
     Row(out, "journal", "off");
