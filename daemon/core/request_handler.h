@@ -3,7 +3,8 @@
 //   OnMessage:  decode -> credit check (CreditLedger) -> validate -> Pipeline::Submit
 //   replies:    credit grants and refusals, save acks and refusals, done events, status
 //
-// It owns the credit ledger (admission/credit_ledger.h) and the per-client in-flight counts.
+// It owns the credit ledger (admission/credit_ledger.h) and the per-client in-flight counts
+// (peer_table.h: clients are named by daemon-assigned numbers, never by routing id).
 // Server (server.h) builds it, routes the socket's messages and timer to it, and posts the
 // pipeline's events (durable, bytes held, done) to it; Server keeps the lifecycle (start-up,
 // recovery and replay, CURVE keys, reload, shutdown).
@@ -27,9 +28,11 @@
 
 #include "daemon/admission/credit_ledger.h"
 #include "daemon/core/job.h"
+#include "daemon/core/peer_table.h"
 #include "daemon/core/pipeline.h"
 #include "daemon/core/stats.h"
 #include "daemon/journal/journal.h"
+#include "daemon/log/log_limiter.h"
 #include "daemon/socket/socket_thread.h"
 #include "daemon/validate/validate.h"
 #include "imgsink/proto/messages.h"
@@ -131,7 +134,8 @@ class RequestHandler {
   // Socket thread only.
   CreditLedger ledger_;
   uint64_t next_job_id_ = 1;  // when the journal is off (else the journal allocates ids)
-  std::map<std::string, uint64_t> in_flight_by_client_;
+  PeerTable peers_;           // client numbers ("p<N>") and jobs in flight per client
+  LogLimiter refusal_log_;    // "request refused" lines
   std::vector<CreditLedger::Answer> answers_;  // scratch, empty between calls
 };
 
