@@ -122,6 +122,7 @@ void RequestHandler::HandleSave(const std::string& client, SaveRequest&& req,
   auto owner = std::make_shared<zmq::message_t>(std::move(tensor));  // no copy of the pixels
   job->tensor = Bytes{static_cast<const uint8_t*>(owner->data()), owner->size(), owner};
   peers_.JobStarted(client);
+  stats_->clients_in_flight.store(peers_.peers_in_flight(), std::memory_order_relaxed);
   stats_->bytes_received.fetch_add(size, std::memory_order_relaxed);
   stats_->job_metrics.JobReceived(size);
   if (!journal_) Accepted(job);  // no durability promised: ack at once
@@ -140,6 +141,7 @@ void RequestHandler::Accepted(const std::shared_ptr<Job>& job) {
 void RequestHandler::Done(const std::shared_ptr<Job>& job, const Status& status) {
   AssertInSocketThread("RequestHandler::Done");
   peers_.JobEnded(job->client);
+  stats_->clients_in_flight.store(peers_.peers_in_flight(), std::memory_order_relaxed);
   AdjustHeld(-int64_t(job->held_bytes));
   const bool acked = job->journaled || !journal_;
   if (!acked) {  // ended before it was durable: the client still waits for its one reply
@@ -162,6 +164,7 @@ void RequestHandler::AdjustHeld(int64_t delta) {
 void RequestHandler::AddReplayed(const std::string& client, uint64_t held_bytes) {
   AssertInSocketThread("RequestHandler::AddReplayed");
   peers_.JobStarted(client);
+  stats_->clients_in_flight.store(peers_.peers_in_flight(), std::memory_order_relaxed);
   AdjustHeld(int64_t(held_bytes));
 }
 
@@ -211,9 +214,14 @@ void RequestHandler::ReplyError(const std::string& client, uint64_t request_id, 
   stats_->rejected.fetch_add(1, std::memory_order_relaxed);
   stats_->job_metrics.RequestRefused(status.code());
   std::string note;
-  if (status.code() != ErrorCode::kBusy && refusal_log_.Allow(Clock::now(), &note)) {
-    LogInfo("request " + std::to_string(request_id) + " from " + peers_.Name(client) +
-            " refused: " + status.ToString() + note);
+  if (status.code() != ErrorCode::kBusy) {
+    if (refusal_log_.Allow(Clock::now(), &note)) {
+      LogInfo("request " + std::to_string(request_id) + " from " + peers_.Name(client) +
+              " refused: " + status.ToString() + note);
+    } else {
+      stats_->log_lines_suppressed.store(refusal_log_.suppressed_total(),
+                                         std::memory_order_relaxed);
+    }
   }
   Reply reply;
   reply.request_id = request_id;
@@ -227,10 +235,8 @@ std::map<std::string, uint64_t> RequestHandler::Counters() const {
   for (const auto& [number, n] : peers_.InFlight(kMaxClientsShown, &omitted_peers, &omitted_jobs)) {
     c["client.p" + std::to_string(number) + ".in_flight"] = n;
   }
-  c["clients_in_flight"] = peers_.peers_in_flight();
   c["clients_not_shown"] = omitted_peers;
   c["in_flight_not_shown"] = omitted_jobs;
-  c["log_lines_suppressed"] = refusal_log_.suppressed_total();
   return c;
 }
 
