@@ -68,9 +68,11 @@ class RequestHandler {
   // --- Socket thread only ---
 
   // Answers one client message (SocketThread::MessageHandler).  A status request is answered
-  // at once.  A credit request is granted, refused or queued by the ledger.  A save must come
+  // at once (clients named p<N>, at most kMaxClientsShown of them).  A credit request is granted, refused or queued by the ledger.  A save must come
   // with that much credit (else no_credit, and the credit is left as it was); it is then
-  // validated (an invalid save gives its bytes back), submitted to the pipeline and acked: at
+  // validated (an invalid save gives its bytes back), charged its rendered footprint when that
+  // is larger (CreditLedger::HoldExtra: too_large over capacity, busy when it cannot be held
+  // now), submitted to the pipeline and acked: at
   // once with the journal off, else by Accepted() once its ACCEPTED record is durable.  While
   // not accepting (StopAccepting) credit requests and saves are refused.
   void OnMessage(IncomingMessage&& msg);
