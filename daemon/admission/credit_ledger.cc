@@ -35,10 +35,12 @@ void CreditLedger::Request(const std::string& client, const CreditRequest& req,
                               0});
     return;
   }
-  ClientState& state = clients_[client];
-  state.last_activity = now;
+  // last_activity is touched only by a grant or a save: a refused request (or a wait, which
+  // may end refused) must not keep credit the client holds from expiring -- a client holding
+  // the whole budget could otherwise keep it forever with one refused request per TTL -- nor
+  // add an entry to clients_.
   if (turns_.empty() && Fits(req.bytes)) {
-    return Grant(client, &state, req.request_id, req.bytes, now, answers);
+    return Grant(client, &clients_[client], req.request_id, req.bytes, now, answers);
   }
   if (req.policy != BusyPolicy::kBlock || req.timeout_ms == 0) {
     return Refuse(client, req.request_id, req.policy,
@@ -48,6 +50,7 @@ void CreditLedger::Request(const std::string& client, const CreditRequest& req,
                                                                   " budget bytes in use"),
                   answers);
   }
+  ClientState& state = clients_[client];
   if (state.waiting.empty()) turns_.push_back(client);
   state.waiting.push_back(
       Waiting{req.request_id, req.bytes, now + std::chrono::milliseconds(req.timeout_ms)});
@@ -61,6 +64,13 @@ bool CreditLedger::Consume(const std::string& client, uint64_t bytes, Clock::tim
   it->second.last_activity = now;
   reserved_ -= bytes;
   held_ += bytes;
+  return true;
+}
+
+bool CreditLedger::HoldExtra(uint64_t tensor_bytes, uint64_t extra) {
+  if (extra > Capacity()) return false;
+  if (!Fits(extra) && extra > kOverCommitFactor * tensor_bytes + kOverCommitSlack) return false;
+  held_ += extra;
   return true;
 }
 
@@ -142,11 +152,15 @@ CreditLedger::Clock::time_point CreditLedger::Tick(Clock::time_point now,
       it = clients_.erase(it);  // forget idle clients: the map stays bounded
       continue;
     }
-    next = std::min(next, expiry);
+    // The expiry matters only while there is credit to take back or an entry to forget (a
+    // waiting client with neither would otherwise ask for a timer in the past: a busy loop).
+    if (state.credit > 0 || state.waiting.empty()) next = std::min(next, expiry);
     for (const Waiting& w : state.waiting) next = std::min(next, w.deadline);
     ++it;
   }
+  const size_t before = answers->size();
   ServeWaiting(now, answers);
+  if (answers->size() > before) next = std::min(next, now + budgets_.credit_ttl);  // new grants
   return next;
 }
 

@@ -6,6 +6,8 @@
 // fit the budgets, so tensor bytes in the daemon never exceed what was granted.  Accounting:
 //   used = reserved (granted, not yet received) + held (bytes of jobs in RAM)
 //   grant S only if used + S <= memory_budget  (and journal bytes + used + S <= journal_budget)
+// Only a grant and a save count as a client's activity for the credit TTL: a refused request, or
+// one that waits, never keeps the credit a client holds from going back to the pool.
 // Waiting requests are served round-robin over clients, one grant per client per turn, each
 // client's requests in order; a head request that does not fit holds the turn, so smaller
 // requests never overtake it and big ones are not starved.
@@ -56,6 +58,20 @@ class CreditLedger {
   // move from reserved to held.  Returns false iff the client's credit is smaller (nothing
   // changes then).
   bool Consume(const std::string& client, uint64_t bytes, Clock::time_point now);
+
+  // A consumed save will hold `extra` bytes more than its tensor (its rendered canvases and
+  // encoder buffer are larger: padding, gray to RGB, 16-bit output).  Returns true iff they are
+  // now held: when they fit the budgets, or -- so that ordinary saves never bounce -- when
+  // `extra` <= kOverCommitFactor x `tensor_bytes` + kOverCommitSlack (gray uint8 to RGB with
+  // its encode room is about 5x; used bytes then stay under (1 + factor) x the budget, as every
+  // held tensor byte was granted within it).  Returns false (nothing changes) otherwise, and
+  // always when `extra` > capacity(): the save is then refused (busy, or too_large).
+  static constexpr uint64_t kOverCommitFactor = 4;
+  static constexpr uint64_t kOverCommitSlack = 64 * 1024;
+  bool HoldExtra(uint64_t tensor_bytes, uint64_t extra);
+
+  // The largest charge that could ever be granted or held at once.
+  uint64_t capacity() const { return Capacity(); }
 
   // A job's bytes in RAM changed by `delta` (render made them smaller/larger; a replayed job
   // arrived, +bytes; a job ended, -bytes).  Frees room and grants waiting requests.

@@ -85,6 +85,19 @@ void AddOptions(CLI::App* app, DaemonOptions* o, TextOptions* t) {
   app->add_option("--max-pixels-per-image", o->max_pixels_per_image,
                   "largest output image accepted, in pixels (width x height)")
       ->capture_default_str();
+  app->add_option("--max-files-per-request", o->max_files_per_request,
+                  "most files one save may write (mode each: the batch size); more is too_large")
+      ->capture_default_str();
+  app->add_option("--max-metadata-bytes", o->max_metadata_bytes,
+                  "most metadata bytes (keys + values) per save; every file and manifest line "
+                  "carries them, and files x metadata bytes is at most 16 MiB (too_large)")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
+  app->add_option("--max-pending-replies", o->max_pending_replies,
+                  "replies and done events queued to one client that does not read; beyond "
+                  "them its replies are dropped (its jobs still finish)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 24))
+      ->capture_default_str();
   app->add_option("--journal", t->journal,
                   "on: acknowledge a job only once it is durable on disk; off: no durability "
                   "(benchmarks, or when losing queued images on a crash is fine)")
@@ -219,7 +232,8 @@ Status FinalizeOptions(DaemonOptions* options) {
                                                ": several output roots must all be local directories");
     }
   }
-  if (options->max_request_bytes == 0 || options->max_pixels_per_image == 0) {
+  if (options->max_request_bytes == 0 || options->max_pixels_per_image == 0 ||
+      options->max_files_per_request == 0) {
     return Status(ErrorCode::kBadOption, "limits must be positive");
   }
   if (options->memory_budget == 0) {
@@ -275,6 +289,10 @@ bool OnlyReloadableDiffer(const DaemonOptions& a, const DaemonOptions& b,
   if (a.journal != b.journal || a.journal_dir != b.journal_dir) differ.push_back("journal/journal_dir");
   if (a.max_request_bytes != b.max_request_bytes) differ.push_back("max_request_bytes");
   if (a.max_pixels_per_image != b.max_pixels_per_image) differ.push_back("max_pixels_per_image");
+  if (a.max_files_per_request != b.max_files_per_request ||
+      a.max_metadata_bytes != b.max_metadata_bytes || a.max_pending_replies != b.max_pending_replies) {
+    differ.push_back("max_files_per_request/max_metadata_bytes/max_pending_replies");
+  }
   if (a.metrics_listen != b.metrics_listen) differ.push_back("metrics_listen");
   if (a.idle_exit_s != b.idle_exit_s) differ.push_back("idle_exit");
   if (a.write_tries != b.write_tries || a.retry_max_delay_ms != b.retry_max_delay_ms) {
@@ -310,6 +328,9 @@ std::string FormatConfig(const DaemonOptions& o) {
   num("workers", o.workers);
   num("max_request_bytes", o.max_request_bytes);
   num("max_pixels_per_image", o.max_pixels_per_image);
+  num("max_files_per_request", o.max_files_per_request);
+  num("max_metadata_bytes", o.max_metadata_bytes);
+  num("max_pending_replies", o.max_pending_replies);
   str("journal", o.journal ? "on" : "off");
   str("journal_dir", o.journal_dir);
   str("journal_recovery", o.journal_skip_corrupt ? "skip-corrupt" : "strict");

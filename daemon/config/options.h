@@ -46,6 +46,10 @@ struct DaemonOptions {
   // Validation limits (see daemon/validate/validate.h).
   uint64_t max_request_bytes = uint64_t{1} << 30;      // tensor frame bytes per request
   uint64_t max_pixels_per_image = uint64_t{1} << 28;   // output pixels (width x height)
+  uint64_t max_files_per_request = 4096;                // files one save may write (mode each)
+  uint64_t max_metadata_bytes = 16 * 1024;             // metadata keys + values per save
+  // Messages queued to one client that does not read before its replies are dropped.
+  uint64_t max_pending_replies = 1000;
 
   // Durability (daemon/journal/JOURNAL_FORMAT.md).
   bool journal = true;  // false: jobs live in RAM only and are acked before anything is durable

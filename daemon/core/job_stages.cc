@@ -14,6 +14,9 @@
 namespace imgsink::daemon {
 namespace {
 
+// A worker keeps an encode buffer up to this size between jobs; a larger one is freed.
+constexpr size_t kKeptEncodeBufferBytes = 8 << 20;
+
 // Per-worker encoders (one per format, made on first use) and buffer, reused across jobs.
 struct WorkerEncoders {
   std::vector<uint8_t> encoded;
@@ -75,6 +78,9 @@ Status WriteImageGroup(const daemon::Job& job, size_t first, OutputSink* sink,
   }
   if (s.ok()) s = batch->Commit();
   if (!s.ok()) written->clear();
+  // The buffer is reused across jobs, but one huge image must not pin its size on this worker
+  // for the daemon's life: only what the budget charged the job for may stay held.
+  if (w.encoded.capacity() > kKeptEncodeBufferBytes) std::vector<uint8_t>().swap(w.encoded);
   return s;
 }
 

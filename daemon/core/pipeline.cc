@@ -68,6 +68,9 @@ void Pipeline::Prepare(const std::shared_ptr<daemon::Job>& job) {
   }
   uint64_t rendered = 0;
   for (const Image& image : job->images) rendered += image.pixels.size();
+  // The images stay, and encoding needs room next to them: the job keeps the footprint
+  // validation computed (never less than what render actually made).
+  rendered = std::max(rendered, job->plan.footprint_bytes);
   const int64_t delta = int64_t(rendered) - int64_t(job->held_bytes);
   job->tensor = Bytes();  // the tensor frame goes back to libzmq / the allocator now
   job->held_bytes = rendered;

@@ -9,18 +9,10 @@
 namespace imgsink::daemon {
 namespace {
 
-// A short printable name for a client (its routing id, after the socket byte), for counters
-// and logs.
-std::string ClientTag(const std::string& client) {
-  static const char kHex[] = "0123456789abcdef";
-  const std::string routing_id = client.empty() ? client : client.substr(1);
-  std::string hex;
-  for (size_t i = 0; i < routing_id.size() && i < 8; ++i) {
-    hex += kHex[static_cast<unsigned char>(routing_id[i]) >> 4];
-    hex += kHex[static_cast<unsigned char>(routing_id[i]) & 15];
-  }
-  return hex;
-}
+// A status reply lists at most this many clients by name (those with most jobs in flight) and
+// counts the rest, so it stays far below the 64 KiB clients accept however many clients there
+// are (issue 12, row 8).
+constexpr size_t kMaxClientsShown = 64;
 
 }  // namespace
 
@@ -102,6 +94,23 @@ void RequestHandler::HandleSave(const std::string& client, SaveRequest&& req,
   } else {
     s = ValidateSave(req, size, limits_, &job->plan);
   }
+  if (s.ok() && job->plan.footprint_bytes > size) {
+    // Rendered bytes beyond the tensor's (issue 12, row 1): held too, or the save is refused.
+    const uint64_t extra = job->plan.footprint_bytes - size;
+    if (job->plan.footprint_bytes > ledger_.capacity()) {
+      s = Status(ErrorCode::kTooLarge,
+                 "rendering this save needs " + std::to_string(job->plan.footprint_bytes) +
+                     " bytes (canvas with padding, channels, encoder buffer), over the daemon's "
+                     "limit of " + std::to_string(ledger_.capacity()) + " bytes");
+    } else if (!ledger_.HoldExtra(size, extra)) {
+      s = Status(ErrorCode::kBusy,
+                 "no room now for the " + std::to_string(job->plan.footprint_bytes) +
+                     " bytes this save renders to (" + std::to_string(size) +
+                     " tensor bytes): retry later");
+    } else {
+      job->held_bytes = job->plan.footprint_bytes;
+    }
+  }
   if (!s.ok()) {
     AdjustHeld(-int64_t(size));
     stats_->job_metrics.SaveRefused(s.code());
@@ -112,7 +121,8 @@ void RequestHandler::HandleSave(const std::string& client, SaveRequest&& req,
   job->request = std::move(req);
   auto owner = std::make_shared<zmq::message_t>(std::move(tensor));  // no copy of the pixels
   job->tensor = Bytes{static_cast<const uint8_t*>(owner->data()), owner->size(), owner};
-  ++in_flight_by_client_[client];
+  peers_.JobStarted(client);
+  stats_->clients_in_flight.store(peers_.peers_in_flight(), std::memory_order_relaxed);
   stats_->bytes_received.fetch_add(size, std::memory_order_relaxed);
   stats_->job_metrics.JobReceived(size);
   if (!journal_) Accepted(job);  // no durability promised: ack at once
@@ -130,7 +140,8 @@ void RequestHandler::Accepted(const std::shared_ptr<Job>& job) {
 
 void RequestHandler::Done(const std::shared_ptr<Job>& job, const Status& status) {
   AssertInSocketThread("RequestHandler::Done");
-  if (--in_flight_by_client_[job->client] == 0) in_flight_by_client_.erase(job->client);
+  peers_.JobEnded(job->client);
+  stats_->clients_in_flight.store(peers_.peers_in_flight(), std::memory_order_relaxed);
   AdjustHeld(-int64_t(job->held_bytes));
   const bool acked = job->journaled || !journal_;
   if (!acked) {  // ended before it was durable: the client still waits for its one reply
@@ -152,7 +163,8 @@ void RequestHandler::AdjustHeld(int64_t delta) {
 
 void RequestHandler::AddReplayed(const std::string& client, uint64_t held_bytes) {
   AssertInSocketThread("RequestHandler::AddReplayed");
-  ++in_flight_by_client_[client];
+  peers_.JobStarted(client);
+  stats_->clients_in_flight.store(peers_.peers_in_flight(), std::memory_order_relaxed);
   AdjustHeld(int64_t(held_bytes));
 }
 
@@ -212,9 +224,15 @@ void RequestHandler::SendReply(const std::string& client, const Reply& reply) {
 void RequestHandler::ReplyError(const std::string& client, uint64_t request_id, Status status) {
   stats_->rejected.fetch_add(1, std::memory_order_relaxed);
   stats_->job_metrics.RequestRefused(status.code());
+  std::string note;
   if (status.code() != ErrorCode::kBusy) {
-    LogInfo("request " + std::to_string(request_id) + " from " + ClientTag(client) +
-            " refused: " + status.ToString());
+    if (refusal_log_.Allow(Clock::now(), &note)) {
+      LogInfo("request " + std::to_string(request_id) + " from " + peers_.Name(client) +
+              " refused: " + status.ToString() + note);
+    } else {
+      stats_->log_lines_suppressed.store(refusal_log_.suppressed_total(),
+                                         std::memory_order_relaxed);
+    }
   }
   Reply reply;
   reply.request_id = request_id;
@@ -224,9 +242,12 @@ void RequestHandler::ReplyError(const std::string& client, uint64_t request_id, 
 
 std::map<std::string, uint64_t> RequestHandler::Counters() const {
   std::map<std::string, uint64_t> c = counters_();
-  for (const auto& [client, n] : in_flight_by_client_) {
-    c["client." + ClientTag(client) + ".in_flight"] = n;
+  uint64_t omitted_peers = 0, omitted_jobs = 0;
+  for (const auto& [number, n] : peers_.InFlight(kMaxClientsShown, &omitted_peers, &omitted_jobs)) {
+    c["client.p" + std::to_string(number) + ".in_flight"] = n;
   }
+  c["clients_not_shown"] = omitted_peers;
+  c["in_flight_not_shown"] = omitted_jobs;
   return c;
 }
 

@@ -3,7 +3,8 @@
 //   OnMessage:  decode -> credit check (CreditLedger) -> validate -> Pipeline::Submit
 //   replies:    credit grants and refusals, save acks and refusals, done events, status
 //
-// It owns the credit ledger (admission/credit_ledger.h) and the per-client in-flight counts.
+// It owns the credit ledger (admission/credit_ledger.h) and the per-client in-flight counts
+// (peer_table.h: clients are named by daemon-assigned numbers, never by routing id).
 // Server (server.h) builds it, routes the socket's messages and timer to it, and posts the
 // pipeline's events (durable, bytes held, done) to it; Server keeps the lifecycle (start-up,
 // recovery and replay, CURVE keys, reload, shutdown).
@@ -27,9 +28,11 @@
 
 #include "daemon/admission/credit_ledger.h"
 #include "daemon/core/job.h"
+#include "daemon/core/peer_table.h"
 #include "daemon/core/pipeline.h"
 #include "daemon/core/stats.h"
 #include "daemon/journal/journal.h"
+#include "daemon/log/log_limiter.h"
 #include "daemon/socket/socket_thread.h"
 #include "daemon/validate/validate.h"
 #include "imgsink/proto/messages.h"
@@ -65,9 +68,11 @@ class RequestHandler {
   // --- Socket thread only ---
 
   // Answers one client message (SocketThread::MessageHandler).  A status request is answered
-  // at once.  A credit request is granted, refused or queued by the ledger.  A save must come
+  // at once (clients named p<N>, at most kMaxClientsShown of them).  A credit request is granted, refused or queued by the ledger.  A save must come
   // with that much credit (else no_credit, and the credit is left as it was); it is then
-  // validated (an invalid save gives its bytes back), submitted to the pipeline and acked: at
+  // validated (an invalid save gives its bytes back), charged its rendered footprint when that
+  // is larger (CreditLedger::HoldExtra: too_large over capacity, busy when it cannot be held
+  // now), submitted to the pipeline and acked: at
   // once with the journal off, else by Accepted() once its ACCEPTED record is durable.  While
   // not accepting (StopAccepting) credit requests and saves are refused.
   void OnMessage(IncomingMessage&& msg);
@@ -135,7 +140,8 @@ class RequestHandler {
   // Socket thread only.
   CreditLedger ledger_;
   uint64_t next_job_id_ = 1;  // when the journal is off (else the journal allocates ids)
-  std::map<std::string, uint64_t> in_flight_by_client_;
+  PeerTable peers_;           // client numbers ("p<N>") and jobs in flight per client
+  LogLimiter refusal_log_;    // "request refused" lines
   std::vector<CreditLedger::Answer> answers_;  // scratch, empty between calls
 };
 

@@ -16,11 +16,20 @@ namespace {
 // Room for the header frame on top of the largest tensor frame (PROTOCOL.md "Limits").
 constexpr uint64_t kHeaderRoom = 64 * 1024;
 
-CreditLedger::Budgets BudgetsOf(const DaemonOptions& o) {
+// The largest tensor frame a connection may deliver: what the largest grant could cover.
+// libzmq applies ZMQ_MAXMSGSIZE to a connection when it opens, so it is fixed at start: a
+// reload that raises the memory budget does not raise it (issue 12, row 4: a peer sending
+// more than any credit covers is cut off before its frame is received whole).
+uint64_t MaxTensorFrame(const DaemonOptions& started) {
+  return std::min(started.max_request_bytes, started.memory_budget);
+}
+
+// `started`: the options the daemon started with (for the frame limit).
+CreditLedger::Budgets BudgetsOf(const DaemonOptions& o, const DaemonOptions& started) {
   CreditLedger::Budgets b;
   b.memory_bytes = o.memory_budget;
   b.journal_bytes = o.journal ? o.journal_budget : 0;
-  b.max_request_bytes = o.max_request_bytes;
+  b.max_request_bytes = std::min(o.max_request_bytes, MaxTensorFrame(started));
   b.credit_ttl = std::chrono::milliseconds(o.credit_ttl_ms);
   return b;
 }
@@ -46,7 +55,8 @@ Status Server::StartSocket() {
     const bool curve = IsTcpEndpoint(e) && !options_.curve_secret_key.empty();
     (curve ? socket_options.curve_endpoints : socket_options.endpoints).push_back(e);
   }
-  socket_options.max_frame_bytes = options_.max_request_bytes + kHeaderRoom;
+  socket_options.max_frame_bytes = MaxTensorFrame(options_) + kHeaderRoom;
+  socket_options.send_hwm = int(options_.max_pending_replies);
   if (!options_.ipc_mode.empty()) {
     socket_options.ipc_mode = int(std::strtoul(options_.ipc_mode.c_str(), nullptr, 8));
   }
@@ -66,9 +76,12 @@ Status Server::StartSocket() {
       [this](IncomingMessage&& msg) { handler_->OnMessage(std::move(msg)); },
       [this](SocketThread::Clock::time_point now) { return handler_->OnTimer(now); });
   daemon::RequestHandler::Options handler_options;
-  handler_options.limits = ValidationLimits{options_.max_request_bytes,
-                                            options_.max_pixels_per_image, path_rules_};
-  handler_options.budgets = BudgetsOf(options_);
+  handler_options.limits.max_request_bytes = options_.max_request_bytes;
+  handler_options.limits.max_pixels_per_image = options_.max_pixels_per_image;
+  handler_options.limits.paths = path_rules_;
+  handler_options.limits.max_files_per_request = options_.max_files_per_request;
+  handler_options.limits.max_metadata_bytes = options_.max_metadata_bytes;
+  handler_options.budgets = BudgetsOf(options_, options_);
   daemon::RequestHandler::Parts parts;
   parts.socket = socket_.get();
   parts.pipeline = pipeline_.get();
@@ -224,7 +237,7 @@ void Server::Replay(std::vector<journal::RecoveredJob>* pending) {
 
 void Server::Reload(const DaemonOptions& reloaded) {
   pipeline_->SetWorkers(reloaded.workers);
-  const CreditLedger::Budgets budgets = BudgetsOf(reloaded);
+  const CreditLedger::Budgets budgets = BudgetsOf(reloaded, options_);
   memory_budget_ = budgets.memory_bytes;
   journal_budget_ = budgets.journal_bytes;
   socket_->Post([this, budgets] { handler_->SetBudgets(budgets); });
@@ -277,6 +290,7 @@ std::map<std::string, uint64_t> Server::Counters() const {
   // Jobs taken in and not ended, whatever their stage (also those waiting for the journal's
   // fsync, which no other counter covers): zero means idle.
   c["in_flight"] = pipeline_ ? pipeline_->in_flight() : 0;
+  c["replies_dropped"] = socket_ ? socket_->replies_dropped() : 0;
   return c;
 }
 

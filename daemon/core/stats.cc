@@ -23,6 +23,8 @@ std::map<std::string, uint64_t> Stats::Snapshot() const {
       {"credit_waiting", credit_waiting.load(std::memory_order_relaxed)},
       {"dropped", dropped.load(std::memory_order_relaxed)},
       {"busy", busy.load(std::memory_order_relaxed)},
+      {"clients_in_flight", clients_in_flight.load(std::memory_order_relaxed)},
+      {"log_lines_suppressed", log_lines_suppressed.load(std::memory_order_relaxed)},
   };
 }
 

@@ -28,6 +28,9 @@ struct Stats {
   std::atomic<uint64_t> credit_waiting{0};  // credit requests waiting for room
   std::atomic<uint64_t> dropped{0};         // drop-policy credit requests refused
   std::atomic<uint64_t> busy{0};            // block/error-policy credit requests refused
+  // Mirrors of the request handler's peer table and log limiter (socket thread).
+  std::atomic<uint64_t> clients_in_flight{0};     // clients with jobs in flight
+  std::atomic<uint64_t> log_lines_suppressed{0};  // refusal lines the log rate limit left out
   // Per-event instruments for Prometheus (daemon/metrics/README.md); thread-safe.
   metrics::JobMetrics job_metrics;
 

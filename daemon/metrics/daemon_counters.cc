@@ -25,7 +25,13 @@ const std::vector<CounterMetric>& CounterMetrics() {
        "Credit requests with the drop policy refused for lack of room"},
       {"busy", "imgsink_credit_busy_total", MetricType::Counter,
        "Credit requests with the block or error policy refused as busy"},
+      {"replies_dropped", "imgsink_replies_dropped_total", MetricType::Counter,
+       "Replies and done events dropped: their client had --max-pending-replies unread, or was gone"},
+      {"log_lines_suppressed", "imgsink_log_lines_suppressed_total", MetricType::Counter,
+       "Refusal log lines left out by the log rate limit"},
       // Levels, now.
+      {"clients_in_flight", "imgsink_peers_with_jobs", MetricType::Gauge,
+       "Clients with jobs in flight"},
       {"queued", "imgsink_jobs_queued", MetricType::Gauge,
        "Accepted jobs waiting for a worker"},
       {"in_progress", "imgsink_jobs_in_progress", MetricType::Gauge,

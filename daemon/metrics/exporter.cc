@@ -22,6 +22,9 @@ bool IsHostPort(const std::string& listen) {
   return true;
 }
 
+constexpr int kThreads = 8;
+constexpr int kRequestTimeoutMs = 1000;
+
 }  // namespace
 
 Status Exporter::Start(const std::string& listen,
@@ -34,8 +37,18 @@ Status Exporter::Start(const std::string& listen,
   auto e = std::make_unique<Exporter>(Token());
   e->collectables_ = std::move(collectables);
   try {
-    // Two threads: a scrape takes well under a millisecond; a second one covers a slow client.
-    e->exposer_ = std::make_unique<prometheus::Exposer>(listen, 2);
+    // civetweb gives each connection a worker thread until the request is read.  With its
+    // defaults (a 30 s request timeout) three idle tcp connections held both of our threads
+    // and delayed scrapes by 30 s (issue 12, row 13).  So: more threads, no keep-alive, and a
+    // request that is not read within kRequestTimeoutMs loses its thread (a scrape's request
+    // arrives at once).  Idle connections beyond kThreads then delay a scrape by at most that.
+    e->exposer_ = std::make_unique<prometheus::Exposer>(std::vector<std::string>{
+        "listening_ports", listen,
+        "num_threads", std::to_string(kThreads),
+        "request_timeout_ms", std::to_string(kRequestTimeoutMs),
+        "linger_timeout_ms", "0",
+        "enable_keep_alive", "no",
+    });
     for (const auto& c : e->collectables_) e->exposer_->RegisterCollectable(c);
     const std::vector<int> ports = e->exposer_->GetListeningPorts();
     if (ports.empty()) return Status(ErrorCode::kInternal, "metrics server bound no port");

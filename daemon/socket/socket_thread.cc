@@ -95,7 +95,11 @@ SocketThread::~SocketThread() { Stop(); }
 Status SocketThread::Bind(zmq::socket_t* router, const std::vector<std::string>& endpoints) {
   router->set(zmq::sockopt::maxmsgsize, int64_t(options_.max_frame_bytes));
   router->set(zmq::sockopt::rcvhwm, options_.receive_hwm);
-  router->set(zmq::sockopt::sndhwm, 0);  // replies are small; never drop one for HWM
+  // Bounded: a client that never reads must not grow the daemon (issue 12, row 2).  With
+  // ROUTER_MANDATORY a send to a full (or unknown) peer fails at once instead of silently, so
+  // SendQueued can count it.
+  router->set(zmq::sockopt::sndhwm, options_.send_hwm);
+  router->set(zmq::sockopt::router_mandatory, 1);
   router->set(zmq::sockopt::linger, 2000);
   // A client that reconnects with its routing id (e.g. after a daemon restart) takes over the
   // identity, so done events of its replayed jobs reach it.
@@ -259,10 +263,16 @@ bool SocketThread::SendQueued() {
     if (index >= routers_.size()) continue;  // e.g. a replayed job's client of a socket now gone
     zmq::socket_t& router = routers_[index];
     try {
-      router.send(zmq::buffer(out.client.data() + 1, out.client.size() - 1), zmq::send_flags::sndmore);
-      router.send(zmq::buffer(out.frame), zmq::send_flags::none);
+      if (!router.send(zmq::buffer(out.client.data() + 1, out.client.size() - 1),
+                       zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
+        replies_dropped_.fetch_add(1, std::memory_order_relaxed);  // EAGAIN: the peer is full
+        continue;
+      }
+      // After the routing frame is taken the message goes whole to the peer's pipe.
+      router.send(zmq::buffer(out.frame), zmq::send_flags::dontwait);
     } catch (const zmq::error_t&) {
-      // EHOSTUNREACH only with ROUTER_MANDATORY (not set); anything else: the peer is gone.
+      // EHOSTUNREACH (ROUTER_MANDATORY): the peer is gone.
+      replies_dropped_.fetch_add(1, std::memory_order_relaxed);
     }
   }
   return true;

@@ -38,8 +38,15 @@ struct SocketOptions {
   // ZAP handler knows (see zap_handler.h).  REQUIRES: curve_secret_key set if non-empty.
   std::vector<std::string> curve_endpoints;
   std::string curve_secret_key;  // Z85, 40 characters
-  uint64_t max_frame_bytes = uint64_t{1} << 30;  // ZMQ_MAXMSGSIZE: larger frames drop the peer
-  int receive_hwm = 1000;                       // messages queued per client before TCP pushback
+  // ZMQ_MAXMSGSIZE: a larger frame drops the peer's connection before it is received whole.
+  // The daemon sets it to what the largest credit could cover plus the header (issue 12, row 4).
+  uint64_t max_frame_bytes = uint64_t{1} << 30;
+  int receive_hwm = 1000;  // messages queued per client before TCP pushback
+  // ZMQ_SNDHWM: messages queued to one client that does not read.  Beyond it the client's
+  // replies and done events are dropped (counted in replies_dropped()); its jobs still run.
+  // libzmq cannot close one peer of a ROUTER, so this is how a non-reading peer is "dropped":
+  // the daemon holds at most this many of its messages (issue 12, row 2).
+  int send_hwm = 1000;
   int ipc_mode = -1;       // chmod of ipc:// socket files after bind; -1 leaves the umask's
   std::string ipc_group;   // chgrp of ipc:// socket files; empty leaves the daemon's group
   // Endpoints (of either list above) to listen on through an inherited listening socket
@@ -66,7 +73,7 @@ class SocketThread {
   Status Start();
 
   // Queues `frame` to be sent to `client`.  Thread-safe; never blocks on the network.  Frames to
-  // clients that have gone away are dropped by ZeroMQ.
+  // clients that have gone away, or that already have send_hwm messages unread, are dropped.
   void Send(std::string client, std::string frame);
 
   // Runs `task` on the socket thread, after the tasks and sends queued before it.  Thread-safe.
@@ -90,6 +97,10 @@ class SocketThread {
   // Runs queued tasks, sends what is queued, then closes the socket and joins the thread.
   // Idempotent; owner only.
   void Stop();
+
+  // Messages dropped because their client had send_hwm messages unread (or was gone).
+  // Thread-safe.
+  uint64_t replies_dropped() const { return replies_dropped_.load(std::memory_order_relaxed); }
 
   // Endpoints actually bound (tcp://127.0.0.1:* resolved to its port).  Valid after Start().
   const std::vector<std::string>& bound_endpoints() const { return bound_; }
@@ -121,6 +132,7 @@ class SocketThread {
   // read from thread_, which the owner is still assigning when the thread starts).
   std::atomic<std::thread::id> running_id_{};
   std::atomic<bool> stopping_{false};
+  std::atomic<uint64_t> replies_dropped_{0};
 
   Mutex mu_;
   std::vector<Outgoing> outgoing_ GUARDED_BY(mu_);

@@ -67,6 +67,24 @@ Status CheckOutputGeometry(const SaveRequest& req, const ValidationLimits& limit
   plan->out_width = width;
   plan->out_height = height;
   plan->files = req.mode == OutputMode::kEach ? plan->n : 1;
+  if (uint64_t(plan->files) > limits.max_files_per_request) {
+    return Status(ErrorCode::kTooLarge,
+                  "a save of " + std::to_string(plan->files) + " files (mode each) is over the "
+                  "limit of " + std::to_string(limits.max_files_per_request) +
+                  " files per request (--max-files-per-request): split the batch");
+  }
+  // No overflow: pixels <= 2^63 was checked and is bounded by max_pixels_per_image; 4 channels
+  // x 2 bytes x files stays far below 2^64 for any sane limit, and is checked anyway.
+  const uint64_t image_bytes = uint64_t(pixels) * uint64_t(plan->out_channels) *
+                               uint64_t(plan->bit_depth / 8);
+  uint64_t rendered = 0;
+  if (__builtin_mul_overflow(image_bytes, uint64_t(plan->files), &rendered)) {
+    return Status(ErrorCode::kTooLarge, "rendered size overflows");
+  }
+  // Encoding one image holds its encoded bytes (at worst about its raw size for PNG, plus a
+  // filter byte per row) next to the rendered images.
+  const uint64_t encode_room = image_bytes + uint64_t(height);
+  plan->footprint_bytes = rendered + encode_room;
   return Status::OK();
 }
 
@@ -86,6 +104,7 @@ Status CheckChannelsAndDtype(const SaveRequest& req, SavePlan* plan) {
                                          "value_range are not allowed");
   }
   const int bit_depth = OutputBitDepth(plan->format, req);
+  plan->bit_depth = bit_depth < 8 ? 8 : bit_depth;  // what the canvas holds per sample
   if (bit_depth > format.max_bit_depth) {  // a format's options cannot ask for more than it holds
     return Status(ErrorCode::kBadOption, std::string(format.name) + " holds at most " +
                                              std::to_string(format.max_bit_depth) + "-bit samples");
@@ -133,7 +152,25 @@ Status CheckNotReserved(const std::string& path, const PathRules& rules) {
 }
 
 // Metadata is written into the files (PNG tEXt/iTXt, JPEG COM): refuse what cannot be, now.
-Status CheckMetadata(const SaveRequest& req) {
+// Every file and its manifest line carry all of it: bound its size, and its copies.
+// REQUIRES: plan->files set.
+Status CheckMetadata(const SaveRequest& req, const ValidationLimits& limits,
+                     const SavePlan& plan) {
+  uint64_t bytes = 0;
+  for (const auto& [key, value] : req.metadata) bytes += key.size() + value.size();
+  if (bytes > limits.max_metadata_bytes) {
+    return Status(ErrorCode::kTooLarge,
+                  "metadata of " + std::to_string(bytes) + " bytes (keys and values) is over "
+                  "the limit of " + std::to_string(limits.max_metadata_bytes) +
+                  " bytes per request (--max-metadata-bytes)");
+  }
+  if (bytes * uint64_t(plan.files) > limits.max_metadata_copies_bytes) {
+    return Status(ErrorCode::kTooLarge,
+                  std::to_string(plan.files) + " files x " + std::to_string(bytes) +
+                      " metadata bytes is over the limit of " +
+                      std::to_string(limits.max_metadata_copies_bytes) +
+                      " metadata bytes written per request: fewer files or less metadata");
+  }
   for (const auto& [key, value] : req.metadata) {
     std::string latin1;
     Status s = CheckTextKey(key, &latin1);
@@ -163,7 +200,7 @@ Status ValidateSave(const SaveRequest& req, size_t payload_size, const Validatio
   if (!s.ok()) return s;
   s = CheckOutputGeometry(req, limits, plan);
   if (!s.ok()) return s;
-  s = CheckMetadata(req);
+  s = CheckMetadata(req, limits, *plan);
   if (!s.ok()) return s;
   return PlanPaths(req, limits.paths, plan);
 }

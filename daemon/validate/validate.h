@@ -21,6 +21,14 @@ struct ValidationLimits {
   // The daemon's path mode and output roots (--paths, --output-root): how each expanded path
   // resolves.  Empty roots: only relative paths are accepted (beneath the one root).
   PathRules paths;
+  // Files one request may write (mode each: the batch size).  --max-files-per-request.
+  uint64_t max_files_per_request = 4096;
+  // Metadata bytes (keys + values) of one request; every file and manifest line carries them
+  // all.  --max-metadata-bytes.
+  uint64_t max_metadata_bytes = 16 * 1024;
+  // Metadata bytes one request may make the daemon write: files x metadata bytes (each copy is
+  // in a file and in its manifest line, so the disk sees twice this).
+  uint64_t max_metadata_copies_bytes = uint64_t{16} << 20;
 };
 
 // What validation learned about a request, for the stages after it.
@@ -30,6 +38,11 @@ struct SavePlan {
   int64_t out_width = 0, out_height = 0;  // each output image (the grid, or one image)
   int out_channels = 0;
   int64_t files = 1;  // number of output files
+  int bit_depth = 8;  // bits per output sample
+  // Bytes the job makes the daemon hold once rendered: every output image's pixels
+  // (canvas with padding, channels after gray->RGB, 16-bit samples) plus room for encoding the
+  // largest one.  The request is charged max(tensor bytes, footprint_bytes) (issue 12, row 1).
+  uint64_t footprint_bytes = 0;
   // The output path of each file, the request's path template expanded and resolved once here
   // (imgsink/proto/paths.h ExpandSavePaths, ResolveOutputPath with the request's cwd), so later
   // stages never expand it again: relative to the first output root, or absolute.
@@ -39,7 +52,8 @@ struct SavePlan {
 
 // Returns OK iff `req` with a tensor frame of `payload_size` bytes is within `limits` and every
 // stage can do it; fills *plan then (the output paths included).  Errors: kBadShape (rank/dims/channels/overflow),
-// kSizeMismatch, kTooLarge, kBadPath, kBadFormat, kBadOption, kBadDtype.
+// kSizeMismatch, kTooLarge (bytes, pixels, files, metadata bytes), kBadPath, kBadFormat,
+// kBadOption, kBadDtype.
 Status ValidateSave(const SaveRequest& req, size_t payload_size, const ValidationLimits& limits,
                     SavePlan* plan);
 

@@ -197,5 +197,77 @@ TEST_CASE("no grant is larger than the request limit: the frame would be dropped
   CHECK(out[0].status.code() == ErrorCode::kTooLarge);
 }
 
+// Issue 12, row 3: a client holding the whole budget sent one refused request per second and
+// kept the budget forever (the refusal refreshed its credit timer).
+TEST_CASE("refused and waiting requests never keep held credit alive") {
+  CreditLedger ledger(Budget(100));  // credit_ttl 5 s
+  const auto t0 = Clock::now();
+  std::vector<CreditLedger::Answer> out;
+  ledger.Request("hog", Ask(1, 100), t0, &out);
+  REQUIRE(out.size() == 1);
+  REQUIRE(out[0].status.ok());
+  for (int s = 1; s <= 4; ++s) {  // refused (drop policy, then a wait that times out) every second
+    out.clear();
+    ledger.Request("hog", Ask(10 + s, 1, s % 2 ? BusyPolicy::kDrop : BusyPolicy::kBlock, 10),
+                   t0 + milliseconds(1000 * s), &out);
+    ledger.Tick(t0 + milliseconds(1000 * s + 20), &out);
+    REQUIRE(out.size() == 1);
+    CHECK(out.back().status.code() == ErrorCode::kBusy);
+  }
+  // 5 s (the TTL) after the grant, the hog's credit went back: another client gets the budget.
+  out.clear();
+  ledger.Tick(t0 + milliseconds(5000), &out);
+  ledger.Request("b", Ask(2, 100, BusyPolicy::kDrop), t0 + milliseconds(5100), &out);
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].status.ok());
+  CHECK_FALSE(ledger.Consume("hog", 1, t0 + milliseconds(5100)));
+}
+
+TEST_CASE("refused requests add no client entry") {
+  CreditLedger ledger(Budget(10));
+  const auto t0 = Clock::now();
+  std::vector<CreditLedger::Answer> out;
+  ledger.Request("a", Ask(1, 10), t0, &out);
+  for (int i = 0; i < 1000; ++i) {
+    ledger.Request("x" + std::to_string(i), Ask(2, 5, BusyPolicy::kDrop), t0, &out);
+  }
+  CHECK(ledger.dropped() == 1000);
+  CHECK_FALSE(ledger.Consume("x1", 1, t0));
+}
+
+// Issue 12, row 1: credit for 24 tensor bytes rendered 450 MB canvases.
+TEST_CASE("a save's extra rendered bytes are held only within bounds") {
+  const uint64_t budget = uint64_t{1} << 20;
+  CreditLedger ledger(Budget(budget));
+  const auto t0 = Clock::now();
+  std::vector<CreditLedger::Answer> out;
+  ledger.Request("a", Ask(1, 100), t0, &out);
+  REQUIRE(ledger.Consume("a", 100, t0));
+  CHECK_FALSE(ledger.HoldExtra(100, budget + 1));  // over capacity: never
+  CHECK(ledger.HoldExtra(100, budget - 200));      // fits the budget
+  CHECK(ledger.used_bytes() == budget - 100);
+  const uint64_t ordinary =
+      CreditLedger::kOverCommitFactor * 100 + CreditLedger::kOverCommitSlack;
+  CHECK_FALSE(ledger.HoldExtra(100, ordinary + 1));  // neither fits nor ordinary
+  CHECK(ledger.used_bytes() == budget - 100);
+  CHECK(ledger.HoldExtra(100, ordinary));  // ordinary expansion: over the budget, bounded
+  CHECK(ledger.used_bytes() == budget - 100 + ordinary);
+  ledger.Request("b", Ask(2, 1, BusyPolicy::kDrop), t0, &out);
+  CHECK(out.back().status.code() == ErrorCode::kBusy);  // no new credit while over
+}
+
+TEST_CASE("a waiting client without credit does not ask for a timer in the past") {
+  CreditLedger ledger(Budget(100));  // credit_ttl 5 s
+  const auto t0 = Clock::now();
+  std::vector<CreditLedger::Answer> out;
+  ledger.Request("a", Ask(1, 100), t0, &out);
+  ledger.Request("b", Ask(2, 50, BusyPolicy::kBlock, 60000), t0, &out);
+  const auto now = t0 + milliseconds(6000);  // a's credit expired; b got it and waits no more
+  ledger.Request("c", Ask(3, 100, BusyPolicy::kBlock, 60000), t0 + milliseconds(5500), &out);
+  const auto next = ledger.Tick(now, &out);
+  CHECK(next > now);
+  CHECK(next <= now + milliseconds(5000));  // b's new credit is checked at its TTL
+}
+
 }  // namespace
 }  // namespace imgsink::daemon

@@ -136,6 +136,8 @@ class Fixture {
   const Pipeline& pipeline() const { return *pipeline_; }
   RequestHandler& handler() { return *handler_; }
   SocketThread& socket() { return *socket_; }
+  zmq::context_t& context() { return context_; }
+  const std::string& endpoint() const { return endpoint_; }
   bool Exists(const std::string& rel) const { return fs::exists(dir_ + "/" + rel); }
 
  private:
@@ -258,6 +260,101 @@ TEST_CASE("a status reply has the server's counters", "[core][request_handler]")
   CHECK(reply.status.ok());
   CHECK(reply.request_id == 9);
   CHECK(reply.counters.at("from_server") == 7);
+}
+
+// Issue 12, row 8: 2000 clients with a job in flight made a 72 KB status reply, over the
+// 64 KiB clients accept.  Row 13: status showed the first 8 bytes of every routing id.
+TEST_CASE("a status reply stays small whatever the number of clients, and shows no routing id",
+          "[core][request_handler]") {
+  Fixture f;
+  std::atomic<bool> added{false};
+  f.socket().Post([&] {
+    for (int i = 0; i < 2000; ++i) {
+      f.handler().AddReplayed(std::string(1, '\0') + "secret-routing-id-" + std::to_string(i), 0);
+    }
+    added = true;
+  });
+  zmq::socket_t client(f.context(), zmq::socket_type::dealer);
+  client.set(zmq::sockopt::routing_id, "ABCDEFGH");  // 8 bytes: once shown whole
+  client.connect(f.endpoint());
+  StatusRequest req;
+  req.request_id = 1;
+  const std::string header = EncodeClientMessage(req);
+  while (!added) std::this_thread::sleep_for(1ms);
+  client.send(zmq::buffer(header), zmq::send_flags::none);
+  zmq::pollitem_t item{client.handle(), 0, ZMQ_POLLIN, 0};
+  REQUIRE(zmq::poll(&item, 1, 20000ms) == 1);
+  zmq::message_t frame;
+  REQUIRE(client.recv(frame, zmq::recv_flags::none));
+  CHECK(frame.size() < 16 * 1024);  // clients accept 64 KiB
+  ServerMessage msg;
+  REQUIRE(DecodeServerMessage(frame.data(), frame.size(), &msg).ok());
+  const Reply& reply = std::get<Reply>(msg);
+  CHECK(f.stats().clients_in_flight == 2000);  // served with the daemon-wide counters
+  CHECK(reply.counters.at("clients_not_shown") == 2000 - 64);
+  size_t shown = 0;
+  for (const auto& [key, value] : reply.counters) {
+    if (key.rfind("client.p", 0) == 0) ++shown;
+    CHECK(key.find("7365") == std::string::npos);  // "se" of "secret" in hex
+    CHECK(key.find("4142") == std::string::npos);  // "AB"
+    CHECK(key.find("secret") == std::string::npos);
+  }
+  CHECK(shown == 64);
+  const std::string raw(static_cast<const char*>(frame.data()), frame.size());
+  CHECK(raw.find("secret") == std::string::npos);
+  CHECK(raw.find("ABCD") == std::string::npos);
+}
+
+// Issue 12, row 2: a DEALER sent 2 M status requests and never read; the daemon's RSS grew
+// without bound (sndhwm 0).  Now its replies beyond the send HWM are dropped and counted.
+TEST_CASE("a client that never reads gets its replies dropped, others are served",
+          "[core][request_handler]") {
+  Fixture f;
+  zmq::socket_t flood(f.context(), zmq::socket_type::dealer);
+  flood.set(zmq::sockopt::rcvhwm, 10);
+  flood.connect(f.endpoint());
+  StatusRequest req;
+  const std::string header = EncodeClientMessage(req);
+  for (int i = 0; i < 6000; ++i) flood.send(zmq::buffer(header), zmq::send_flags::none);
+  bool dropped = false;
+  for (int i = 0; i < 2000 && !dropped; ++i) {
+    dropped = f.socket().replies_dropped() >= 6000 - 2 * 1000 - 10;  // send + receive HWMs
+    if (!dropped) std::this_thread::sleep_for(10ms);
+  }
+  CHECK(dropped);
+  CHECK(f.AskCredit(1, 4).credit == 4);  // the reading client is still answered
+}
+
+// Issue 12, row 1: 24 tensor bytes with padding 5000 rendered 450 MB canvases on 96 bytes of
+// credit.  The save is charged its rendered size, refused when that can never fit.
+TEST_CASE("a save is charged its rendered bytes; one that can never fit is too large",
+          "[core][request_handler]") {
+  Fixture f;  // a 1000-byte memory budget
+  REQUIRE(f.AskCredit(1, 24).credit == 24);
+  SaveRequest req;
+  req.request_id = 2;
+  req.dtype = DType::kUint8;
+  req.layout = Layout::kNCHW;
+  req.shape = {2, 3, 2, 2};
+  req.path = "grid.png";
+  req.render.padding = 5000;
+  const std::string tensor(24, '\7');
+  f.Send(req, &tensor);
+  const Reply refused = f.ReceiveReply();
+  CHECK(refused.status.code() == ErrorCode::kTooLarge);
+  CHECK(refused.status.message().find("rendering this save needs") != std::string::npos);
+  CHECK(f.WaitForMemoryBytes(0));
+  CHECK(f.pipeline().in_flight() == 0);
+  CHECK(!f.Exists("grid.png"));
+  // With padding 2 the canvas (10 x 6 x 3 bytes, plus encode room) fits: charged while it runs.
+  REQUIRE(f.AskCredit(3, 24).credit == 24);
+  req.request_id = 4;
+  req.render.padding = 2;
+  f.Send(req, &tensor);
+  CHECK(f.ReceiveReply().status.ok());
+  CHECK(std::holds_alternative<DoneEvent>(f.Receive()));
+  CHECK(f.Exists("grid.png"));
+  CHECK(f.WaitForMemoryBytes(0));
 }
 
 TEST_CASE("a socket-thread method called from another thread aborts, naming the method",

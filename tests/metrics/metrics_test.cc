@@ -144,7 +144,8 @@ std::map<std::string, uint64_t> SampleCounters() {
           {"dropped", 6},        {"busy", 7},            {"journal_bytes", 8192},
           {"journal_budget", uint64_t{8} << 30},          {"retrying", 1},
           {"output_blocked", 1},  {"output_blocked_errno", 28},
-          {"client.0a0b.in_flight", 9}, {"some_future_counter", 10}};
+          {"replies_dropped", 11}, {"log_lines_suppressed", 12}, {"clients_in_flight", 13},
+          {"client.p7.in_flight", 9}, {"some_future_counter", 10}};
 }
 
 TEST_CASE("DaemonCounters serves the status counters as counters and gauges") {
@@ -178,6 +179,9 @@ TEST_CASE("DaemonCounters serves the status counters as counters and gauges") {
   CHECK(e.types.at("imgsink_output_blocked") == "gauge");
   CHECK(e.at("imgsink_output_blocked") == 1);
   CHECK(e.at("imgsink_output_blocked_errno") == 28);
+  CHECK(e.at("imgsink_replies_dropped_total") == 11);
+  CHECK(e.at("imgsink_log_lines_suppressed_total") == 12);
+  CHECK(e.at("imgsink_peers_with_jobs") == 13);
   // written/failed/rejected are JobMetrics' (with labels); per-client and unknown keys are
   // not served.
   CHECK(e.samples.size() == CounterMetrics().size());

@@ -305,5 +305,43 @@ TEST_CASE("paths are templates over meta keys in both modes") {
   CHECK(plan.paths == std::vector<std::string>{"literal{braces}.png"});
 }
 
+// Issue 12, row 1: the charge follows the rendered canvas (padding, channels), not the tensor.
+TEST_CASE("the plan's footprint counts the rendered canvas and room to encode it") {
+  SaveRequest r = Request(DType::kUint8, {2, 3, 2, 2}, Layout::kNCHW, "g.png");
+  r.render.padding = 5000;
+  SavePlan plan;
+  REQUIRE(ValidateSave(r, Bytes(r), {}, &plan).ok());
+  const uint64_t canvas = uint64_t(2 * 5002 + 5000) * uint64_t(5002 + 5000) * 3;
+  CHECK(plan.footprint_bytes == canvas + canvas + uint64_t(5002 + 5000));  // ~450 MB + encode
+  r = Request(DType::kUint8, {4, 1, 8, 8}, Layout::kNCHW, "e_{index}.png");
+  r.mode = OutputMode::kEach;
+  REQUIRE(ValidateSave(r, Bytes(r), {}, &plan).ok());
+  CHECK(plan.footprint_bytes == 4 * 8 * 8 * 3 + (8 * 8 * 3 + 8));  // gray -> RGB, 4 files
+}
+
+// Issue 12, row 10: one 65 KB each-save made 2000 files with 58 KB of metadata each.
+TEST_CASE("files and metadata bytes per request are limited") {
+  SaveRequest r = Request(DType::kUint8, {2000, 1, 1, 1}, Layout::kNCHW, "m_{index}.png");
+  r.mode = OutputMode::kEach;
+  ValidationLimits limits;
+  limits.max_files_per_request = 1999;
+  SavePlan plan;
+  Status s = ValidateSave(r, Bytes(r), limits, &plan);
+  CHECK(s.code() == ErrorCode::kTooLarge);
+  CHECK(s.message().find("--max-files-per-request") != std::string::npos);
+  limits.max_files_per_request = 2000;
+  CHECK(ValidateSave(r, Bytes(r), limits, &plan).ok());
+  for (int i = 0; i < 15; ++i) r.metadata["k" + std::to_string(i)] = std::string(3900, 'v');
+  s = ValidateSave(r, Bytes(r), limits, &plan);
+  CHECK(s.code() == ErrorCode::kTooLarge);
+  CHECK(s.message().find("--max-metadata-bytes") != std::string::npos);
+  limits.max_metadata_bytes = 64 * 1024;
+  s = ValidateSave(r, Bytes(r), limits, &plan);  // 2000 copies of 58 KB: the copies limit
+  CHECK(s.code() == ErrorCode::kTooLarge);
+  CHECK(s.message().find("metadata bytes written per request") != std::string::npos);
+  r.shape = {200, 1, 1, 1};  // 200 x 58 KB = 11.7 MB: under 16 MiB
+  CHECK(ValidateSave(r, Bytes(r), limits, &plan).ok());
+}
+
 }  // namespace
 }  // namespace imgsink::daemon

@@ -83,6 +83,7 @@ void PrintTable(const std::string& endpoint, const Counters& c, std::ostream& ou
   Row(out, "bytes received", HumanBytes(Get(c, "bytes_received")));
   Row(out, "bytes written", HumanBytes(Get(c, "bytes_written")));
   shown.insert(std::begin(kByteKeys), std::end(kByteKeys));
+  shown.insert({"clients_not_shown", "in_flight_not_shown"});
 
   std::ostringstream clients, other;
   for (const auto& [key, value] : c) {
@@ -92,6 +93,11 @@ void PrintTable(const std::string& endpoint, const Counters& c, std::ostream& ou
     } else if (shown.count(key) == 0) {
       Row(other, "  " + key, std::to_string(value));
     }
+  }
+  // The daemon names at most a few dozen clients (p<N>: its own numbers) and counts the rest.
+  if (Get(c, "clients_not_shown") > 0) {
+    Row(clients, "  (" + std::to_string(Get(c, "clients_not_shown")) + " more)",
+        std::to_string(Get(c, "in_flight_not_shown")));
   }
   out << "  in flight by client:" << (clients.str().empty() ? " none\n" : "\n" + clients.str());
   if (!other.str().empty()) out << "  other:\n" << other.str();
