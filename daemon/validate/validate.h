@@ -17,6 +17,7 @@ namespace imgsink::daemon {
 struct ValidationLimits {
   uint64_t max_request_bytes = uint64_t{1} << 30;
   uint64_t max_pixels_per_image = uint64_t{1} << 28;
+  bool tensorboard = false;  // the daemon has a --tensorboard-logdir: "tb" saves are taken
 };
 
 // What validation learned about a request, for the stages after it.
@@ -33,7 +34,10 @@ struct SavePlan {
 };
 
 // Returns OK iff `req` with a tensor frame of `payload_size` bytes is within `limits` and every
-// stage can do it; fills *plan then (the output paths included).  Errors: kBadShape (rank/dims/channels/overflow),
+// stage can do it; fills *plan then (the output paths included).  A "tb" save (an image summary,
+// req.tensorboard set) needs limits.tensorboard, mode grid, format png (or none), 8-bit samples
+// and quantize tensorboard; its path is the run directory (plan->paths[0]), a relative path
+// like any output path.  Errors: kBadShape (rank/dims/channels/overflow),
 // kSizeMismatch, kTooLarge, kBadPath, kBadFormat, kBadOption, kBadDtype.
 Status ValidateSave(const SaveRequest& req, size_t payload_size, const ValidationLimits& limits,
                     SavePlan* plan);
