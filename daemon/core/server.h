@@ -85,6 +85,7 @@ class Server {
   const std::function<void(const Status&)> on_fatal_;
   zmq::context_t context_;
   std::unique_ptr<OutputSink> output_;
+  std::unique_ptr<OutputSink> tensorboard_;  // --tensorboard-logdir; null when off
   std::unique_ptr<journal::Journal> journal_;
   journal::RecoveryReport recovery_;
   Stats stats_;
