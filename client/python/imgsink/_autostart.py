@@ -178,8 +178,10 @@ def _spawn(endpoint: str, sock_dir: str) -> bool:
     # The working directory gets exactly the files torchvision would write: no manifest.jsonl.
     # fsync per file rather than syncfs: a checkpoint being saved on the same filesystem must
     # not hold up the images (as in the packaged service's config).
+    # imgsink.SummaryWriter's runs go beneath the same directory (runs/... as torch's would).
     args = [binary, "--listen", endpoint, "--output-root", root, "--journal-dir", journal,
-            "--manifest", "off", "--output-sync", "file", "--idle-exit", _idle_exit()]
+            "--manifest", "off", "--output-sync", "file", "--idle-exit", _idle_exit(),
+            "--tensorboard-logdir", root]
     # sh starts the daemon in the background and exits at once: the daemon is re-parented (no
     # zombie of ours when it exits), and `echo $!` tells its pid.
     try:
@@ -200,7 +202,7 @@ def _spawn(endpoint: str, sock_dir: str) -> bool:
             say_once("autostarted", "imgsink: started imgsinkd (pid %d) listening at %s, "
                      "log %s; relative paths are written beneath %s (its output root, the "
                      "working directory now) until it exits after %s s idle", pid, endpoint,
-                     os.path.join(state, "imgsinkd.log"), root, args[-1])
+                     os.path.join(state, "imgsinkd.log"), root, _idle_exit())
             return True
         try:
             os.kill(pid, 0)
