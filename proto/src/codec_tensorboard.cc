@@ -55,7 +55,13 @@ Status ReadQuantizeKey(const msgpack::object& o, std::string_view key, const Dec
 
 Status ReadTensorBoardKey(const msgpack::object& o, std::string_view key,
                           const DecodeLimits& limits, SaveRequest* r) {
-  if (o.type != msgpack::type::MAP) return KeyError(ErrorCode::kBadRequest, key, "must be a map");
+  if (o.type == msgpack::type::NIL) {
+    r->tensorboard.reset();
+    return Status::OK();
+  }
+  if (o.type != msgpack::type::MAP) {
+    return KeyError(ErrorCode::kBadRequest, key, "must be nil or a map");
+  }
   TensorBoardImage tb;
   std::bitset<std::size(kTbFields)> seen;
   Status s = ReadFields(o.via.map, kTbFields, limits, &tb, &seen);

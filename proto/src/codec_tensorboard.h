@@ -18,7 +18,7 @@ namespace proto_internal {
 void WriteTensorBoardKey(const TensorBoardImage& tb, CanonicalWriter* w);
 
 // Readers of the two keys, in the FieldSpec<SaveRequest> signature.  "quantize": a Quantize
-// wire name (bad_option otherwise).  "tb": a map of exactly "tag" (str, 1..max_string_bytes
+// wire name (bad_option otherwise).  "tb": nil (no target), or a map of exactly "tag" (str, 1..max_string_bytes
 // bytes; bad_option), "step" (int64; bad_option) and "wall_time" (finite number, >= 0;
 // bad_option); a missing, unknown or repeated entry is bad_request.
 Status ReadQuantizeKey(const msgpack::object& o, std::string_view key, const DecodeLimits& limits,

@@ -288,8 +288,10 @@ _TB_KEYS = ("tag", "step", "wall_time")
 
 def _read_tb(x: Any, r: _Reader) -> Dict[str, Any]:
     """The "tb" map (PROTOCOL.md "TensorBoard"), as the C++ codec reads it."""
+    if x is None:
+        return None
     if not isinstance(x, _Pairs):
-        raise r.fail("bad_request", "tb", "must be a map")
+        raise r.fail("bad_request", "tb", "must be nil or a map")
 
     def read(key: str, v: Any) -> Any:
         if key == "tag":
