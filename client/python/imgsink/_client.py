@@ -351,46 +351,6 @@ class Client:
 
 
 
-# What a tb save's header says about rendering: torch.utils.tensorboard's make_grid (8 columns, no
-# padding, gray repeated to RGB) and its quantization (x255, clip, truncate), PNG.
-_TB_RENDER = {"nrow": 8, "padding": 0, "normalize": False, "value_range": None,
-              "scale_each": False, "pad_value": 0.0, "keep_gray": False}
-
-
-def _save_summary_image(client: "Client", pixels: Any, run: str, tag: str, step: int,
-                        wall_time: float, policy: Optional[str] = None) -> Job:
-    """Hands one image summary to the daemon: ``pixels`` (a Payload-able CPU tensor/array in
-    HW, CHW or NCHW order -- or uint8 pixels already quantized the TensorBoard way) becomes an
-    image of run directory ``run`` (relative to the daemon's --tensorboard-logdir).  Used by
-    imgsink.SummaryWriter; the caller has checked the arguments."""
-    if client._placement.local():
-        raise ImgsinkError("disconnected", "no imgsinkd daemon is listening: imgsink.SummaryWriter "
-                           "needs one started with --tensorboard-logdir")
-    path = _paths.literal_path(run)
-    payload = make_payload(pixels, each=False, render=dict(_TB_RENDER), copy=False)
-    pool_buf = None
-    if client.copy and not payload.private and payload.data is not None:
-        pool_buf = client._pool.take(payload.nbytes)
-        np.copyto(pool_buf, payload.data)
-        payload.data, payload.private = pool_buf, True
-    conn = client._connection()
-    job = Job(f"{run} [{tag} @ {step}]", conn.next_request_id())
-    job.add_done_callback(_lifecycle.tally.job_ended)
-    policy = policy or client.policy
-    header = _protocol.encode_client(_protocol.save_request(
-        job.request_id, dtype=payload.dtype, shape=payload.shape, layout=payload.layout,
-        path=path, format="png", mode="grid", policy=policy,
-        block_timeout_ms=min(int(client.timeout * 1000), 2**32 - 1), quantize="tensorboard",
-        tb={"tag": tag, "step": step, "wall_time": wall_time}, **_TB_RENDER))
-    if payload.private:
-        job._on_private_buffer()
-    # One key per run: a run's images are appended in call order, as torch's writer queues them.
-    conn.submit_save(job, header, payload.data, payload.nbytes, payload.event, policy,
-                     client.timeout, deferred=payload.deferred, key="\0tb\0" + run,
-                     pool_buf=pool_buf)
-    return job
-
-
 def _check_format_channels(payload: Payload, name: str) -> None:
     """REQUIRES: ``name`` is the format the save writes (a FORMAT_TABLE name)."""
     shape, layout = payload.shape, payload.layout
