@@ -64,6 +64,7 @@ Status EventFile::Recover() {
   const bool first = !scanned_earlier_;
   scanned_earlier_ = true;
   file_.reset();
+  lock_.reset();
   name_.clear();
   size_ = 0;
   std::vector<std::pair<std::string, EntryType>> entries;
@@ -80,6 +81,15 @@ Status EventFile::Recover() {
   }
   const std::string newest = ours.back();
   ParseName(newest, &last_secs_, &last_seq_);
+  // Another daemon of this host may be writing it (per-user daemons, one run dir): then it is
+  // theirs, and we start a file of our own rather than cut or append to theirs.
+  std::unique_ptr<FileLock> lock;
+  s = options_.env->LockFile(JoinPath(dir_path_, newest), &lock);
+  if (!s.ok() && s.message().find("in use") != std::string::npos) {
+    recovered_ = true;
+    return Status::OK();
+  }
+  if (!s.ok()) return s;
   uint64_t valid_end = 0, size = 0;
   if (first && ours.size() >= 2) {  // a replayed job's record may sit just before a rotation
     s = ScanFile(ours[ours.size() - 2], true, &valid_end, &size);
@@ -87,7 +97,8 @@ Status EventFile::Recover() {
   }
   s = ScanFile(newest, first, &valid_end, &size);
   if (!s.ok()) return s;
-  if (valid_end < size) {  // a torn (or corrupt) tail: no reader may ever see it
+  bool changed = valid_end < size;
+  if (changed) {  // a torn (or corrupt) tail: no reader may ever see it
     s = options_.env->TruncateFile(JoinPath(dir_path_, newest), valid_end);
     if (!s.ok()) return s;
   }
@@ -99,11 +110,13 @@ Status EventFile::Recover() {
     AppendRecord(EncodeVersionEvent(0.0), &record);
     s = file->Append(ByteSpan{reinterpret_cast<const uint8_t*>(record.data()), record.size()});
     valid_end = record.size();
+    changed = true;
   }
-  if (s.ok() && (valid_end < size || created)) s = file->Sync();  // the cut is durable
+  if (s.ok() && (changed || created)) s = file->Sync();  // the cut (and version) is durable
   if (s.ok() && created) s = dir_->Sync();
   if (!s.ok()) return s;
   file_ = std::move(file);
+  lock_ = std::move(lock);
   name_ = newest;
   size_ = valid_end;
   recovered_ = true;
@@ -128,7 +141,9 @@ Status EventFile::StartNewFile() {
     Status s = dir_->NewAppendableFile(name, &file, &created);
     if (!s.ok()) return s;
     if (!created) continue;  // someone else's: never append to a file we did not start
-    s = file->Append(ByteSpan{reinterpret_cast<const uint8_t*>(record.data()), record.size()});
+    std::unique_ptr<FileLock> lock;
+    s = options_.env->LockFile(JoinPath(dir_path_, name), &lock);
+    if (s.ok()) s = file->Append(ByteSpan{reinterpret_cast<const uint8_t*>(record.data()), record.size()});
     if (s.ok()) s = file->Sync();
     if (s.ok()) s = dir_->Sync();
     if (!s.ok()) {
@@ -137,6 +152,7 @@ Status EventFile::StartNewFile() {
     }
     if (file_) file_->Close();
     file_ = std::move(file);
+    lock_ = std::move(lock);
     name_ = name;
     size_ = record.size();
     last_secs_ = secs;

@@ -10,6 +10,8 @@
 // a record appended for a job replayed from the journal that matches one is skipped once, so
 // a job whose record was durable before the crash (but not yet marked done in the journal) is
 // not written twice.
+// Single writer: the current file is flock'ed while we write it; a newest file locked by another
+// process (another imgsinkd of this host on the same run) is left to it and we start our own.
 // Thread-safety: not thread-safe; TensorBoardSink holds one mutex per run.
 #pragma once
 
@@ -65,6 +67,7 @@ class EventFile {
   bool scanned_earlier_ = false;  // earlier_ was filled (once, by the first Recover)
   std::string name_;        // current file ("" = none yet)
   std::unique_ptr<WritableFile> file_;
+  std::unique_ptr<FileLock> lock_;  // flock of the current file: one writer, even across daemons
   uint64_t size_ = 0;        // durable, whole-record bytes of the current file
   int64_t last_secs_ = 0;    // of the newest file name
   uint32_t last_seq_ = 0;

@@ -215,3 +215,28 @@ TEST_CASE("files of other writers are left alone") {
 
 }  // namespace
 }  // namespace imgsink::daemon::tb
+
+namespace imgsink::daemon::tb {
+namespace {
+
+TEST_CASE("a newest file another writer holds locked is left to it") {
+  Scratch s;
+  std::string theirs;
+  {
+    auto f = Open(s, 1 << 20);
+    uint64_t n = 0;
+    REQUIRE(f->Append(Recs({"theirs"}), &n).ok());
+    theirs = f->current();
+    // `f` still holds the lock: it is the other daemon of this host.
+    auto g = Open(s, 1 << 20);
+    REQUIRE(g->Append(Recs({"ours"}), &n).ok());
+    CHECK(g->current() != theirs);
+    bool whole = false;
+    CHECK(Records(s.dir / "run" / theirs, &whole).size() == 2);
+    CHECK(Records(s.dir / "run" / g->current(), &whole).size() == 2);
+  }
+  CHECK(Files(s).size() == 2);
+}
+
+}  // namespace
+}  // namespace imgsink::daemon::tb
