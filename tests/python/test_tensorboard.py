@@ -243,3 +243,18 @@ def test_default_log_dir_is_torchs():
     w = imgsink.SummaryWriter(comment="_c", client=object())
     parts = w.get_logdir().split(os.sep)
     assert parts[0] == "runs" and parts[1].endswith("_c")
+
+
+def test_device_quantization_is_torchs():
+    # What add_image does to a CUDA tensor before the hand-off, checked here on the CPU (same
+    # torch ops): x255, NaN -> 0, clip, truncate to uint8 -- numpy's pixels, then sent as uint8
+    # (which the daemon takes at scale 1).
+    from imgsink._summary_writer import _quantize_on_device
+    g = torch.Generator().manual_seed(5)
+    x = torch.rand(3, 16, 16, generator=g) * 1.4 - 0.2
+    x[0, 0, :4] = torch.tensor([float("nan"), float("inf"), -float("inf"), 0.99999])
+    for t in (x, x.double(), x.half(), (x.clamp(0, 1) * 255).to(torch.uint8)):
+        got = _quantize_on_device(t)
+        assert got.dtype == torch.uint8
+        ref = tb_events.torch_image(t, "CHW")
+        np.testing.assert_array_equal(got.permute(1, 2, 0).numpy(), ref, err_msg=str(t.dtype))
