@@ -134,7 +134,9 @@ class SummaryWriter:
     daemon's is the directory it was started from).  ``client``: the imgsink.Client to use
     (default: the module's default client).  ``purge_step``, ``max_queue``, ``flush_secs`` and
     ``filename_suffix`` are handed to the real SummaryWriter that other methods go to; the
-    daemon flushes every image as it is acknowledged."""
+    daemon flushes every image as it is acknowledged.  That writer resolves ``log_dir`` against
+    this process's working directory: its scalars and the images share a run where the daemon's
+    ``--tensorboard-logdir`` is that directory (the auto-started daemon's is)."""
 
     def __init__(self, log_dir: Optional[str] = None, comment: str = "",
                  purge_step: Optional[int] = None, max_queue: int = 10, flush_secs: int = 120,
