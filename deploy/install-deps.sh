@@ -17,6 +17,7 @@ packages=(
   catch2 pngcheck libjpeg-turbo-progs
   python3 python3-zmq python3-msgpack python3-numpy python3-pytest python3-pil
   python3-torch python3-torchvision python3-setuptools python3-pip python3-venv
+  python3-protobuf  # tests/python/tb_events.py: decodes the TensorBoard event files
   # operations checks (systemd-analyze, promtool)
   systemd prometheus
   # packaging: cpack -G DEB computes Depends with dpkg-shlibdeps, finding ELF files with file(1)

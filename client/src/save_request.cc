@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstring>
 
@@ -80,8 +81,15 @@ Status BuildSaveRequest(const TensorView& tensor, std::string path, const SaveOp
   if (!s.ok()) return s;
   s = CheckSavePath(path, options.mode, options.metadata);
   if (!s.ok()) return s;
-  OutputFormat format;
-  if (!ResolveOutputFormat(options.format, path, &format)) {
+  OutputFormat format = OutputFormat::kPng;
+  if (options.tensorboard) {  // the path is a run directory (PROTOCOL.md "TensorBoard")
+    if ((options.format && *options.format != OutputFormat::kPng) ||
+        options.mode != OutputMode::kGrid || options.tensorboard->tag.empty() ||
+        options.render.quantize != Quantize::kTensorBoard) {
+      return Status(ErrorCode::kBadOption, "a TensorBoard image needs format png, mode grid, a "
+                                           "tag and quantize tensorboard (SaveOptions::ForTensorBoard)");
+    }
+  } else if (!ResolveOutputFormat(options.format, path, &format)) {
     return Status(ErrorCode::kBadFormat, "cannot infer the format from path '" +
                                              path.substr(0, 256) + "' (use " + KnownExtensions() +
                                              " or set SaveOptions::format)");
@@ -108,9 +116,25 @@ Status BuildSaveRequest(const TensorView& tensor, std::string path, const SaveOp
   request->policy = options.policy;
   request->block_timeout_ms = options.block_timeout_ms;
   request->metadata = options.metadata;
+  request->tensorboard = options.tensorboard;
   *tensor_bytes = bytes;
   return Status::OK();
 }
 
 }  // namespace internal
+
+SaveOptions SaveOptions::ForTensorBoard(std::string tag, int64_t step, double wall_time) {
+  SaveOptions o;
+  o.format = OutputFormat::kPng;
+  o.render.nrow = 8;
+  o.render.padding = 0;
+  o.render.quantize = Quantize::kTensorBoard;
+  if (wall_time < 0) {
+    wall_time = std::chrono::duration<double>(
+                    std::chrono::system_clock::now().time_since_epoch()).count();
+  }
+  o.tensorboard = TensorBoardImage{std::move(tag), step, wall_time};
+  return o;
+}
+
 }  // namespace imgsink

@@ -75,6 +75,15 @@ void AddOptions(CLI::App* app, DaemonOptions* o, TextOptions* t) {
                   "(syncfs, or fdatasync of manifest.jsonl)")
       ->check(CLI::IsMember({"fs", "file"}))
       ->capture_default_str();
+  app->add_option("--tensorboard-logdir", o->tensorboard_logdir,
+                  "directory beneath which saves with a TensorBoard target (imgsink.SummaryWriter) "
+                  "append image summaries to their run's event file, this daemon being its one "
+                  "writer; empty: such saves are refused")
+      ->capture_default_str();
+  app->add_option("--tensorboard-max-file-bytes", o->tensorboard_max_file_bytes,
+                  "start a new event file in a run before one would grow past this size")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
   app->add_option("--workers", o->workers, "worker threads (render, encode, write); 0 = one per core")
       ->capture_default_str();
   app->add_option("--max-request-bytes", o->max_request_bytes,
@@ -232,6 +241,9 @@ Status FinalizeOptions(DaemonOptions* options) {
                                                ": several output roots must all be local directories");
     }
   }
+  if (options->tensorboard_max_file_bytes < 4096) {
+    return Status(ErrorCode::kBadOption, "--tensorboard-max-file-bytes must be at least 4096");
+  }
   if (options->max_request_bytes == 0 || options->max_pixels_per_image == 0 ||
       options->max_files_per_request == 0) {
     return Status(ErrorCode::kBadOption, "limits must be positive");
@@ -286,6 +298,10 @@ bool OnlyReloadableDiffer(const DaemonOptions& a, const DaemonOptions& b,
       a.caller_paths != b.caller_paths || a.manifest != b.manifest || a.output_sync != b.output_sync) {
     differ.push_back("output_root/paths/manifest/output_sync");
   }
+  if (a.tensorboard_logdir != b.tensorboard_logdir ||
+      a.tensorboard_max_file_bytes != b.tensorboard_max_file_bytes) {
+    differ.push_back("tensorboard_logdir/tensorboard_max_file_bytes");
+  }
   if (a.journal != b.journal || a.journal_dir != b.journal_dir) differ.push_back("journal/journal_dir");
   if (a.max_request_bytes != b.max_request_bytes) differ.push_back("max_request_bytes");
   if (a.max_pixels_per_image != b.max_pixels_per_image) differ.push_back("max_pixels_per_image");
@@ -325,6 +341,8 @@ std::string FormatConfig(const DaemonOptions& o) {
   str("paths", o.caller_paths ? "caller" : "roots");
   str("manifest", o.manifest ? "on" : "off");
   str("output_sync", o.output_sync == OutputSync::kFile ? "file" : "fs");
+  str("tensorboard_logdir", o.tensorboard_logdir);
+  num("tensorboard_max_file_bytes", o.tensorboard_max_file_bytes);
   num("workers", o.workers);
   num("max_request_bytes", o.max_request_bytes);
   num("max_pixels_per_image", o.max_pixels_per_image);

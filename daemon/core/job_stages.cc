@@ -9,6 +9,7 @@
 #include "daemon/encode/encoder.h"
 #include "daemon/journal/crc32c.h"
 #include "daemon/output/output_root.h"
+#include "daemon/output/tb_record.h"
 #include "daemon/render/render.h"
 
 namespace imgsink::daemon {
@@ -59,7 +60,9 @@ Status WriteImageGroup(const daemon::Job& job, size_t first, OutputSink* sink,
   const TextEntries text(req.metadata.begin(), req.metadata.end());
   written->clear();
   const std::unique_ptr<SinkBatch> batch = sink->NewBatch();  // on error, discards what was added
+  if (job.replayed) batch->MarkReplay();
   Status s;
+  std::string event;  // a tb save's record: the PNG inside an Event
   for (size_t i = first; i < job.images.size() && !batch->full() && s.ok(); ++i) {
     WrittenFile file;
     file.path = job.plan.paths[i];
@@ -68,11 +71,20 @@ Status WriteImageGroup(const daemon::Job& job, size_t first, OutputSink* sink,
       s = Status(s.code(), file.path + ": " + s.message());
       break;
     }
-    s = batch->Add(file.path, w.encoded.data(), w.encoded.size());  // the bytes go to the page cache
+    const uint8_t* bytes = w.encoded.data();
+    size_t size = w.encoded.size();
+    if (req.tensorboard) {
+      const Image& image = job.images[i];
+      event = tb::EncodeImageEvent(*req.tensorboard, image.height, image.width, image.channels,
+                                   w.encoded.data(), w.encoded.size());
+      bytes = reinterpret_cast<const uint8_t*>(event.data());
+      size = event.size();
+    }
+    s = batch->Add(file.path, bytes, size);  // the bytes go to the page cache
     if (!s.ok()) break;
     file.path = RealOutputPath(file.path);  // the manifest names the real file ('..' resolved)
-    file.bytes = w.encoded.size();
-    file.crc32c = journal::Crc32cOf(w.encoded.data(), w.encoded.size());
+    file.bytes = size;
+    file.crc32c = journal::Crc32cOf(bytes, size);
     written->push_back(std::move(file));
     if (on_added) on_added();
   }

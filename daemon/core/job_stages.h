@@ -26,6 +26,9 @@ Status RenderJob(daemon::Job* job);
 // the k files become durable together, each atomically in place.  On OK *written holds the k
 // files in order.  On error *written is empty and some of the k files may have been replaced
 // (completely): write the group again from `first` if sink->IsRetryable(error).
+// A tb save (job.request.tensorboard) adds, instead of the PNG, the Event record holding it
+// (tb_record.h EncodeImageEvent) at its run directory; `sink` is then the TensorBoard sink.
+// A replayed job's batch is marked (SinkBatch::MarkReplay).
 // REQUIRES: first < job.images.size() == job.plan.paths.size().
 Status WriteImageGroup(const daemon::Job& job, size_t first, OutputSink* sink,
                        const std::function<void()>& on_added, std::vector<WrittenFile>* written);

@@ -100,14 +100,24 @@ void Pipeline::Journal(const std::shared_ptr<daemon::Job>& job) {
   });
 }
 
+OutputSink* Pipeline::SinkFor(const daemon::Job& job) const {
+  return job.request.tensorboard && options_.tensorboard_sink != nullptr ? options_.tensorboard_sink
+                                                                         : sink_;
+}
+
 void Pipeline::WriteRemaining(const std::shared_ptr<daemon::Job>& job) {
+  OutputSink* const sink = SinkFor(*job);
+  if (job->request.tensorboard && options_.tensorboard_sink == nullptr) {
+    // A replayed tb save and a daemon restarted without --tensorboard-logdir.
+    return Finish(job, Status(ErrorCode::kBadOption, "no --tensorboard-logdir for this tb save"));
+  }
   stats_->in_progress.fetch_add(1, std::memory_order_relaxed);
   Status s;
   while (job->next_image < job->images.size()) {
     std::vector<WrittenFile> written;
     const auto started = std::chrono::steady_clock::now();
     try {
-      s = WriteImageGroup(*job, job->next_image, sink_,
+      s = WriteImageGroup(*job, job->next_image, sink,
                           [this] { progress_.fetch_add(1, std::memory_order_relaxed); }, &written);
     } catch (const std::exception& e) {
       s = Status(ErrorCode::kInternal, std::string("write failed: ") + e.what());
@@ -121,7 +131,7 @@ void Pipeline::WriteRemaining(const std::shared_ptr<daemon::Job>& job) {
       stats_->job_metrics.ImageWritten(job->plan.format, per_file);
       stats_->files_written.fetch_add(1, std::memory_order_relaxed);
       stats_->bytes_written.fetch_add(file.bytes, std::memory_order_relaxed);
-      if (sink_->has_manifest()) {
+      if (sink->has_manifest()) {
         job->manifest_lines += ManifestLine(job->job_id, file, OutputFormatName(job->plan.format),
                                             job->request.metadata);
       }
@@ -134,7 +144,7 @@ void Pipeline::WriteRemaining(const std::shared_ptr<daemon::Job>& job) {
     ProbeGone(job.get());
     return FinishWritten(job);
   }
-  const bool retryable = sink_->IsRetryable(s);
+  const bool retryable = sink->IsRetryable(s);
   // Acknowledged means written: a condition that can pass never ends the job.
   if (retryable && WaitForOutput(job, s)) return;
   ProbeGone(job.get());
@@ -146,10 +156,10 @@ void Pipeline::WriteRemaining(const std::shared_ptr<daemon::Job>& job) {
   if (retryable) {  // draining, and nothing would replay it (--journal=off)
     s = Status(s.code(), s.message() + " (the daemon stopped while the output was blocked)");
   }
-  if (sink_->has_manifest() && !job->manifest_lines.empty()) {
+  if (sink->has_manifest() && !job->manifest_lines.empty()) {
     // The groups committed before the failure are durably in place: the manifest lists them.
     // (A job left for replay above gets none: the replay writes it again from the start.)
-    return sink_->AppendManifest(std::move(job->manifest_lines),
+    return sink->AppendManifest(std::move(job->manifest_lines),
                              [this, job, s](const Status&) { Finish(job, s); });
   }
   Finish(job, s);
@@ -245,9 +255,10 @@ bool Pipeline::output_blocked(Status* why) const {
 }
 
 void Pipeline::FinishWritten(const std::shared_ptr<daemon::Job>& job) {
-  if (!sink_->has_manifest()) return Finish(job, Status::OK());
+  OutputSink* const sink = SinkFor(*job);
+  if (!sink->has_manifest()) return Finish(job, Status::OK());
   // The done event waits until the job's manifest lines are durable too.
-  sink_->AppendManifest(std::move(job->manifest_lines), [this, job](const Status& s) {
+  sink->AppendManifest(std::move(job->manifest_lines), [this, job](const Status& s) {
     if (!s.ok()) LogError("job " + std::to_string(job->job_id) + ": " + s.ToString());
     Finish(job, Status::OK());  // the files themselves are durable either way
   });

@@ -63,6 +63,9 @@ class Pipeline {
     int write_tries = 8;
     std::chrono::milliseconds first_retry_delay{100};
     std::chrono::milliseconds max_retry_delay{30000};
+    // Where tb saves (SaveRequest::tensorboard) go; null: none are accepted.  Outlives the
+    // pipeline, like the output sink.
+    OutputSink* tensorboard_sink = nullptr;
   };
 
   // `journal` may be null (--journal=off).  It, the sink and stats must outlive the pipeline.
@@ -114,6 +117,7 @@ class Pipeline {
   void FinishWritten(const std::shared_ptr<daemon::Job>& job);  // every file written: manifest, then end
   void Finish(const std::shared_ptr<daemon::Job>& job, const Status& status);
   void Forget();  // one job less in flight
+  OutputSink* SinkFor(const daemon::Job& job) const;  // tb saves: the TensorBoard sink
 
   const Options options_;
   OutputSink* const sink_;

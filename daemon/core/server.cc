@@ -8,6 +8,7 @@
 #include "daemon/journal/job_record.h"
 #include "daemon/log/log.h"
 #include "daemon/output/output_root.h"
+#include "daemon/output/tb_sink.h"
 #include "daemon/socket/zap_handler.h"
 
 namespace imgsink::daemon {
@@ -79,6 +80,7 @@ Status Server::StartSocket() {
   handler_options.limits.max_request_bytes = options_.max_request_bytes;
   handler_options.limits.max_pixels_per_image = options_.max_pixels_per_image;
   handler_options.limits.paths = path_rules_;
+  handler_options.limits.tensorboard = tensorboard_ != nullptr;
   handler_options.limits.max_files_per_request = options_.max_files_per_request;
   handler_options.limits.max_metadata_bytes = options_.max_metadata_bytes;
   handler_options.budgets = BudgetsOf(options_, options_);
@@ -121,6 +123,13 @@ Status Server::Start() {
   s = output_->Recover(&removed);
   if (!s.ok()) LogWarning("cannot clean up after an interrupted write: " + s.ToString());
   if (removed > 0) LogNotice("removed " + std::to_string(removed) + " stale temp files");
+  if (!options_.tensorboard_logdir.empty()) {
+    TensorBoardSinkOptions tb;
+    tb.logdir = options_.tensorboard_logdir;
+    tb.max_file_bytes = options_.tensorboard_max_file_bytes;
+    s = OpenTensorBoardSink(tb, &tensorboard_);
+    if (!s.ok()) return s;
+  }
 
   std::vector<journal::RecoveredJob> pending;
   if (options_.journal) {
@@ -181,6 +190,7 @@ void Server::StartPipeline() {
   pipeline_options.max_retry_delay = std::chrono::milliseconds(options_.retry_max_delay_ms);
   pipeline_options.first_retry_delay =
       std::min(pipeline_options.first_retry_delay, pipeline_options.max_retry_delay);
+  pipeline_options.tensorboard_sink = tensorboard_.get();
   pipeline_ = std::make_unique<Pipeline>(pipeline_options, output_.get(), journal_.get(), &stats_,
                                          std::move(callbacks));
 }

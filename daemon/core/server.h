@@ -88,6 +88,7 @@ class Server {
   zmq::context_t context_;
   PathRules path_rules_;  // set by Start before the sink and the request handler exist
   std::unique_ptr<OutputSink> output_;
+  std::unique_ptr<OutputSink> tensorboard_;  // --tensorboard-logdir; null when off
   std::unique_ptr<journal::Journal> journal_;
   journal::RecoveryReport recovery_;
   Stats stats_;

@@ -98,7 +98,9 @@ Status DecodeJobRecord(const uint8_t* data, size_t size, JobRecord* record) {
   }
   record->request = std::get<SaveRequest>(std::move(msg));
   // The same decision validation made before the job was journaled.
-  if (!ResolveOutputFormat(record->request.format, record->request.path, &record->format)) {
+  if (record->request.tensorboard) {
+    record->format = OutputFormat::kPng;  // as validation decided: the path is a run directory
+  } else if (!ResolveOutputFormat(record->request.format, record->request.path, &record->format)) {
     return Corrupt("no output format");
   }
   record->paths.clear();

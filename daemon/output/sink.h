@@ -6,6 +6,8 @@
 // --output-root):
 //   local_sink.cc   a directory on a local file system (no scheme): OutputRoot + WriteGroup
 //                   through the Env, manifest.jsonl in the root.
+// and, opened by its own flag for "tb" saves only (--tensorboard-logdir):
+//   tb_sink.cc      TensorBoard event files, one record per image (tb_sink.h).
 //
 // Contract every sink keeps: a batch's files become visible each complete (never a part), and
 // once Commit returns OK they survive a crash; a manifest line is appended only for a file that
@@ -55,6 +57,11 @@ class SinkBatch {
   virtual Status Commit() = 0;
   // Drops every staged file; nothing is replaced.  The batch is empty after.
   virtual void Discard() = 0;
+  // Says that the batch redoes a job replayed from the journal, whose writes may have become
+  // durable before the crash.  A sink whose writes replace files (the local sink) needs
+  // nothing; one that appends (the TensorBoard sink) skips what is already there.
+  // REQUIRES: before the first Add.
+  virtual void MarkReplay() {}
 };
 
 class OutputSink {

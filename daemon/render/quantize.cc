@@ -100,6 +100,30 @@ struct FloatKernel {
   }
 };
 
+// torch.utils.tensorboard's image(): tensor.astype(float32), * 255, clip(0, 255) (torch >= 2.0;
+// 1.13 had no clip, see EXACTNESS.md), astype(uint8).  M::Load widens half/bfloat16 exactly;
+// float(double) rounds to nearest as astype(float32) does.  NaN -> 0, as numpy gives on x86-64.
+template <class M>
+struct TensorBoardKernel {
+  void operator()(const uint8_t* src, size_t count, uint8_t* dst) const {
+    const SampleClamp<float, 255> clamp;
+    for (size_t i = 0; i < count; ++i) {
+      const float x = float(M::Load(src + i * M::kSize)) * 255.0f;
+      dst[i] = uint8_t(int32_t(clamp(x)));  // truncation, x in [0, 255]
+    }
+  }
+};
+
+// uint16 elements for TensorBoardKernel (converted exactly to float).
+struct Uint16AsFloat {
+  static constexpr size_t kSize = 2;
+  static float Load(const uint8_t* p) {
+    uint16_t v;
+    std::memcpy(&v, p, sizeof v);
+    return float(v);
+  }
+};
+
 // uint16 tensors: the elements are the samples (copied, since the tensor may be unaligned).
 struct CopyKernel {
   void operator()(const uint8_t* src, size_t count, uint16_t* dst) const {
@@ -231,9 +255,27 @@ void QuantizeFloatImage(RenderIsa isa, const ImageTarget<Out>& t, const Quantize
   WriteImageFor(isa, t, M::kSize, divide);
 }
 
+void QuantizeTensorBoard(RenderIsa isa, const ImageTarget<uint8_t>& t) {
+  switch (t.img->dtype) {
+    case DType::kUint8:  // scale factor 1: the elements are the samples
+#if defined(__x86_64__)
+      if (isa == RenderIsa::kAvx2) return WriteUint8ImageAvx2(t);
+#endif
+      return WriteUint8ImageBaseline(t);
+    case DType::kUint16: return WriteImageFor(isa, t, 2, TensorBoardKernel<Uint16AsFloat>());
+    case DType::kFloat16: return WriteImageFor(isa, t, 2, TensorBoardKernel<HalfMath>());
+    case DType::kBFloat16: return WriteImageFor(isa, t, 2, TensorBoardKernel<BFloat16Math>());
+    case DType::kFloat32: return WriteImageFor(isa, t, 4, TensorBoardKernel<Float32Math>());
+    case DType::kFloat64: return WriteImageFor(isa, t, 8, TensorBoardKernel<Float64Math>());
+  }
+}
+
 template <class Out>
 void QuantizeImageAtDepth(const ImageTarget<Out>& t, const QuantizeSpec& spec) {
   const RenderIsa isa = ActiveRenderIsa();
+  if constexpr (std::is_same_v<Out, uint8_t>) {
+    if (spec.tensorboard) return QuantizeTensorBoard(isa, t);
+  }
   switch (t.img->dtype) {
     case DType::kUint8:
       if constexpr (std::is_same_v<Out, uint8_t>) {
@@ -290,6 +332,12 @@ void QuantizeImage(const TensorBatch& image, const QuantizeSpec& spec, int64_t x
                    Image* out) {
   if (spec.bit_depth == 16) return QuantizeInto<uint16_t>(image, spec, x0, y0, out);
   QuantizeInto<uint8_t>(image, spec, x0, y0, out);
+}
+
+uint8_t QuantizeTensorBoardPad(DType dtype, double pad_value) {
+  float x = float(pad_value);
+  if (dtype != DType::kUint8) x *= 255.0f;
+  return uint8_t(int32_t(SampleClamp<float, 255>()(x)));
 }
 
 Status QuantizePadValue(DType dtype, double pad_value, int bit_depth, uint16_t* sample) {

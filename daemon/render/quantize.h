@@ -22,6 +22,10 @@ struct QuantizeSpec {
   NormRange range;  // used iff normalize
   int bit_depth = 8;  // 8 or 16
   int out_channels = 3;  // image.c, or 3 when a 1-channel image is repeated
+  // torch.utils.tensorboard's rule instead of save_image's: the element to float32 (double
+  // rounds to nearest), x255 in float32 (uint8: x1), clip to [0, 255] (NaN -> 0), truncate.
+  // REQUIRES with it: bit_depth 8, !normalize.
+  bool tensorboard = false;
 };
 
 // Writes `image` (a batch of one, any dtype) into out->pixels with its top-left corner at
@@ -38,5 +42,9 @@ void QuantizeImage(const TensorBatch& image, const QuantizeSpec& spec, int64_t x
 // tensors (our extension) the quantization is done in float32.  Returns kBadOption when
 // pad_value is finite but beyond the dtype's largest finite value (torch's new_full raises).
 Status QuantizePadValue(DType dtype, double pad_value, int bit_depth, uint16_t* sample);
+
+// The sample pad_value becomes under the tensorboard rule (QuantizeSpec::tensorboard); torch's
+// TensorBoard grid has no padding and fills empty cells with 0, which pad_value 0 gives.
+uint8_t QuantizeTensorBoardPad(DType dtype, double pad_value);
 
 }  // namespace imgsink::daemon

@@ -28,6 +28,16 @@ Status CheckDTypeAndOptions(const TensorBatch& batch, const RenderOptions& opts,
   if (batch.c > 4) {
     return Status(ErrorCode::kBadShape, "images must have 1 to 4 channels, got " + std::to_string(batch.c));
   }
+  if (opts.quantize == Quantize::kTensorBoard) {  // every dtype, as torch's image() takes any
+    if (bit_depth != 8) {
+      return Status(ErrorCode::kBadOption, "quantize tensorboard writes 8-bit samples only");
+    }
+    if (opts.normalize || opts.value_range) {
+      return Status(ErrorCode::kBadOption,
+                    "quantize tensorboard does not normalize: normalize and value_range do not apply");
+    }
+    return Status::OK();
+  }
   if (IsFloat(batch.dtype)) return Status::OK();
   const std::string name(DTypeName(batch.dtype));
   if (opts.normalize || opts.value_range) {
@@ -121,6 +131,7 @@ Status RenderGrid(const TensorBatch& batch, const RenderOptions& opts, int bit_d
   spec.bit_depth = bit_depth;
   spec.out_channels = (batch.c == 1 && !opts.keep_gray) ? 3 : int(batch.c);
   spec.normalize = opts.normalize && IsFloat(batch.dtype);
+  spec.tensorboard = opts.quantize == Quantize::kTensorBoard;
   // One range for the batch, or one per image with scale_each (torch normalizes before the
   // grid, so errors come before any pad_value error).
   std::vector<NormRange> ranges;
@@ -133,7 +144,9 @@ Status RenderGrid(const TensorBatch& batch, const RenderOptions& opts, int bit_d
     }
   }
   uint16_t pad_sample = 0;
-  if (batch.n > 1) {  // torch's new_full (and its overflow check) only runs for a real grid
+  if (spec.tensorboard) {
+    pad_sample = QuantizeTensorBoardPad(batch.dtype, opts.pad_value);
+  } else if (batch.n > 1) {  // torch's new_full (and its overflow check) only runs for a real grid
     s = QuantizePadValue(batch.dtype, opts.pad_value, bit_depth, &pad_sample);
     if (!s.ok()) return s;
   }

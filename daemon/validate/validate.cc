@@ -109,7 +109,7 @@ Status CheckChannelsAndDtype(const SaveRequest& req, SavePlan* plan) {
     return Status(ErrorCode::kBadOption, std::string(format.name) + " holds at most " +
                                              std::to_string(format.max_bit_depth) + "-bit samples");
   }
-  if (req.dtype == DType::kUint16 && bit_depth != 16) {
+  if (req.dtype == DType::kUint16 && bit_depth != 16 && req.render.quantize != Quantize::kTensorBoard) {
     return Status(ErrorCode::kBadDtype, "uint16 input needs 16-bit output (png with png_bits 16), "
                                         "not " + std::to_string(bit_depth) + "-bit " +
                                         std::string(format.name));
@@ -180,6 +180,29 @@ Status CheckMetadata(const SaveRequest& req, const ValidationLimits& limits,
   return Status::OK();
 }
 
+// A "tb" save: an image summary for the run directory `path` (PROTOCOL.md "TensorBoard").
+Status CheckTensorBoard(const SaveRequest& req, const ValidationLimits& limits) {
+  if (!req.tensorboard) return Status::OK();
+  if (!limits.tensorboard) {
+    return Status(ErrorCode::kBadOption,
+                  "this daemon writes no TensorBoard event files: start it with --tensorboard-logdir");
+  }
+  if (req.mode != OutputMode::kGrid) {
+    return Status(ErrorCode::kBadOption, "a tb save is one image summary: mode must be grid");
+  }
+  if (req.format && *req.format != OutputFormat::kPng) {
+    return Status(ErrorCode::kBadFormat, "TensorBoard image summaries hold PNG only");
+  }
+  if (req.png.bit_depth != 8) {
+    return Status(ErrorCode::kBadOption, "TensorBoard image summaries hold 8-bit samples only");
+  }
+  if (req.render.quantize != Quantize::kTensorBoard) {
+    return Status(ErrorCode::kBadOption, "a tb save needs quantize tensorboard (torch's "
+                                         "SummaryWriter conversion)");
+  }
+  return Status::OK();
+}
+
 }  // namespace
 
 Status ValidateSave(const SaveRequest& req, size_t payload_size, const ValidationLimits& limits,
@@ -191,7 +214,11 @@ Status ValidateSave(const SaveRequest& req, size_t payload_size, const Validatio
   plan->c = batch.c;
   plan->h = batch.h;
   plan->w = batch.w;
-  if (!ResolveOutputFormat(req.format, req.path, &plan->format)) {
+  s = CheckTensorBoard(req, limits);
+  if (!s.ok()) return s;
+  if (req.tensorboard) {
+    plan->format = OutputFormat::kPng;  // the path is a run directory: no extension to read
+  } else if (!ResolveOutputFormat(req.format, req.path, &plan->format)) {
     return Status(ErrorCode::kBadFormat, "cannot infer the format from the extension of '" +
                                              req.path + "': use " + KnownExtensions() +
                                              ", or set format");

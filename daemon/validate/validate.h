@@ -21,6 +21,7 @@ struct ValidationLimits {
   // The daemon's path mode and output roots (--paths, --output-root): how each expanded path
   // resolves.  Empty roots: only relative paths are accepted (beneath the one root).
   PathRules paths;
+  bool tensorboard = false;  // the daemon has a --tensorboard-logdir: "tb" saves are taken
   // Files one request may write (mode each: the batch size).  --max-files-per-request.
   uint64_t max_files_per_request = 4096;
   // Metadata bytes (keys + values) of one request; every file and manifest line carries them
@@ -51,7 +52,10 @@ struct SavePlan {
 };
 
 // Returns OK iff `req` with a tensor frame of `payload_size` bytes is within `limits` and every
-// stage can do it; fills *plan then (the output paths included).  Errors: kBadShape (rank/dims/channels/overflow),
+// stage can do it; fills *plan then (the output paths included).  A "tb" save (an image summary,
+// req.tensorboard set) needs limits.tensorboard, mode grid, format png (or none), 8-bit samples
+// and quantize tensorboard; its path is the run directory (plan->paths[0]), a relative path
+// like any output path.  Errors: kBadShape (rank/dims/channels/overflow),
 // kSizeMismatch, kTooLarge (bytes, pixels, files, metadata bytes), kBadPath, kBadFormat,
 // kBadOption, kBadDtype.
 Status ValidateSave(const SaveRequest& req, size_t payload_size, const ValidationLimits& limits,

@@ -10,6 +10,7 @@
 #include <limits>
 
 #include "codec_requests.h"
+#include "codec_tensorboard.h"
 #include "msgpack_reader.h"
 #include "msgpack_writer.h"
 
@@ -23,9 +24,9 @@ using proto_internal::KeyError;
 using proto_internal::ParseBusyPolicy;
 
 constexpr int64_t kIntMax = std::numeric_limits<int32_t>::max();
-// A save header has 27 keys (kSaveFields); the first 7 are required, the others are written only
+// A save header has 30 keys (kSaveFields); the first 7 are required, the others are written only
 // when their value is not the default (PROTOCOL.md, "Canonical form").
-constexpr size_t kSaveKeyCount = 28;
+constexpr size_t kSaveKeyCount = 30;
 constexpr size_t kRequiredSaveKeys = 7;
 
 // ---- Encoding ----
@@ -59,6 +60,8 @@ std::string EncodeSave(const SaveRequest& r) {
       r.policy != kDefaults.policy,
       r.block_timeout_ms != kDefaults.block_timeout_ms,
       !r.metadata.empty(),
+      r.render.quantize != dr.quantize,
+      r.tensorboard.has_value(),
   };
   const bool* next = present;
   CanonicalWriter w;
@@ -105,6 +108,8 @@ std::string EncodeSave(const SaveRequest& r) {
       w.Str(v);
     }
   }
+  if (*next++) w.KeyStr("quantize", QuantizeName(r.render.quantize));
+  if (*next++) proto_internal::WriteTensorBoardKey(*r.tensorboard, &w);
   return w.Take();
 }
 
@@ -334,6 +339,8 @@ constexpr FieldSpec<SaveRequest> kSaveFields[] = {
     {"policy", false, ReadPolicy},
     {"block_timeout_ms", false, ReadBlockTimeout},
     {"meta", false, ReadMeta},
+    {"quantize", false, proto_internal::ReadQuantizeKey},
+    {"tb", false, proto_internal::ReadTensorBoardKey},
 };
 static_assert(std::size(kSaveFields) == kSaveKeyCount, "EncodeSave knows every key");
 constexpr bool RequiredKeysFirst() {

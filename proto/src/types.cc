@@ -19,6 +19,7 @@ constexpr std::array<std::string_view, 6> kFilterNames = {"all", "none", "sub",
                                                           "up",  "avg",  "paeth"};
 constexpr std::array<std::string_view, 4> kStrategyNames = {"default", "filtered", "huffman",
                                                             "rle"};
+constexpr std::array<std::string_view, 2> kQuantizeNames = {"save_image", "tensorboard"};
 
 // Returns names[e], or "" for a value outside the enum (a corrupted enum never indexes out).
 template <typename Enum, size_t N>
@@ -60,6 +61,7 @@ std::string_view OutputModeName(OutputMode mode) { return NameOf(kModeNames, mod
 std::string_view JpegSubsamplingName(JpegSubsampling s) { return NameOf(kSubsamplingNames, s); }
 std::string_view PngFilterName(PngFilter f) { return NameOf(kFilterNames, f); }
 std::string_view PngStrategyName(PngStrategy s) { return NameOf(kStrategyNames, s); }
+std::string_view QuantizeName(Quantize q) { return NameOf(kQuantizeNames, q); }
 
 bool ParseDType(std::string_view name, DType* out) { return ParseName(kDTypeNames, name, out); }
 bool ParseLayout(std::string_view name, Layout* out) { return ParseName(kLayoutNames, name, out); }
@@ -79,6 +81,9 @@ bool ParsePngFilter(std::string_view name, PngFilter* out) {
 }
 bool ParsePngStrategy(std::string_view name, PngStrategy* out) {
   return ParseName(kStrategyNames, name, out);
+}
+bool ParseQuantize(std::string_view name, Quantize* out) {
+  return ParseName(kQuantizeNames, name, out);
 }
 
 }  // namespace imgsink

@@ -38,6 +38,7 @@ SAVE_KEYS = [
     ("png_filter", "paeth"), ("png_strategy", "rle"), ("jpeg_quality", 75),
     ("jpeg_subsampling", "420"), ("webp_lossless", False), ("webp_quality", 80),
     ("policy", "block"), ("block_timeout_ms", 30000), ("meta", {}),
+    ("quantize", "save_image"), ("tb", "NIL"),
 ]
 REQUIRED_SAVE_KEYS = ["v", "kind", "id", "dtype", "shape", "layout", "path"]
 STATUS_KEYS = ["v", "kind", "id"]
@@ -154,6 +155,9 @@ def normalize_save(wire):
     if msg["format"] == "jpg":
         msg["format"] = "jpeg"
     msg["meta"] = dict(sorted(msg["meta"].items(), key=lambda kv: kv[0].encode()))
+    if msg["tb"] is not None:
+        msg["tb"] = {"tag": msg["tb"]["tag"], "step": msg["tb"]["step"],
+                     "wall_time": float(msg["tb"]["wall_time"])}
     return msg
 
 
@@ -217,6 +221,10 @@ def client_vectors():
     valid("save_cwd_canonical", "client", save(
         id=8, path="samples/{{x}}.png", cwd="/home/u/run \u00e9"))
     valid("save_absolute_path_canonical", "client", save(id=9, path="/data/out/../x/./a.png"))
+    valid("save_tensorboard_canonical", "client", save(
+        id=6, dtype="float32", shape=[64, 3, 64, 64], layout="NCHW", path="runs/exp1",
+        format="png", padding=0, quantize="tensorboard",
+        tb={"tag": "samples", "step": -12, "wall_time": 1765000000.25}))
     valid("status_canonical", "client", {"v": 1, "kind": "status", "id": 7})
     valid("credit_block_canonical", "client", credit())
     valid("credit_drop_timeout_0_canonical", "client",
@@ -238,7 +246,7 @@ def client_vectors():
     valid("save_every_key_explicit_noncanonical", "client", full,
           # the keys of that time: the webp_* keys came after defaults were omitted
           raw_map([(k, full[k]) for k, _ in SAVE_KEYS
-                   if not k.startswith("webp_") and k != "cwd"]))
+                   if not k.startswith("webp_") and k not in ("cwd", "quantize", "tb")]))
     valid("save_float32_pad_value_noncanonical", "client", save(pad_value=0.25),
           raw_map(minimal_pairs(pad_value=Raw(b"\xca" + struct.pack(">f", 0.25)))))
     valid("credit_reordered_noncanonical", "client",
@@ -281,6 +289,19 @@ def client_vectors():
     error("unknown_kind", "client", raw_map([("v", 1), ("kind", "load"), ("id", 7)]),
           "bad_request")
     error("missing_id", "client", raw_map(minimal_pairs(id=DROP)), "bad_request")
+    # PROTOCOL.md "TensorBoard": the tb map and quantize.
+    error("tb_not_a_map", "client", raw_map(minimal_pairs(tb="samples")), "bad_request")
+    error("tb_missing_wall_time", "client",
+          raw_map(minimal_pairs(tb={"tag": "a", "step": 1})), "bad_request")
+    error("tb_unknown_key", "client", raw_map(minimal_pairs(
+        tb={"tag": "a", "step": 1, "wall_time": 0.0, "walltime": 0.0})), "bad_request")
+    error("tb_empty_tag", "client", raw_map(minimal_pairs(
+        tb={"tag": "", "step": 1, "wall_time": 0.0})), "bad_option")
+    error("tb_negative_wall_time", "client", raw_map(minimal_pairs(
+        tb={"tag": "a", "step": 1, "wall_time": -1.0})), "bad_option")
+    error("tb_float_step", "client", raw_map(minimal_pairs(
+        tb={"tag": "a", "step": 1.0, "wall_time": 0.0})), "bad_request")
+    error("quantize_unknown", "client", raw_map(minimal_pairs(quantize="round")), "bad_option")
     error("negative_id", "client", raw_map(minimal_pairs(id=-1)), "bad_request")
     error("missing_dtype", "client", raw_map(minimal_pairs(dtype=DROP)), "bad_request")
     error("missing_path", "client", raw_map(minimal_pairs(path=DROP)), "bad_request")

@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
+#include <cmath>
 #include <fstream>
 #include <map>
 #include <string>
@@ -44,6 +46,44 @@ TEST_CASE("BuildSaveRequest applies the shared path vectors", "[client][paths][v
   }
   CHECK(accepted > 0);
   CHECK(refused > 0);
+}
+
+}  // namespace
+}  // namespace imgsink
+
+namespace imgsink {
+namespace {
+
+TEST_CASE("SaveOptions::ForTensorBoard makes a tb save of torch's grid and pixels",
+          "[client][tensorboard]") {
+  test::Uint8Image image(2, 2, 0);
+  SaveOptions options = SaveOptions::ForTensorBoard("samples", -4, 12.5);
+  SaveRequest request;
+  size_t bytes = 0;
+  REQUIRE(internal::BuildSaveRequest(image.view, "runs/exp1", options, &request, &bytes).ok());
+  REQUIRE(request.tensorboard.has_value());
+  CHECK(request.tensorboard->tag == "samples");
+  CHECK(request.tensorboard->step == -4);
+  CHECK(request.tensorboard->wall_time == 12.5);
+  CHECK(request.path == "runs/exp1");  // the run directory: no extension needed
+  CHECK(request.format == OutputFormat::kPng);
+  CHECK(request.render.quantize == Quantize::kTensorBoard);
+  CHECK(request.render.nrow == 8);
+  CHECK(request.render.padding == 0);
+  // The wall time defaults to the call's.
+  const double now = std::chrono::duration<double>(
+                         std::chrono::system_clock::now().time_since_epoch()).count();
+  CHECK(std::abs(SaveOptions::ForTensorBoard("t", 0).tensorboard->wall_time - now) < 60);
+  // What cannot be an image summary is refused before sending.
+  options.format = OutputFormat::kJpeg;
+  CHECK(internal::BuildSaveRequest(image.view, "runs/exp1", options, &request, &bytes).code() ==
+        ErrorCode::kBadOption);
+  options = SaveOptions::ForTensorBoard("", 0, 0);
+  CHECK(internal::BuildSaveRequest(image.view, "runs/exp1", options, &request, &bytes).code() ==
+        ErrorCode::kBadOption);
+  options = SaveOptions::ForTensorBoard("t", 0, 0);
+  CHECK(internal::BuildSaveRequest(image.view, "/abs/run", options, &request, &bytes).code() ==
+        ErrorCode::kBadPath);
 }
 
 }  // namespace

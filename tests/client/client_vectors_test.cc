@@ -94,8 +94,14 @@ ApiSave FromJson(const Json& m, std::vector<uint8_t>* storage) {
   o.policy = ParsePolicy(m.at("policy").get<std::string>());
   o.block_timeout_ms = m.at("block_timeout_ms").get<uint32_t>();
   o.metadata = m.at("meta").get<std::map<std::string, std::string>>();
+  o.render.quantize = Parsed(ParseQuantize, m.at("quantize"));
+  if (!m.at("tb").is_null()) {
+    const Json& tb = m.at("tb");
+    o.tensorboard = TensorBoardImage{tb.at("tag").get<std::string>(), tb.at("step").get<int64_t>(),
+                                     tb.at("wall_time").get<double>()};
+  }
   // cwd is not an option: the client sends its own working directory with a relative path.
-  REQUIRE(m.size() == 28);  // v, kind, id, cwd + the 24 save keys above: none left unmapped
+  REQUIRE(m.size() == 30);  // v, kind, id, cwd + the 26 save keys above: none left unmapped
   return a;
 }
 

@@ -28,6 +28,7 @@ struct OffDefault {
   void (*set)(SaveRequest*);
 };
 const OffDefault kOffDefaults[] = {
+    {"cwd", [](SaveRequest* r) { r->cwd = "/w"; }},
     {"format", [](SaveRequest* r) { r->format = OutputFormat::kPng; }},
     {"mode", [](SaveRequest* r) { r->mode = OutputMode::kEach; }},
     {"nrow", [](SaveRequest* r) { r->render.nrow = 7; }},
@@ -48,6 +49,8 @@ const OffDefault kOffDefaults[] = {
     {"policy", [](SaveRequest* r) { r->policy = BusyPolicy::kDrop; }},
     {"block_timeout_ms", [](SaveRequest* r) { r->block_timeout_ms = 0; }},
     {"meta", [](SaveRequest* r) { r->metadata["step"] = "1"; }},
+    {"quantize", [](SaveRequest* r) { r->render.quantize = Quantize::kTensorBoard; }},
+    {"tb", [](SaveRequest* r) { r->tensorboard = TensorBoardImage{"t", -3, 1.5}; }},
 };
 
 TEST_CASE("codec: save keys at their default are omitted, all others written",
@@ -58,7 +61,7 @@ TEST_CASE("codec: save keys at their default are omitted, all others written",
   r.path = "x.png";
   const std::string minimal = EncodeClientMessage(r);
   CHECK(static_cast<uint8_t>(minimal[0]) == 0x87);  // fixmap: v, kind, id + 4 required keys
-  CHECK(std::size(kOffDefaults) == 20);             // every optional key of the table
+  CHECK(std::size(kOffDefaults) == 23);             // every optional key of the table
   for (const OffDefault& change : kOffDefaults) {
     INFO("key " << change.key);
     CHECK(minimal.find(Str(change.key)) == std::string::npos);

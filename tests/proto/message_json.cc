@@ -71,7 +71,14 @@ SaveRequest SaveFromJson(const Json& j) {
   r.policy = ParsePolicy(j.at("policy").get<std::string>());
   r.block_timeout_ms = j.at("block_timeout_ms").get<uint32_t>();
   for (const auto& [k, v] : j.at("meta").items()) r.metadata[k] = v.get<std::string>();
-  REQUIRE(j.size() == 28);  // no key this helper ignores
+  r.render.quantize = ParseOrFail(j.at("quantize"), ParseQuantize);
+  if (!j.at("tb").is_null()) {
+    const Json& tb = j.at("tb");
+    REQUIRE(tb.size() == 3);
+    r.tensorboard = TensorBoardImage{tb.at("tag").get<std::string>(), tb.at("step").get<int64_t>(),
+                                     tb.at("wall_time").get<double>()};
+  }
+  REQUIRE(j.size() == 30);  // no key this helper ignores
   return r;
 }
 
@@ -172,6 +179,15 @@ Json ToJson(const ClientMessage& msg) {
   j["block_timeout_ms"] = r.block_timeout_ms;
   j["meta"] = Json::object();
   for (const auto& [k, v] : r.metadata) j["meta"][k] = v;
+  j["quantize"] = std::string(QuantizeName(r.render.quantize));
+  if (r.tensorboard) {
+    j["tb"] = Json::object();  // nlohmann::json sorts keys: compared as maps, not bytes
+    j["tb"]["tag"] = r.tensorboard->tag;
+    j["tb"]["step"] = r.tensorboard->step;
+    j["tb"]["wall_time"] = r.tensorboard->wall_time;
+  } else {
+    j["tb"] = nullptr;
+  }
   return j;
 }
 

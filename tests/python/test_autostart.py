@@ -289,3 +289,22 @@ def test_idle_exit_waits_for_a_job_in_flight(short_tmp):
         daemon.wait()
         if mounted:
             subprocess.run(["umount", "-l", blocked], capture_output=True)
+
+
+@needs_daemon
+def test_summary_writer_with_one_import_changed_writes_runs_in_the_working_directory(sandbox):
+    # The TensorBoard drop-in through the auto-started daemon: SummaryWriter() with torch's
+    # default log_dir puts its event file where torch's writer would, runs/<date>_<host>/.
+    script = ("import torch, imgsink\n"
+              "w = imgsink.SummaryWriter()\n"
+              "w.add_images('samples', torch.ones(4, 3, 8, 8) / 2, 3, walltime=7.0)\n"
+              "w.close()\n")
+    p = subprocess.run([sys.executable, "-c", script], cwd=sandbox.work, env=sandbox.env,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr + sandbox.log()
+    import tb_events
+    (run,) = os.listdir(os.path.join(sandbox.work, "runs"))
+    ((tag, step, wall, pixels, cs),) = tb_events.image_events(
+        os.path.join(sandbox.work, "runs", run))
+    assert (tag, step, wall, cs) == ("samples", 3, 7.0, 3)
+    assert pixels.shape == (8, 32, 3) and (pixels == 127).all()  # 0.5 x 255 = 127.5: truncated

@@ -119,7 +119,8 @@ def test_encoder_omits_exactly_the_keys_at_their_default():
                    "keep_gray": True, "png_level": 0, "png_bits": 16, "png_filter": "all",
                    "png_strategy": "default", "jpeg_quality": 95, "jpeg_subsampling": "444",
                    "webp_lossless": True, "webp_quality": 0, "policy": "drop",
-                   "block_timeout_ms": 0, "meta": {"step": "1"}}
+                   "block_timeout_ms": 0, "meta": {"step": "1"}, "quantize": "tensorboard",
+                   "tb": {"tag": "t", "step": -3, "wall_time": 1.5}}
     optional = [k for k in proto.SAVE_DEFAULTS if k not in ("dtype", "shape", "layout", "path")]
     assert sorted(off_default) == sorted(optional)
     for key, value in off_default.items():

@@ -77,6 +77,15 @@ struct SaveOptions {
   uint32_t block_timeout_ms = 30000;
   std::map<std::string, std::string> metadata;  // at most 64 entries, 4096 bytes per string
   Ownership ownership = Ownership::kCopy;
+  // Set: the image is a TensorBoard image summary (tag, step, wall time) appended to the event
+  // file of the run directory `path` (relative to the daemon's --tensorboard-logdir), not a
+  // file; format png, mode grid.  Use ForTensorBoard for torch's SummaryWriter pixels.
+  std::optional<TensorBoardImage> tensorboard;
+
+  // Options for torch.utils.tensorboard.SummaryWriter.add_image(s)'s image: make_grid with 8
+  // columns and no padding, gray repeated to RGB, x255 (x1 for uint8) then clip and truncate
+  // (RenderOptions::quantize kTensorBoard), PNG.  wall_time < 0: now (the call).
+  static SaveOptions ForTensorBoard(std::string tag, int64_t step, double wall_time = -1);
 };
 
 // How a Client with several endpoints chooses one for each save.  Only connected endpoints (a

@@ -27,10 +27,12 @@ from ._client import Client, _live_clients, default_endpoint
 from ._errors import Busy, ImgsinkError
 from ._job import Job
 from ._prepare import prepare_cuda
+from ._summary_writer import SummaryWriter
 
 __all__ = [
     "Client", "Job", "ImgsinkError", "Busy", "prepare_cuda", "default_endpoint",
     "save_image", "save_images", "flush", "stats", "default_client", "set_default_client",
+    "SummaryWriter",
 ]
 __version__ = "0.1.0"
 

@@ -180,9 +180,11 @@ def _spawn(endpoint: str, sock_dir: str) -> bool:
     # The user's directories get exactly the files torchvision would write: no manifest.jsonl.
     # fsync per file rather than syncfs: a checkpoint being saved on the same filesystem must
     # not hold up the images (as in the packaged service's config).
+    # --tensorboard-logdir turns imgsink.SummaryWriter's saves on; in caller mode their run
+    # directories resolve against the caller's cwd like every path (runs/... as torch's would).
     args = [binary, "--listen", endpoint, "--paths", "caller", "--output-root", root,
             "--journal-dir", journal, "--manifest", "off", "--output-sync", "file",
-            "--idle-exit", _idle_exit()]
+            "--idle-exit", _idle_exit(), "--tensorboard-logdir", root]
     # sh starts the daemon in the background and exits at once: the daemon is re-parented (no
     # zombie of ours when it exits), and `echo $!` tells its pid.
     try:
@@ -201,7 +203,7 @@ def _spawn(endpoint: str, sock_dir: str) -> bool:
             say_once("autostarted", "imgsink: started imgsinkd (pid %d) listening at %s, "
                      "log %s; it writes each image where torchvision would (relative to the "
                      "caller's working directory) and exits after %s s idle", pid, endpoint,
-                     os.path.join(state, "imgsinkd.log"), args[-1])
+                     os.path.join(state, "imgsinkd.log"), _idle_exit())
             return True
         try:
             os.kill(pid, 0)

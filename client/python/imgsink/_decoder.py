@@ -16,7 +16,7 @@ import msgpack
 
 from ._protocol import (DTYPE_SIZES, DTYPES, ERROR_CODES, FORMAT_ALIASES, JPEG_SUBSAMPLINGS,
                         LAYOUT_RANKS, LAYOUTS, MAX_HEADER_BYTES, MAX_META_ENTRIES, MAX_RANK,
-                        MAX_STRING_BYTES, MODES, PNG_FILTERS, PNG_STRATEGIES, POLICIES,
+                        MAX_STRING_BYTES, MODES, PNG_FILTERS, PNG_STRATEGIES, POLICIES, QUANTIZE_RULES,
                         SAVE_DEFAULTS, VERSION, ProtocolError, _CREDIT_KEYS, _DONE_KEYS,
                         _INT32_MAX, _REPLY_KEYS, _REQUIRED_SAVE_KEYS, _UINT32_MAX, _UINT64_MAX,
                         _canonical_save, credit_request, status_request)
@@ -283,7 +283,41 @@ def _read_save_value(key: str, x: Any, r: _Reader) -> Any:
                 raise r.fail("bad_request", key, "duplicate entry")
             meta[k] = v
         return meta
+    if key == "quantize":
+        return r.enum(key, x, QUANTIZE_RULES, "bad_option")
+    if key == "tb":
+        return _read_tb(x, r)
     raise AssertionError(key)
+
+
+_TB_KEYS = ("tag", "step", "wall_time")
+
+
+def _read_tb(x: Any, r: _Reader) -> Dict[str, Any]:
+    """The "tb" map (PROTOCOL.md "TensorBoard"), as the C++ codec reads it."""
+    if x is None:
+        return None
+    if not isinstance(x, _Pairs):
+        raise r.fail("bad_request", "tb", "must be nil or a map")
+
+    def read(key: str, v: Any) -> Any:
+        if key == "tag":
+            tag = r.string(key, v, MAX_STRING_BYTES, "bad_option")
+            if not tag:
+                raise r.fail("bad_option", key, "must not be empty")
+            return tag
+        if key == "step":
+            return r.int_range(key, v, -(1 << 63), (1 << 63) - 1, "bad_option")
+        wall = r.finite(key, v)
+        if wall < 0:
+            raise r.fail("bad_option", key, "must be >= 0")
+        return wall
+
+    got = _read_fields(x, _TB_KEYS, read, r)
+    for key in _TB_KEYS:
+        if key not in got:
+            raise r.fail("bad_request", key, "missing")
+    return {k: got[k] for k in _TB_KEYS}
 
 
 _INT_RANGES = {

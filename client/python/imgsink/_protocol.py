@@ -20,7 +20,7 @@ import msgpack
 
 __all__ = [
     "VERSION", "DTYPES", "DTYPE_SIZES", "LAYOUTS", "FORMAT_TABLE", "FORMATS", "MODES", "PNG_FILTERS",
-    "PNG_STRATEGIES", "JPEG_SUBSAMPLINGS", "POLICIES", "ERROR_CODES", "SAVE_DEFAULTS",
+    "PNG_STRATEGIES", "JPEG_SUBSAMPLINGS", "POLICIES", "QUANTIZE_RULES", "ERROR_CODES", "SAVE_DEFAULTS",
     "ProtocolError", "save_request", "status_request", "credit_request", "encode_client",
     "decode_client",
     "encode_server", "decode_server", "infer_format",
@@ -53,6 +53,7 @@ PNG_FILTERS = ("all", "none", "sub", "up", "avg", "paeth")
 PNG_STRATEGIES = ("default", "filtered", "huffman", "rle")
 JPEG_SUBSAMPLINGS = ("444", "422", "420")
 POLICIES = ("block", "drop", "error")
+QUANTIZE_RULES = ("save_image", "tensorboard")
 ERROR_CODES = (
     "bad_message", "unsupported_version", "bad_request", "bad_dtype", "bad_shape",
     "size_mismatch", "too_large", "bad_path", "bad_format", "bad_option", "encode_failed",
@@ -96,6 +97,8 @@ SAVE_DEFAULTS: Dict[str, Any] = {
     "policy": "block",
     "block_timeout_ms": 30000,
     "meta": {},
+    "quantize": "save_image",
+    "tb": None,  # {"tag": str, "step": int, "wall_time": float}: an image summary
 }
 _REQUIRED_SAVE_KEYS = ("dtype", "shape", "layout", "path")
 _REPLY_KEYS = ("v", "kind", "id", "ok", "job", "counters", "credit", "code", "message")
@@ -169,6 +172,9 @@ def _canonical_save(msg: Mapping[str, Any]) -> Dict[str, Any]:
             value = {k: value[k] for k in sorted(value, key=lambda s: s.encode("utf-8"))}
         elif key in ("normalize", "scale_each", "keep_gray", "webp_lossless"):
             value = bool(value)
+        elif key == "tb" and value is not None:
+            value = {"tag": str(value["tag"]), "step": int(value["step"]),
+                     "wall_time": float(value["wall_time"])}
         elif key in ("nrow", "padding", "png_level", "png_bits", "jpeg_quality",
                      "webp_quality", "block_timeout_ms"):
             value = int(value)

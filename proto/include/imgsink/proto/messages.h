@@ -29,6 +29,8 @@ struct RenderOptions {
   // Our extension: 1-channel input stays 1-channel (gray PNG/JPEG) instead of being
   // repeated to 3 channels as make_grid does.
   bool keep_gray = false;
+  // Our extension: torch.utils.tensorboard's quantization instead of save_image's (types.h).
+  Quantize quantize = Quantize::kSaveImage;
 };
 
 // The defaults are the "fast" preset: level 1 with the RLE strategy means ISA-L igzip (zlib level
@@ -64,6 +66,15 @@ struct WebpOptions {
 // timeout (kBlock) or refuses at once with `busy` (kDrop, counted as dropped; kError).
 enum class BusyPolicy : uint8_t { kBlock, kDrop, kError };
 
+// A save whose image goes to a TensorBoard event file (key "tb", PROTOCOL.md "TensorBoard"):
+// the request's path is then the run directory, relative to the daemon's --tensorboard-logdir,
+// and the image becomes one image summary in an Event of that run.
+struct TensorBoardImage {
+  std::string tag;         // Summary.Value.tag
+  int64_t step = 0;        // Event.step (global_step)
+  double wall_time = 0.0;  // Event.wall_time, seconds since the epoch (the client's call)
+};
+
 // kind "save": render and write one tensor.  The tensor bytes travel in their own frame.
 struct SaveRequest {
   uint64_t request_id = 0;  // chosen by the client; echoed in the reply and the done event
@@ -84,6 +95,7 @@ struct SaveRequest {
   BusyPolicy policy = BusyPolicy::kBlock;
   uint32_t block_timeout_ms = 30000;  // how long kBlock may wait for room
   std::map<std::string, std::string> metadata;  // free tags (step, rank, ...)
+  std::optional<TensorBoardImage> tensorboard;  // set: an image summary, not a file
 };
 
 // kind "status": ask for the daemon's counters.

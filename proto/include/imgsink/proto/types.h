@@ -28,6 +28,11 @@ enum class PngFilter : uint8_t { kAll, kNone, kSub, kUp, kAvg, kPaeth };
 // zlib strategies (Z_DEFAULT_STRATEGY, Z_FILTERED, Z_HUFFMAN_ONLY, Z_RLE).
 enum class PngStrategy : uint8_t { kDefault, kFiltered, kHuffman, kRle };
 
+// How tensor values become 8-bit samples (PROTOCOL.md "Quantization"): torchvision's save_image
+// (x255 + 0.5, clamp, truncate: rounding) or torch.utils.tensorboard's add_image(s) (to float32,
+// x255 -- x1 for uint8 --, clip to [0, 255], truncate).
+enum class Quantize : uint8_t { kSaveImage, kTensorBoard };
+
 // Bytes per element.
 size_t DTypeSize(DType dtype);
 // Number of dims the layout names (2, 3 or 4).
@@ -40,6 +45,7 @@ std::string_view OutputModeName(OutputMode mode);  // "grid", "each"
 std::string_view JpegSubsamplingName(JpegSubsampling s);  // "444", "422", "420"
 std::string_view PngFilterName(PngFilter f);  // "all", "none", "sub", "up", "avg", "paeth"
 std::string_view PngStrategyName(PngStrategy s);  // "default", "filtered", "huffman", "rle"
+std::string_view QuantizeName(Quantize q);  // "save_image", "tensorboard"
 
 // Each returns true iff `name` is a wire name of that enum; sets *out then.
 bool ParseDType(std::string_view name, DType* out);
@@ -49,6 +55,7 @@ bool ParseOutputMode(std::string_view name, OutputMode* out);
 bool ParseJpegSubsampling(std::string_view name, JpegSubsampling* out);
 bool ParsePngFilter(std::string_view name, PngFilter* out);
 bool ParsePngStrategy(std::string_view name, PngStrategy* out);
+bool ParseQuantize(std::string_view name, Quantize* out);
 
 // Format inference from a path (InferOutputFormat, ResolveOutputFormat) is in formats.h.
 

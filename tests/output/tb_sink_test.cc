@@ -1,0 +1,111 @@
+// TensorBoardSink (daemon/output/tb_sink.h): records go to their run's event file, run paths
+// follow the output-path rules, a replayed batch does not double what the crash left.
+#include "daemon/output/tb_sink.h"
+
+#include <unistd.h>
+
+#include <catch.hpp>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <fstream>
+#include <iterator>
+
+#include "daemon/output/tb_event_file.h"
+#include "daemon/output/tb_record.h"
+
+namespace imgsink::daemon {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Logdir {
+  fs::path dir;
+  Logdir() {
+    char tmpl[] = "/tmp/tb_sink_test.XXXXXX";
+    dir = mkdtemp(tmpl);
+  }
+  ~Logdir() { fs::remove_all(dir); }
+};
+
+std::unique_ptr<OutputSink> Open(const Logdir& l) {
+  TensorBoardSinkOptions o;
+  o.logdir = l.dir.string();
+  o.host = "h";
+  std::unique_ptr<OutputSink> sink;
+  REQUIRE(OpenTensorBoardSink(o, &sink).ok());
+  return sink;
+}
+
+// The records after the version record of the one event file in `run`.
+std::vector<std::string> RunRecords(const Logdir& l, const std::string& run) {
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(l.dir / run)) files.push_back(e.path());
+  REQUIRE(files.size() == 1);
+  CHECK(tb::IsOurEventFile(files[0].filename(), "h"));
+  std::ifstream in(files[0], std::ios::binary);
+  const std::string bytes(std::istreambuf_iterator<char>(in), {});
+  std::vector<std::string> out;
+  const size_t end = tb::ScanRecords(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(),
+                                     [&](const uint8_t* d, size_t n) {
+                                       out.emplace_back(reinterpret_cast<const char*>(d), n);
+                                     });
+  CHECK(end == bytes.size());
+  REQUIRE(!out.empty());
+  out.erase(out.begin());  // the version record
+  return out;
+}
+
+Status AddAll(SinkBatch* batch, const std::vector<std::pair<std::string, std::string>>& records) {
+  for (const auto& [run, event] : records) {
+    Status s = batch->Add(run, event.data(), event.size());
+    if (!s.ok()) return s;
+  }
+  return batch->Commit();
+}
+
+TEST_CASE("tb sink: each record goes to its run's event file, in order") {
+  Logdir l;
+  auto sink = Open(l);
+  CHECK(!sink->has_manifest());
+  auto batch = sink->NewBatch();
+  REQUIRE(AddAll(batch.get(), {{"runs/a", "E1"}, {"runs/b", "E2"}, {"runs/a", "E3"}}).ok());
+  CHECK(batch->size() == 0);
+  CHECK(RunRecords(l, "runs/a") == std::vector<std::string>{"E1", "E3"});
+  CHECK(RunRecords(l, "runs/b") == std::vector<std::string>{"E2"});
+}
+
+TEST_CASE("tb sink: run directories follow the output path rules") {
+  Logdir l;
+  auto sink = Open(l);
+  auto batch = sink->NewBatch();
+  const char e[] = "E";
+  CHECK(batch->Add("../escape", e, 1).code() == ErrorCode::kBadPath);
+  CHECK(batch->Add("/abs", e, 1).code() == ErrorCode::kBadPath);
+  CHECK(batch->Add("a//b", e, 1).code() == ErrorCode::kBadPath);
+  fs::create_directories(l.dir / "elsewhere");
+  fs::create_directory_symlink(l.dir / "elsewhere", l.dir / "link");
+  REQUIRE(batch->Add("link/run", e, 1).ok());
+  CHECK(batch->Commit().code() == ErrorCode::kBadPath);  // never through a symbolic link
+  CHECK(fs::is_empty(l.dir / "elsewhere"));
+}
+
+TEST_CASE("tb sink: a replayed batch skips what the crashed run already wrote, once") {
+  Logdir l;
+  {
+    auto sink = Open(l);
+    auto batch = sink->NewBatch();
+    REQUIRE(AddAll(batch.get(), {{"r", "job1"}, {"r", "job2"}}).ok());
+  }
+  auto sink = Open(l);  // the restart
+  auto replay = sink->NewBatch();
+  replay->MarkReplay();
+  REQUIRE(AddAll(replay.get(), {{"r", "job2"}, {"r", "job3"}}).ok());
+  auto fresh = sink->NewBatch();
+  REQUIRE(AddAll(fresh.get(), {{"r", "job1"}}).ok());  // a new job: always written
+  CHECK(RunRecords(l, "r") == std::vector<std::string>{"job1", "job2", "job3", "job1"});
+}
+
+}  // namespace
+}  // namespace imgsink::daemon
