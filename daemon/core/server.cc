@@ -81,6 +81,7 @@ Status Server::StartSocket() {
   handler_options.limits.max_pixels_per_image = options_.max_pixels_per_image;
   handler_options.limits.paths = path_rules_;
   handler_options.limits.tensorboard = tensorboard_ != nullptr;
+  handler_options.limits.tensorboard_paths = tensorboard_paths_;
   handler_options.limits.max_files_per_request = options_.max_files_per_request;
   handler_options.limits.max_metadata_bytes = options_.max_metadata_bytes;
   handler_options.budgets = BudgetsOf(options_, options_);
@@ -128,6 +129,10 @@ Status Server::Start() {
     tb.logdir = options_.tensorboard_logdir;
     tb.max_file_bytes = options_.tensorboard_max_file_bytes;
     s = OpenTensorBoardSink(tb, &tensorboard_);
+    if (!s.ok()) return s;
+    tensorboard_paths_.mode = path_rules_.mode;
+    tensorboard_paths_.roots.resize(1);
+    s = AbsoluteRootPath(options_.tensorboard_logdir, &tensorboard_paths_.roots[0]);
     if (!s.ok()) return s;
   }
 

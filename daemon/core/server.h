@@ -87,6 +87,9 @@ class Server {
   const std::function<void(const Status&)> on_fatal_;
   zmq::context_t context_;
   PathRules path_rules_;  // set by Start before the sink and the request handler exist
+  // How a tb save's run directory resolves: path_rules_'s mode, --tensorboard-logdir the one
+  // root.  Set by Start with tensorboard_.
+  PathRules tensorboard_paths_;
   std::unique_ptr<OutputSink> output_;
   std::unique_ptr<OutputSink> tensorboard_;  // --tensorboard-logdir; null when off
   std::unique_ptr<journal::Journal> journal_;

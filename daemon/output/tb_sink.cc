@@ -48,13 +48,17 @@ class TensorBoardSink : public OutputSink {
       return Status::OK();
     }
     std::unique_ptr<Directory> dir;
-    Status s = root_->OpenDirectory(rel_dir, /*create=*/true, &dir);
+    // An absolute run directory comes from a --paths caller daemon (the kernel decides, as for
+    // its image files); a relative one lies beneath the logdir, no link followed.
+    const bool absolute = !rel_dir.empty() && rel_dir.front() == '/';
+    Status s = absolute ? file_options_.env->OpenDirectory(rel_dir, &dir)
+                        : root_->OpenDirectory(rel_dir, /*create=*/true, &dir);
     if (!s.ok()) return s;
     auto fresh = std::make_unique<Run>();
     {
       MutexLock run_lock(&fresh->mu);
       fresh->file = std::make_unique<tb::EventFile>(file_options_, std::move(dir),
-                                                    JoinPath(logdir_, rel_dir));
+                                                    absolute ? rel_dir : JoinPath(logdir_, rel_dir));
     }
     *run = fresh.get();
     runs_.emplace(rel_dir, std::move(fresh));
@@ -78,7 +82,8 @@ class TensorBoardBatch : public SinkBatch {
   void MarkReplay() override { replay_ = true; }
 
   Status Add(std::string_view rel_path, const void* data, size_t size) override {
-    Status s = CheckRelativePath(rel_path);
+    Status s = !rel_path.empty() && rel_path.front() == '/' ? CheckOutputPath(rel_path)
+                                                             : CheckRelativePath(rel_path);
     if (!s.ok()) return s;
     tb::PendingRecord record;
     record.event.assign(static_cast<const char*>(data), size);

@@ -4,7 +4,8 @@
 // rank sent the image.
 //
 // A batch's "files" are records: Add(run, event bytes) stages a record for the run directory
-// `run` (relative to the logdir, passes CheckRelativePath; created if missing), Commit appends
+// `run` (relative to the logdir, passes CheckRelativePath; or, from a --paths caller daemon, an
+// absolute directory passing CheckOutputPath; created if missing), Commit appends
 // the staged records of each run and makes them durable (fdatasync) before returning OK.  A
 // run's records are appended in Commit order; two Commits for one run never interleave.
 // MarkReplay: records of a job replayed from the journal are skipped once when an identical

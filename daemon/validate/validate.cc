@@ -229,7 +229,7 @@ Status ValidateSave(const SaveRequest& req, size_t payload_size, const Validatio
   if (!s.ok()) return s;
   s = CheckMetadata(req, limits, *plan);
   if (!s.ok()) return s;
-  return PlanPaths(req, limits.paths, plan);
+  return PlanPaths(req, req.tensorboard ? limits.tensorboard_paths : limits.paths, plan);
 }
 
 }  // namespace imgsink::daemon

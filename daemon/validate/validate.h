@@ -22,6 +22,9 @@ struct ValidationLimits {
   // resolves.  Empty roots: only relative paths are accepted (beneath the one root).
   PathRules paths;
   bool tensorboard = false;  // the daemon has a --tensorboard-logdir: "tb" saves are taken
+  // How a tb save's run directory resolves: the mode of `paths`, --tensorboard-logdir the one
+  // root (a relative run directory is beneath it in mode roots).
+  PathRules tensorboard_paths = {};
   // Files one request may write (mode each: the batch size).  --max-files-per-request.
   uint64_t max_files_per_request = 4096;
   // Metadata bytes (keys + values) of one request; every file and manifest line carries them

@@ -9,6 +9,7 @@ source, and the installed torch's own summary.image() where it loads).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -222,8 +223,14 @@ def test_refusals(tbd, daemon):
     job = w.add_image("t", torch.rand(3, 4, 4))
     with pytest.raises(imgsink.ImgsinkError, match="tensorboard-logdir"):
         job.result(30)
-    with pytest.raises(ValueError, match="absolute"):
-        imgsink.SummaryWriter("/abs/run", client=tbd.client)
+    # A confined daemon (--paths roots) takes an absolute log_dir only beneath its
+    # --tensorboard-logdir, and names that root when it refuses one.
+    outside = imgsink.SummaryWriter("/abs/run", client=tbd.client)
+    with pytest.raises(imgsink.ImgsinkError, match="bad_path.*" + re.escape(tbd.tb)):
+        outside.add_image("t", torch.rand(3, 4, 4)).result(30)
+    inside = imgsink.SummaryWriter(os.path.join(tbd.tb, "abs"), client=tbd.client)
+    inside.add_image("t", torch.rand(3, 4, 4), 5).result(30)
+    assert [s for _, s, _, _, _ in tb_events.image_events(os.path.join(tbd.tb, "abs"))] == [5]
     w = imgsink.SummaryWriter("runs/y", client=tbd.client)
     with pytest.raises(ValueError, match="1 \\(gray\\) or 3"):
         w.add_images("t", torch.rand(2, 4, 4, 4))

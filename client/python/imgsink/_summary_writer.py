@@ -93,11 +93,13 @@ _TB_RENDER = {"nrow": 8, "padding": 0, "normalize": False, "value_range": None,
 
 
 def _save_summary_image(client: Any, pixels: Any, run: str, tag: str, step: int,
-                        wall_time: float, policy: Optional[str] = None) -> Job:
+                        wall_time: float, policy: Optional[str] = None,
+                        cwd: Optional[str] = None) -> Job:
     """Hands one image summary to the daemon: ``pixels`` (a Payload-able CPU tensor/array in
     HW, CHW or NCHW order -- or uint8 pixels already quantized the TensorBoard way) becomes an
-    image of run directory ``run`` (relative to the daemon's --tensorboard-logdir).  Used by
-    imgsink.SummaryWriter; the caller has checked the arguments."""
+    image of run directory ``run`` (as the caller wrote it: relative, with the working directory
+    ``cwd`` it was written in, or absolute; the daemon's path mode resolves it, PROTOCOL.md
+    "Paths").  Used by imgsink.SummaryWriter; the caller has checked the arguments."""
     if client._placement.local():
         raise ImgsinkError("disconnected", "no imgsinkd daemon is listening: imgsink.SummaryWriter "
                            "needs one started with --tensorboard-logdir")
@@ -114,14 +116,14 @@ def _save_summary_image(client: Any, pixels: Any, run: str, tag: str, step: int,
     policy = policy or client.policy
     header = _protocol.encode_client(_protocol.save_request(
         job.request_id, dtype=payload.dtype, shape=payload.shape, layout=payload.layout,
-        path=path, format="png", mode="grid", policy=policy,
+        path=path, cwd=cwd, format="png", mode="grid", policy=policy,
         block_timeout_ms=min(int(client.timeout * 1000), 2**32 - 1), quantize="tensorboard",
         tb={"tag": tag, "step": step, "wall_time": wall_time}, **_TB_RENDER))
     if payload.private:
         job._on_private_buffer()
     # One key per run: a run's images are appended in call order, as torch's writer queues them.
     conn.submit_save(job, header, payload.data, payload.nbytes, payload.event, policy,
-                     client.timeout, deferred=payload.deferred, key="\0tb\0" + run,
+                     client.timeout, deferred=payload.deferred, key="\0tb\0" + (cwd or "") + "\0" + run,
                      pool_buf=pool_buf)
     return job
 
@@ -129,14 +131,15 @@ def _save_summary_image(client: Any, pixels: Any, run: str, tag: str, step: int,
 class SummaryWriter:
     """Drop-in for ``torch.utils.tensorboard.SummaryWriter`` whose images cost the training
     thread one hand-off.  ``log_dir`` (default ``runs/<date>_<host><comment>``, as torch's) is
-    the run directory; while the daemon has no notion of the caller's working directory, a
-    relative log_dir is taken relative to the daemon's ``--tensorboard-logdir`` (an auto-started
-    daemon's is the directory it was started from).  ``client``: the imgsink.Client to use
-    (default: the module's default client).  ``purge_step``, ``max_queue``, ``flush_secs`` and
-    ``filename_suffix`` are handed to the real SummaryWriter that other methods go to; the
-    daemon flushes every image as it is acknowledged.  That writer resolves ``log_dir`` against
-    this process's working directory: its scalars and the images share a run where the daemon's
-    ``--tensorboard-logdir`` is that directory (the auto-started daemon's is)."""
+    the run directory, resolved by the daemon's path mode (PROTOCOL.md "Paths"): the per-user
+    (auto-started, ``--paths caller``) daemon takes a relative log_dir against the working
+    directory at construction, as torch's writer does, and an absolute one as it is; a confined
+    service (``--paths roots``) takes it beneath its ``--tensorboard-logdir``.  ``client``: the
+    imgsink.Client to use (default: the module's default client).  ``purge_step``,
+    ``max_queue``, ``flush_secs`` and ``filename_suffix`` are handed to the real SummaryWriter
+    that other methods go to; the daemon flushes every image as it is acknowledged.  That writer
+    resolves ``log_dir`` against this process's working directory, so its scalars and the
+    images share a run with a per-user daemon."""
 
     def __init__(self, log_dir: Optional[str] = None, comment: str = "",
                  purge_step: Optional[int] = None, max_queue: int = 10, flush_secs: int = 120,
@@ -144,10 +147,11 @@ class SummaryWriter:
         if log_dir is None:
             log_dir = _default_log_dir(comment)
         log_dir = os.fspath(log_dir)
-        if os.path.isabs(log_dir):
-            raise ValueError(f"log_dir {log_dir!r} is absolute: imgsink.SummaryWriter takes a "
-                             "log_dir relative to the daemon's --tensorboard-logdir")
         self.log_dir = log_dir
+        # Torch's writer resolves log_dir when it is made: so does this one, with the working
+        # directory now (a per-user daemon writes there; a confined service beneath its
+        # --tensorboard-logdir, PROTOCOL.md "Paths").
+        self._cwd = _paths.cwd_for(log_dir)
         self._run = _paths.literal_path(log_dir).replace("{{", "{").replace("}}", "}")
         self._client = client
         self._forward_args = dict(log_dir=log_dir, comment=comment, purge_step=purge_step,
@@ -185,7 +189,8 @@ class SummaryWriter:
         view = _to_canonical(img, dataformats)
         if _is_torch(view) and view.device.type != "cpu":
             view = _quantize_on_device(view)
-        job = _save_summary_image(self._get_client(), view, self._run, tag, step, wall)
+        job = _save_summary_image(self._get_client(), view, self._run, tag, step, wall,
+                                  cwd=self._cwd)
         with self._lock:
             self._jobs = [j for j in self._jobs if not j.done()]
             self._jobs.append(job)
