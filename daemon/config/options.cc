@@ -43,6 +43,11 @@ void AddOptions(CLI::App* app, DaemonOptions* o, TextOptions* t) {
                 "allow tcp:// endpoints without CURVE (anyone who can connect can write files)");
   app->add_option("--ipc-mode", o->ipc_mode, "mode of ipc:// socket files, e.g. 0660");
   app->add_option("--ipc-group", o->ipc_group, "group of ipc:// socket files");
+  app->add_option("--shm", o->shm,
+                  "on: same-host clients may hand tensors over in shared memory (a memfd "
+                  "registered on the side socket <ipc socket file>.shm) instead of copying them "
+                  "through the ipc socket; off: frames only")
+      ->capture_default_str();
   app->add_option("--output-root", o->output_root,
                   "directory that every output path is resolved beneath (created if missing)")
       ->capture_default_str();
@@ -225,6 +230,7 @@ bool OnlyReloadableDiffer(const DaemonOptions& a, const DaemonOptions& b,
     differ.push_back("listen/curve/insecure_tcp");
   }
   if (a.ipc_mode != b.ipc_mode || a.ipc_group != b.ipc_group) differ.push_back("ipc_mode/ipc_group");
+  if (a.shm != b.shm) differ.push_back("shm");
   if (a.output_root != b.output_root || a.manifest != b.manifest || a.output_sync != b.output_sync) {
     differ.push_back("output_root/manifest/output_sync");
   }
@@ -253,6 +259,7 @@ std::string FormatConfig(const DaemonOptions& o) {
   out << "insecure_tcp = " << (o.insecure_tcp ? "true" : "false") << "\n";
   str("ipc_mode", o.ipc_mode);
   str("ipc_group", o.ipc_group);
+  out << "shm = " << (o.shm ? "true" : "false") << "\n";
   str("output_root", o.output_root);
   str("manifest", o.manifest ? "on" : "off");
   str("output_sync", o.output_sync == OutputSync::kFile ? "file" : "fs");

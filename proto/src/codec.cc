@@ -25,7 +25,7 @@ using proto_internal::ParseBusyPolicy;
 constexpr int64_t kIntMax = std::numeric_limits<int32_t>::max();
 // A save header has 27 keys (kSaveFields); the first 7 are required, the others are written only
 // when their value is not the default (PROTOCOL.md, "Canonical form").
-constexpr size_t kSaveKeyCount = 27;
+constexpr size_t kSaveKeyCount = 28;
 constexpr size_t kRequiredSaveKeys = 7;
 
 // ---- Encoding ----
@@ -58,6 +58,7 @@ std::string EncodeSave(const SaveRequest& r) {
       r.policy != kDefaults.policy,
       r.block_timeout_ms != kDefaults.block_timeout_ms,
       !r.metadata.empty(),
+      r.shm.has_value(),
   };
   const bool* next = present;
   CanonicalWriter w;
@@ -102,6 +103,12 @@ std::string EncodeSave(const SaveRequest& r) {
       w.Str(k);
       w.Str(v);
     }
+  }
+  if (*next++) {
+    w.Str("shm");
+    w.Array(2);
+    w.Uint(r.shm->segment);
+    w.Uint(r.shm->offset);
   }
   return w.Take();
 }
@@ -288,6 +295,17 @@ Status ReadMeta(const Value& o, std::string_view key, const Limits& limits, Save
   return Status::OK();
 }
 
+// `shm`: [segment token, byte offset], two uint64.
+Status ReadShm(const Value& o, std::string_view key, const Limits&, SaveRequest* r) {
+  if (o.type != msgpack::type::ARRAY || o.via.array.size != 2 ||
+      o.via.array.ptr[0].type != msgpack::type::POSITIVE_INTEGER ||
+      o.via.array.ptr[1].type != msgpack::type::POSITIVE_INTEGER) {
+    return KeyError(ErrorCode::kBadRequest, key, "must be an array of 2 unsigned integers");
+  }
+  r->shm = ShmRef{o.via.array.ptr[0].via.u64, o.via.array.ptr[1].via.u64};
+  return Status::OK();
+}
+
 // Every key of a save header, in canonical order.
 constexpr FieldSpec<SaveRequest> kSaveFields[] = {
     {"v", true, Skip},
@@ -317,6 +335,7 @@ constexpr FieldSpec<SaveRequest> kSaveFields[] = {
     {"policy", false, ReadPolicy},
     {"block_timeout_ms", false, ReadBlockTimeout},
     {"meta", false, ReadMeta},
+    {"shm", false, ReadShm},
 };
 static_assert(std::size(kSaveFields) == kSaveKeyCount, "EncodeSave knows every key");
 constexpr bool RequiredKeysFirst() {
