@@ -37,7 +37,7 @@ SAVE_KEYS = [
     ("scale_each", False), ("keep_gray", False), ("png_level", 1), ("png_bits", 8),
     ("png_filter", "paeth"), ("png_strategy", "rle"), ("jpeg_quality", 75),
     ("jpeg_subsampling", "420"), ("webp_lossless", False), ("webp_quality", 80),
-    ("policy", "block"), ("block_timeout_ms", 30000), ("meta", {}),
+    ("policy", "block"), ("block_timeout_ms", 30000), ("meta", {}), ("shm", "NIL"),
 ]
 REQUIRED_SAVE_KEYS = ["v", "kind", "id", "dtype", "shape", "layout", "path"]
 STATUS_KEYS = ["v", "kind", "id"]
@@ -213,6 +213,10 @@ def client_vectors():
         id=4, path="out/a.webp", webp_lossless=True, webp_quality=0))
     valid("save_webp_lossy_format_canonical", "client", save(
         id=5, path="out/a.png", format="webp", webp_quality=100))
+    # The shared-memory hand-off: [segment token, offset], full uint64 range.
+    valid("save_shm_canonical", "client", save(
+        id=8, path="out/a.jpg", meta={"step": "9"}, shm=[2**64 - 1, 4096]))
+    valid("save_shm_zero_offset_canonical", "client", save(id=9, shm=[7, 0]))
     valid("status_canonical", "client", {"v": 1, "kind": "status", "id": 7})
     valid("credit_block_canonical", "client", credit())
     valid("credit_drop_timeout_0_canonical", "client",
@@ -233,7 +237,8 @@ def client_vectors():
     full = save(id=6, meta={"step": "5"})
     valid("save_every_key_explicit_noncanonical", "client", full,
           # the keys of that time: the webp_* keys came after defaults were omitted
-          raw_map([(k, full[k]) for k, _ in SAVE_KEYS if not k.startswith("webp_")]))
+          raw_map([(k, full[k]) for k, _ in SAVE_KEYS
+                   if not k.startswith("webp_") and k != "shm"]))
     valid("save_float32_pad_value_noncanonical", "client", save(pad_value=0.25),
           raw_map(minimal_pairs(pad_value=Raw(b"\xca" + struct.pack(">f", 0.25)))))
     valid("credit_reordered_noncanonical", "client",
@@ -292,6 +297,9 @@ def client_vectors():
     error("normalize_as_int", "client", raw_map(minimal_pairs(normalize=1)), "bad_request")
     error("webp_lossless_as_int", "client", raw_map(minimal_pairs(webp_lossless=1)),
           "bad_request")
+    error("shm_one_entry", "client", raw_map(minimal_pairs(shm=[1])), "bad_request")
+    error("shm_negative_offset", "client", raw_map(minimal_pairs(shm=[1, -1])), "bad_request")
+    error("shm_not_array", "client", raw_map(minimal_pairs(shm=5)), "bad_request")
     error("meta_value_not_str", "client", raw_map(minimal_pairs(meta={"step": 5})), "bad_request")
     error("value_range_entry_not_number", "client",
           raw_map(minimal_pairs(value_range=[0.0, "1"])), "bad_request")

@@ -70,7 +70,10 @@ SaveRequest SaveFromJson(const Json& j) {
   r.policy = ParsePolicy(j.at("policy").get<std::string>());
   r.block_timeout_ms = j.at("block_timeout_ms").get<uint32_t>();
   for (const auto& [k, v] : j.at("meta").items()) r.metadata[k] = v.get<std::string>();
-  REQUIRE(j.size() == 27);  // no key this helper ignores
+  if (!j.at("shm").is_null()) {
+    r.shm = ShmRef{j.at("shm").at(0).get<uint64_t>(), j.at("shm").at(1).get<uint64_t>()};
+  }
+  REQUIRE(j.size() == 28);  // no key this helper ignores
   return r;
 }
 
@@ -170,6 +173,7 @@ Json ToJson(const ClientMessage& msg) {
   j["block_timeout_ms"] = r.block_timeout_ms;
   j["meta"] = Json::object();
   for (const auto& [k, v] : r.metadata) j["meta"][k] = v;
+  j["shm"] = r.shm ? Json::array({r.shm->segment, r.shm->offset}) : Json();
   return j;
 }
 
