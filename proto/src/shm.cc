@@ -28,6 +28,50 @@ std::string ShmSocketPath(const std::string& endpoint) {
   return path + ".shm";
 }
 
+std::string WithShm(const std::string& header, uint64_t segment, uint64_t offset) {
+  if (header.empty()) return "";
+  const uint8_t first = uint8_t(header[0]);
+  size_t n, skip;
+  if (first >= 0x80 && first <= 0x8f) {
+    n = first & 0x0f;
+    skip = 1;
+  } else if (first == 0xde && header.size() >= 3) {
+    n = size_t(uint8_t(header[1])) << 8 | uint8_t(header[2]);
+    skip = 3;
+  } else {
+    return "";
+  }
+  ++n;
+  std::string out;
+  if (n < 16) {
+    out += char(0x80 | n);
+  } else {
+    out += char(0xde);
+    out += char(n >> 8);
+    out += char(n & 0xff);
+  }
+  out.append(header, skip, std::string::npos);
+  out += "\xa3shm\x92";
+  for (uint64_t v : {segment, offset}) {  // msgpack's shortest unsigned encoding
+    if (v < 0x80) {
+      out += char(v);
+      continue;
+    }
+    int bytes;
+    if (v <= 0xff) {
+      out += char(0xcc), bytes = 1;
+    } else if (v <= 0xffff) {
+      out += char(0xcd), bytes = 2;
+    } else if (v <= 0xffffffff) {
+      out += char(0xce), bytes = 4;
+    } else {
+      out += char(0xcf), bytes = 8;
+    }
+    for (int i = bytes - 1; i >= 0; --i) out += char(v >> (8 * i));
+  }
+  return out;
+}
+
 ShmSegment::~ShmSegment() { Reset(); }
 
 ShmSegment::ShmSegment(ShmSegment&& other) noexcept

@@ -92,7 +92,9 @@ ApiSave FromJson(const Json& m, std::vector<uint8_t>* storage) {
   o.policy = ParsePolicy(m.at("policy").get<std::string>());
   o.block_timeout_ms = m.at("block_timeout_ms").get<uint32_t>();
   o.metadata = m.at("meta").get<std::map<std::string, std::string>>();
-  REQUIRE(m.size() == 27);  // v, kind, id + the 24 save keys above: none left unmapped
+  // v, kind, id + the 24 save keys above + shm (the loop's, not an option: such vectors are
+  // skipped): none left unmapped.
+  REQUIRE(m.size() == 28);
   return a;
 }
 
@@ -118,6 +120,8 @@ TEST_CASE("save_image sends the canonical bytes of every canonical save vector",
   for (const Json& v : vectors) {
     const std::string name = v.at("name").get<std::string>();
     INFO("vector " << name);
+    // `shm` is added by the I/O loop for a same-host daemon's segment (client_shm_test.cc).
+    if (!v.at("message").at("shm").is_null()) continue;
     test::TempDir dir;
     test::FakeDaemon daemon(dir.Endpoint());
     ClientOptions client_options;

@@ -13,6 +13,7 @@
 #include <future>
 #include <string>
 
+#include "imgsink/proto/codec.h"
 #include "imgsink/proto/shm.h"
 #include "socket/socket_test_util.h"
 #include "test_util/temp_dir.h"
@@ -75,6 +76,32 @@ TEST_CASE("ShmSocketPath: the ipc socket file plus .shm; none for tcp and abstra
   CHECK(ShmSocketPath("ipc://@abstract").empty());
   CHECK(ShmSocketPath("tcp://127.0.0.1:5555").empty());
   CHECK(ShmSocketPath("ipc://").empty());
+}
+
+TEST_CASE("WithShm appends shm to an encoded save: the canonical encoding with shm set",
+          "[shm]") {
+  SaveRequest r;
+  r.request_id = 9;
+  r.shape = {1, 3, 4, 4};
+  r.path = "a.png";
+  for (int extra : {0, 8, 12}) {  // 7 keys (fixmap), 15 -> 16 (map16), 19
+    INFO(extra << " optional keys");
+    if (extra >= 8) {
+      r.render.nrow = 3, r.render.padding = 0, r.render.pad_value = 0.5;
+      r.render.normalize = true, r.render.scale_each = true, r.render.keep_gray = true;
+      r.png.compress_level = 0, r.jpeg.quality = 9;
+    }
+    if (extra >= 12) r.metadata = {{"k", "v"}}, r.policy = BusyPolicy::kDrop,
+                     r.block_timeout_ms = 1, r.webp.quality = 1;
+    for (const ShmRef ref : {ShmRef{1, 0}, ShmRef{300, 70000}, ShmRef{UINT64_MAX, 1u << 31}}) {
+      SaveRequest with = r;
+      with.shm = ref;
+      CHECK(WithShm(EncodeClientMessage(r), ref.segment, ref.offset) ==
+            EncodeClientMessage(with));
+    }
+  }
+  CHECK(WithShm("", 1, 2).empty());
+  CHECK(WithShm("\x93\x01\x02\x03", 1, 2).empty());  // an array, not a map
 }
 
 TEST_CASE("a sealed memfd is registered and read in place through its token", "[shm]") {

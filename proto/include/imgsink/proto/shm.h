@@ -61,6 +61,11 @@ class ShmSegment {
   size_t size_ = 0;
 };
 
+// Returns the canonical save header `header` (EncodeClientMessage of a save without `shm`) with
+// `shm` = [segment, offset] added: `shm` is the last key in canonical order, so it is appended
+// and only the map's entry count changes.  Returns "" if `header` is not a msgpack map.
+std::string WithShm(const std::string& header, uint64_t segment, uint64_t offset);
+
 // Connects to the side socket at `socket_path`, registers `segment_fd` and returns the token in
 // *token and the connection (to keep open for as long as the segment is used) in *conn.  Waits
 // at most `timeout_ms` for the reply.  Errors: kDisconnected (no side socket: an older daemon,
