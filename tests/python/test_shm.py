@@ -288,3 +288,31 @@ def test_kill_9_daemon_frees_the_regions_and_a_restart_registers_again(root):
         client.close()
         d.stop()
     assert _dev_shm() == shm_before
+
+
+def test_a_forked_child_does_not_keep_the_parents_segment_registered(root):
+    """DataLoader workers are forked from the training process: they must not hold its side
+    connection open, or a killed parent's arena would stay mapped by the daemon."""
+    with _daemon(root) as d:
+        env = dict(os.environ, PYTHONPATH=os.path.join(SOURCE_DIR, "client", "python"))
+        code = textwrap.dedent("""
+            import os, sys, time
+            import numpy as np
+            import imgsink
+            c = imgsink.Client(sys.argv[1], timeout=30)
+            c.save_image(np.zeros((2, 3, 16, 16), np.float32), "p.png").result(timeout=30)
+            if os.fork() == 0:
+                time.sleep(600)
+            print("ready", flush=True)
+            time.sleep(600)
+        """)
+        parent = subprocess.Popen([sys.executable, "-c", code, d.endpoint], env=env,
+                                  stdout=subprocess.PIPE, text=True, start_new_session=True)
+        try:
+            assert parent.stdout.readline().strip() == "ready"
+            assert _segments_mapped(d.proc.pid) == 1
+            parent.send_signal(signal.SIGKILL)  # the child lives on
+            parent.wait()
+            assert _wait(lambda: _segments_mapped(d.proc.pid) == 0)
+        finally:
+            os.killpg(parent.pid, signal.SIGKILL)

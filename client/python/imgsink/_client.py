@@ -279,6 +279,9 @@ class Client:
     def _after_fork_locked(self) -> None:
         if self._conn is not None:
             _inherited.append(self._conn)  # never closed or collected here: it is the parent's
+            # ... except our copies of its shared-memory fds: a child holding the parent's side
+            # connection open would keep a daemon from noticing that the parent is gone.
+            self._conn.forget_shm_in_child()
         self._conn = None
         self._pid = os.getpid()
 

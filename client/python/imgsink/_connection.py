@@ -215,6 +215,17 @@ class Connection(IoLoop):
             self.arena.close()
         self._ctx.term()
 
+    def forget_shm_in_child(self) -> None:
+        """In a forked child: closes this process's copies of the parent's side connections
+        and memfd (the parent's stay open), so only the parent's own life decides when the
+        daemons drop its arena."""
+        for link in self._links:
+            if link.shm_sock is not None:
+                link.shm_sock.close()
+                link.shm_sock = None
+        if self.arena is not None:
+            self.arena.close()
+
     def _admit(self, req: Request, policy: str, block_timeout: float) -> Optional[Busy]:
         """Queues ``req`` if the budget lets it in (after waiting, for ``block``).  Returns
         the error to fail it with when ``drop`` dropped it, else None."""
