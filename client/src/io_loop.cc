@@ -176,9 +176,12 @@ void IoLoop::SendQueued() {
     OutgoingMessage& m = queue_.front();
     const int more = m.has_payload ? ZMQ_SNDMORE : 0;
     // A save whose copy is in the arena this daemon mapped: only the header travels.
+    // m.header itself stays as it was: a send that must wait (EAGAIN), or a save handed to
+    // another daemon, adds that daemon's token again.
     const bool shm = m.has_payload && m.shm_offset >= 0 && shm_token_ != 0;
-    if (shm) m.header = WithShm(m.header, shm_token_, uint64_t(m.shm_offset));
-    if (zmq_send(handles_.socket, m.header.data(), m.header.size(), ZMQ_DONTWAIT | more) < 0) {
+    const std::string shm_header = shm ? WithShm(m.header, shm_token_, uint64_t(m.shm_offset)) : "";
+    const std::string& header = shm ? shm_header : m.header;
+    if (zmq_send(handles_.socket, header.data(), header.size(), ZMQ_DONTWAIT | more) < 0) {
       if (zmq_errno() == EAGAIN) return;  // no connection or at the high-water mark
       FailMessage(m, Status(ErrorCode::kDisconnected, ZmqError("zmq_send")));
       queue_.pop_front();

@@ -144,6 +144,24 @@ TEST_CASE("kCopy saves go as shared-memory regions, lent until their done event"
   CHECK(jc.wait(kLong).ok());
 }
 
+TEST_CASE("a save sent later (socket full, EAGAIN) carries shm once", "[client][shm]") {
+  TempDir dir;
+  const std::string endpoint = dir.Endpoint();
+  SideSocketStub side(ShmSocketPath(endpoint));
+  FakeDaemon daemon(endpoint);
+  ClientOptions options;
+  options.send_hwm = 1;  // most sends find the pipe full and are tried again
+  auto client = test::OpenClient(endpoint, options);
+  Uint8Image a(32, 32, 1);
+  std::vector<Job> jobs;
+  for (int i = 0; i < 40; ++i) jobs.push_back(client->save_image(a.view, "a.png"));
+  for (Job& job : jobs) CHECK(job.wait(kLong).ok());
+  for (const ReceivedRequest& r : daemon.received()) {
+    REQUIRE(r.decode_status.ok());  // a duplicated shm key would be bad_request
+    CHECK(SaveOf(r).shm.has_value());
+  }
+}
+
 TEST_CASE("kBorrow, shared_memory = false and a daemon without side socket use the frames",
           "[client][shm]") {
   TempDir dir;
