@@ -1,5 +1,6 @@
 #include "imgsink/client.h"
 
+#include <algorithm>
 #include <atomic>
 #include <utility>
 
@@ -67,6 +68,7 @@ struct Client::Impl {
   std::shared_ptr<Ledger> ledger;
   std::shared_ptr<ByteBudget> budget;
   std::shared_ptr<CopyBufferPool> copy_buffers;
+  std::shared_ptr<internal::ShmArena> arena;  // null: no same-host endpoint, or off
   std::unique_ptr<EndpointRouter> router;
   std::atomic<bool> started{false};  // every loop exists: hooks may use `loops`
   std::vector<std::unique_ptr<IoLoop>> loops;  // last: destroyed first, ending every request
@@ -93,10 +95,16 @@ struct Client::Impl {
     impl->copy_buffers = std::make_shared<CopyBufferPool>(options.copy_buffer_cache_bytes);
     impl->router = std::make_unique<EndpointRouter>(options.endpoint_policy);
     const size_t n = impl->endpoints->size();
+    bool local = false;
+    for (const std::string& e : *impl->endpoints) local = local || !ShmSocketPath(e).empty();
+    if (options.shared_memory && local && options.shared_memory_bytes > 0) {
+      impl->arena = internal::ShmArena::Create(
+          std::min(options.shared_memory_bytes, size_t(options.max_pending_bytes)));
+    }
     for (size_t i = 0; i < n; ++i) {
       std::unique_ptr<IoLoop> loop;
       Status s = IoLoop::Start((*impl->endpoints)[i], options, impl->ledger,
-                               n > 1 ? impl->HooksFor(i) : LoopHooks(), &loop);
+                               n > 1 ? impl->HooksFor(i) : LoopHooks(), &loop, impl->arena);
       if (!s.ok()) return s;
       impl->loops.push_back(std::move(loop));
     }
@@ -212,7 +220,8 @@ Job Client::save_image(const TensorView& tensor, std::string path, const SaveOpt
                                               /*holds_payload=*/true, impl_->ledger,
                                               impl_->endpoints);
   s = internal::MakeTensorFrame(tensor.data, bytes, options.ownership, state, impl_->budget,
-                                impl_->copy_buffers, &message.payload);
+                                impl_->copy_buffers, &message.payload, impl_->arena,
+                                &message.shm_offset);
   if (!s.ok()) {  // MakeTensorFrame already gave the bytes back and marked the state released
     state->Fail(s);
     return Job(std::move(state));

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "imgsink/proto/codec.h"
+#include "imgsink/proto/shm.h"
 #include "ledger.h"
 #include "request_state.h"
 
@@ -21,21 +22,21 @@ using Clock = std::chrono::steady_clock;
 
 Status IoLoop::Start(const std::string& endpoint, const ClientOptions& options,
                      std::shared_ptr<Ledger> ledger, LoopHooks hooks,
-                     std::unique_ptr<IoLoop>* loop) {
+                     std::unique_ptr<IoLoop>* loop, std::shared_ptr<ShmArena> arena) {
   DealerHandles handles;
   Status s = OpenDealer(endpoint, options, &handles);
   if (!s.ok()) return s;
   // Handing the sockets to the new thread is safe: thread start is a full memory barrier.
   loop->reset(new IoLoop(endpoint, options, std::move(ledger), std::move(hooks),
-                         std::move(handles)));
+                         std::move(handles), std::move(arena)));
   return Status::OK();
 }
 
 IoLoop::IoLoop(std::string endpoint, const ClientOptions& options, std::shared_ptr<Ledger> ledger,
-               LoopHooks hooks, DealerHandles&& handles)
+               LoopHooks hooks, DealerHandles&& handles, std::shared_ptr<ShmArena> arena)
     : endpoint_(std::move(endpoint)), options_(options), ledger_(std::move(ledger)),
       hooks_(std::move(hooks)), handles_(std::move(handles)), disconnected_since_(Clock::now()),
-      thread_([this] { Run(); }) {}
+      arena_(std::move(arena)), thread_([this] { Run(); }) {}
 
 IoLoop::~IoLoop() { Stop(); }
 
@@ -91,14 +92,18 @@ void IoLoop::Wake() {
 void IoLoop::Run() {
   bool stopping = false;
   while (!stopping) {
-    zmq_pollitem_t items[3] = {};
+    zmq_pollitem_t items[4] = {};
     items[0].socket = handles_.socket;
     items[0].events = static_cast<short>(ZMQ_POLLIN | (queue_.empty() || !connected_ ? 0 : ZMQ_POLLOUT));
     items[1].socket = handles_.monitor;
     items[1].events = ZMQ_POLLIN;
     items[2].fd = handles_.wake_fd;
     items[2].events = ZMQ_POLLIN;
-    if (zmq_poll(items, 3, PollTimeoutMs(Clock::now())) < 0 && zmq_errno() != EINTR) break;
+    items[3].fd = shm_conn_;
+    items[3].events = ZMQ_POLLIN;
+    const int count = shm_conn_ >= 0 ? 4 : 3;
+    if (zmq_poll(items, count, PollTimeoutMs(Clock::now())) < 0 && zmq_errno() != EINTR) break;
+    if (count == 4 && items[3].revents != 0) CheckShm();
     if (items[2].revents != 0) {
       uint64_t count;
       if (read(handles_.wake_fd, &count, sizeof count) < 0) {
@@ -170,14 +175,27 @@ void IoLoop::SendQueued() {
   while (!queue_.empty()) {
     OutgoingMessage& m = queue_.front();
     const int more = m.has_payload ? ZMQ_SNDMORE : 0;
-    if (zmq_send(handles_.socket, m.header.data(), m.header.size(), ZMQ_DONTWAIT | more) < 0) {
+    // A save whose copy is in the arena this daemon mapped: only the header travels.
+    // m.header itself stays as it was: a send that must wait (EAGAIN), or a save handed to
+    // another daemon, adds that daemon's token again.
+    const bool shm = m.has_payload && m.shm_offset >= 0 && shm_token_ != 0;
+    const std::string shm_header = shm ? WithShm(m.header, shm_token_, uint64_t(m.shm_offset)) : "";
+    const std::string& header = shm ? shm_header : m.header;
+    if (zmq_send(handles_.socket, header.data(), header.size(), ZMQ_DONTWAIT | more) < 0) {
       if (zmq_errno() == EAGAIN) return;  // no connection or at the high-water mark
       FailMessage(m, Status(ErrorCode::kDisconnected, ZmqError("zmq_send")));
       queue_.pop_front();
       continue;
     }
     // libzmq takes the remaining parts of a started message without blocking.
-    if (m.has_payload && zmq_msg_send(m.payload.get(), handles_.socket, ZMQ_DONTWAIT) < 0) {
+    if (shm) {
+      ZmqMessage empty;
+      if (zmq_msg_send(empty.get(), handles_.socket, ZMQ_DONTWAIT) < 0) {
+        FailMessage(m, Status(ErrorCode::kInternal, ZmqError("zmq_msg_send (empty frame)")));
+        queue_.pop_front();
+        continue;
+      }
+    } else if (m.has_payload && zmq_msg_send(m.payload.get(), handles_.socket, ZMQ_DONTWAIT) < 0) {
       FailMessage(m, Status(ErrorCode::kInternal, ZmqError("zmq_msg_send (tensor frame)")));
       queue_.pop_front();
       continue;
@@ -187,7 +205,10 @@ void IoLoop::SendQueued() {
       if (it != credit_waits_.end()) it->second.asked = true;
     } else {
       const uint64_t id = m.request->request_id();
-      in_flight_[id] = InFlight{std::move(m.request), m.bytes};
+      InFlight& entry = in_flight_[id];
+      entry.request = std::move(m.request);
+      entry.bytes = m.bytes;
+      if (shm) entry.shm_payload = std::move(m.payload);  // the region stays lent until the end
     }
     queue_.pop_front();
   }
@@ -279,7 +300,8 @@ void IoLoop::Shutdown() {
     entry.second.request->Fail(Status(ErrorCode::kDisconnected, "the client closed before the job "
                                                         "ended; the daemon may still write it"));
   }
-  in_flight_.clear();
+  in_flight_.clear();  // regions lent to the daemon come back: nothing writes them any more
+  CloseShm();
   // Waits up to ZMQ_LINGER for libzmq to deliver what it holds, then drops (and releases) it.
   handles_.CloseZmq();
 }

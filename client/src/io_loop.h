@@ -27,6 +27,7 @@
 #include "imgsink/proto/messages.h"
 #include "imgsink/proto/status.h"
 #include "imgsink/sync/mutex.h"
+#include "shm_arena.h"
 #include "zmq_message.h"
 
 namespace imgsink {
@@ -46,6 +47,9 @@ struct OutgoingMessage {
   BusyPolicy policy = BusyPolicy::kBlock;  // a save: for its credit request
   uint32_t block_timeout_ms = 0;          // a save: for its credit request
   uint64_t bytes = 0;                      // a save: its tensor bytes (pending_bytes())
+  // A save whose copy lies in the Client's ShmArena: its offset there (else -1).  Sent as a
+  // shared-memory region when this loop's daemon took the arena, else in the frame.
+  int64_t shm_offset = -1;
   // A save the Client sent here while no endpoint was connected: it waits here for this or
   // another endpoint to connect (see LoopHooks) instead of being handed back at once.
   bool parked = false;
@@ -68,9 +72,10 @@ class IoLoop {
   // Creates the socket, connects it to `endpoint` (asynchronously) and starts the thread.
   // Credit request ids come from `ledger`.  Returns OK and sets *loop, or why not (kBadOption
   // for a malformed endpoint).
+  // `arena` (may be null): registered with the daemon when it has a side socket.
   static Status Start(const std::string& endpoint, const ClientOptions& options,
                       std::shared_ptr<Ledger> ledger, LoopHooks hooks,
-                      std::unique_ptr<IoLoop>* loop);
+                      std::unique_ptr<IoLoop>* loop, std::shared_ptr<ShmArena> arena = nullptr);
 
   // Stops the thread: requests still queued or unanswered fail with kDisconnected; libzmq gets
   // up to ClientOptions::linger to deliver what it already holds.  Joins the thread.
@@ -98,7 +103,7 @@ class IoLoop {
 
  private:
   IoLoop(std::string endpoint, const ClientOptions& options, std::shared_ptr<Ledger> ledger,
-         LoopHooks hooks, DealerHandles&& handles);
+         LoopHooks hooks, DealerHandles&& handles, std::shared_ptr<ShmArena> arena);
 
   void Wake();
   bool Stopping();  // returns stopping_
@@ -114,6 +119,12 @@ class IoLoop {
   void Dispatch(const void* data, size_t size);
   void OnCreditReply(const Reply& reply);
   void HandleMonitorEvents();
+  // Shared-memory hand-off (PROTOCOL.md): registers the arena with the daemon after a
+  // handshake, and notices the end of the side connection (the daemon is gone): the regions
+  // it held come back.
+  void ShmHello();
+  void CheckShm();
+  void CloseShm();
   void OnDisconnected();
   // Moves every save not handed to libzmq (queued, or waiting for credit) to *out.
   void TakeUnsent(std::vector<OutgoingMessage>* out);
@@ -147,6 +158,9 @@ class IoLoop {
   struct InFlight {
     std::shared_ptr<RequestState> request;
     uint64_t bytes = 0;  // of a save's tensor
+    // A save sent as a shared-memory region: its frame, closed (giving the region back) when
+    // the daemon no longer reads it -- at the done event or a refusal.
+    ZmqMessage shm_payload;
   };
 
   // Loop thread state.
@@ -156,6 +170,12 @@ class IoLoop {
   bool connected_ = false;  // a ZMTP handshake succeeded and that connection is up
   std::string handshake_error_;  // why the last handshake failed, if it did
   std::chrono::steady_clock::time_point disconnected_since_;
+  const std::shared_ptr<ShmArena> arena_;
+  int shm_conn_ = -1;        // side connection to the daemon (-1: none)
+  uint64_t shm_token_ = 0;   // the daemon's name for arena_ (0: frames only)
+  // Regions of saves whose end we can no longer learn (the ZeroMQ connection dropped while
+  // the daemon may live on): given back when the side connection ends.
+  std::vector<ZmqMessage> lent_;
 
   std::thread thread_;  // last: starts after everything above is built
 };

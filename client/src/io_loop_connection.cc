@@ -9,6 +9,11 @@
 #include <deque>
 #include <utility>
 
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "imgsink/proto/shm.h"
 #include "io_loop.h"
 #include "request_state.h"
 
@@ -35,6 +40,7 @@ void IoLoop::HandleMonitorEvents() {
     // handshake fails (wrong CURVE keys, not a ZeroMQ peer) comes and goes every reconnect
     // interval and must not keep resetting the connect_timeout of waiting requests.
     if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+      ShmHello();  // before anything is sent on this connection
       connected_ = true;
       connected_flag_ = true;
       handshake_error_.clear();
@@ -62,6 +68,10 @@ void IoLoop::OnDisconnected() {
   auto lost = std::move(in_flight_);
   in_flight_.clear();
   for (auto& entry : lost) {
+    // The daemon may still read a region it was lent: keep it until its side connection ends.
+    if (entry.second.shm_payload.size() != 0 && shm_conn_ >= 0) {
+      lent_.push_back(std::move(entry.second.shm_payload));
+    }
     pending_bytes_ -= entry.second.bytes;
     entry.second.request->Fail(Status(ErrorCode::kDisconnected,
                                       "lost the connection to " + endpoint_ +
@@ -98,6 +108,37 @@ void IoLoop::OnDisconnected() {
     return a.request->request_id() < b.request->request_id();
   });
   for (OutgoingMessage& save : reask) AskCredit(std::move(save));
+}
+
+void IoLoop::ShmHello() {
+  if (shm_conn_ >= 0) CheckShm();  // a restarted daemon: its old side connection has ended
+  if (arena_ == nullptr || shm_conn_ >= 0) return;
+  const std::string path = ShmSocketPath(endpoint_);
+  if (path.empty()) return;  // tcp://, abstract ipc: frames only
+  int conn = -1;
+  uint64_t token = 0;
+  // A local daemon answers from its socket thread at once; one that does not is served by
+  // the frames (1 s at most, once per connection).
+  if (imgsink::ShmHello(path, arena_->fd(), 1000, &conn, &token).ok()) {
+    shm_conn_ = conn;
+    shm_token_ = token;
+  }
+}
+
+void IoLoop::CheckShm() {
+  char byte;
+  const ssize_t n = recv(shm_conn_, &byte, 1, MSG_DONTWAIT);
+  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+  if (n > 0) return;  // the protocol sends nothing more: ignore
+  CloseShm();  // end of file or an error: the daemon is gone
+}
+
+void IoLoop::CloseShm() {
+  if (shm_conn_ >= 0) ::close(shm_conn_);
+  shm_conn_ = -1;
+  shm_token_ = 0;
+  lent_.clear();  // no process reads these regions any more
+  for (auto& entry : in_flight_) entry.second.shm_payload = ZmqMessage();
 }
 
 void IoLoop::TakeUnsent(std::vector<OutgoingMessage>* out) {

@@ -4,6 +4,7 @@
 #include <zmq.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 
 #include "imgsink/client.h"
@@ -15,6 +16,7 @@ namespace internal {
 class ByteBudget;
 class CopyBufferPool;
 class RequestState;
+class ShmArena;
 
 // Owns one zmq_msg_t; closing it (destructor) lets libzmq release its data.
 // Move-only; a moved-from message is empty.  Thread-compatible.
@@ -45,12 +47,16 @@ class ZmqMessage {
 // from `pool`, which gets it back when libzmq releases the frame, or a reference to the
 // caller's buffer (kBorrow).  `bytes` are already taken from `budget`; whenever libzmq
 // releases the frame, or if this fails, they are given back and request->MarkReleased() runs.
+// With an `arena` that has room, the kCopy copy goes into it instead (*shm_offset = its
+// offset, else -1), for the shared-memory hand-off; the region goes back when the frame is
+// closed.
 // Returns OK and sets *out, or an error if memory ran out.
 // REQUIRES: data non-null, bytes >= 1, pool non-null for kCopy.  Thread-safe.
 Status MakeTensorFrame(const void* data, size_t bytes, Ownership ownership,
                        std::shared_ptr<RequestState> request,
                        std::shared_ptr<ByteBudget> budget,
-                       std::shared_ptr<CopyBufferPool> pool, ZmqMessage* out);
+                       std::shared_ptr<CopyBufferPool> pool, ZmqMessage* out,
+                       std::shared_ptr<ShmArena> arena = nullptr, int64_t* shm_offset = nullptr);
 
 }  // namespace internal
 }  // namespace imgsink

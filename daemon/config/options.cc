@@ -47,6 +47,11 @@ void AddOptions(CLI::App* app, DaemonOptions* o, TextOptions* t) {
                 "allow tcp:// endpoints without CURVE (anyone who can connect can write files)");
   app->add_option("--ipc-mode", o->ipc_mode, "mode of ipc:// socket files, e.g. 0660");
   app->add_option("--ipc-group", o->ipc_group, "group of ipc:// socket files");
+  app->add_option("--shm", o->shm,
+                  "on: same-host clients may hand tensors over in shared memory (a memfd "
+                  "registered on the side socket <ipc socket file>.shm) instead of copying them "
+                  "through the ipc socket; off: frames only")
+      ->capture_default_str();
   app->add_option("--output-root", t->output_roots,
                   "output directory (created if missing; repeatable): relative paths resolve "
                   "beneath the first, which also holds the manifest; with --paths roots an "
@@ -294,6 +299,7 @@ bool OnlyReloadableDiffer(const DaemonOptions& a, const DaemonOptions& b,
     differ.push_back("listen/curve/insecure_tcp");
   }
   if (a.ipc_mode != b.ipc_mode || a.ipc_group != b.ipc_group) differ.push_back("ipc_mode/ipc_group");
+  if (a.shm != b.shm) differ.push_back("shm");
   if (a.output_root != b.output_root || a.more_output_roots != b.more_output_roots ||
       a.caller_paths != b.caller_paths || a.manifest != b.manifest || a.output_sync != b.output_sync) {
     differ.push_back("output_root/paths/manifest/output_sync");
@@ -331,6 +337,7 @@ std::string FormatConfig(const DaemonOptions& o) {
   out << "insecure_tcp = " << (o.insecure_tcp ? "true" : "false") << "\n";
   str("ipc_mode", o.ipc_mode);
   str("ipc_group", o.ipc_group);
+  out << "shm = " << (o.shm ? "true" : "false") << "\n";
   if (o.more_output_roots.empty()) {
     str("output_root", o.output_root);
   } else {

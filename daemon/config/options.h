@@ -77,6 +77,9 @@ struct DaemonOptions {
   // ipc:// socket files: mode (octal text, e.g. "0660") and group; empty keeps the defaults.
   std::string ipc_mode;
   std::string ipc_group;
+  // Same-host clients may hand tensors over in shared memory (a side socket next to each ipc://
+  // socket file; PROTOCOL.md "Shared-memory hand-off").
+  bool shm = true;
 
   std::string log_level = "info";  // error, warning, notice, info, debug
 

@@ -21,6 +21,7 @@ RequestHandler::RequestHandler(Options options, Parts parts)
       socket_(parts.socket),
       pipeline_(parts.pipeline),
       journal_(parts.journal),
+      shm_(parts.shm),
       stats_(parts.stats),
       counters_(std::move(parts.counters)),
       ledger_(options.budgets) {}
@@ -75,9 +76,35 @@ void RequestHandler::HandleCredit(const std::string& client, const CreditRequest
   SendAnswers();
 }
 
+Status RequestHandler::ResolveShm(const SaveRequest& req, size_t frame_size, Bytes* tensor) const {
+  if (frame_size != 0) {
+    return Status(ErrorCode::kBadMessage, "a save with `shm` has an empty tensor frame");
+  }
+  if (shm_ == nullptr) {
+    return Status(ErrorCode::kBadOption, "shm: this daemon has no shared-memory hand-off "
+                                         "(--shm off, or not an ipc:// endpoint)");
+  }
+  uint64_t size = DTypeSize(req.dtype);
+  for (int64_t d : req.shape) size *= uint64_t(d);  // the decoder checked it fits in int64
+  return shm_->Resolve(req.shm->segment, req.shm->offset, size, tensor);
+}
+
 void RequestHandler::HandleSave(const std::string& client, SaveRequest&& req,
                                 zmq::message_t&& tensor) {
-  const uint64_t size = tensor.size();
+  // The tensor: the frame (libzmq's buffer, no copy), or a view into the client's segment.
+  Bytes bytes;
+  if (req.shm) {
+    Status s = ResolveShm(req, tensor.size(), &bytes);
+    if (!s.ok()) {
+      stats_->job_metrics.SaveRefused(s.code());
+      return ReplyError(client, req.request_id, std::move(s));
+    }
+    req.shm.reset();  // the job (and its journal record) holds the bytes, not the reference
+  } else {
+    auto owner = std::make_shared<zmq::message_t>(std::move(tensor));
+    bytes = Bytes{static_cast<const uint8_t*>(owner->data()), owner->size(), owner};
+  }
+  const uint64_t size = bytes.size;
   if (!ledger_.Consume(client, size, Clock::now())) {
     stats_->job_metrics.SaveRefused(ErrorCode::kNoCredit);
     return ReplyError(client, req.request_id,
@@ -119,8 +146,7 @@ void RequestHandler::HandleSave(const std::string& client, SaveRequest&& req,
   job->job_id = journal_ ? journal_->AllocateJobId() : next_job_id_++;
   job->client = client;
   job->request = std::move(req);
-  auto owner = std::make_shared<zmq::message_t>(std::move(tensor));  // no copy of the pixels
-  job->tensor = Bytes{static_cast<const uint8_t*>(owner->data()), owner->size(), owner};
+  job->tensor = std::move(bytes);  // no copy of the pixels
   peers_.JobStarted(client);
   stats_->clients_in_flight.store(peers_.peers_in_flight(), std::memory_order_relaxed);
   stats_->bytes_received.fetch_add(size, std::memory_order_relaxed);

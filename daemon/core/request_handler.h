@@ -33,6 +33,7 @@
 #include "daemon/core/stats.h"
 #include "daemon/journal/journal.h"
 #include "daemon/log/log_limiter.h"
+#include "daemon/socket/shm_registry.h"
 #include "daemon/socket/socket_thread.h"
 #include "daemon/validate/validate.h"
 #include "imgsink/proto/messages.h"
@@ -54,6 +55,7 @@ class RequestHandler {
     SocketThread* socket = nullptr;       // replies go out through it; its thread runs us
     Pipeline* pipeline = nullptr;         // accepted saves are submitted to it
     journal::Journal* journal = nullptr;  // null (--journal=off): saves are acked at once
+    ShmRegistry* shm = nullptr;           // null (--shm off): saves naming `shm` are refused
     Stats* stats = nullptr;               // counters updated here; the ledger is mirrored in
     // The daemon-wide counters for a status reply (must be thread-safe); the handler adds the
     // per-client ones it owns.
@@ -117,6 +119,9 @@ class RequestHandler {
 
  private:
   void HandleSave(const std::string& client, SaveRequest&& req, zmq::message_t&& tensor);
+  // The tensor of a save that names a shared-memory segment (`shm`): a view into it, of the
+  // size the header declares.  REQUIRES: req.shm set.
+  Status ResolveShm(const SaveRequest& req, size_t frame_size, Bytes* tensor) const;
   void HandleCredit(const std::string& client, const CreditRequest& req);
   Status NotAccepting(const char* message) const;
   void SendAnswers();  // sends answers_ and mirrors the ledger into stats
@@ -130,6 +135,7 @@ class RequestHandler {
   SocketThread* const socket_;
   Pipeline* const pipeline_;
   journal::Journal* const journal_;
+  ShmRegistry* const shm_;
   Stats* const stats_;
   const std::function<std::map<std::string, uint64_t>()> counters_;
 

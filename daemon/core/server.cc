@@ -89,10 +89,24 @@ Status Server::StartSocket() {
   parts.socket = socket_.get();
   parts.pipeline = pipeline_.get();
   parts.journal = journal_.get();
+  if (options_.shm && !socket_options.endpoints.empty()) {
+    ShmRegistry::Options shm_options;
+    shm_options.ipc_mode = socket_options.ipc_mode;
+    shm_options.ipc_group = socket_options.ipc_group;
+    shm_ = std::make_unique<ShmRegistry>(socket_.get(), shm_options);
+    parts.shm = shm_.get();
+  }
   parts.stats = &stats_;
   parts.counters = [this] { return Counters(); };
   handler_ = std::make_unique<daemon::RequestHandler>(handler_options, std::move(parts));
-  return socket_->Start();  // the handler runs from here on
+  Status s = socket_->Start();  // the handler runs from here on
+  // After Start: it created the ipc socket files' directories.  A daemon without side sockets
+  // (e.g. the directory is not writable) still serves every client through the frames.
+  if (s.ok() && shm_) {
+    Status listened = shm_->Listen(socket_options.endpoints);
+    if (!listened.ok()) LogWarning("no shared-memory hand-off: " + listened.ToString());
+  }
+  return s;
 }
 
 Server::~Server() { Stop(); }

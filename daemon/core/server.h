@@ -97,6 +97,9 @@ class Server {
   Stats stats_;
   std::unique_ptr<Pipeline> pipeline_;
   std::unique_ptr<ZapHandler> zap_;
+  // The shared-memory side sockets (--shm on, ipc:// endpoints); polled by socket_'s thread,
+  // so declared before it: destroyed after the thread has stopped.
+  std::unique_ptr<ShmRegistry> shm_;
   std::unique_ptr<SocketThread> socket_;
   // Runs on socket_'s thread; created with it (its methods are posted there).
   std::unique_ptr<daemon::RequestHandler> handler_;

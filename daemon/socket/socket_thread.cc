@@ -200,13 +200,26 @@ void SocketThread::AbortNotInSocketThread(const char* caller) {
   std::abort();
 }
 
+void SocketThread::Watch(int fd, std::function<void()> on_readable) {
+  if (thread_.joinable()) AssertInSocketThread("SocketThread::Watch");
+  watched_[fd] = std::move(on_readable);
+}
+
+void SocketThread::Unwatch(int fd) {
+  if (thread_.joinable()) AssertInSocketThread("SocketThread::Unwatch");
+  watched_.erase(fd);
+}
+
 void SocketThread::Run() {
   running_id_.store(std::this_thread::get_id(), std::memory_order_relaxed);
   std::vector<zmq::pollitem_t> items;
-  for (zmq::socket_t& router : routers_) items.push_back({router.handle(), 0, ZMQ_POLLIN, 0});
-  items.push_back({nullptr, wake_fd_, ZMQ_POLLIN, 0});
+  std::vector<int> ready;  // watched fds found readable, scratch
   Clock::time_point next_timer = Clock::time_point::max();
   while (!stopping_) {
+    items.clear();
+    for (zmq::socket_t& router : routers_) items.push_back({router.handle(), 0, ZMQ_POLLIN, 0});
+    for (const auto& watched : watched_) items.push_back({nullptr, watched.first, ZMQ_POLLIN, 0});
+    items.push_back({nullptr, wake_fd_, ZMQ_POLLIN, 0});
     std::chrono::milliseconds wait(-1);
     if (next_timer != Clock::time_point::max()) {
       const auto left = std::chrono::ceil<std::chrono::milliseconds>(next_timer - Clock::now());
@@ -220,6 +233,16 @@ void SocketThread::Run() {
     SendQueued();
     for (size_t i = 0; i < routers_.size(); ++i) {
       if (items[i].revents & ZMQ_POLLIN) ReceiveAvailable(i);
+    }
+    ready.clear();
+    for (size_t i = routers_.size(); i + 1 < items.size(); ++i) {
+      if (items[i].revents & (ZMQ_POLLIN | ZMQ_POLLERR)) ready.push_back(items[i].fd);
+    }
+    for (int fd : ready) {  // a handler may unwatch (and close) any fd: look each one up again
+      const auto it = watched_.find(fd);
+      if (it == watched_.end()) continue;
+      const std::function<void()> on_readable = it->second;  // it may unwatch itself
+      on_readable();
     }
     if (timer_) next_timer = timer_(Clock::now());
   }

@@ -94,6 +94,14 @@ class SocketThread {
     if (!InSocketThread()) AbortNotInSocketThread(caller);
   }
 
+  // Polls `fd` next to the ROUTER sockets and calls `on_readable` (on the socket thread) while
+  // it is readable or has hung up, until Unwatch(fd).  For other sockets the socket thread owns
+  // (the shared-memory side sockets, shm_registry.h).  Call from the owner before Start(), or
+  // on the socket thread.
+  void Watch(int fd, std::function<void()> on_readable);
+  // Stops polling `fd` (before the caller closes it).  Same threads as Watch.
+  void Unwatch(int fd);
+
   // Runs queued tasks, sends what is queued, then closes the socket and joins the thread.
   // Idempotent; owner only.
   void Stop();
@@ -133,6 +141,8 @@ class SocketThread {
   std::atomic<std::thread::id> running_id_{};
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> replies_dropped_{0};
+  // Watched fds (Watch): the owner's before Start(), then the socket thread's.
+  std::map<int, std::function<void()>> watched_;
 
   Mutex mu_;
   std::vector<Outgoing> outgoing_ GUARDED_BY(mu_);

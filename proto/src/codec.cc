@@ -24,9 +24,9 @@ using proto_internal::KeyError;
 using proto_internal::ParseBusyPolicy;
 
 constexpr int64_t kIntMax = std::numeric_limits<int32_t>::max();
-// A save header has 30 keys (kSaveFields); the first 7 are required, the others are written only
+// A save header has 31 keys (kSaveFields); the first 7 are required, the others are written only
 // when their value is not the default (PROTOCOL.md, "Canonical form").
-constexpr size_t kSaveKeyCount = 30;
+constexpr size_t kSaveKeyCount = 31;
 constexpr size_t kRequiredSaveKeys = 7;
 
 // ---- Encoding ----
@@ -62,6 +62,7 @@ std::string EncodeSave(const SaveRequest& r) {
       !r.metadata.empty(),
       r.render.quantize != dr.quantize,
       r.tensorboard.has_value(),
+      r.shm.has_value(),
   };
   const bool* next = present;
   CanonicalWriter w;
@@ -110,6 +111,12 @@ std::string EncodeSave(const SaveRequest& r) {
   }
   if (*next++) w.KeyStr("quantize", QuantizeName(r.render.quantize));
   if (*next++) proto_internal::WriteTensorBoardKey(*r.tensorboard, &w);
+  if (*next++) {
+    w.Str("shm");
+    w.Array(2);
+    w.Uint(r.shm->segment);
+    w.Uint(r.shm->offset);
+  }
   return w.Take();
 }
 
@@ -309,6 +316,17 @@ Status ReadMeta(const Value& o, std::string_view key, const Limits& limits, Save
   return Status::OK();
 }
 
+// `shm`: [segment token, byte offset], two uint64.
+Status ReadShm(const Value& o, std::string_view key, const Limits&, SaveRequest* r) {
+  if (o.type != msgpack::type::ARRAY || o.via.array.size != 2 ||
+      o.via.array.ptr[0].type != msgpack::type::POSITIVE_INTEGER ||
+      o.via.array.ptr[1].type != msgpack::type::POSITIVE_INTEGER) {
+    return KeyError(ErrorCode::kBadRequest, key, "must be an array of 2 unsigned integers");
+  }
+  r->shm = ShmRef{o.via.array.ptr[0].via.u64, o.via.array.ptr[1].via.u64};
+  return Status::OK();
+}
+
 // Every key of a save header, in canonical order.
 constexpr FieldSpec<SaveRequest> kSaveFields[] = {
     {"v", true, Skip},
@@ -341,6 +359,7 @@ constexpr FieldSpec<SaveRequest> kSaveFields[] = {
     {"meta", false, ReadMeta},
     {"quantize", false, proto_internal::ReadQuantizeKey},
     {"tb", false, proto_internal::ReadTensorBoardKey},
+    {"shm", false, ReadShm},
 };
 static_assert(std::size(kSaveFields) == kSaveKeyCount, "EncodeSave knows every key");
 constexpr bool RequiredKeysFirst() {

@@ -38,7 +38,7 @@ SAVE_KEYS = [
     ("png_filter", "paeth"), ("png_strategy", "rle"), ("jpeg_quality", 75),
     ("jpeg_subsampling", "420"), ("webp_lossless", False), ("webp_quality", 80),
     ("policy", "block"), ("block_timeout_ms", 30000), ("meta", {}),
-    ("quantize", "save_image"), ("tb", "NIL"),
+    ("quantize", "save_image"), ("tb", "NIL"), ("shm", "NIL"),
 ]
 REQUIRED_SAVE_KEYS = ["v", "kind", "id", "dtype", "shape", "layout", "path"]
 STATUS_KEYS = ["v", "kind", "id"]
@@ -225,6 +225,10 @@ def client_vectors():
         id=6, dtype="float32", shape=[64, 3, 64, 64], layout="NCHW", path="runs/exp1",
         format="png", padding=0, quantize="tensorboard",
         tb={"tag": "samples", "step": -12, "wall_time": 1765000000.25}))
+    # The shared-memory hand-off: [segment token, offset], full uint64 range.
+    valid("save_shm_canonical", "client", save(
+        id=8, path="out/a.jpg", meta={"step": "9"}, shm=[2**64 - 1, 4096]))
+    valid("save_shm_zero_offset_canonical", "client", save(id=9, shm=[7, 0]))
     valid("status_canonical", "client", {"v": 1, "kind": "status", "id": 7})
     valid("credit_block_canonical", "client", credit())
     valid("credit_drop_timeout_0_canonical", "client",
@@ -246,7 +250,7 @@ def client_vectors():
     valid("save_every_key_explicit_noncanonical", "client", full,
           # the keys of that time: the webp_* keys came after defaults were omitted
           raw_map([(k, full[k]) for k, _ in SAVE_KEYS
-                   if not k.startswith("webp_") and k not in ("cwd", "quantize", "tb")]))
+                   if not k.startswith("webp_") and k not in ("cwd", "quantize", "tb", "shm")]))
     valid("save_float32_pad_value_noncanonical", "client", save(pad_value=0.25),
           raw_map(minimal_pairs(pad_value=Raw(b"\xca" + struct.pack(">f", 0.25)))))
     valid("credit_reordered_noncanonical", "client",
@@ -319,6 +323,9 @@ def client_vectors():
     error("normalize_as_int", "client", raw_map(minimal_pairs(normalize=1)), "bad_request")
     error("webp_lossless_as_int", "client", raw_map(minimal_pairs(webp_lossless=1)),
           "bad_request")
+    error("shm_one_entry", "client", raw_map(minimal_pairs(shm=[1])), "bad_request")
+    error("shm_negative_offset", "client", raw_map(minimal_pairs(shm=[1, -1])), "bad_request")
+    error("shm_not_array", "client", raw_map(minimal_pairs(shm=5)), "bad_request")
     error("meta_value_not_str", "client", raw_map(minimal_pairs(meta={"step": 5})), "bad_request")
     error("value_range_entry_not_number", "client",
           raw_map(minimal_pairs(value_range=[0.0, "1"])), "bad_request")

@@ -30,11 +30,13 @@ def Daemon(bin_dir: Path, workdir: Path, workers: int, journal: bool,
 
 
 def start_loaders(bin_dir: Path, daemon: DaemonProcess, spec_args: List[str], clients: int,
-                  window: int, seconds: float = 0, count: int = 0) -> List[subprocess.Popen]:
+                  window: int, seconds: float = 0, count: int = 0,
+                  shm: bool = False) -> List[subprocess.Popen]:
+    """`shm`: the loaders hand the tensor over in shared memory (else in every frame)."""
     procs = []
     for k in range(clients):
         args = [str(bin_dir / "bench_load"), "--endpoint", daemon.endpoint, "--name", f"c{k}",
-                "--window", str(window), *spec_args]
+                "--window", str(window), "--shm", "on" if shm else "off", *spec_args]
         args += ["--count", str(count)] if count else ["--seconds", str(seconds)]
         procs.append(subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                       text=True))
@@ -67,13 +69,16 @@ def completion_rate(done_at: List[float], t1: float, t2: float) -> Optional[floa
 
 def measure_throughput(bin_dir: Path, workdir: Path, spec_args: List[str], images_per_job: int,
                        workers: int, journal: bool, clients: int, window: int, seconds: float,
-                       memory_budget: int) -> dict:
-    """K loaders push for `seconds`.  The rate counts the jobs that end between a warm-up of a
+                       memory_budget: int, transport: str = "frames", job_bytes: int = 0) -> dict:
+    """K loaders push for `seconds`; `transport` "shm" hands the tensors over in shared memory
+    (PROTOCOL.md), "frames" in the messages.  `job_bytes` (tensor bytes per job) gives the
+    daemon's CPU per received byte.  The rate counts the jobs that end between a warm-up of a
     quarter of the run and the moment the loaders stop pushing (their completion times come
     from the loaders; the daemon's `written` counter over the same window is kept as a check)."""
     load_before = load_average()
     with Daemon(bin_dir, workdir, workers, journal, memory_budget) as d:
-        procs = start_loaders(bin_dir, d, spec_args, clients, window, seconds=seconds)
+        procs = start_loaders(bin_dir, d, spec_args, clients, window, seconds=seconds,
+                              shm=transport == "shm")
         t_start = time.monotonic()
         time.sleep(max(1.0, seconds / 4))
         c1, t1, cpu1 = d.status(), time.monotonic(), d.cpu_seconds()
@@ -87,7 +92,14 @@ def measure_throughput(bin_dir: Path, workdir: Path, spec_args: List[str], image
     wall = t2 - t1
     rate = completion_rate([t for r in loaders for t in r.pop("done_at")], t1, t2)
     jobs_per_s = rate if rate is not None else jobs / wall
+    used = {bool(r.get("shm")) for r in loaders}
+    if used != {transport == "shm"}:  # measured something else than asked: say so loudly
+        raise RuntimeError(f"loaders asked for {transport} used shm={used}: "
+                           f"{[r.get('shm_error') for r in loaders]}")
     return {
+        "transport": transport,
+        "daemon_cpu_ns_per_byte": (cpu2 - cpu1) * 1e9 / max(jobs_per_s * wall * job_bytes, 1e-9)
+        if job_bytes else None,
         "workers": workers, "journal": journal, "clients": clients, "window": window,
         "jobs": jobs, "seconds": round(wall, 3),
         "img_per_s": jobs_per_s * images_per_job,

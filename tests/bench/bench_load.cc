@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -23,6 +24,7 @@
 #include "bench_spec.h"
 #include "imgsink/proto/formats.h"
 #include "imgsink/proto/codec.h"
+#include "imgsink/proto/shm.h"
 
 namespace {
 
@@ -54,10 +56,11 @@ double Quantile(std::vector<double> v, double q) {
 
 class Loader {
  public:
+  // `shm`: set, saves name the tensor's place in the registered segment instead of sending it.
   Loader(zmq::socket_t* socket, imgsink::SaveRequest base, const std::vector<uint8_t>* tensor,
-         std::string name, int window)
+         std::string name, int window, std::optional<imgsink::ShmRef> shm)
       : socket_(socket), base_(std::move(base)), tensor_(tensor), name_(std::move(name)),
-        window_(window) {}
+        window_(window), shm_(shm) {}
 
   // Asks credit for the next job while fewer than `window` are in flight.
   void Fill() {
@@ -108,12 +111,17 @@ class Loader {
     imgsink::SaveRequest save = base_;
     save.request_id = next_id_++;
     save.path = OutputPath(p.seq);
+    save.shm = shm_;
     const std::string header = imgsink::EncodeClientMessage(save);
     socket_->send(zmq::buffer(header), zmq::send_flags::sndmore);
-    // Zero-copy: the buffer outlives the socket and is never written.
-    zmq::message_t body(const_cast<uint8_t*>(tensor_->data()), tensor_->size(),
-                        [](void*, void*) {}, nullptr);
-    socket_->send(body, zmq::send_flags::none);
+    if (shm_) {
+      socket_->send(zmq::message_t(), zmq::send_flags::none);  // the bytes are in the segment
+    } else {
+      // Zero-copy: the buffer outlives the socket and is never written.
+      zmq::message_t body(const_cast<uint8_t*>(tensor_->data()), tensor_->size(),
+                          [](void*, void*) {}, nullptr);
+      socket_->send(body, zmq::send_flags::none);
+    }
     ++totals_.sent;
     p.saved = true;
     p.sent = now;
@@ -149,6 +157,7 @@ class Loader {
   const std::vector<uint8_t>* tensor_;
   const std::string name_;
   const int window_;
+  const std::optional<imgsink::ShmRef> shm_;
   uint64_t next_id_ = 1, next_seq_ = 0;
   std::map<uint64_t, Pending> pending_;  // by the request id we wait on
   Totals totals_;
@@ -169,6 +178,10 @@ int main(int argc, char** argv) {
   app.add_option("--window", window, "jobs in flight")->check(CLI::Range(1, 1000));
   app.add_option("--seconds", seconds, "push for this long");
   app.add_option("--count", count, "or push this many saves (0: use --seconds)");
+  bool use_shm = false;
+  app.add_option("--shm", use_shm,
+                 "on: write the tensor once into a shared-memory segment registered with the "
+                 "daemon and send only headers (PROTOCOL.md); off: the tensor in every frame");
   app.add_option("--drain-seconds", drain_seconds, "wait this long for jobs in flight at the end");
   CLI11_PARSE(app, argc, argv);
 
@@ -191,7 +204,26 @@ int main(int argc, char** argv) {
   socket.set(zmq::sockopt::rcvtimeo, 50);
   socket.connect(endpoint);
 
-  Loader loader(&socket, base, &tensor, name, window);
+  // The segment outlives the loader; its side connection stays open until we exit.
+  imgsink::ShmSegment segment;
+  std::optional<imgsink::ShmRef> shm;
+  std::string shm_error;
+  int shm_conn = -1;
+  if (use_shm) {
+    uint64_t token = 0;
+    s = imgsink::ShmSegment::Create(tensor.size(), &segment);
+    if (s.ok()) {
+      std::copy(tensor.begin(), tensor.end(), segment.data());
+      s = imgsink::ShmHello(imgsink::ShmSocketPath(endpoint), segment.fd(), 5000, &shm_conn, &token);
+    }
+    if (s.ok()) {
+      shm = imgsink::ShmRef{token, 0};
+    } else {
+      shm_error = s.ToString();  // measured with frames then; the JSON says so
+    }
+  }
+
+  Loader loader(&socket, base, &tensor, name, window, shm);
   const auto start = Clock::now();
   const double cpu0 = bench::ProcessCpuSeconds();
   auto pushing = [&] {
@@ -224,7 +256,9 @@ int main(int argc, char** argv) {
                         {"ack_ms_median", Quantile(t.ack_ms, 0.5)},
                         {"done_ms_median", Quantile(t.done_ms, 0.5)},
                         {"done_ms_p90", Quantile(t.done_ms, 0.9)},
-                        {"done_at", t.done_at}};
+                        {"done_at", t.done_at},
+                        {"shm", shm.has_value()},
+                        {"shm_error", shm_error}};
   std::printf("%s\n", out.dump().c_str());
   return t.failed == 0 && loader.in_flight() == 0 ? 0 : 1;
 }

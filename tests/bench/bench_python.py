@@ -113,8 +113,11 @@ def python_client_stall(endpoint: str, batch: np.ndarray, repeat: int) -> Dict:
     dst = np.empty_like(batch)
     out: Dict = {"numpy_copy_warm_ms": _median_ms(lambda: np.copyto(dst, batch), repeat),
                  "numpy_copy_fresh_ms": _median_ms(lambda: batch.copy(), repeat)}
-    for copy in (False, True):
-        client = imgsink.Client(endpoint, copy=copy)
+    # "copy" is the default (into the shared-memory arena with an ipc:// daemon), "copy_frames"
+    # the copy into a pooled buffer sent in the message (shared_memory=False, before issue 15).
+    for name, copy, shm in (("zero_copy", False, False), ("copy", True, True),
+                            ("copy_frames", True, False)):
+        client = imgsink.Client(endpoint, copy=copy, shared_memory=shm)
         stalls: List[float] = []
         outcomes: Dict[str, int] = {}
         try:
@@ -131,7 +134,7 @@ def python_client_stall(endpoint: str, batch: np.ndarray, repeat: int) -> Dict:
                     outcomes[str(key)] = outcomes.get(str(key), 0) + 1
         finally:
             client.close(timeout=30)
-        out["copy" if copy else "zero_copy"] = {
+        out[name] = {
             "save_images_ms_median": 1e3 * statistics.median(stalls),
             "save_images_ms_max": 1e3 * max(stalls), "outcomes": outcomes}
     return out

@@ -4,9 +4,15 @@ from __future__ import annotations
 from typing import Dict, List, Optional
 
 
-def _e2e(res, workload, case, journal, workers) -> Optional[dict]:
+def _e2e(res, workload, case, journal, workers, transport=None) -> Optional[dict]:
+    """The run of these settings; `transport` None: shm when measured (what same-host clients
+    use by default), else frames."""
+    if transport is None:
+        transports = {r.get("transport", "frames") for r in res["e2e"]}
+        transport = "shm" if "shm" in transports else "frames"
     for r in res["e2e"]:
-        if (r["workload"], r["case"], r["journal"], r["workers"]) == (workload, case, journal, workers):
+        if (r["workload"], r["case"], r["journal"], r["workers"],
+                r.get("transport", "frames")) == (workload, case, journal, workers, transport):
             return r
     return None
 
@@ -65,6 +71,23 @@ def targets(res) -> List[Dict]:
                 out.append(_target(f"end-to-end / (workers x encoder ceiling), journal on, "
                                    f"{workload} {case}", r["img_per_s"] / (wmax * ceil), 0.9,
                                    True, detail))
+    # Issue 15 item 2: JPEG end to end against workers x single-core pipeline ceiling, with the
+    # shared-memory hand-off; frames (before) in the detail, and the daemon's CPU per byte.
+    for workload in s["workloads"]:
+        for journal in (True, False):
+            shm = _e2e(res, workload, s["jpeg"], journal, wmax, "shm")
+            frames = _e2e(res, workload, s["jpeg"], journal, wmax, "frames")
+            pipe = pipeline_ceiling(res, workload, s["jpeg"])
+            if shm and pipe:
+                detail = f"shm {shm['img_per_s']:.0f} img/s vs {wmax} x {pipe:.0f}"
+                if frames:
+                    detail += f"; frames {frames['img_per_s']:.0f} img/s = " \
+                              f"{frames['img_per_s'] / (wmax * pipe):.2f}; daemon CPU ns/byte " \
+                              f"{frames['daemon_cpu_ns_per_byte']:.3f} -> " \
+                              f"{shm['daemon_cpu_ns_per_byte']:.3f}"
+                out.append(_target(f"end-to-end shm / (workers x pipeline ceiling), journal "
+                                   f"{'on' if journal else 'off'}, {workload} {s['jpeg']}",
+                                   shm["img_per_s"] / (wmax * pipe), 0.7, True, detail))
     base, fast = (encode_ceiling(res, "each256", c) for c in (s["png_pil"], s["png_fast"]))
     if base and fast:
         c = res["ceiling"]["each256"]["cases"]
@@ -147,18 +170,21 @@ def table(res) -> str:
                              f"(x{best[1][0]:.2f} speed, x{best[1][1]:.3f} size)")
     if res["e2e"]:
         lines.append("\n== end to end (2 bench_load processes x 2 jobs in flight) ==")
-        lines.append(f"{'workload':9} {'case':19} {'jnl':3} {'w':>2} {'img/s':>7} {'/w*enc':>7} "
-                     f"{'/w*pipe':>7} {'dmn cores':>9} {'img/dmn-cpu-s':>13} {'/pipe':>5} {'done ms':>8} load")
+        lines.append(f"{'workload':9} {'case':19} {'via':6} {'jnl':3} {'w':>2} {'img/s':>7} "
+                     f"{'/w*enc':>7} {'/w*pipe':>7} {'dmn cores':>9} {'img/dmn-cpu-s':>13} "
+                     f"{'/pipe':>5} {'ns/byte':>7} {'done ms':>8} load")
         for r in res["e2e"]:
             enc = encode_ceiling(res, r["workload"], r["case"])
             pipe = pipeline_ceiling(res, r["workload"], r["case"])
             lines.append(
-                f"{r['workload']:9} {r['case']:19} {'on' if r['journal'] else 'off':3} "
+                f"{r['workload']:9} {r['case']:19} {r.get('transport', 'frames'):6} "
+                f"{'on' if r['journal'] else 'off':3} "
                 f"{r['workers']:2} {r['img_per_s']:7.0f} "
                 f"{_fmt(enc and r['img_per_s'] / (r['workers'] * enc)):>7} "
                 f"{_fmt(pipe and r['img_per_s'] / (r['workers'] * pipe)):>7} "
                 f"{r['daemon_cores']:9.2f} {r['img_per_daemon_cpu_s']:13.0f} "
                 f"{_fmt(pipe and r['img_per_daemon_cpu_s'] / pipe):>5} "
+                f"{_fmt(r.get('daemon_cpu_ns_per_byte'), '.3f'):>7} "
                 f"{r['done_ms_median']:8.0f} {r['load_before'][0]}")
     for own, st in res.get("stall_cpp", {}).items():
         lines.append(f"\nC++ client save_image ({own}): median {st['save_image_ms']['median']:.2f} ms "

@@ -103,6 +103,11 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, help="per end-to-end run (default 10; quick 2)")
     ap.add_argument("--workers", help="comma list (default 1..cores)")
     ap.add_argument("--png-fast", default=PNG_FAST, help=f"fast preset (default {PNG_FAST})")
+    ap.add_argument("--transport", default="frames,shm", help="comma list of the end-to-end "
+                    "hand-offs to measure: frames (tensor in the message), shm (shared memory)")
+    ap.add_argument("--formats", help="comma list of end-to-end cases to run (default: all), "
+                    "e.g. jpeg:75:420")
+    ap.add_argument("--workloads", help="comma list of workloads (default: all)")
     ap.add_argument("--skip", default="", help="comma list of: sweep,e2e,stall,flood,python")
     ap.add_argument("--photo", action="append", default=[], help="a photograph to crop for the "
                     "ceilings and the PNG sweep (repeatable; default: python3-skimage's data)")
@@ -118,6 +123,9 @@ def main() -> int:
     enc_seconds = 0.3 if a.quick else 2.0
     fast = a.png_fast
     workloads = dict(WORKLOADS)
+    if a.workloads:
+        workloads = {k: v for k, v in workloads.items() if k in a.workloads.split(",")}
+    transports = a.transport.split(",")
     if a.quick:
         workloads = {"each256": ((8, 3, 256, 256), "each")}
         workers = workers[:1]
@@ -129,6 +137,7 @@ def main() -> int:
                        "perf": shutil.which("perf") is not None},
            "settings": {"quick": a.quick, "seconds": seconds, "workers": workers,
                         "png_pil": PNG_PIL, "png_fast": fast, "jpeg": JPEG,
+                        "transports": transports,
                         "workloads": {k: {"shape": v[0], "mode": v[1]} for k, v in workloads.items()}},
            "ceiling": {}, "e2e": [], "errors": []}
     try:
@@ -174,19 +183,27 @@ def main() -> int:
                 formats = [PNG_PIL, fast, JPEG] if name == "each256" else [PNG_PIL, JPEG]
                 if a.quick:
                     formats = [fast]
+                if a.formats:
+                    formats = [f for f in formats if f in a.formats.split(",")]
+                job_bytes = tensors[name].stat().st_size
                 for case in formats:
                     for journal in (True, False):
                         for w in workers:
-                            run_s = run_seconds(res, name, case, shape[0], w, seconds, a.quick)
-                            r = bench_daemon.measure_throughput(
-                                bin_dir, work / "e2e", spec_args(tensors[name], shape, mode, case),
-                                shape[0], w, journal, clients=2, window=2, seconds=run_s,
-                                memory_budget=1 << 30)
-                            r.update(workload=name, case=case)
-                            res["e2e"].append(r)
-                            print(f"e2e {name} {case} journal={journal} workers={w}: "
-                                  f"{r['img_per_s']:.0f} img/s", flush=True)
-                            shutil.rmtree(work / "e2e", ignore_errors=True)
+                            # Frames and shm back to back: before/after under the same load.
+                            for transport in transports:
+                                run_s = run_seconds(res, name, case, shape[0], w, seconds, a.quick)
+                                r = bench_daemon.measure_throughput(
+                                    bin_dir, work / "e2e",
+                                    spec_args(tensors[name], shape, mode, case), shape[0], w,
+                                    journal, clients=2, window=2, seconds=run_s,
+                                    memory_budget=1 << 30, transport=transport,
+                                    job_bytes=job_bytes)
+                                r.update(workload=name, case=case)
+                                res["e2e"].append(r)
+                                print(f"e2e {name} {case} {transport} journal={journal} "
+                                      f"workers={w}: {r['img_per_s']:.0f} img/s, daemon "
+                                      f"{r['daemon_cpu_ns_per_byte']:.2f} ns/byte", flush=True)
+                                shutil.rmtree(work / "e2e", ignore_errors=True)
 
         # 3. Client stall (C++ client; Python client below) against a journaled daemon.
         shape, mode = workloads["each256"]

@@ -82,13 +82,24 @@ TEST_CASE("tb sink: run directories follow the output path rules") {
   auto batch = sink->NewBatch();
   const char e[] = "E";
   CHECK(batch->Add("../escape", e, 1).code() == ErrorCode::kBadPath);
-  CHECK(batch->Add("/abs", e, 1).code() == ErrorCode::kBadPath);
   CHECK(batch->Add("a//b", e, 1).code() == ErrorCode::kBadPath);
+  CHECK(batch->Add("/abs/", e, 1).code() == ErrorCode::kBadPath);
   fs::create_directories(l.dir / "elsewhere");
   fs::create_directory_symlink(l.dir / "elsewhere", l.dir / "link");
   REQUIRE(batch->Add("link/run", e, 1).ok());
   CHECK(batch->Commit().code() == ErrorCode::kBadPath);  // never through a symbolic link
   CHECK(fs::is_empty(l.dir / "elsewhere"));
+}
+
+TEST_CASE("tb sink: an absolute run directory (from a --paths caller daemon) is written there") {
+  Logdir l, elsewhere;
+  auto sink = Open(l);
+  auto batch = sink->NewBatch();
+  const std::string run = (elsewhere.dir / "runs" / "x").string();
+  REQUIRE(batch->Add(run, "E1", 2).ok());
+  REQUIRE(batch->Commit().ok());
+  CHECK(RunRecords(elsewhere, "runs/x") == std::vector<std::string>{"E1"});
+  CHECK(fs::is_empty(l.dir));
 }
 
 TEST_CASE("tb sink: a replayed batch skips what the crashed run already wrote, once") {

@@ -51,6 +51,7 @@ const OffDefault kOffDefaults[] = {
     {"meta", [](SaveRequest* r) { r->metadata["step"] = "1"; }},
     {"quantize", [](SaveRequest* r) { r->render.quantize = Quantize::kTensorBoard; }},
     {"tb", [](SaveRequest* r) { r->tensorboard = TensorBoardImage{"t", -3, 1.5}; }},
+    {"shm", [](SaveRequest* r) { r->shm = ShmRef{1, 0}; }},
 };
 
 TEST_CASE("codec: save keys at their default are omitted, all others written",
@@ -61,7 +62,7 @@ TEST_CASE("codec: save keys at their default are omitted, all others written",
   r.path = "x.png";
   const std::string minimal = EncodeClientMessage(r);
   CHECK(static_cast<uint8_t>(minimal[0]) == 0x87);  // fixmap: v, kind, id + 4 required keys
-  CHECK(std::size(kOffDefaults) == 23);             // every optional key of the table
+  CHECK(std::size(kOffDefaults) == 24);             // every optional key of the table
   for (const OffDefault& change : kOffDefaults) {
     INFO("key " << change.key);
     CHECK(minimal.find(Str(change.key)) == std::string::npos);

@@ -78,7 +78,10 @@ SaveRequest SaveFromJson(const Json& j) {
     r.tensorboard = TensorBoardImage{tb.at("tag").get<std::string>(), tb.at("step").get<int64_t>(),
                                      tb.at("wall_time").get<double>()};
   }
-  REQUIRE(j.size() == 30);  // no key this helper ignores
+  if (!j.at("shm").is_null()) {
+    r.shm = ShmRef{j.at("shm").at(0).get<uint64_t>(), j.at("shm").at(1).get<uint64_t>()};
+  }
+  REQUIRE(j.size() == 31);  // no key this helper ignores
   return r;
 }
 
@@ -188,6 +191,7 @@ Json ToJson(const ClientMessage& msg) {
   } else {
     j["tb"] = nullptr;
   }
+  j["shm"] = r.shm ? Json::array({r.shm->segment, r.shm->offset}) : Json();
   return j;
 }
 

@@ -120,7 +120,7 @@ def test_encoder_omits_exactly_the_keys_at_their_default():
                    "png_strategy": "default", "jpeg_quality": 95, "jpeg_subsampling": "444",
                    "webp_lossless": True, "webp_quality": 0, "policy": "drop",
                    "block_timeout_ms": 0, "meta": {"step": "1"}, "quantize": "tensorboard",
-                   "tb": {"tag": "t", "step": -3, "wall_time": 1.5}}
+                   "tb": {"tag": "t", "step": -3, "wall_time": 1.5}, "shm": [3, 4096]}
     optional = [k for k in proto.SAVE_DEFAULTS if k not in ("dtype", "shape", "layout", "path")]
     assert sorted(off_default) == sorted(optional)
     for key, value in off_default.items():
@@ -148,3 +148,16 @@ def test_format_table_is_the_vectors_table():
 @pytest.mark.parametrize("case", FORMATS["inference"], ids=lambda c: c["path"])
 def test_infer_format_answers_every_inference_vector(case):
     assert proto.infer_format(case["path"]) == case["format"]
+
+
+def test_with_shm_appends_the_key_a_save_request_would_have():
+    """The I/O thread adds ``shm`` to an encoded header once it knows the daemon; the result is
+    the canonical encoding of the same request with ``shm`` set, for small and large maps."""
+    base = dict(dtype="float32", shape=[1, 3, 4, 4], layout="NCHW", path="a.png")
+    many = {"format": "png", "mode": "each", "nrow": 7, "padding": 0, "pad_value": 0.5,
+            "normalize": True, "scale_each": True, "keep_gray": True, "png_level": 0,
+            "png_bits": 16, "png_filter": "all", "jpeg_quality": 95, "meta": {"step": "1"}}
+    for extra in ({}, dict(list(many.items())[:8]), many):  # 7, 15 -> 16 entries, 20
+        plain = proto.encode_client(proto.save_request(1, **base, **extra))
+        want = proto.encode_client(proto.save_request(1, **base, **extra, shm=[2**64 - 1, 0]))
+        assert proto.with_shm(plain, 2**64 - 1, 0) == want

@@ -116,6 +116,13 @@ struct ClientOptions {
   // ~25 ms on top of a ~6 ms memcpy).  The client may hold this much memory while idle; 0 frees
   // every buffer at once.
   size_t copy_buffer_cache_bytes = size_t{256} << 20;
+  // Shared-memory hand-off (proto/PROTOCOL.md) with same-host daemons on ipc:// endpoints: the
+  // Ownership::kCopy copy goes into a sealed memfd of `shared_memory_bytes` that the daemon
+  // reads in place, so the tensor does not cross the socket.  tcp:// daemons, daemons without
+  // it (--shm off, older) and tensors that do not fit get the frames as before; kBorrow always
+  // does.  A region stays in use until the save's done event.
+  bool shared_memory = true;
+  size_t shared_memory_bytes = size_t{512} << 20;
   // ZMQ_SNDHWM: messages libzmq queues per connection; further messages wait in the client.
   int send_hwm = 16;
   // The first request id; later requests (saves, status, and the credit request the client

@@ -91,6 +91,11 @@ class Client:
     keys apply to every tcp:// endpoint (ipc:// ones never use CURVE): daemons that share
     clients share one server key pair, or use one Client per key set.
     ``max_pending_bytes`` bounds the unanswered tensor bytes of all endpoints together.
+    ``shared_memory`` (default True; only with ``copy``): the copy goes into a shared-memory
+    arena (a sealed memfd of ``min(max_pending_bytes, 512 MiB)``) that same-host daemons on
+    ``ipc://`` endpoints read in place, so the tensor never crosses the socket; tcp:// daemons,
+    daemons without it (``--shm off``, older) and tensors that do not fit get the bytes in the
+    message as before.  Nothing else changes for the caller.
 
     Attributes: ``endpoint`` is the endpoint str as given (a list is joined with commas);
     ``endpoints`` the tuple of endpoints, in order.
@@ -101,7 +106,7 @@ class Client:
                  max_pending_bytes: int = _DEFAULT_MAX_PENDING_BYTES, copy: bool = True,
                  curve: Optional[Sequence[Any]] = None,
                  endpoint_policy: str = "spread", fallback: bool = False,
-                 autostart: bool = False) -> None:
+                 autostart: bool = False, shared_memory: bool = True) -> None:
         if endpoint is None:
             endpoint = default_endpoint()
         self.endpoints: Tuple[str, ...] = parse_endpoints(endpoint)
@@ -115,6 +120,7 @@ class Client:
         self.max_pending_bytes = _options._int("max_pending_bytes", max_pending_bytes, 1)
         self.copy = _options._bool("copy", copy)
         self.fallback = _options._bool("fallback", fallback)
+        self.shared_memory = _options._bool("shared_memory", shared_memory)
         self._placement = Placement(self.endpoints, self.fallback,
                                     _options._bool("autostart", autostart))
         self._pool = BufferPool()
@@ -268,12 +274,16 @@ class Client:
                                         max_pending_bytes=self.max_pending_bytes,
                                         handoff_timeout=self.timeout,
                                         endpoint_policy=self.endpoint_policy, curve=self._curve,
-                                        pool=self._pool)
+                                        pool=self._pool,
+                                        shared_memory=self.shared_memory and self.copy)
             return self._conn
 
     def _after_fork_locked(self) -> None:
         if self._conn is not None:
             _inherited.append(self._conn)  # never closed or collected here: it is the parent's
+            # ... except our copies of its shared-memory fds: a child holding the parent's side
+            # connection open would keep a daemon from noticing that the parent is gone.
+            self._conn.forget_shm_in_child()
         self._conn = None
         self._pid = os.getpid()
 
@@ -329,11 +339,17 @@ class Client:
                                prepare=self._prepare_cpu)
         _check_format_channels(payload, fmt or _protocol.infer_format(path))
         pool_buf = None
-        if self.copy and not payload.private and payload.data is not None:
-            pool_buf = self._pool.take(payload.nbytes)  # warm pages: about one memcpy
-            np.copyto(pool_buf, payload.data)
-            payload.data, payload.private = pool_buf, True
         conn = self._connection()
+        if self.copy and not payload.private and payload.data is not None:
+            # Into the shared-memory arena when there is one with room (same-host daemons then
+            # read it in place), else into a pooled buffer: warm pages either way, one memcpy.
+            region = conn.arena.take(payload.nbytes) if conn.arena is not None else None
+            if region is not None:
+                pool_buf, target = region, region.view
+            else:
+                pool_buf = target = self._pool.take(payload.nbytes)
+            np.copyto(target, payload.data)
+            payload.data, payload.private = target, True
         job = Job(shown, conn.next_request_id())
         job.files = payload.shape[0] if each else 1
         job.add_done_callback(_lifecycle.tally.job_ended)

@@ -48,6 +48,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
 from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Set, Tuple
 
+import logging
+
 import zmq
 
 from . import _lifecycle, _protocol
@@ -59,8 +61,11 @@ from ._io_loop import IoLoop
 from ._job import Job
 from ._link import Link
 from ._request import Request, is_save
+from ._shm import Arena, Region, side_socket_path
 
 __all__ = ["Connection"]
+
+log = logging.getLogger("imgsink")
 
 
 def _gil_holding_write():
@@ -88,8 +93,17 @@ class Connection(IoLoop):
     def __init__(self, endpoints: Sequence[str], *, max_pending_bytes: int,
                  handoff_timeout: float, endpoint_policy: str = "spread",
                  linger_s: float = 1.0, curve: Optional[CurveKeys] = None,
-                 pool: Optional[BufferPool] = None) -> None:
+                 pool: Optional[BufferPool] = None, shared_memory: bool = False,
+                 arena_bytes: int = 512 << 20) -> None:
         self._links = [Link(e, i) for i, e in enumerate(endpoints)]
+        # Shared-memory hand-off (_shm.py): one arena for every same-host daemon, so a copy
+        # can go into it before the save is routed.  None: no ipc:// endpoint, or off.
+        self.arena: Optional[Arena] = None
+        if shared_memory and any(side_socket_path(e) for e in endpoints):
+            try:
+                self.arena = Arena(min(int(max_pending_bytes), int(arena_bytes)))
+            except OSError as e:  # no memfd (old kernel, seccomp): the frames serve
+                log.debug("imgsink: no shared-memory arena: %s", e)
         self._endpoint_policy = endpoint_policy
         self._curve = curve
         self._max_pending = max(1, int(max_pending_bytes))
@@ -197,7 +211,20 @@ class Connection(IoLoop):
             self._fds_closed = True
             os.close(self._rfd)
             os.close(self._wfd)
+        if self.arena is not None:
+            self.arena.close()
         self._ctx.term()
+
+    def forget_shm_in_child(self) -> None:
+        """In a forked child: closes this process's copies of the parent's side connections
+        and memfd (the parent's stay open), so only the parent's own life decides when the
+        daemons drop its arena."""
+        for link in self._links:
+            if link.shm_sock is not None:
+                link.shm_sock.close()
+                link.shm_sock = None
+        if self.arena is not None:
+            self.arena.close()
 
     def _admit(self, req: Request, policy: str, block_timeout: float) -> Optional[Busy]:
         """Queues ``req`` if the budget lets it in (after waiting, for ``block``).  Returns
@@ -380,9 +407,22 @@ class Connection(IoLoop):
     def _recycle_locked(self, req: Request) -> None:
         """Gives ``req``'s pooled copy back.  REQUIRES: nothing will read it any more: the
         request was never handed to libzmq, or the daemon replied (it has every byte)."""
-        if req.pool_buf is not None and self._pool is not None:
+        if req.shm:
+            return  # lent to the daemon: back at the done event or refusal (_give_lent_locked)
+        if isinstance(req.pool_buf, Region):
+            req.pool_buf.arena.give(req.pool_buf)
+        elif req.pool_buf is not None and self._pool is not None:
             self._pool.give(req.pool_buf)
         req.pool_buf = None
+
+    def _give_lent_locked(self, link: Link, req: Request) -> None:
+        """The daemon no longer reads ``req``'s region (done event, refusal): back to the
+        arena, unless it went back already (the side connection ended meanwhile)."""
+        region, req.shm = req.pool_buf, False
+        req.pool_buf = None
+        if region is not None and region in link.shm_lent:
+            link.shm_lent.discard(region)
+            region.arena.give(region)
 
     def _release_locked(self, req: Request) -> None:
         # The request stays reachable from its future (a done callback): keep no pixels.

@@ -287,6 +287,10 @@ def _read_save_value(key: str, x: Any, r: _Reader) -> Any:
         return r.enum(key, x, QUANTIZE_RULES, "bad_option")
     if key == "tb":
         return _read_tb(x, r)
+    if key == "shm":
+        if not isinstance(x, list) or len(x) != 2:
+            raise r.fail("bad_request", key, "must be an array of 2 unsigned integers")
+        return [r.uint64(key, x[0]), r.uint64(key, x[1])]
     raise AssertionError(key)
 
 

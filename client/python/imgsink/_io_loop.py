@@ -26,6 +26,7 @@ from . import _lifecycle, _protocol
 from ._errors import ImgsinkError, error_from_code
 from ._link import HANDSHAKE_FAILED, Link
 from ._request import Request, fail, is_save, resolve_status
+from ._shm import Region, hello, side_socket_path
 from ._tensor import bytes_view
 
 __all__ = ["IoLoop"]
@@ -62,6 +63,7 @@ class IoLoop:
             poller.register(link.sock, zmq.POLLIN)
             poller.register(link.monitor, zmq.POLLIN)
         poller.register(self._rfd, zmq.POLLIN)
+        self._poller = poller  # side sockets of the shared-memory hand-off come and go
         while True:
             want_out, timeout_ms = self._plan()
             self._settle_failures()
@@ -73,6 +75,8 @@ class IoLoop:
             for link in self._links:
                 self._receive(link)      # before monitor events: replies sent before a
                 self._watch(link)        # disconnect still count
+                if link.shm_sock is not None and link.shm_sock.fileno() in ready:
+                    self._shm_check(link)
             with self._cond:
                 if self._closing:
                     return
@@ -196,25 +200,38 @@ class IoLoop:
                         continue
                     req.running = True
             try:
-                self._send_request(link.sock, req)
+                shm = self._send_request(link, req)
             except zmq.Again:
                 return  # not writable after all; POLLOUT will tell
             with self._cond:
+                req.shm = shm
+                if shm:
+                    link.shm_lent.add(req.pool_buf)
                 link.outbox.popleft()
                 link.waiting_reply[req.request_id] = req
                 if is_save(req):
                     link.credits.spend(req, time.monotonic())
 
-    def _send_request(self, sock: zmq.Socket, req: Request) -> None:
+    def _send_request(self, link: Link, req: Request) -> bool:
+        """Sends ``req``; returns True iff its tensor went as a shared-memory region."""
+        sock = link.sock
         if not is_save(req):
             sock.send(req.header, zmq.NOBLOCK)
-            return
+            return False
+        region = req.pool_buf
+        if isinstance(region, Region) and link.shm_token is not None:
+            # The bytes are in the arena the daemon mapped: only the header travels.
+            sock.send(_protocol.with_shm(req.header, link.shm_token, region.offset),
+                      zmq.NOBLOCK | zmq.SNDMORE)
+            sock.send(b"", zmq.NOBLOCK)
+            return True
         sock.send(req.header, zmq.NOBLOCK | zmq.SNDMORE)
         # The rest of a multipart message never meets the high-water mark.  The request keeps
         # ``data`` until the reply: a no_credit refusal sends it again.
         # Once the process exits, pyzmq's zero-copy collector may be stopped by its atexit
         # handler at any moment: copy from then on (see _lifecycle.py).
         sock.send(req.data, copy=req.nbytes < _COPY_THRESHOLD or _lifecycle.exiting())
+        return False
 
     def _receive(self, link: Link) -> None:
         while True:
@@ -243,11 +260,15 @@ class IoLoop:
                     and not req.resent:
                 return self._resend_locked(link, req)
             if req is not None:
+                if req.shm and error is not None:  # refused: the daemon holds no view of it
+                    self._give_lent_locked(link, req)
                 self._recycle_locked(req)
                 self._release_locked(req)
                 if msg["kind"] == "reply" and msg["ok"] and is_save(req):
                     link.waiting_done[rid] = req
             done = link.waiting_done.pop(rid, None) if msg["kind"] == "done" else None
+            if done is not None and done.shm:
+                self._give_lent_locked(link, done)
             job = None if done is None else done.future
         if req is None and job is None:
             if rid == 0 and error is not None:
@@ -297,6 +318,7 @@ class IoLoop:
                 return
             event = zmq.utils.monitor.parse_monitor_message(frames)["event"]
             if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:  # the pipe exists only from now on
+                self._shm_hello(link)  # before saves go out: they may use it at once
                 with self._cond:
                     link.connected = link.ever_connected = True
                     link.handshake_error = ""
@@ -308,6 +330,43 @@ class IoLoop:
                         "(CURVE keys on one side only, or wrong server key?)")
             elif event == zmq.EVENT_DISCONNECTED:
                 self._on_disconnected(link)
+
+    def _shm_hello(self, link: Link) -> None:
+        """Registers our arena with the daemon of ``link`` when it has a side socket (same
+        host, ipc://, --shm on); else the frames carry the bytes.  A side connection still
+        open from before this ZeroMQ connection (same daemon) is kept."""
+        path = side_socket_path(link.endpoint)
+        if link.shm_sock is not None:
+            self._shm_check(link)  # a restarted daemon: the old side connection has ended
+        if self.arena is None or path is None or link.shm_sock is not None:
+            return
+        try:
+            sock, token = hello(path, self.arena.fd)
+        except OSError as e:
+            log.debug("imgsink: no shared-memory hand-off with %s: %s", link.endpoint, e)
+            return
+        with self._cond:
+            link.shm_sock, link.shm_token = sock, token
+        self._poller.register(sock.fileno(), zmq.POLLIN)
+
+    def _shm_check(self, link: Link) -> None:
+        """The side socket is readable: the daemon closed it (it exited or was killed).  Its
+        regions come back (no process reads them any more); saves use the frames until the
+        next connection's hello."""
+        try:
+            if link.shm_sock.recv(64):
+                return  # the protocol sends nothing more; ignore
+        except BlockingIOError:
+            return
+        except OSError:
+            pass
+        self._poller.unregister(link.shm_sock.fileno())
+        link.shm_sock.close()
+        with self._cond:
+            link.shm_sock = link.shm_token = None
+            lent, link.shm_lent = link.shm_lent, set()
+            for region in lent:
+                region.arena.give(region)
 
     def _on_disconnected(self, link: Link) -> None:
         with self._cond:

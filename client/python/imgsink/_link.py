@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import collections
 import os
-from typing import Deque, Dict, List, Optional
+import socket
+from typing import Any, Deque, Dict, List, Optional, Set
 
 import zmq
 
@@ -48,6 +49,13 @@ class Link:
         # Invariant: the tensor bytes of the saves routed here whose jobs have not ended
         # (queued, waiting for credit, or sent and not done): what "spread" balances.
         self.load = 0
+        # Shared-memory hand-off (_shm.py): the side connection and the daemon's token for our
+        # arena while registered; the regions lent to this daemon (a save sent with ``shm``
+        # whose done event or refusal has not come), given back then or when the side
+        # connection ends (the daemon is gone).
+        self.shm_sock: Optional[socket.socket] = None
+        self.shm_token: Optional[int] = None
+        self.shm_lent: Set[Any] = set()
 
     def saves(self) -> List[Request]:
         return [r for r in self.outbox if is_save(r)]
@@ -70,6 +78,10 @@ class Link:
 
     def close(self) -> None:
         """Closes the socket (after its linger) and the monitor.  REQUIRES: the I/O thread."""
+        if self.shm_sock is not None:
+            self.shm_sock.close()
+            self.shm_sock = None
+            self.shm_token = None
         if self.monitor is not None:
             self.sock.disable_monitor()
             self.monitor.close(linger=0)

@@ -99,6 +99,7 @@ SAVE_DEFAULTS: Dict[str, Any] = {
     "meta": {},
     "quantize": "save_image",
     "tb": None,  # {"tag": str, "step": int, "wall_time": float}: an image summary
+    "shm": None,  # [segment token, offset]: the tensor is in shared memory (with_shm)
 }
 _REQUIRED_SAVE_KEYS = ("dtype", "shape", "layout", "path")
 _REPLY_KEYS = ("v", "kind", "id", "ok", "job", "counters", "credit", "code", "message")
@@ -170,6 +171,8 @@ def _canonical_save(msg: Mapping[str, Any]) -> Dict[str, Any]:
             value = None if value is None else [float(value[0]), float(value[1])]
         elif key == "meta":
             value = {k: value[k] for k in sorted(value, key=lambda s: s.encode("utf-8"))}
+        elif key == "shm":
+            value = None if value is None else [int(value[0]), int(value[1])]
         elif key in ("normalize", "scale_each", "keep_gray", "webp_lossless"):
             value = bool(value)
         elif key == "tb" and value is not None:
@@ -212,6 +215,23 @@ def encode_client(msg: Mapping[str, Any]) -> bytes:
     if kind == "save":
         return _pack(_omit_defaults(_canonical_save(msg)))
     raise ValueError(f"unknown message kind {kind!r}")
+
+
+def with_shm(header: bytes, segment: int, offset: int) -> bytes:
+    """Returns the canonical save ``header`` (from encode_client, without ``shm``) with the key
+    ``shm`` = [segment, offset] added: the tensor is at ``offset`` of the shared-memory segment
+    the daemon named ``segment`` (PROTOCOL.md "Shared-memory hand-off").  ``shm`` is the last
+    key in canonical order, so it is appended and only the map's entry count changes."""
+    first = header[0]
+    if 0x80 <= first <= 0x8F:
+        n, rest = first & 0x0F, header[1:]
+    elif first == 0xDE:
+        n, rest = int.from_bytes(header[1:3], "big"), header[3:]
+    else:
+        raise ValueError("not a save header")
+    n += 1
+    head = bytes([0x80 | n]) if n < 16 else b"\xde" + n.to_bytes(2, "big")
+    return head + rest + _pack("shm") + _pack([int(segment), int(offset)])
 
 
 def encode_server(msg: Mapping[str, Any]) -> bytes:

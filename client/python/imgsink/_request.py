@@ -36,6 +36,8 @@ class Request:
     key: Optional[str] = None      # saves with one key (output path) finish in call order
     after: Optional[Future] = None  # parked until this earlier save with our key has ended
     pool_buf: Any = None           # our pooled copy of the pixels: back to the pool at reply
+    shm: bool = False              # sent as a shared-memory region (pool_buf, an _shm.Region):
+                                   # lent to the daemon until the done event or a refusal
 
 
 def is_save(req: Request) -> bool:

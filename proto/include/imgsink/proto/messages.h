@@ -67,15 +67,26 @@ struct WebpOptions {
 enum class BusyPolicy : uint8_t { kBlock, kDrop, kError };
 
 // A save whose image goes to a TensorBoard event file (key "tb", PROTOCOL.md "TensorBoard"):
-// the request's path is then the run directory, relative to the daemon's --tensorboard-logdir,
-// and the image becomes one image summary in an Event of that run.
+// the request's path is then the run directory (resolved like an output path, with
+// --tensorboard-logdir as the root), and the image becomes one image summary in an Event of
+// that run.
 struct TensorBoardImage {
   std::string tag;         // Summary.Value.tag
   int64_t step = 0;        // Event.step (global_step)
   double wall_time = 0.0;  // Event.wall_time, seconds since the epoch (the client's call)
 };
 
-// kind "save": render and write one tensor.  The tensor bytes travel in their own frame.
+// Where a save's tensor bytes lie when they are handed over in shared memory instead of the
+// tensor frame (PROTOCOL.md "Shared-memory hand-off"): a segment the client registered with the
+// daemon over the side socket, and the byte offset of the tensor in it.
+struct ShmRef {
+  uint64_t segment = 0;  // the daemon's token for the segment (from the side socket's reply)
+  uint64_t offset = 0;   // the tensor is [offset, offset + its byte size) of the segment
+  bool operator==(const ShmRef& o) const { return segment == o.segment && offset == o.offset; }
+};
+
+// kind "save": render and write one tensor.  The tensor bytes travel in their own frame, or
+// (shm set) in a shared-memory segment, the frame then empty.
 struct SaveRequest {
   uint64_t request_id = 0;  // chosen by the client; echoed in the reply and the done event
   DType dtype = DType::kFloat32;
@@ -96,6 +107,7 @@ struct SaveRequest {
   uint32_t block_timeout_ms = 30000;  // how long kBlock may wait for room
   std::map<std::string, std::string> metadata;  // free tags (step, rank, ...)
   std::optional<TensorBoardImage> tensorboard;  // set: an image summary, not a file
+  std::optional<ShmRef> shm;  // set: the tensor bytes are in shared memory, not in the frame
 };
 
 // kind "status": ask for the daemon's counters.
