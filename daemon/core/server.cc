@@ -5,6 +5,7 @@
 
 #include "daemon/journal/job_record.h"
 #include "daemon/log/log.h"
+#include "daemon/output/tee_sink.h"
 #include "daemon/socket/zap_handler.h"
 
 namespace imgsink::daemon {
@@ -83,8 +84,21 @@ Status Server::Start() {
   sink_options.root = options_.output_root;
   sink_options.sync = options_.output_sync;
   sink_options.manifest = options_.manifest;
+  sink_options.s3 = options_.s3;
+  sink_options.s3.state_dir = options_.journal ? options_.journal_dir : std::string();
   Status s = OpenOutputSink(sink_options, &output_);
   if (!s.ok()) return s;
+  if (!options_.outputs.empty()) {  // --output: more sinks, every file goes to each
+    std::vector<std::unique_ptr<OutputSink>> sinks;
+    sinks.push_back(std::move(output_));
+    for (const std::string& root : options_.outputs) {
+      sink_options.root = root;
+      sinks.emplace_back();
+      s = OpenOutputSink(sink_options, &sinks.back());
+      if (!s.ok()) return s;
+    }
+    output_ = MakeTeeSink(std::move(sinks));
+  }
   size_t removed = 0;
   s = output_->Recover(&removed);
   if (!s.ok()) LogWarning("cannot clean up after an interrupted write: " + s.ToString());
@@ -229,6 +243,7 @@ std::map<std::string, uint64_t> Server::Counters() const {
   // Jobs taken in and not ended, whatever their stage (also those waiting for the journal's
   // fsync, which no other counter covers): zero means idle.
   c["in_flight"] = pipeline_ ? pipeline_->in_flight() : 0;
+  if (output_) output_->AddCounters(&c);  // per-sink backlog (s3_backlog_requests, ...)
   return c;
 }
 
