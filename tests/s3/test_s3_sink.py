@@ -28,6 +28,13 @@ def start_daemon(workdir: Path, url: str, prefix: str, extra=(), workers=2):
     return d.start()
 
 
+def stop(d):
+    """Stops the daemon, printing its log (shown when the test fails)."""
+    print(d.log()[-4000:])
+    if d.proc is not None:
+        d.stop()
+
+
 def noise(h, w, seed):
     return np.random.default_rng(seed).integers(0, 256, size=(3, h, w), dtype=np.uint8)
 
@@ -83,7 +90,7 @@ def test_single_and_multipart_uploads_read_back(s3, short_tmp):
                  30, "manifest objects list every file")
         assert s3.open_uploads(BUCKET) == []
     finally:
-        d.stop()
+        stop(d)
 
 
 def test_store_down_keeps_jobs_journaled_then_uploads_them(s3, short_tmp):
@@ -104,7 +111,7 @@ def test_store_down_keeps_jobs_journaled_then_uploads_them(s3, short_tmp):
         assert len(local_files(d.out)) == 12
         assert d.status()["s3_request_failures"] > 0
     finally:
-        d.stop()
+        stop(d)
 
 
 def test_proxy_errors_and_dropped_connections_are_retried(s3, short_tmp):
@@ -123,7 +130,7 @@ def test_proxy_errors_and_dropped_connections_are_retried(s3, short_tmp):
         assert sorted(set(manifest_paths(s3, "proxy"))) == sorted(local_files(d.out))
         assert s3.open_uploads(BUCKET) == []
     finally:
-        d.stop()
+        stop(d)
         proxy.close()
 
 
@@ -163,4 +170,4 @@ def test_kill9_mid_upload_loses_no_acknowledged_job_and_leaves_no_open_upload(s3
               f"lost={len(lost)} multipart aborted at restart={aborted}")
         assert not lost
     finally:
-        d.stop()
+        stop(d)

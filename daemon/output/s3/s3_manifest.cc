@@ -29,10 +29,11 @@ S3Manifest::~S3Manifest() {
 
 void S3Manifest::Append(std::string lines, Callback done) {
   MutexLock lock(&mu_);
+  const bool first = callbacks_.empty();  // the loop waits for a first line, then for a full object
   pending_lines_ += size_t(std::count(lines.begin(), lines.end(), '\n'));
   pending_ += lines;
   callbacks_.push_back(std::move(done));
-  if (pending_lines_ >= lines_per_object_) cv_.NotifyAll();
+  if (first || pending_lines_ >= lines_per_object_) cv_.NotifyAll();
 }
 
 Status S3Manifest::Put(const std::string& text, uint64_t seq) {
