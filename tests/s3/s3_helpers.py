@@ -85,9 +85,9 @@ class S3Server:
 
     def open_uploads(self, bucket: str) -> List[str]:
         """Multipart uploads begun and neither completed nor aborted (s3rver keeps each in a
-        directory of <data>/<bucket>/uploads._S3rver_*)."""
+        directory of <data>/<bucket>/._S3rver_uploads)."""
         out = []
-        for d in (self.directory / bucket).glob("uploads._S3rver_*"):
+        for d in (self.directory / bucket).glob("*._S3rver_uploads"):
             if d.is_dir():
                 out += [p.name for p in d.iterdir() if p.is_dir()]
         return out
@@ -113,6 +113,7 @@ class FaultProxy:
         self.upstream_port = upstream_port
         self.p500, self.p503, self.pdrop, self.part_delay = p500, p503, pdrop, part_delay
         self.rng = random.Random(seed)
+        self.closed = False
         self.lock = threading.Lock()
         self.counts = {"forwarded": 0, "500": 0, "503": 0, "dropped": 0, "parts": 0, "creates": 0}
         proxy = self
@@ -151,6 +152,11 @@ class FaultProxy:
                     return
                 if "partNumber=" in self.path and proxy.part_delay:
                     time.sleep(proxy.part_delay)
+                    if proxy.closed:
+                        # Its sender was killed meanwhile: S3 would refuse a part of an upload
+                        # aborted since (NoSuchUpload), s3rver would quietly store it again.
+                        self.close_connection = True
+                        return
                 conn = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port, timeout=60)
                 conn.putrequest(self.command, self.path, skip_host=True,
                                 skip_accept_encoding=True)
@@ -172,6 +178,7 @@ class FaultProxy:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        self.server.handle_error = lambda request, address: None  # resets are the point
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -181,6 +188,7 @@ class FaultProxy:
         return f"http://127.0.0.1:{self.port}"
 
     def close(self) -> None:
+        self.closed = True
         self.server.shutdown()
         self.server.server_close()
 

@@ -70,15 +70,31 @@ Status MultipartLog::Open(Env* env, const std::string& dir, const std::string& b
   }
   open->clear();
   size_t start = 0;
+  auto forget_create = [open](const std::string& key) {
+    for (auto it = open->begin(); it != open->end(); ++it) {
+      if (it->upload_id.empty() && it->key == key) {
+        open->erase(it);
+        return;
+      }
+    }
+  };
   for (size_t nl; (nl = text.find('\n', start)) != std::string::npos; start = nl + 1) {
     std::istringstream line(text.substr(start, nl - start));
-    std::string verb, id, key;
-    line >> verb >> id >> key;
-    if (verb == "begin" && !id.empty()) {
-      open->push_back(OpenUpload{Unescape(id), Unescape(key)});
+    std::string verb, a, b;
+    line >> verb >> a >> b;
+    a = Unescape(a);
+    b = Unescape(b);
+    if (verb == "create" && !a.empty()) {
+      forget_create(a);
+      open->push_back(OpenUpload{std::string(), a});
+    } else if (verb == "drop") {
+      forget_create(a);
+    } else if (verb == "begin" && !a.empty()) {
+      forget_create(b);
+      open->push_back(OpenUpload{a, b});
     } else if (verb == "end") {
       for (auto it = open->begin(); it != open->end(); ++it) {
-        if (it->upload_id == Unescape(id)) {
+        if (it->upload_id == a) {
           open->erase(it);
           break;
         }
@@ -92,7 +108,9 @@ Status MultipartLog::Open(Env* env, const std::string& dir, const std::string& b
   if (!s.ok()) return s;
   std::string compact;
   for (const OpenUpload& u : *open) {
-    compact += "begin " + UriEncodeQueryValue(u.upload_id) + " " + UriEncodeKey(u.key) + "\n";
+    compact += u.upload_id.empty()
+                   ? "create " + UriEncodeKey(u.key) + "\n"
+                   : "begin " + UriEncodeQueryValue(u.upload_id) + " " + UriEncodeKey(u.key) + "\n";
   }
   s = f->Append(ByteSpan{reinterpret_cast<const uint8_t*>(compact.data()), compact.size()});
   if (s.ok()) s = f->Sync();
@@ -110,6 +128,14 @@ Status MultipartLog::AppendSynced(const std::string& line) {
   Status s = file_->Append(ByteSpan{reinterpret_cast<const uint8_t*>(line.data()), line.size()});
   if (s.ok()) s = file_->Sync();
   return s;
+}
+
+Status MultipartLog::Creating(const std::string& key) {
+  return AppendSynced("create " + UriEncodeKey(key) + "\n");
+}
+
+Status MultipartLog::Drop(const std::string& key) {
+  return AppendSynced("drop " + UriEncodeKey(key) + "\n");
 }
 
 Status MultipartLog::Begin(const std::string& upload_id, const std::string& key) {

@@ -2,9 +2,14 @@
 // completed or aborted, so that after a crash none is left behind in the bucket (an open
 // upload keeps its parts stored, and billed, until aborted).
 //
-// File: <state_dir>/s3-multipart-<bucket>-<fnv1a64(prefix) hex>.log, text lines
-//   begin <upload id> <key, URI-escaped>\n     before the first part is sent (synced)
-//   end <upload id>\n                           after complete or abort succeeded
+// File: <state_dir>/s3-multipart-<bucket>-<fnv1a64(prefix) hex>.log, text lines (ids and keys
+// URI-escaped)
+//   create <key>\n               before CreateMultipartUpload is sent (synced): a crash before
+//                                its answer is recorded leaves an upload whose id only the
+//                                server knows; recovery lists the key's uploads and aborts them
+//   begin <upload id> <key>\n    once the id is known, before the first part is sent (synced)
+//   end <upload id>\n            after complete or abort succeeded
+//   drop <key>\n                 the create got no upload, or recovery dealt with the key
 // A last line without '\n' (a crash mid-append) is ignored.  daemon/journal/JOURNAL_FORMAT.md
 // describes the file beside the journal's.
 // Thread-safety: Begin/End may be called from many threads at once.
@@ -21,7 +26,7 @@
 namespace imgsink::daemon {
 
 struct OpenUpload {
-  std::string upload_id;
+  std::string upload_id;  // empty: a create whose answer was never recorded
   std::string key;
 };
 
@@ -33,6 +38,10 @@ class MultipartLog {
                      const std::string& prefix, std::vector<OpenUpload>* open,
                      std::unique_ptr<MultipartLog>* out);
 
+  // Durably records that an upload of `key` is about to be created.  Errors: kWriteFailed.
+  Status Creating(const std::string& key) EXCLUDES(mu_);
+  // Records that no upload of `key` is left from its last Creating.
+  Status Drop(const std::string& key) EXCLUDES(mu_);
   // Durably records that `upload_id` for `key` has begun.  Errors: kWriteFailed.
   Status Begin(const std::string& upload_id, const std::string& key) EXCLUDES(mu_);
   // Records (durably) that `upload_id` is completed or aborted.

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <utility>
 #include <vector>
 
@@ -37,6 +38,17 @@ std::string XmlField(const std::string& xml, const std::string& tag) {
   const size_t from = a + tag.size() + 2;
   const size_t b = xml.find("</" + tag + ">", from);
   return b == std::string::npos ? std::string() : xml.substr(from, b - from);
+}
+
+std::string XmlUnescape(std::string s) {
+  static const std::pair<const char*, const char*> kEntities[] = {
+      {"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""}, {"&apos;", "'"}, {"&amp;", "&"}};
+  for (const auto& [from, to] : kEntities) {
+    for (size_t at = 0; (at = s.find(from, at)) != std::string::npos; at += std::strlen(to)) {
+      s.replace(at, std::strlen(from), to);
+    }
+  }
+  return s;
 }
 
 // "<host>-<pid>-<start time, ns, hex>": no two runs share one, so manifest objects of two
@@ -116,6 +128,9 @@ class S3Sink : public OutputSink {
  private:
   Status PutMultipart(const Staged& object);
   Status Abort(const std::string& key, const std::string& upload_id);
+  // Aborts every upload of exactly `key` the server lists (ListMultipartUploads); adds how
+  // many to *aborted.
+  Status AbortAllOf(const std::string& key, size_t* aborted);
 
   const std::string location_;
   const S3Location where_;
@@ -187,11 +202,18 @@ Status S3Sink::PutMultipart(const Staged& o) {
   create.key = o.key;
   create.query = "uploads=";
   create.content_type = ContentTypeOf(o.key);
+  if (log_ != nullptr) {  // a crash between the create and its record leaves an id only the
+    Status s = log_->Creating(o.key);  // server knows: Recover then looks the key up
+    if (!s.ok()) return s;
+  }
   client_->Run({create}, &a);
-  if (!a[0].status.ok()) return a[0].status;
-  const std::string id = XmlField(a[0].body, "UploadId");
+  const std::string id = a[0].status.ok() ? XmlField(a[0].body, "UploadId") : std::string();
   if (id.empty()) {
-    return Status(ErrorCode::kWriteFailed, "S3 " + o.key + ": no UploadId in the answer");
+    // No upload, or one we cannot name: the next start's Recover lists the key's uploads.
+    if (log_ != nullptr && !a[0].status.ok() && a[0].http_status >= 400) log_->Drop(o.key);
+    return a[0].status.ok()
+               ? Status(ErrorCode::kWriteFailed, "S3 " + o.key + ": no UploadId in the answer")
+               : a[0].status;
   }
   // Recorded before any part is stored: a crash from here on leaves an id Recover aborts.
   if (log_ != nullptr) {
@@ -253,15 +275,44 @@ Status S3Sink::Abort(const std::string& key, const std::string& upload_id) {
   return log_ != nullptr ? log_->End(upload_id) : Status::OK();
 }
 
+Status S3Sink::AbortAllOf(const std::string& key, size_t* aborted) {
+  S3Request list;
+  list.method = "GET";
+  list.query = "prefix=" + UriEncodeQueryValue(key) + "&uploads=";  // sorted, as SigV4 wants
+  std::vector<S3Response> a;
+  client_->Run({list}, &a);
+  if (!a[0].status.ok()) {
+    if (a[0].http_status == 501 || a[0].http_status == 405) {  // a store without the listing
+      LogWarning("cannot list the multipart uploads of s3://" + where_.bucket + "/" + key +
+                 " (" + a[0].status.message() + "): one may be left for a lifecycle rule");
+      return log_->Drop(key);
+    }
+    return a[0].status;
+  }
+  const std::string& xml = a[0].body;
+  for (size_t at = xml.find("<Upload>"); at != std::string::npos; at = xml.find("<Upload>", at + 1)) {
+    const std::string upload = xml.substr(at, xml.find("</Upload>", at) - at);
+    if (XmlUnescape(XmlField(upload, "Key")) != key) continue;  // a longer key with this prefix
+    Status s = Abort(key, XmlUnescape(XmlField(upload, "UploadId")));
+    if (!s.ok()) return s;
+    ++*aborted;
+  }
+  return log_->Drop(key);
+}
+
 Status S3Sink::Recover(size_t* cleaned) {
   Status first;
   std::vector<OpenUpload> still;
   for (const OpenUpload& u : open_) {
-    Status s = Abort(u.key, u.upload_id);
+    size_t n = 0;
+    Status s = u.upload_id.empty() ? AbortAllOf(u.key, &n) : Abort(u.key, u.upload_id);
+    if (!u.upload_id.empty() && s.ok()) n = 1;
     if (s.ok()) {
-      ++*cleaned;
-      LogNotice("aborted the multipart upload of s3://" + where_.bucket + "/" + u.key +
-                " a crash left open (its job is uploaded again from the journal)");
+      *cleaned += n;
+      if (n > 0) {
+        LogNotice("aborted " + std::to_string(n) + " multipart upload(s) of s3://" + where_.bucket +
+                  "/" + u.key + " a crash left open (its job is uploaded again from the journal)");
+      }
     } else {
       still.push_back(u);
       if (first.ok()) first = s;
