@@ -143,7 +143,11 @@ std::map<std::string, uint64_t> SampleCounters() {
           {"memory_budget", uint64_t{2} << 30},           {"credit_waiting", 4},
           {"dropped", 6},        {"busy", 7},            {"journal_bytes", 8192},
           {"journal_budget", uint64_t{8} << 30},          {"retrying", 1},
-          {"client.0a0b.in_flight", 9}, {"some_future_counter", 10}};
+          {"client.0a0b.in_flight", 9}, {"some_future_counter", 10},
+          {"s3_objects", 11},    {"s3_multipart_uploads", 12}, {"s3_multipart_aborted", 13},
+          {"s3_requests", 14},   {"s3_request_failures", 15},  {"s3_retries", 16},
+          {"s3_bytes_uploaded", 17}, {"s3_request_latency_us", 18}, {"s3_manifest_objects", 19},
+          {"s3_in_flight_bytes", 20}, {"s3_backlog_requests", 21}};
 }
 
 TEST_CASE("DaemonCounters serves the status counters as counters and gauges") {
@@ -174,6 +178,10 @@ TEST_CASE("DaemonCounters serves the status counters as counters and gauges") {
   CHECK(e.at("imgsink_memory_budget_bytes") == double(uint64_t{2} << 30));
   CHECK(e.at("imgsink_journal_bytes") == 8192);
   CHECK(e.at("imgsink_journal_budget_bytes") == double(uint64_t{8} << 30));
+  CHECK(e.at("imgsink_s3_retries_total") == 16);
+  CHECK(e.at("imgsink_s3_uploaded_bytes_total") == 17);
+  CHECK(e.types.at("imgsink_s3_backlog_requests") == "gauge");
+  CHECK(e.at("imgsink_s3_backlog_requests") == 21);
   // written/failed/rejected are JobMetrics' (with labels); per-client and unknown keys are
   // not served.
   CHECK(e.samples.size() == CounterMetrics().size());
