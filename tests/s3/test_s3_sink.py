@@ -184,3 +184,49 @@ def test_kill9_mid_upload_loses_no_acknowledged_job_and_leaves_no_open_upload(s3
         assert aborted >= open_at_kill
     finally:
         stop(d)
+
+
+def test_two_daemons_eight_ranks_one_bucket(s3, short_tmp):
+    """Two daemons ("nodes") share one bucket and prefix; 8 ranks (4 per node, each its own
+    client on its own thread) save 5 images each.  Every image and every manifest entry must be
+    in the bucket, the manifests of the two daemons apart (their run ids differ).  (Both nodes
+    listen on ipc here; CURVE tcp is covered by tests/python.)"""
+    import threading
+    import imgsink
+    nodes = [start_daemon(short_tmp / f"n{i}", s3.url, "shared") for i in range(2)]
+    try:
+        errors = []
+
+        def rank_main(rank):
+            try:
+                with imgsink.Client(nodes[rank // 4].endpoint, timeout=60) as c:
+                    jobs = [c.save_image(noise(24, 24, 10 * rank + i), f"r{rank}/img_{i}.png")
+                            for i in range(5)]
+                    for j in jobs:
+                        j.result(120)
+            except Exception as e:  # noqa: BLE001 -- reported below
+                errors.append(f"rank {rank}: {e!r}")
+
+        threads = [threading.Thread(target=rank_main, args=(r,)) for r in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors
+        want = {f"r{r}/img_{i}.png" for r in range(8) for i in range(5)}
+        for n in nodes:
+            n.wait_idle()
+        keys = s3.list(BUCKET, "shared/")
+        assert {k[len("shared/"):] for k in keys if "/.imgsink/" not in k} == want
+        for r in range(8):
+            node = nodes[r // 4]
+            for i in range(5):
+                p = f"r{r}/img_{i}.png"
+                assert s3.get(BUCKET, f"shared/{p}") == (node.out / p).read_bytes(), p
+        wait_for(lambda: sorted(manifest_paths(s3, "shared")) == sorted(want), 30, "manifests")
+        runs = {k.split("/")[-1].rsplit("-", 1)[0]
+                for k in s3.list(BUCKET, "shared/.imgsink/manifest/")}
+        assert len(runs) == 2, runs
+    finally:
+        for n in nodes:
+            stop(n)
