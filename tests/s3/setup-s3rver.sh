@@ -8,4 +8,5 @@ cd "$(dirname "$0")"
 if [ -f node_modules/s3rver/package.json ]; then
   exit 0
 fi
-npm install --no-audit --no-fund --omit=dev
+# npm ci: exactly the versions of package-lock.json.
+npm ci --no-audit --no-fund --omit=dev

@@ -129,6 +129,8 @@ def test_proxy_errors_and_dropped_connections_are_retried(s3, short_tmp):
         wait_for(lambda: len(manifest_paths(s3, "proxy")) >= 41, 60, "manifest")
         assert sorted(set(manifest_paths(s3, "proxy"))) == sorted(local_files(d.out))
         assert s3.open_uploads(BUCKET) == []
+        print(f"\nS3 fault proxy figures: {proxy.counts}, client retries {c['s3_retries']}, "
+              f"jobs {len(jobs)} all confirmed")
     finally:
         stop(d)
         proxy.close()
