@@ -183,7 +183,7 @@ def test_example_config_names_every_daemon_option():
     help_text = check([BINARY_DIR / "bin" / "imgsinkd", "--help"]).stdout
     options = set(re.findall(r"--([a-z][a-z0-9-]+)", help_text))
     assert {"listen", "output-root", "workers"} <= options, help_text
-    keys = set(re.findall(r"^#?([a-z_]+) = ", EXAMPLE_CONFIG.read_text(), re.M))
+    keys = set(re.findall(r"^#?([a-z0-9_]+) = ", EXAMPLE_CONFIG.read_text(), re.M))
     missing = {o for o in options - {"help", "version", "config", "check-config"}
                if o.replace("-", "_") not in keys}
     assert not missing, f"deploy/imgsinkd.toml.example lacks {sorted(missing)}"
@@ -213,7 +213,7 @@ def test_example_config_comments_show_the_defaults(tmp_path):
     help_text = check([BINARY_DIR / "bin" / "imgsinkd", "--help"]).stdout
     known = {o.replace("-", "_") for o in re.findall(r"--([a-z][a-z0-9-]+)", help_text)}
     uncomment = lambda m: m.group(1) if m.group(2) in known else m.group(0)  # noqa: E731
-    uncommented = re.sub(r'^#(([a-z_]+) = (?!""$).*)$', uncomment, text, flags=re.M)
+    uncommented = re.sub(r'^#(([a-z0-9_]+) = (?!""$).*)$', uncomment, text, flags=re.M)
     assert uncommented.count("\n#") < text.count("\n#") - 5
     assert check_config(tmp_path, uncommented) == check_config(tmp_path, text)
 
