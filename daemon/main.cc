@@ -205,8 +205,10 @@ int Run(const std::vector<std::string>& args, DaemonOptions options) {
   }
   std::string where;
   for (const std::string& e : server.endpoints()) where += " " + e;
+  std::string outputs;  // --output: URLs only (never a credential)
+  for (const std::string& o : options.outputs) outputs += ", output " + o;
   LogNotice(std::string("imgsinkd ") + kImgsinkVersion + " listening on" + where +
-            ", output root " + options.output_root + ", journal " +
+            ", output root " + options.output_root + outputs + ", journal " +
             (options.journal ? options.journal_dir : std::string("off")) + ", " +
             std::to_string(options.workers) + " workers");
   if (!options.inherited_sockets.empty()) {

@@ -13,11 +13,14 @@ packages=(
   libcli11-dev libsystemd-dev libtomlplusplus-dev nlohmann-json3-dev
   prometheus-cpp-dev  # daemon/metrics: Prometheus exposition + HTTP (civetweb)
   libisal-dev  # daemon/journal: hardware CRC-32C (Intel ISA-L crc32_iscsi)
+  libcurl4-openssl-dev libssl-dev  # daemon/output/s3: HTTP + SigV4 (libcurl), payload digests
   # tests: Catch2 v2, independent decoders, Python reference (torchvision) and Python client
   catch2 pngcheck libjpeg-turbo-progs
   python3 python3-zmq python3-msgpack python3-numpy python3-pytest python3-pil
   python3-torch python3-torchvision python3-setuptools python3-pip python3-venv
   python3-protobuf  # tests/python/tb_events.py: decodes the TensorBoard event files
+  # S3 sink tests: botocore's SigV4 signer (reference) and node/npm for s3rver (tests/s3)
+  python3-botocore nodejs npm
   # operations checks (systemd-analyze, promtool)
   systemd prometheus
   # packaging: cpack -G DEB computes Depends with dpkg-shlibdeps, finding ELF files with file(1)
@@ -30,3 +33,8 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${packages[@]}"
+
+# The S3-compatible test server (npm s3rver 3.7.x) into tests/s3/node_modules, project-local.
+# Needs the npm registry (or a cache); without it the S3 tests skip.
+"$(dirname "$0")/../tests/s3/setup-s3rver.sh" ||
+  echo "install-deps: s3rver not installed (no npm registry?); the tests/s3 server tests will skip" >&2

@@ -24,7 +24,59 @@ struct TextOptions {
   std::string recovery = "strict";
   std::vector<std::string> output_roots{"./imgsink-out"};
   std::string paths = "roots";
+  std::string s3_addressing = "auto";
 };
+
+void AddS3Options(CLI::App* app, DaemonOptions* o, TextOptions* t) {
+  app->add_option("--output", o->outputs,
+                  "another place every file goes to as well (repeatable): s3://bucket/prefix "
+                  "(object <prefix>/<path>) or a directory; a job is done only when every output "
+                  "has its files");
+  app->add_option("--s3-endpoint", o->s3.endpoint,
+                  "S3 endpoint URL, e.g. http://127.0.0.1:9000 (default: $AWS_ENDPOINT_URL, else "
+                  "AWS in the region)");
+  app->add_option("--s3-region", o->s3.region, "S3 region (default: $AWS_REGION, else us-east-1)");
+  app->add_option("--s3-access-key-id", o->s3.access_key_id,
+                  "S3 access key id (default: $AWS_ACCESS_KEY_ID); put keys in the config file or "
+                  "the environment, not on the command line");
+  app->add_option("--s3-secret-access-key", o->s3.secret_access_key,
+                  "S3 secret key (default: $AWS_SECRET_ACCESS_KEY; never logged)");
+  app->add_option("--s3-session-token", o->s3.session_token,
+                  "S3 session token of temporary credentials (default: $AWS_SESSION_TOKEN)");
+  app->add_option("--s3-addressing", t->s3_addressing,
+                  "path: http://endpoint/bucket/key; virtual: http://bucket.endpoint/key; auto: "
+                  "virtual for AWS, path for any other endpoint")
+      ->check(CLI::IsMember({"auto", "path", "virtual"}))
+      ->capture_default_str();
+  app->add_option("--s3-connections", o->s3.max_connections,
+                  "uploads in flight at once per s3:// output (connections are reused)")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  app->add_option("--s3-tries", o->s3.tries,
+                  "tries of one request (5xx, 429, SlowDown, connection errors; backoff with "
+                  "jitter) before the job's write fails and is retried as --write-tries says")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
+  app->add_option("--s3-timeout-ms", o->s3.stall_timeout_ms,
+                  "a request that moves under 1 KiB/s this long is dropped and tried again")
+      ->check(CLI::Range(1000, 3600000))
+      ->capture_default_str();
+  app->add_option("--s3-multipart-threshold", o->s3.multipart_threshold,
+                  "objects this large are uploaded in parts (K/M/G suffixes)")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
+  app->add_option("--s3-part-size", o->s3.part_size, "multipart part size, at least 5M")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
+  app->add_option("--s3-manifest-lines", o->s3.manifest_lines_per_object,
+                  "manifest: one object per this many lines...")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  app->add_option("--s3-manifest-flush-ms", o->s3.manifest_flush_ms,
+                  "...or per this many milliseconds, whichever comes first")
+      ->check(CLI::Range(0, 3600000))
+      ->capture_default_str();
+}
 
 void AddOptions(CLI::App* app, DaemonOptions* o, TextOptions* t) {
   app->set_version_flag("--version", std::string("imgsinkd ") + kImgsinkVersion);
@@ -188,6 +240,7 @@ std::optional<int> ParseCommandLine(const std::vector<std::string>& args, Daemon
       "imgsinkd"};
   TextOptions text;
   AddOptions(&app, options, &text);
+  AddS3Options(&app, options, &text);
   std::vector<std::string> all;
   const std::string config = ConfigPath(args);
   if (!config.empty()) {
@@ -219,6 +272,7 @@ std::optional<int> ParseCommandLine(const std::vector<std::string>& args, Daemon
     options->output_root = text.output_roots[0];
     options->more_output_roots.assign(text.output_roots.begin() + 1, text.output_roots.end());
   }
+  (void)ParseS3Addressing(text.s3_addressing, &options->s3.addressing);  // checked by CLI11
   return std::nullopt;
 }
 
@@ -248,6 +302,25 @@ Status FinalizeOptions(DaemonOptions* options) {
   }
   if (options->tensorboard_max_file_bytes < 4096) {
     return Status(ErrorCode::kBadOption, "--tensorboard-max-file-bytes must be at least 4096");
+  }
+  for (const std::string& out : options->outputs) {
+    if (out.empty() || out == options->output_root) {
+      return Status(ErrorCode::kBadOption, "--output must name another place than --output-root");
+    }
+    if (out.rfind("s3://", 0) == 0) {
+      if (options->caller_paths) {
+        // Object keys are paths relative to an output root; a caller-mode daemon's files lie
+        // anywhere the user may write.
+        return Status(ErrorCode::kBadOption, "--output " + out + " needs --paths roots: an object's "
+                                             "key is its path relative to an output root");
+      }
+      S3Location where;
+      Status s = ParseS3Url(out, &where);
+      if (!s.ok()) return s;
+      S3Settings resolved = options->s3;
+      s = ResolveS3Settings(&resolved);  // credentials and endpoint: fail at start, not upload
+      if (!s.ok()) return s;
+    }
   }
   if (options->max_request_bytes == 0 || options->max_pixels_per_image == 0 ||
       options->max_files_per_request == 0) {
@@ -301,8 +374,11 @@ bool OnlyReloadableDiffer(const DaemonOptions& a, const DaemonOptions& b,
   if (a.ipc_mode != b.ipc_mode || a.ipc_group != b.ipc_group) differ.push_back("ipc_mode/ipc_group");
   if (a.shm != b.shm) differ.push_back("shm");
   if (a.output_root != b.output_root || a.more_output_roots != b.more_output_roots ||
-      a.caller_paths != b.caller_paths || a.manifest != b.manifest || a.output_sync != b.output_sync) {
-    differ.push_back("output_root/paths/manifest/output_sync");
+      a.caller_paths != b.caller_paths || a.manifest != b.manifest || a.output_sync != b.output_sync ||
+      a.outputs != b.outputs || a.s3.endpoint != b.s3.endpoint || a.s3.region != b.s3.region ||
+      a.s3.access_key_id != b.s3.access_key_id || a.s3.secret_access_key != b.s3.secret_access_key ||
+      a.s3.session_token != b.s3.session_token || a.s3.addressing != b.s3.addressing) {
+    differ.push_back("output_root/paths/output/s3/manifest/output_sync");
   }
   if (a.tensorboard_logdir != b.tensorboard_logdir ||
       a.tensorboard_max_file_bytes != b.tensorboard_max_file_bytes) {
@@ -346,6 +422,27 @@ std::string FormatConfig(const DaemonOptions& o) {
     out << "]\n";
   }
   str("paths", o.caller_paths ? "caller" : "roots");
+  out << "output = [";
+  for (size_t i = 0; i < o.outputs.size(); ++i) out << (i ? ", " : "") << '"' << o.outputs[i] << '"';
+  out << "]\n";
+  if (!o.outputs.empty()) {
+    str("s3_endpoint", o.s3.endpoint);
+    str("s3_region", o.s3.region);
+    str("s3_access_key_id", o.s3.access_key_id);
+    // Secrets are never printed: only whether one is set in the options.
+    str("s3_secret_access_key", o.s3.secret_access_key.empty() ? "" : "(set)");
+    str("s3_session_token", o.s3.session_token.empty() ? "" : "(set)");
+    str("s3_addressing", o.s3.addressing == S3Addressing::kPath
+                             ? "path"
+                             : o.s3.addressing == S3Addressing::kVirtualHost ? "virtual" : "auto");
+    num("s3_connections", o.s3.max_connections);
+    num("s3_tries", uint64_t(o.s3.tries));
+    num("s3_timeout_ms", o.s3.stall_timeout_ms);
+    num("s3_multipart_threshold", o.s3.multipart_threshold);
+    num("s3_part_size", o.s3.part_size);
+    num("s3_manifest_lines", o.s3.manifest_lines_per_object);
+    num("s3_manifest_flush_ms", o.s3.manifest_flush_ms);
+  }
   str("manifest", o.manifest ? "on" : "off");
   str("output_sync", o.output_sync == OutputSync::kFile ? "file" : "fs");
   str("tensorboard_logdir", o.tensorboard_logdir);

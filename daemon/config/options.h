@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "daemon/output/output_sync.h"
+#include "daemon/output/s3/s3_settings.h"
 #include "daemon/service/listen_fds.h"
 #include "imgsink/proto/status.h"
 
@@ -36,6 +37,12 @@ struct DaemonOptions {
   // taking absolute paths as they are (imgsink/proto/paths.h PathMode::kCaller); false: the
   // confined --paths roots.
   bool caller_paths = false;
+  // More sinks that get every file too (--output, repeatable): "s3://bucket/prefix" or another
+  // directory.  A job is done only when every sink has its files.
+  std::vector<std::string> outputs;
+  // s3:// outputs: endpoint, credentials and limits (--s3-*; unset ones come from the AWS_*
+  // variables when the sink opens).  The secret and the token are never printed.
+  S3Settings s3;
   // Append a line per written file to <output_root>/manifest.jsonl (durably).
   bool manifest = true;
   // How output files are made durable (--output-sync fs | file; daemon/output/output_sync.h).

@@ -9,6 +9,7 @@
 #include "daemon/log/log.h"
 #include "daemon/output/output_root.h"
 #include "daemon/output/tb_sink.h"
+#include "daemon/output/tee_sink.h"
 #include "daemon/socket/zap_handler.h"
 
 namespace imgsink::daemon {
@@ -127,8 +128,21 @@ Status Server::Start() {
   sink_options.paths = path_rules_;
   sink_options.sync = options_.output_sync;
   sink_options.manifest = options_.manifest;
+  sink_options.s3 = options_.s3;
+  sink_options.s3.state_dir = options_.journal ? options_.journal_dir : std::string();
   s = OpenOutputSink(sink_options, &output_);
   if (!s.ok()) return s;
+  if (!options_.outputs.empty()) {  // --output: more sinks, every file goes to each
+    std::vector<std::unique_ptr<OutputSink>> sinks;
+    sinks.push_back(std::move(output_));
+    for (const std::string& root : options_.outputs) {
+      sink_options.root = root;
+      sinks.emplace_back();
+      s = OpenOutputSink(sink_options, &sinks.back());
+      if (!s.ok()) return s;
+    }
+    output_ = MakeTeeSink(std::move(sinks));
+  }
   std::string roots;
   for (const std::string& root : path_rules_.roots) roots += (roots.empty() ? "" : ", ") + root;
   LogNotice(std::string("paths: ") +
@@ -320,6 +334,7 @@ std::map<std::string, uint64_t> Server::Counters() const {
   // fsync, which no other counter covers): zero means idle.
   c["in_flight"] = pipeline_ ? pipeline_->in_flight() : 0;
   c["replies_dropped"] = socket_ ? socket_->replies_dropped() : 0;
+  if (output_) output_->AddCounters(&c);  // per-sink backlog (s3_backlog_requests, ...)
   return c;
 }
 

@@ -52,6 +52,29 @@ const std::vector<CounterMetric>& CounterMetrics() {
        "Bytes of journal on disk"},
       {"journal_budget", "imgsink_journal_budget_bytes", MetricType::Gauge,
        "The journal budget (--journal-budget; 0 with the journal off)"},
+      // s3:// outputs (daemon/output/s3/s3_sink.cc; summed over all of them; absent without one).
+      // Their latency sum (status key s3_request_latency_us) is not served: Prometheus wants
+      // seconds, and these values are served unscaled.
+      {"s3_objects", "imgsink_s3_objects_total", MetricType::Counter,
+       "Objects the S3 store confirmed (PUT or completed multipart upload)"},
+      {"s3_multipart_uploads", "imgsink_s3_multipart_uploads_total", MetricType::Counter,
+       "Multipart uploads begun"},
+      {"s3_multipart_aborted", "imgsink_s3_multipart_aborted_total", MetricType::Counter,
+       "Multipart uploads aborted (failed, or left open by a crash and aborted at start-up)"},
+      {"s3_requests", "imgsink_s3_requests_total", MetricType::Counter,
+       "S3 requests finished (after their last try)"},
+      {"s3_request_failures", "imgsink_s3_request_failures_total", MetricType::Counter,
+       "S3 requests that failed after their last try (the job is retried later)"},
+      {"s3_retries", "imgsink_s3_retries_total", MetricType::Counter,
+       "S3 request tries beyond the first (5xx, 429, SlowDown, connection errors)"},
+      {"s3_bytes_uploaded", "imgsink_s3_uploaded_bytes_total", MetricType::Counter,
+       "Body bytes of successful S3 requests"},
+      {"s3_manifest_objects", "imgsink_s3_manifest_objects_total", MetricType::Counter,
+       "Manifest objects written to S3"},
+      {"s3_in_flight_bytes", "imgsink_s3_in_flight_bytes", MetricType::Gauge,
+       "Body bytes of S3 requests not finished yet"},
+      {"s3_backlog_requests", "imgsink_s3_backlog_requests", MetricType::Gauge,
+       "S3 requests not finished yet (running, waiting for a connection or backing off)"},
   };
   return kMetrics;
 }

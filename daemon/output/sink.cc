@@ -3,6 +3,7 @@
 #include <string_view>
 
 #include "daemon/output/local_sink.h"
+#include "daemon/output/s3/s3_sink.h"
 
 namespace imgsink::daemon {
 namespace {
@@ -15,6 +16,7 @@ struct SinkKind {
 };
 constexpr SinkKind kSinks[] = {
     {"", &OpenLocalSink},
+    {"s3", &OpenS3Sink},
 };
 
 }  // namespace

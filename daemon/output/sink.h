@@ -8,6 +8,8 @@
 //                   through the Env, manifest.jsonl in the root.
 // and, opened by its own flag for "tb" saves only (--tensorboard-logdir):
 //   tb_sink.cc      TensorBoard event files, one record per image (tb_sink.h).
+//   s3/s3_sink.cc   "s3://bucket/prefix": objects in S3-compatible storage (libcurl SigV4).
+//   tee_sink.cc     several of the above at once (--output beside --output-root).
 //
 // Contract every sink keeps: a batch's files become visible each complete (never a part), and
 // once Commit returns OK they survive a crash; a manifest line is appended only for a file that
@@ -23,9 +25,12 @@
 #include <string>
 #include <string_view>
 
+#include <map>
+
 #include "daemon/env/env.h"
 #include "daemon/output/output_sync.h"
 #include "imgsink/proto/paths.h"
+#include "daemon/output/s3/s3_settings.h"
 #include "imgsink/proto/status.h"
 
 namespace imgsink::daemon {
@@ -89,6 +94,10 @@ class OutputSink {
   // Appends `lines` (each a ManifestLine) to the manifest; `done` runs, on the sink's thread,
   // once they are durable or failed.  REQUIRES: has_manifest().
   virtual void AppendManifest(std::string lines, Callback done) = 0;
+
+  // Adds the sink's own counters to *counters (the status reply and metrics), e.g.
+  // "s3_uploads"; keys are the same for every sink of a kind (a tee sums them).
+  virtual void AddCounters(std::map<std::string, uint64_t>* counters) const { (void)counters; }
 };
 
 struct SinkOptions {
@@ -100,6 +109,7 @@ struct SinkOptions {
   OutputSync sync = OutputSync::kFilesystem;  // --output-sync (the local sink)
   bool manifest = true;                       // --manifest
   Env* env = nullptr;  // file layer of the local sink; null: DefaultEnv().  Must outlive the sink.
+  S3Settings s3;       // s3:// sinks: endpoint, credentials, limits (resolved by OpenS3Sink)
 };
 
 // Opens the sink `options.root` names (the table in sink.cc).  Errors: kBadOption for an

@@ -82,6 +82,7 @@ install(FILES ${IMGSINK_DEPLOY_DIR}/README.md
               ${IMGSINK_DEPLOY_DIR}/imgsinkd.toml.example
               ${IMGSINK_DEPLOY_DIR}/systemd/imgsinkd-tcp.conf
               ${IMGSINK_DEPLOY_DIR}/systemd/imgsinkd-metrics.conf
+              ${IMGSINK_DEPLOY_DIR}/systemd/imgsinkd-s3.conf
         DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT daemon)
 
 # ------------------------------------------------------------------------------------- dev ---

@@ -21,6 +21,7 @@ from conftest import (BINARY_DIR, SOURCE_DIR, check, parse_unit, run, staged_ins
 GENERATED_UNIT = BINARY_DIR / "deploy" / "imgsinkd.service"
 TCP_DROPIN = SOURCE_DIR / "deploy" / "systemd" / "imgsinkd-tcp.conf"
 METRICS_DROPIN = SOURCE_DIR / "deploy" / "systemd" / "imgsinkd-metrics.conf"
+S3_DROPIN = SOURCE_DIR / "deploy" / "systemd" / "imgsinkd-s3.conf"
 SYSUSERS = SOURCE_DIR / "deploy" / "systemd" / "imgsink.sysusers"
 TMPFILES = SOURCE_DIR / "deploy" / "systemd" / "imgsinkd.tmpfiles"
 EXAMPLE_CONFIG = SOURCE_DIR / "deploy" / "imgsinkd.toml.example"
@@ -62,8 +63,9 @@ def exec_start(sections):
 @pytest.mark.parametrize("dropins,limit", [((), MAX_EXPOSURE_IPC),
                                            ((TCP_DROPIN,), MAX_EXPOSURE_TCP),
                                            ((METRICS_DROPIN,), MAX_EXPOSURE_TCP),
-                                           ((TCP_DROPIN, METRICS_DROPIN), MAX_EXPOSURE_TCP)],
-                         ids=["ipc", "tcp-dropin", "metrics-dropin", "both-dropins"])
+                                           ((TCP_DROPIN, METRICS_DROPIN), MAX_EXPOSURE_TCP),
+                                           ((S3_DROPIN,), MAX_EXPOSURE_TCP)],
+                         ids=["ipc", "tcp-dropin", "metrics-dropin", "both-dropins", "s3-dropin"])
 def test_security_exposure_within_target(tmp_path, dropins, limit):
     unit = unit_dir(tmp_path, GENERATED_UNIT.read_text(), dropins)
     rc, score, out = exposure(unit, limit)
@@ -103,7 +105,7 @@ def test_unit_paths_match_the_install(staged_daemon, install_prefix):
         assert (staged_daemon / install_prefix.lstrip("/") / d / name).is_file()
 
 
-@pytest.mark.parametrize("dropins", [(), (TCP_DROPIN, METRICS_DROPIN)],
+@pytest.mark.parametrize("dropins", [(), (TCP_DROPIN, METRICS_DROPIN, S3_DROPIN)],
                          ids=["unit", "unit+dropins"])
 def test_systemd_analyze_verify(tmp_path, staged_daemon, install_prefix, dropins):
     text = staged_unit(staged_daemon, install_prefix).read_text()
@@ -181,7 +183,7 @@ def test_example_config_names_every_daemon_option():
     help_text = check([BINARY_DIR / "bin" / "imgsinkd", "--help"]).stdout
     options = set(re.findall(r"--([a-z][a-z0-9-]+)", help_text))
     assert {"listen", "output-root", "workers"} <= options, help_text
-    keys = set(re.findall(r"^#?([a-z_]+) = ", EXAMPLE_CONFIG.read_text(), re.M))
+    keys = set(re.findall(r"^#?([a-z0-9_]+) = ", EXAMPLE_CONFIG.read_text(), re.M))
     missing = {o for o in options - {"help", "version", "config", "check-config"}
                if o.replace("-", "_") not in keys}
     assert not missing, f"deploy/imgsinkd.toml.example lacks {sorted(missing)}"
@@ -211,7 +213,7 @@ def test_example_config_comments_show_the_defaults(tmp_path):
     help_text = check([BINARY_DIR / "bin" / "imgsinkd", "--help"]).stdout
     known = {o.replace("-", "_") for o in re.findall(r"--([a-z][a-z0-9-]+)", help_text)}
     uncomment = lambda m: m.group(1) if m.group(2) in known else m.group(0)  # noqa: E731
-    uncommented = re.sub(r'^#(([a-z_]+) = (?!""$).*)$', uncomment, text, flags=re.M)
+    uncommented = re.sub(r'^#(([a-z0-9_]+) = (?!""$).*)$', uncomment, text, flags=re.M)
     assert uncommented.count("\n#") < text.count("\n#") - 5
     assert check_config(tmp_path, uncommented) == check_config(tmp_path, text)
 

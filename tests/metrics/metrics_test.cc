@@ -144,8 +144,12 @@ std::map<std::string, uint64_t> SampleCounters() {
           {"dropped", 6},        {"busy", 7},            {"journal_bytes", 8192},
           {"journal_budget", uint64_t{8} << 30},          {"retrying", 1},
           {"output_blocked", 1},  {"output_blocked_errno", 28},
-          {"replies_dropped", 11}, {"log_lines_suppressed", 12}, {"clients_in_flight", 13},
-          {"client.p7.in_flight", 9}, {"some_future_counter", 10}};
+          {"replies_dropped", 31}, {"log_lines_suppressed", 32}, {"clients_in_flight", 33},
+          {"client.p7.in_flight", 9}, {"some_future_counter", 10},
+          {"s3_objects", 11},    {"s3_multipart_uploads", 12}, {"s3_multipart_aborted", 13},
+          {"s3_requests", 14},   {"s3_request_failures", 15},  {"s3_retries", 16},
+          {"s3_bytes_uploaded", 17}, {"s3_request_latency_us", 18}, {"s3_manifest_objects", 19},
+          {"s3_in_flight_bytes", 20}, {"s3_backlog_requests", 21}};
 }
 
 TEST_CASE("DaemonCounters serves the status counters as counters and gauges") {
@@ -179,9 +183,13 @@ TEST_CASE("DaemonCounters serves the status counters as counters and gauges") {
   CHECK(e.types.at("imgsink_output_blocked") == "gauge");
   CHECK(e.at("imgsink_output_blocked") == 1);
   CHECK(e.at("imgsink_output_blocked_errno") == 28);
-  CHECK(e.at("imgsink_replies_dropped_total") == 11);
-  CHECK(e.at("imgsink_log_lines_suppressed_total") == 12);
-  CHECK(e.at("imgsink_peers_with_jobs") == 13);
+  CHECK(e.at("imgsink_replies_dropped_total") == 31);
+  CHECK(e.at("imgsink_log_lines_suppressed_total") == 32);
+  CHECK(e.at("imgsink_peers_with_jobs") == 33);
+  CHECK(e.at("imgsink_s3_retries_total") == 16);
+  CHECK(e.at("imgsink_s3_uploaded_bytes_total") == 17);
+  CHECK(e.types.at("imgsink_s3_backlog_requests") == "gauge");
+  CHECK(e.at("imgsink_s3_backlog_requests") == 21);
   // written/failed/rejected are JobMetrics' (with labels); per-client and unknown keys are
   // not served.
   CHECK(e.samples.size() == CounterMetrics().size());
