@@ -19,8 +19,8 @@ packages=(
   python3 python3-zmq python3-msgpack python3-numpy python3-pytest python3-pil
   python3-torch python3-torchvision python3-setuptools python3-pip python3-venv
   python3-protobuf  # tests/python/tb_events.py: decodes the TensorBoard event files
-  # S3 sink tests: botocore's SigV4 signer (reference) and node/npm for s3rver (tests/s3)
-  python3-botocore nodejs npm
+  # S3 sink tests: botocore's SigV4 signer (reference); node/npm for s3rver below (tests/s3)
+  python3-botocore
   # operations checks (systemd-analyze, promtool)
   systemd prometheus
   # packaging: cpack -G DEB computes Depends with dpkg-shlibdeps, finding ELF files with file(1)
@@ -31,6 +31,11 @@ if [ "$(id -u)" -ne 0 ]; then
   exec sudo "$0" "$@"
 fi
 export DEBIAN_FRONTEND=noninteractive
+# Node and npm for the S3 test server: Debian's, unless a node is installed already (e.g.
+# NodeSource's nodejs, which bundles npm and conflicts with Debian's npm package).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  packages+=(nodejs npm)
+fi
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${packages[@]}"
 
