@@ -251,7 +251,7 @@ void Server::Replay(std::vector<journal::RecoveredJob>* pending) {
     job->job_id = recovered.job_id;
     journal::JobRecord record;
     Status s = journal::DecodeJobRecord(recovered.payload.data, recovered.payload.size, &record);
-    recovered.payload = Bytes();  // drop the segment buffer early
+    recovered.payload = Bytes();  // drop the record's buffer early
     if (!s.ok()) {
       LogError("job " + std::to_string(job->job_id) + " cannot be replayed: " + s.ToString());
       journal_->AppendDone(job->job_id, s);
