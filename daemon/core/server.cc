@@ -235,6 +235,7 @@ Status Server::OpenJournal(std::vector<journal::RecoveredJob>* pending) {
   jo.recovery = options_.journal_skip_corrupt ? journal::JournalOptions::Recovery::kSkipCorrupt
                                               : journal::JournalOptions::Recovery::kStrict;
   Status s = journal::Journal::Open(DefaultEnv(), jo, pending, &recovery_, &journal_);
+  if (s.ok()) journal_segment_bytes_ = jo.segment_bytes;
   if (!s.ok()) {
     return Status(s.code(), "journal recovery failed: " + s.message() +
                                 " (to skip corrupt records, loudly: --journal-recovery=skip-corrupt)");

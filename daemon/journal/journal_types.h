@@ -40,6 +40,12 @@ inline uint64_t SegmentBytesForBudget(uint64_t journal_budget) {
   return quarter < lo ? lo : quarter > hi ? hi : quarter;
 }
 
+// The smallest journal budget that suits segments of `segment_bytes`: four of them, what
+// SegmentBytesForBudget leaves every budget it is given (budget >= 4 x its segment size for any
+// budget >= kMinJournalBudget).  The segment size is fixed when the journal opens, so a reload
+// (SIGHUP) that lowers the budget below this would bring back row 7's busy-forever daemon.
+inline uint64_t MinJournalBudgetForSegments(uint64_t segment_bytes) { return 4 * segment_bytes; }
+
 // A job journaled as ACCEPTED with no DONE after it: the daemon must run it again.
 struct RecoveredJob {
   uint64_t job_id = 0;
