@@ -72,6 +72,9 @@ void Reload(const std::vector<std::string>& args, DaemonOptions* running, Server
   } else if (reloaded.workers > server->max_workers()) {
     LogError("reload: workers " + std::to_string(reloaded.workers) + " is over the " +
              std::to_string(server->max_workers()) + " threads started with; restart for more");
+  } else if (Status b = CheckReloadedJournalBudget(reloaded, server->journal_segment_bytes());
+             !b.ok()) {
+    LogError("reload: " + b.message() + "; nothing was applied");
   } else {
     server->Reload(reloaded);
     ApplyLogLevel(reloaded);

@@ -182,7 +182,8 @@ void AddOptions(CLI::App* app, DaemonOptions* o, TextOptions* t) {
       ->capture_default_str();
   app->add_option("--journal-budget", o->journal_budget,
                   "bytes of journal on disk (K/M/G suffixes are powers of 1024; at least 1M; "
-                  "segments are a quarter of it, 256K to 64M)")
+                  "segments are a quarter of it, 256K to 64M, sized at start: a reload may not "
+                  "go under four of them)")
       ->transform(CLI::AsSizeValue(false))
       ->capture_default_str();
   app->add_option("--credit-ttl-ms", o->credit_ttl_ms,
@@ -399,6 +400,21 @@ bool OnlyReloadableDiffer(const DaemonOptions& a, const DaemonOptions& b,
   not_reloadable->clear();
   for (const std::string& d : differ) *not_reloadable += (not_reloadable->empty() ? "" : ", ") + d;
   return differ.empty();
+}
+
+Status CheckReloadedJournalBudget(const DaemonOptions& reloaded, uint64_t segment_bytes) {
+  if (!reloaded.journal || segment_bytes == 0) return Status::OK();
+  const uint64_t least = journal::MinJournalBudgetForSegments(segment_bytes);
+  if (reloaded.journal_budget >= least) return Status::OK();
+  // Compaction deletes only sealed segments, and the running journal keeps the segment size it
+  // started with: under four of them an idle daemon could answer busy forever (issue 12 row 7).
+  return Status(ErrorCode::kBadOption,
+                "journal_budget " + std::to_string(reloaded.journal_budget) +
+                    " is below " + std::to_string(least) + ", four of the " +
+                    std::to_string(segment_bytes) +
+                    "-byte journal segments this daemon started with (compaction needs room "
+                    "for them); reload a budget of at least " + std::to_string(least) +
+                    ", or restart the daemon with the lower budget (segments are sized at start)");
 }
 
 std::string FormatConfig(const DaemonOptions& o) {

@@ -107,6 +107,12 @@ bool IsTcpEndpoint(const std::string& endpoint);
 bool OnlyReloadableDiffer(const DaemonOptions& running, const DaemonOptions& reloaded,
                           std::string* not_reloadable);
 
+// Returns OK iff `reloaded`'s journal budget suits the running journal, whose segments were
+// sized at start (`segment_bytes`; 0: no journal): at least MinJournalBudgetForSegments of
+// them.  Else kBadOption saying the least budget the running daemon takes and that a restart
+// picks smaller segments.  REQUIRES: reloaded is finalized.
+Status CheckReloadedJournalBudget(const DaemonOptions& reloaded, uint64_t segment_bytes);
+
 // The effective configuration as TOML (what --check-config prints).
 std::string FormatConfig(const DaemonOptions& options);
 

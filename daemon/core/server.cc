@@ -235,6 +235,7 @@ Status Server::OpenJournal(std::vector<journal::RecoveredJob>* pending) {
   jo.recovery = options_.journal_skip_corrupt ? journal::JournalOptions::Recovery::kSkipCorrupt
                                               : journal::JournalOptions::Recovery::kStrict;
   Status s = journal::Journal::Open(DefaultEnv(), jo, pending, &recovery_, &journal_);
+  if (s.ok()) journal_segment_bytes_ = jo.segment_bytes;
   if (!s.ok()) {
     return Status(s.code(), "journal recovery failed: " + s.message() +
                                 " (to skip corrupt records, loudly: --journal-recovery=skip-corrupt)");
@@ -251,7 +252,7 @@ void Server::Replay(std::vector<journal::RecoveredJob>* pending) {
     job->job_id = recovered.job_id;
     journal::JobRecord record;
     Status s = journal::DecodeJobRecord(recovered.payload.data, recovered.payload.size, &record);
-    recovered.payload = Bytes();  // drop the segment buffer early
+    recovered.payload = Bytes();  // drop the record's buffer early
     if (!s.ok()) {
       LogError("job " + std::to_string(job->job_id) + " cannot be replayed: " + s.ToString());
       journal_->AppendDone(job->job_id, s);

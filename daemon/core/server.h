@@ -74,6 +74,9 @@ class Server {
   const Stats& stats() const { return stats_; }
   // The most workers a reload can ask for.
   unsigned max_workers() const { return pipeline_ ? pipeline_->max_workers() : 0; }
+  // The journal's segment size, fixed at start from the start budget (0 without a journal):
+  // a reload's journal budget must suit it (CheckReloadedJournalBudget).
+  uint64_t journal_segment_bytes() const { return journal_segment_bytes_; }
 
  private:
   Status OpenJournal(std::vector<journal::RecoveredJob>* pending);
@@ -107,6 +110,7 @@ class Server {
   bool stopped_ = false;  // owner thread only
   std::atomic<bool> socket_probe_answered_{true};
   std::atomic<uint64_t> memory_budget_{0}, journal_budget_{0};  // as reloaded, for Counters()
+  uint64_t journal_segment_bytes_ = 0;  // set by OpenJournal, before the threads start
   uint64_t last_progress_ = 0;  // Healthy() caller only
 };
 

@@ -7,7 +7,8 @@
 // message naming the operation, the file and strerror(errno).  A layer that reports its
 // failures under its own code re-codes at its boundary (the journal: kJournalFailed).
 // Thread-safety: an Env and a Directory are safe to call from any thread.  A file object
-// (WritableFile, SequentialFile, TempFile) is used by one thread at a time.
+// (WritableFile, SequentialFile, TempFile) is used by one thread at a time; a
+// RandomAccessFile may be read from several at once.
 #pragma once
 
 #include <cstdint>
@@ -43,6 +44,14 @@ class SequentialFile {
   virtual ~SequentialFile() = default;
   // Reads up to n bytes into scratch; *got == 0 means end of file.
   virtual Status Read(size_t n, uint8_t* scratch, size_t* got) = 0;
+};
+
+// A file read at any offset (pread), never moved or changed by reading.
+class RandomAccessFile {
+ public:
+  virtual ~RandomAccessFile() = default;
+  // Reads up to n bytes at `offset` into scratch; *got < n only at the end of the file.
+  virtual Status Read(uint64_t offset, size_t n, uint8_t* scratch, size_t* got) const = 0;
 };
 
 // Held while a directory is locked by this process; unlocks when destroyed.
@@ -122,6 +131,8 @@ class Env {
   // Opens `path` (created if missing) for appending after its current end.
   virtual Status NewAppendableFile(const std::string& path, std::unique_ptr<WritableFile>* file) = 0;
   virtual Status NewSequentialFile(const std::string& path, std::unique_ptr<SequentialFile>* file) = 0;
+  virtual Status NewRandomAccessFile(const std::string& path,
+                                     std::unique_ptr<RandomAccessFile>* file) = 0;
   // Sets *names to the entries of `dir` (no "." or "..").
   virtual Status GetChildren(const std::string& dir, std::vector<std::string>* names) = 0;
   virtual Status RemoveFile(const std::string& path) = 0;
@@ -160,6 +171,9 @@ class EnvWrapper : public Env {
   }
   Status NewSequentialFile(const std::string& p, std::unique_ptr<SequentialFile>* f) override {
     return target_->NewSequentialFile(p, f);
+  }
+  Status NewRandomAccessFile(const std::string& p, std::unique_ptr<RandomAccessFile>* f) override {
+    return target_->NewRandomAccessFile(p, f);
   }
   Status GetChildren(const std::string& d, std::vector<std::string>* n) override { return target_->GetChildren(d, n); }
   Status RemoveFile(const std::string& p) override { return target_->RemoveFile(p); }

@@ -96,6 +96,29 @@ class PosixSequentialFile : public SequentialFile {
   int fd_;
 };
 
+class PosixRandomAccessFile : public RandomAccessFile {
+ public:
+  PosixRandomAccessFile(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
+  ~PosixRandomAccessFile() override { ::close(fd_); }
+
+  Status Read(uint64_t offset, size_t n, uint8_t* scratch, size_t* got) const override {
+    size_t have = 0;
+    while (have < n) {
+      ssize_t r = ::pread(fd_, scratch + have, n - have, off_t(offset + have));
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) return PosixError("pread", path_, errno);
+      if (r == 0) break;
+      have += size_t(r);
+    }
+    *got = have;
+    return Status::OK();
+  }
+
+ private:
+  std::string path_;
+  int fd_;
+};
+
 class PosixFileLock : public FileLock {
  public:
   explicit PosixFileLock(int fd) : fd_(fd) {}
@@ -127,6 +150,14 @@ class PosixEnv : public Env {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return PosixError("open", path, errno);
     *file = std::make_unique<PosixSequentialFile>(path, fd);
+    return Status::OK();
+  }
+
+  Status NewRandomAccessFile(const std::string& path,
+                             std::unique_ptr<RandomAccessFile>* file) override {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return PosixError("open", path, errno);
+    *file = std::make_unique<PosixRandomAccessFile>(path, fd);
     return Status::OK();
   }
 

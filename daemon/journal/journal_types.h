@@ -40,12 +40,17 @@ inline uint64_t SegmentBytesForBudget(uint64_t journal_budget) {
   return quarter < lo ? lo : quarter > hi ? hi : quarter;
 }
 
+// The smallest journal budget that suits segments of `segment_bytes`: four of them, what
+// SegmentBytesForBudget leaves every budget it is given (budget >= 4 x its segment size for any
+// budget >= kMinJournalBudget).  The segment size is fixed when the journal opens, so a reload
+// (SIGHUP) that lowers the budget below this would bring back row 7's busy-forever daemon.
+inline uint64_t MinJournalBudgetForSegments(uint64_t segment_bytes) { return 4 * segment_bytes; }
+
 // A job journaled as ACCEPTED with no DONE after it: the daemon must run it again.
 struct RecoveredJob {
   uint64_t job_id = 0;
-  // Exactly the bytes given to AppendAccepted (its pieces concatenated).  The view shares the
-  // buffer of the segment it was read from: holding it keeps that buffer (up to about
-  // 2 * segment_bytes) in memory, so drop it once the job is rescheduled.
+  // Exactly the bytes given to AppendAccepted (its pieces concatenated), in a buffer of their
+  // own (recovery keeps no segment in memory): drop it once the job is rescheduled.
   Bytes payload;
 };
 
@@ -62,6 +67,9 @@ struct RecoveryReport {
   uint64_t truncated_bytes = 0;  // torn tail cut from the newest segment (or a torn new segment removed)
   size_t segments_deleted = 0;   // fully done segments removed at Open
   uint64_t next_job_id = 1;      // see Journal::next_job_id()
+  // The most bytes one segment's reading held at once (its window plus the record being
+  // verified): bounded by the largest record, never by the file (JOURNAL_FORMAT.md "Memory").
+  uint64_t peak_read_buffer_bytes = 0;
   std::vector<std::string> problems;  // one line each: file, byte offset, what was done
 
   // One line for a log: the counts, then each problem.

@@ -42,10 +42,10 @@ class Recoverer {
   // Fails in kStrict mode; otherwise counts the damage and returns OK.
   Status Corrupt(const std::string& path, uint64_t offset, const std::string& why);
   // Fails in kStrict mode for an impossible record (see Corrupt).
-  Status Apply(const Record& rec, uint64_t seq, const std::shared_ptr<std::vector<uint8_t>>& buf,
-               const std::string& path);
-  // Reads at most kMaxSegmentFileBytes of `path` into *buf; *size is the file's size.
-  Status ReadBounded(const std::string& path, std::vector<uint8_t>* buf, uint64_t* size);
+  Status Apply(const Record& rec, uint64_t seq, const std::string& path);
+  // Walks the records after the header, applying each; repairs a torn tail of the newest.
+  Status ReadRecords(SegmentReader* reader, const std::string& path, uint64_t seq, bool newest,
+                     RecoveredSegment* seg);
 
   Env* env_;
   std::string dir_;
@@ -121,8 +121,7 @@ Status Recoverer::TruncateTornTail(const std::string& path, uint64_t at, uint64_
   return Status::OK();
 }
 
-Status Recoverer::Apply(const Record& rec, uint64_t seq,
-                        const std::shared_ptr<std::vector<uint8_t>>& buf, const std::string& path) {
+Status Recoverer::Apply(const Record& rec, uint64_t seq, const std::string& path) {
   if (rec.type != RecordType::kAccepted && rec.type != RecordType::kDone) return Status::OK();
   if (rec.job_id == 0 || rec.job_id > kMaxJobId) {
     return Corrupt(path, rec.offset, "impossible job id " + std::to_string(rec.job_id) +
@@ -138,6 +137,7 @@ Status Recoverer::Apply(const Record& rec, uint64_t seq,
       return Status::OK();
     }
     accepted_[it->second].done = true;
+    accepted_[it->second].job.payload = Bytes();  // a finished job's bytes are not kept
     live_index_.erase(it);
     return Status::OK();
   }
@@ -158,51 +158,38 @@ Status Recoverer::Apply(const Record& rec, uint64_t seq,
     return Status::OK();
   }
   live_index_[rec.job_id] = accepted_.size();
-  accepted_.push_back(AcceptedJob{RecoveredJob{rec.job_id, Bytes{rec.payload, rec.size, buf}}, seq});
-  return Status::OK();
-}
-
-Status Recoverer::ReadBounded(const std::string& path, std::vector<uint8_t>* buf, uint64_t* size) {
-  Status s = env_->GetFileSize(path, size);
-  if (!s.ok()) return s;
-  if (*size <= kMaxSegmentFileBytes) return ReadWholeFile(env_, path, buf);
-  // No segment is this big: do not read it whole (a 3 GiB sparse file would cost 3 GiB).
-  s = Corrupt(path, kMaxSegmentFileBytes,
-              "segment file is " + std::to_string(*size) + " bytes, more than the " +
-                  std::to_string(kMaxSegmentFileBytes) + " any segment can have; the rest is skipped");
-  if (!s.ok()) return s;
-  report_->skipped_bytes += *size - kMaxSegmentFileBytes;
-  std::unique_ptr<SequentialFile> file;
-  s = env_->NewSequentialFile(path, &file);
-  if (!s.ok()) return s;
-  buf->resize(kMaxSegmentFileBytes);
-  size_t have = 0;
-  while (have < buf->size()) {
-    size_t got = 0;
-    s = file->Read(buf->size() - have, buf->data() + have, &got);
-    if (!s.ok()) return s;
-    if (got == 0) break;
-    have += got;
-  }
-  buf->resize(have);
+  accepted_.push_back(AcceptedJob{RecoveredJob{rec.job_id, rec.payload}, seq});
   return Status::OK();
 }
 
 Status Recoverer::ReadSegment(uint64_t seq, bool newest, RecoveryResult* result) {
   const std::string path = JoinPath(dir_, SegmentFileName(seq));
-  auto buf = std::make_shared<std::vector<uint8_t>>();
-  uint64_t file_size = 0;
-  Status s = ReadBounded(path, buf.get(), &file_size);
+  uint64_t size = 0;
+  Status s = env_->GetFileSize(path, &size);
+  if (!s.ok()) return s;
+  if (size > kMaxSegmentFileBytes) {
+    // No segment is this big: walk only what one can hold (a 3 GiB sparse file would
+    // otherwise cost 3 GiB of reading and scanning for nothing).
+    s = Corrupt(path, kMaxSegmentFileBytes,
+                "segment file is " + std::to_string(size) + " bytes, more than the " +
+                    std::to_string(kMaxSegmentFileBytes) + " any segment can have; the rest is skipped");
+    if (!s.ok()) return s;
+    report_->skipped_bytes += size - kMaxSegmentFileBytes;
+    size = kMaxSegmentFileBytes;
+  }
+  std::unique_ptr<RandomAccessFile> file;
+  s = env_->NewRandomAccessFile(path, &file);
   if (!s.ok()) return s;
   ++report_->segments;
-  const uint64_t size = buf->size();
-  SegmentReader reader(buf->data(), size);
+  SegmentReader reader(file.get(), path, size);
   RecoveredSegment seg;
   seg.seq = seq;
 
   SegmentHeader header;
   uint32_t version = 0;
-  HeaderCheck check = DecodeSegmentHeader(buf->data(), size, &header, &version);
+  HeaderCheck check = HeaderCheck::kCorrupt;
+  s = reader.ReadHeader(&check, &header, &version);
+  if (!s.ok()) return s;
   if (check == HeaderCheck::kBadVersion) {
     return Status(ErrorCode::kJournalFailed,
                   path + ": journal format version " + std::to_string(version) +
@@ -212,7 +199,9 @@ Status Recoverer::ReadSegment(uint64_t seq, bool newest, RecoveryResult* result)
   if (check == HeaderCheck::kCorrupt) {
     // The header is synced before the first batch is written, so a BATCH record after it
     // proves the header was once durable: then this is damage, not an interrupted creation.
-    uint64_t marker = reader.FindBatchAfter(0, 0);
+    uint64_t marker = 0;
+    s = reader.FindBatchAfter(0, 0, &marker);
+    if (!s.ok()) return s;
     if (newest && marker == size) return RemoveTornSegment(path, size);
     s = Corrupt(path, 0, "bad segment header");
     if (!s.ok()) return s;
@@ -225,28 +214,44 @@ Status Recoverer::ReadSegment(uint64_t seq, bool newest, RecoveryResult* result)
     floor_ = std::max(floor_, header.next_job_id_floor);
   }
 
+  s = ReadRecords(&reader, path, seq, newest, &seg);
+  report_->peak_read_buffer_bytes =
+      std::max(report_->peak_read_buffer_bytes, reader.peak_buffer_bytes());
+  if (!s.ok()) return s;
+  result->segments.push_back(seg);
+  return Status::OK();
+}
+
+Status Recoverer::ReadRecords(SegmentReader* reader, const std::string& path, uint64_t seq,
+                              bool newest, RecoveredSegment* seg) {
+  const uint64_t size = reader->size();
+  Status s;
   for (;;) {
     Record rec;
     std::string why;
-    SegmentReader::Result r = reader.Next(&rec, &why);
+    SegmentReader::Result r = SegmentReader::Result::kEnd;
+    s = reader->Next(&r, &rec, &why);
+    if (!s.ok()) return s;
     if (r == SegmentReader::Result::kEnd) break;
     if (r == SegmentReader::Result::kRecord) {
-      if (seg.sealed) {
+      if (seg->sealed) {
         s = Corrupt(path, rec.offset, "record after SEGMENT_END");
         if (!s.ok()) return s;
         continue;
       }
-      if (rec.type == RecordType::kBatch) seg.last_batch = rec.job_id;
-      if (rec.type == RecordType::kSegmentEnd) seg.sealed = true;
-      s = Apply(rec, seq, buf, path);
+      if (rec.type == RecordType::kBatch) seg->last_batch = rec.job_id;
+      if (rec.type == RecordType::kSegmentEnd) seg->sealed = true;
+      s = Apply(rec, seq, path);
       if (!s.ok()) return s;
       continue;
     }
     // Damage at `at`.  Only the last batch of the newest segment can be unsynced (the writer
     // starts batch n+1 only after batch n's fdatasync returned), so damage followed by a later
     // BATCH record is corruption of acknowledged data; otherwise it is a torn tail.
-    const uint64_t at = reader.offset();
-    const uint64_t later = reader.FindBatchAfter(at + 1, seg.last_batch);
+    const uint64_t at = reader->offset();
+    uint64_t later = size;
+    s = reader->FindBatchAfter(at + 1, seg->last_batch, &later);
+    if (!s.ok()) return s;
     if (newest && later == size) {
       s = TruncateTornTail(path, at, size, why);
       if (!s.ok()) return s;
@@ -256,17 +261,20 @@ Status Recoverer::ReadSegment(uint64_t seq, bool newest, RecoveryResult* result)
     if (!s.ok()) return s;
     // Skip just this record when its length still frames the next one; else resynchronize
     // at the next batch (the records between are lost).
-    uint64_t end = reader.PlausibleEnd(at);
-    uint64_t next = (end != 0 && (end == size || reader.ValidRecordAt(end))) ? end : later;
+    uint64_t end = 0;
+    s = reader->PlausibleEnd(at, &end);
+    bool frames = end != 0 && end == size;
+    if (s.ok() && end != 0 && end != size) s = reader->ValidRecordAt(end, &frames);
+    if (!s.ok()) return s;
+    const uint64_t next = frames ? end : later;
     report_->skipped_bytes += next - at;
-    reader.Seek(next);
+    reader->Seek(next);
   }
-  seg.size = std::min(size, reader.offset());
-  if (!newest && !seg.sealed) {
+  seg->size = std::min(size, reader->offset());
+  if (!newest && !seg->sealed) {
     s = Corrupt(path, size, "segment ends without SEGMENT_END (cut short?)");
     if (!s.ok()) return s;
   }
-  result->segments.push_back(seg);
   return Status::OK();
 }
 

@@ -1,5 +1,5 @@
 // Byte views: ByteSpan (borrowed) and Bytes (a view that keeps its owner alive: a zmq message,
-// a journal segment buffer, a job), so a tensor frame can be handed from the socket to a worker,
+// a journal record's buffer, a job), so a tensor frame can be handed from the socket to a worker,
 // and a header plus a pixel buffer to the journal, without copying or concatenating them.
 #pragma once
 

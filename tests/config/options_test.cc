@@ -152,3 +152,53 @@ TEST_CASE("A journal budget too small for compaction is refused; segments follow
 
 }  // namespace
 }  // namespace imgsink::daemon
+
+namespace imgsink::daemon {
+namespace {
+
+// Issue 12 row 7: the journal's segments are sized at start, so a reload that cut the budget
+// under four of them (8G -> 4M with 64 MiB segments) brought back the idle daemon that answers
+// busy forever.  The reload's budget is refused instead, naming the least it takes.
+TEST_CASE("a reload may not lower journal_budget under four of the running segments",
+          "[options][reload]") {
+  DaemonOptions started;
+  REQUIRE_FALSE(ParseCommandLine({"--journal-budget", "8G"}, &started).has_value());
+  REQUIRE(FinalizeOptions(&started).ok());
+  const uint64_t segment = journal::SegmentBytesForBudget(started.journal_budget);
+  REQUIRE(segment == (uint64_t{64} << 20));
+  CHECK(CheckReloadedJournalBudget(started, segment).ok());
+
+  DaemonOptions lowered;
+  REQUIRE_FALSE(ParseCommandLine({"--journal-budget", "4M"}, &lowered).has_value());
+  REQUIRE(FinalizeOptions(&lowered).ok());  // fine for a fresh start: its segments are 1M
+  std::string fixed;
+  REQUIRE(OnlyReloadableDiffer(started, lowered, &fixed));  // the budget itself is reloadable
+  const Status s = CheckReloadedJournalBudget(lowered, segment);
+  CHECK(s.code() == ErrorCode::kBadOption);
+  CHECK_THAT(s.message(), Catch::Contains("journal_budget 4194304 is below 268435456") &&
+                              Catch::Contains("restart"));
+
+  // Exactly four segments is enough; one byte less is not.
+  DaemonOptions edge = lowered;
+  edge.journal_budget = 4 * segment;
+  CHECK(CheckReloadedJournalBudget(edge, segment).ok());
+  edge.journal_budget = 4 * segment - 1;
+  CHECK_FALSE(CheckReloadedJournalBudget(edge, segment).ok());
+
+  // A daemon started with small segments takes a budget down to four of them.
+  const uint64_t small = journal::SegmentBytesForBudget(uint64_t{2} << 20);
+  REQUIRE(small == (uint64_t{512} << 10));
+  CHECK(CheckReloadedJournalBudget(lowered, small).ok());
+  // Every budget a daemon may start with suits the segments it picks.
+  for (uint64_t b = journal::kMinJournalBudget; b <= (uint64_t{1} << 40); b = b * 3 / 2 + 1) {
+    edge.journal_budget = b;
+    CHECK(CheckReloadedJournalBudget(edge, journal::SegmentBytesForBudget(b)).ok());
+  }
+  // No journal: nothing to check.
+  DaemonOptions off = lowered;
+  off.journal = false;
+  CHECK(CheckReloadedJournalBudget(off, 0).ok());
+}
+
+}  // namespace
+}  // namespace imgsink::daemon

@@ -90,6 +90,32 @@ def test_notify_ready_watchdog_reload_stopping(tmp_path):
     notify.wait_for("STOPPING=1")
 
 
+def test_reload_refuses_a_journal_budget_under_the_running_segments(tmp_path):
+    """Issue 12 row 7: the segments are sized at start (64 MiB for 8G), so a reload to 4M
+    would leave an idle daemon answering busy forever; it is refused, naming the least."""
+    notify = NotifySocket(tmp_path / "notify")
+    cfg = tmp_path / "d.toml"
+    cfg.write_text('journal_budget = "8G"\n')
+    env = dict(os.environ, NOTIFY_SOCKET=notify.path)
+    d = DaemonProcess(tmp_path, ["--config", str(cfg)], env=env).start()
+    try:
+        notify.wait_for("READY=1")
+        assert d.status()["journal_budget"] == 8 << 30
+        cfg.write_text('journal_budget = "4M"\n')
+        d.proc.send_signal(signal.SIGHUP)
+        notify.wait_for("RELOADING=1")
+        notify.wait_for("READY=1")
+        assert d.status()["journal_budget"] == 8 << 30, "the lowered budget was applied"
+        assert "journal_budget 4194304 is below 268435456" in d.log()
+        cfg.write_text('journal_budget = "256M"\n')  # four 64 MiB segments: taken
+        d.proc.send_signal(signal.SIGHUP)
+        notify.wait_for("RELOADING=1")
+        notify.wait_for("READY=1")
+        assert d.status()["journal_budget"] == 256 << 20
+    finally:
+        assert d.stop() == 0
+
+
 def test_ipc_socket_mode(tmp_path):
     with DaemonProcess(tmp_path, ["--ipc-mode", "0660"]) as d:
         assert stat.S_IMODE(os.stat(d.socket_path).st_mode) == 0o660

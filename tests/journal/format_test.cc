@@ -2,8 +2,11 @@
 // hand-computed layouts).
 #include <catch.hpp>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "daemon/journal/crc32c.h"
 #include "daemon/journal/record_format.h"
@@ -11,6 +14,36 @@
 
 namespace imgsink::daemon::journal::testing {
 namespace {
+
+// A segment held in memory, read as the reader reads a file.  Counts the bytes read.
+class MemoryFile : public RandomAccessFile {
+ public:
+  explicit MemoryFile(std::vector<uint8_t> bytes) : bytes_(std::move(bytes)) {}
+  Status Read(uint64_t offset, size_t n, uint8_t* scratch, size_t* got) const override {
+    *got = offset >= bytes_.size() ? 0 : size_t(std::min<uint64_t>(n, bytes_.size() - offset));
+    if (*got > 0) std::memcpy(scratch, bytes_.data() + offset, *got);
+    largest_read_ = std::max(largest_read_, n);
+    return Status::OK();
+  }
+  uint64_t size() const { return bytes_.size(); }
+  size_t largest_read() const { return largest_read_; }
+
+ private:
+  std::vector<uint8_t> bytes_;
+  mutable size_t largest_read_ = 0;
+};
+
+// Appends a record of `type` carrying `payload` to *seg; returns its offset.
+uint64_t AppendRecord(std::vector<uint8_t>* seg, RecordType type, uint64_t job_id,
+                      const std::vector<uint8_t>& payload) {
+  const uint64_t at = seg->size();
+  ByteSpan span{payload.data(), payload.size()};
+  uint8_t h[kRecordHeaderSize];
+  EncodeRecordHeader(type, job_id, &span, 1, h);
+  seg->insert(seg->end(), h, h + kRecordHeaderSize);
+  seg->insert(seg->end(), payload.begin(), payload.end());
+  return at;
+}
 
 TEST_CASE("format: CRC32C matches the published check values") {
   const char* check = "123456789";
@@ -90,12 +123,98 @@ TEST_CASE("format: the record header layout and CRC coverage") {
 TEST_CASE("format: zero-filled bytes never parse as a record") {
   std::vector<uint8_t> seg(kSegmentHeaderSize + 64, 0);
   EncodeSegmentHeader(SegmentHeader{1, 1}, seg.data());
-  SegmentReader reader(seg.data(), seg.size());
+  MemoryFile file(seg);
+  SegmentReader reader(&file, "seg", file.size());
   Record rec;
   std::string why;
-  CHECK(reader.Next(&rec, &why) == SegmentReader::Result::kDamage);
+  SegmentReader::Result r = SegmentReader::Result::kRecord;
+  REQUIRE(reader.Next(&r, &rec, &why).ok());
+  CHECK(r == SegmentReader::Result::kDamage);
   CHECK(reader.offset() == kSegmentHeaderSize);
-  CHECK(reader.FindBatchAfter(0, 0) == seg.size());
+  uint64_t found = 0;
+  REQUIRE(reader.FindBatchAfter(0, 0, &found).ok());
+  CHECK(found == seg.size());
+}
+
+// The reader walks a file through a window of kWindowBytes: records, headers and BATCH
+// markers that straddle a window's end, and a payload bigger than the window, read the same.
+TEST_CASE("format: the segment reader reads records across its window's ends") {
+  constexpr size_t kWin = SegmentReader::kWindowBytes;
+  std::vector<uint8_t> seg(kSegmentHeaderSize);
+  EncodeSegmentHeader(SegmentHeader{1, 1}, seg.data());
+  std::vector<uint64_t> batch_at;  // batch_at[k - 1]: offset of BATCH k
+  std::vector<std::vector<uint8_t>> payloads;
+  uint64_t job = 0;
+  auto batch = [&] { batch_at.push_back(AppendRecord(&seg, RecordType::kBatch, batch_at.size() + 1, {})); };
+  auto accepted = [&](size_t n) {
+    std::vector<uint8_t> p(n);
+    for (size_t i = 0; i < n; ++i) p[i] = uint8_t(i * 131 + job);
+    payloads.push_back(p);
+    AppendRecord(&seg, RecordType::kAccepted, ++job, p);
+  };
+  batch();
+  // Fill up to 10 bytes before the first scan window's end (the scan from offset 32 looks at
+  // candidates up to 32 + kWin - 17): the next BATCH header straddles it.
+  accepted(kSegmentHeaderSize + kWin - 10 - seg.size() - kRecordHeaderSize);
+  batch();
+  accepted(kWin + kWin / 2);  // bigger than the window
+  batch();
+  for (int i = 0; i < 3000; ++i) accepted(size_t(i % 997));  // small records over many windows
+  batch();
+  REQUIRE(batch_at[1] + kRecordHeaderSize > kSegmentHeaderSize + kWin);
+  REQUIRE(batch_at[1] < kSegmentHeaderSize + kWin);
+  MemoryFile file(seg);
+
+  SegmentReader reader(&file, "seg", file.size());
+  size_t accepted_seen = 0, batches_seen = 0;
+  for (;;) {
+    Record rec;
+    std::string why;
+    SegmentReader::Result r = SegmentReader::Result::kDamage;
+    REQUIRE(reader.Next(&r, &rec, &why).ok());
+    INFO(why);
+    REQUIRE(r != SegmentReader::Result::kDamage);
+    if (r == SegmentReader::Result::kEnd) break;
+    if (rec.type == RecordType::kBatch) {
+      CHECK(rec.offset == batch_at[batches_seen]);
+      ++batches_seen;
+      continue;
+    }
+    REQUIRE(accepted_seen < payloads.size());
+    const std::vector<uint8_t>& want = payloads[accepted_seen++];
+    REQUIRE(rec.payload.size == want.size());
+    CHECK(std::equal(want.begin(), want.end(), rec.payload.data));
+  }
+  CHECK(batches_seen == batch_at.size());
+  CHECK(accepted_seen == payloads.size());
+  // Only the big record's payload is ever read or held beyond the window.
+  CHECK(file.largest_read() <= kWin + kWin / 2);
+  CHECK(reader.peak_buffer_bytes() <= kWin + kWin + kWin / 2);
+
+  for (size_t k = 0; k < batch_at.size(); ++k) {
+    uint64_t found = 0;
+    REQUIRE(reader.FindBatchAfter(kSegmentHeaderSize, k, &found).ok());
+    CHECK(found == batch_at[k]);
+  }
+  uint64_t found = 0;
+  REQUIRE(reader.FindBatchAfter(kSegmentHeaderSize, batch_at.size(), &found).ok());
+  CHECK(found == seg.size());
+}
+
+// A file that shrinks while it is read is an I/O error, never damage (which could be taken
+// for a torn tail and truncated).
+TEST_CASE("format: the segment reader reports a file shorter than its size as an error") {
+  std::vector<uint8_t> seg(kSegmentHeaderSize);
+  EncodeSegmentHeader(SegmentHeader{1, 1}, seg.data());
+  AppendRecord(&seg, RecordType::kBatch, 1, {});
+  MemoryFile file(seg);
+  SegmentReader reader(&file, "seg", file.size() + 100);
+  Record rec;
+  std::string why;
+  SegmentReader::Result r = SegmentReader::Result::kDamage;
+  Status s = reader.Next(&r, &rec, &why);
+  CHECK(!s.ok());
+  CHECK_THAT(s.message(), Catch::Contains("changed size"));
 }
 
 TEST_CASE("format: DONE payloads carry the outcome") {

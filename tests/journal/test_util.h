@@ -45,5 +45,10 @@ size_t Find(const std::vector<uint8_t>& hay, const std::vector<uint8_t>& needle)
 // The largest single operator new request since ResetMaxAllocation() (alloc_tracker.cc).
 size_t MaxAllocation();
 void ResetMaxAllocation();
+// Bytes allocated with operator new and not yet freed, and their peak since
+// ResetPeakLiveBytes() (which starts it at LiveBytes()), all threads together.
+size_t LiveBytes();
+size_t PeakLiveBytes();
+void ResetPeakLiveBytes();
 
 }  // namespace imgsink::daemon::journal::testing

@@ -72,7 +72,10 @@ struct SaveOptions {
   WebpOptions webp;  // PIL's defaults: lossy, quality 80
   // When the daemon has no room (no credit free): kBlock waits up to block_timeout_ms for it,
   // kDrop and kError fail the job with kBusy at once.  Also applies to the client's own
-  // ClientOptions::max_pending_bytes.
+  // ClientOptions::max_pending_bytes.  Not to a save the daemon itself refuses with kBusy
+  // after its credit was granted (its rendered size, e.g. a large padding, finds no room in
+  // the budget: PROTOCOL.md "Rendered size"): that job fails with kBusy under every policy,
+  // not retried; submit it again later.
   BusyPolicy policy = BusyPolicy::kBlock;
   uint32_t block_timeout_ms = 30000;
   std::map<std::string, std::string> metadata;  // at most 64 entries, 4096 bytes per string
