@@ -85,6 +85,9 @@ Status Server::StartSocket() {
   handler_options.limits.tensorboard_paths = tensorboard_paths_;
   handler_options.limits.max_files_per_request = options_.max_files_per_request;
   handler_options.limits.max_metadata_bytes = options_.max_metadata_bytes;
+  handler_options.limits.staged_copies = output_->copies_in_ram();  // S3 uploads' copies
+  handler_options.limits.staged_files = kMaxBatchFiles;
+  handler_options.limits.max_copy_room_bytes = kMaxCopyRoomBytes;
   handler_options.budgets = BudgetsOf(options_, options_);
   daemon::RequestHandler::Parts parts;
   parts.socket = socket_.get();

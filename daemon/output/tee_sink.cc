@@ -40,6 +40,9 @@ class TeeBatch : public SinkBatch {
   void Discard() override {
     for (const auto& b : batches_) b->Discard();
   }
+  void AllowCopies(uint64_t bytes) override {  // each copying sink was charged its own room
+    for (const auto& b : batches_) b->AllowCopies(bytes);
+  }
 
  private:
   const std::vector<std::unique_ptr<SinkBatch>> batches_;
