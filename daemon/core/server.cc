@@ -337,7 +337,14 @@ std::map<std::string, uint64_t> Server::Counters() const {
   // fsync, which no other counter covers): zero means idle.
   c["in_flight"] = pipeline_ ? pipeline_->in_flight() : 0;
   c["replies_dropped"] = socket_ ? socket_->replies_dropped() : 0;
-  if (output_) output_->AddCounters(&c);  // per-sink backlog (s3_backlog_requests, ...)
+  if (output_ && options_.outputs.empty()) {  // one output: its counters are sink 0's too
+    std::map<std::string, uint64_t> own;
+    output_->AddCounters(&own);
+    AddSinkCounters(own, 0, &c);
+    for (const auto& [key, value] : own) c[key] += value;
+  } else if (output_) {
+    output_->AddCounters(&c);  // a tee: the sums and sink.<i>.* (per-output backlog)
+  }
   return c;
 }
 
