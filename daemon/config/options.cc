@@ -29,7 +29,7 @@ struct TextOptions {
 
 void AddS3Options(CLI::App* app, DaemonOptions* o, TextOptions* t) {
   app->add_option("--output", o->outputs,
-                  "another place every file goes to as well (repeatable): s3://bucket/prefix "
+                  "another place every file goes to as well (repeatable, at most 8): s3://bucket/prefix "
                   "(object <prefix>/<path>) or a directory; a job is done only when every output "
                   "has its files");
   app->add_option("--s3-endpoint", o->s3.endpoint,
@@ -303,6 +303,13 @@ Status FinalizeOptions(DaemonOptions* options) {
   }
   if (options->tensorboard_max_file_bytes < 4096) {
     return Status(ErrorCode::kBadOption, "--tensorboard-max-file-bytes must be at least 4096");
+  }
+  // Each output adds its own counters to the status reply, which must stay under 16 KiB.
+  constexpr size_t kMaxOutputs = 8;
+  if (options->outputs.size() > kMaxOutputs) {
+    return Status(ErrorCode::kBadOption, "at most " + std::to_string(kMaxOutputs) +
+                                             " --output places (" +
+                                             std::to_string(options->outputs.size()) + " given)");
   }
   for (const std::string& out : options->outputs) {
     if (out.empty() || out == options->output_root) {

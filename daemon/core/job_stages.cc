@@ -61,6 +61,9 @@ Status WriteImageGroup(const daemon::Job& job, size_t first, OutputSink* sink,
   written->clear();
   const std::unique_ptr<SinkBatch> batch = sink->NewBatch();  // on error, discards what was added
   if (job.replayed) batch->MarkReplay();
+  // Copies past this room are not charged: the sink then keeps w.encoded (or `event`) itself,
+  // and full() ends the loop before either changes.
+  batch->AllowCopies(job.plan.copy_room_bytes);
   Status s;
   std::string event;  // a tb save's record: the PNG inside an Event
   for (size_t i = first; i < job.images.size() && !batch->full() && s.ok(); ++i) {

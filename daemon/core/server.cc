@@ -85,6 +85,9 @@ Status Server::StartSocket() {
   handler_options.limits.tensorboard_paths = tensorboard_paths_;
   handler_options.limits.max_files_per_request = options_.max_files_per_request;
   handler_options.limits.max_metadata_bytes = options_.max_metadata_bytes;
+  handler_options.limits.staged_copies = output_->copies_in_ram();  // S3 uploads' copies
+  handler_options.limits.staged_files = kMaxBatchFiles;
+  handler_options.limits.max_copy_room_bytes = kMaxCopyRoomBytes;
   handler_options.budgets = BudgetsOf(options_, options_);
   daemon::RequestHandler::Parts parts;
   parts.socket = socket_.get();
@@ -335,7 +338,14 @@ std::map<std::string, uint64_t> Server::Counters() const {
   // fsync, which no other counter covers): zero means idle.
   c["in_flight"] = pipeline_ ? pipeline_->in_flight() : 0;
   c["replies_dropped"] = socket_ ? socket_->replies_dropped() : 0;
-  if (output_) output_->AddCounters(&c);  // per-sink backlog (s3_backlog_requests, ...)
+  if (output_ && options_.outputs.empty()) {  // one output: its counters are sink 0's too
+    std::map<std::string, uint64_t> own;
+    output_->AddCounters(&own);
+    AddSinkCounters(own, 0, &c);
+    for (const auto& [key, value] : own) c[key] += value;
+  } else if (output_) {
+    output_->AddCounters(&c);  // a tee: the sums and sink.<i>.* (per-output backlog)
+  }
   return c;
 }
 

@@ -2,6 +2,8 @@
 
 #include <prometheus/client_metric.h>
 
+#include <string>
+
 namespace imgsink::daemon {
 namespace metrics {
 
@@ -92,6 +94,27 @@ std::vector<prometheus::MetricFamily> DaemonCounters::Collect() const {
       sample.gauge.value = double(it->second);
     }
     families.push_back(prometheus::MetricFamily{m.name, m.help, m.type, {sample}});
+  }
+  // Each output's own S3 counters ("sink.<i>.s3_*", the status reply's per-sink keys) as
+  // imgsink_sink_s3_*{sink="<i>"}: the sums above hide which store is behind.
+  for (const CounterMetric& m : CounterMetrics()) {
+    const std::string key = m.key, name = m.name;
+    if (key.rfind("s3_", 0) != 0) continue;
+    prometheus::MetricFamily family{"imgsink_sink_" + name.substr(std::string("imgsink_").size()),
+                                    std::string(m.help) + ", per output", m.type, {}};
+    for (auto it = counters.lower_bound("sink."); it != counters.end() && it->first.rfind("sink.", 0) == 0; ++it) {
+      const size_t dot = it->first.find('.', 5);
+      if (dot == std::string::npos || it->first.compare(dot + 1, std::string::npos, key) != 0) continue;
+      prometheus::ClientMetric sample;
+      sample.label.push_back(prometheus::ClientMetric::Label{"sink", it->first.substr(5, dot - 5)});
+      if (m.type == prometheus::MetricType::Counter) {
+        sample.counter.value = double(it->second);
+      } else {
+        sample.gauge.value = double(it->second);
+      }
+      family.metric.push_back(std::move(sample));
+    }
+    if (!family.metric.empty()) families.push_back(std::move(family));
   }
   return families;
 }

@@ -52,10 +52,18 @@ class SinkBatch {
   virtual bool full() const = 0;
   // Stages `size` bytes for `path` (a SavePlan path: relative to the first root, passing
   // CheckRelativePath, or absolute as SinkOptions::paths allows); nothing is visible or durable
-  // yet.  REQUIRES: !full().  Errors: kBadPath (the path can never be written: an absolute path
+  // yet.  A sink that holds files in RAM until Commit (S3) copies `data` only within the
+  // allowance AllowCopies gave; past it, it keeps `data` itself and the batch is full(): the
+  // caller then keeps those bytes unchanged until Commit or Discard (WriteImageGroup does).
+  // REQUIRES: !full().  Errors: kBadPath (the path can never be written: an absolute path
   // the sink's path rules do not allow, too), kWriteFailed; on error this file is dropped, the
   // ones added before stay.
   virtual Status Add(std::string_view rel_path, const void* data, size_t size) = 0;
+  // Lets the batch hold copies of up to `bytes` of staged files: the room the memory budget
+  // charged the job for (SavePlan::copy_room_bytes).  Default 0: a copying batch then holds
+  // one file, the caller's own buffer.  Sinks that copy nothing ignore it.
+  // REQUIRES: before the first Add.
+  virtual void AllowCopies(uint64_t bytes) { (void)bytes; }
   // Puts every staged file in place (each atomically) and makes them durable, then empties the
   // batch.  On error some files may be in place (complete) and none is promised durable: redo
   // the whole batch.
@@ -98,7 +106,17 @@ class OutputSink {
   // Adds the sink's own counters to *counters (the status reply and metrics), e.g.
   // "s3_uploads"; keys are the same for every sink of a kind (a tee sums them).
   virtual void AddCounters(std::map<std::string, uint64_t>* counters) const { (void)counters; }
+
+  // How many copies of a batch's files the sink holds in RAM until Commit (an S3 sink: one; a
+  // tee: the sum).  Validation charges each job that many times its copy room, so the copies
+  // are inside the memory budget (ValidationLimits::staged_copies).
+  virtual uint32_t copies_in_ram() const { return 0; }
 };
+
+// The most files one batch holds, and the most bytes a copying batch may hold in copies
+// (ValidationLimits::staged_files, max_copy_room_bytes).
+constexpr size_t kMaxBatchFiles = 64;
+constexpr uint64_t kMaxCopyRoomBytes = uint64_t{256} << 20;
 
 struct SinkOptions {
   std::string root;  // the first --output-root: a directory, or "<scheme>://..." for another sink

@@ -40,6 +40,9 @@ class TeeBatch : public SinkBatch {
   void Discard() override {
     for (const auto& b : batches_) b->Discard();
   }
+  void AllowCopies(uint64_t bytes) override {  // each copying sink was charged its own room
+    for (const auto& b : batches_) b->AllowCopies(bytes);
+  }
 
  private:
   const std::vector<std::unique_ptr<SinkBatch>> batches_;
@@ -105,8 +108,20 @@ class TeeSink : public OutputSink {
       if (s->has_manifest()) s->AppendManifest(lines, [join](const Status& st) { join->Answer(st); });
     }
   }
+  // The sums (Prometheus' imgsink_s3_*), and each sink's own as "sink.<i>.<key>", i its place
+  // in sinks_ (the order of the output flags): a backlog on one store is not hidden by another.
   void AddCounters(std::map<std::string, uint64_t>* counters) const override {
-    for (const auto& s : sinks_) s->AddCounters(counters);
+    for (size_t i = 0; i < sinks_.size(); ++i) {
+      std::map<std::string, uint64_t> own;
+      sinks_[i]->AddCounters(&own);
+      AddSinkCounters(own, i, counters);
+      for (const auto& [key, value] : own) (*counters)[key] += value;
+    }
+  }
+  uint32_t copies_in_ram() const override {
+    uint32_t n = 0;
+    for (const auto& s : sinks_) n += s->copies_in_ram();
+    return n;
   }
 
  private:
@@ -115,6 +130,12 @@ class TeeSink : public OutputSink {
 };
 
 }  // namespace
+
+void AddSinkCounters(const std::map<std::string, uint64_t>& own, size_t index,
+                     std::map<std::string, uint64_t>* counters) {
+  const std::string prefix = "sink." + std::to_string(index) + ".";
+  for (const auto& [key, value] : own) (*counters)[prefix + key] = value;
+}
 
 std::unique_ptr<OutputSink> MakeTeeSink(std::vector<std::unique_ptr<OutputSink>> sinks) {
   return std::make_unique<TeeSink>(std::move(sinks));

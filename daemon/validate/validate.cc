@@ -1,5 +1,6 @@
 #include "daemon/validate/validate.h"
 
+#include <algorithm>
 #include <string>
 
 #include "daemon/encode/encoder.h"
@@ -85,6 +86,14 @@ Status CheckOutputGeometry(const SaveRequest& req, const ValidationLimits& limit
   // filter byte per row) next to the rendered images.
   const uint64_t encode_room = image_bytes + uint64_t(height);
   plan->footprint_bytes = rendered + encode_room;
+  // An upload holds the encoded files of a batch at once until the server confirms them.
+  plan->copy_room_bytes = 0;
+  if (limits.staged_copies > 0 && !req.tensorboard) {
+    const uint64_t copied_files =
+        std::min<uint64_t>(uint64_t(plan->files), std::max<uint64_t>(limits.staged_files, 1)) - 1;
+    plan->copy_room_bytes = std::min(copied_files * encode_room, limits.max_copy_room_bytes);
+    plan->footprint_bytes += uint64_t(limits.staged_copies) * plan->copy_room_bytes;
+  }
   return Status::OK();
 }
 

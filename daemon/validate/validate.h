@@ -33,6 +33,12 @@ struct ValidationLimits {
   // Metadata bytes one request may make the daemon write: files x metadata bytes (each copy is
   // in a file and in its manifest line, so the disk sees twice this).
   uint64_t max_metadata_copies_bytes = uint64_t{16} << 20;
+  // Copies of a batch's encoded files the output holds in RAM until the batch commits (an S3
+  // upload: OutputSink::copies_in_ram()); 0 for a local disk.  A batch holds at most
+  // staged_files files, and copies of at most max_copy_room_bytes.
+  uint32_t staged_copies = 0;
+  uint64_t staged_files = 64;
+  uint64_t max_copy_room_bytes = uint64_t{256} << 20;
 };
 
 // What validation learned about a request, for the stages after it.
@@ -46,7 +52,14 @@ struct SavePlan {
   // Bytes the job makes the daemon hold once rendered: every output image's pixels
   // (canvas with padding, channels after gray->RGB, 16-bit samples) plus room for encoding the
   // largest one.  The request is charged max(tensor bytes, footprint_bytes) (issue 12, row 1).
+  // Plus, when the output holds copies of a batch's files until the server confirms them
+  // (limits.staged_copies), staged_copies x copy_room_bytes.
   uint64_t footprint_bytes = 0;
+  // The encoded bytes one copying sink's batch may copy (SinkBatch::AllowCopies): room for
+  // every file of a batch but the last, which the sink keeps in the encoder's buffer (its
+  // encode room is charged already).  0 without staged copies, for a tb save, and for a job
+  // replayed from the journal (its batches then hold one file each).
+  uint64_t copy_room_bytes = 0;
   // The output path of each file, the request's path template expanded and resolved once here
   // (imgsink/proto/paths.h ExpandSavePaths, ResolveOutputPath with the request's cwd), so later
   // stages never expand it again: relative to the first output root, or absolute.

@@ -114,6 +114,12 @@ TEST_CASE("Paths: roots by default, --paths caller; --output-root repeatable, al
   DaemonOptions empty;
   empty.more_output_roots = {""};
   CHECK(FinalizeOptions(&empty).code() == ErrorCode::kBadOption);
+  // Each output adds its counters to the status reply: at most 8.
+  DaemonOptions many;
+  for (int i = 0; i < 9; ++i) many.outputs.push_back("/tmp/imgsink-out-" + std::to_string(i));
+  const Status s = FinalizeOptions(&many);
+  CHECK(s.code() == ErrorCode::kBadOption);
+  CHECK(s.message().find("at most 8 --output") != std::string::npos);
 }
 
 }  // namespace

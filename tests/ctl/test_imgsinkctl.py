@@ -314,3 +314,28 @@ def test_status_says_when_the_output_is_blocked(tmp_path):
         assert "  output          writing\n" in r.stdout, r.stdout
     finally:
         fake.close()
+
+
+def test_status_shows_the_backlog_of_each_output(tmp_path):
+    # Issue 13: two S3 outputs; one store is slow.  Each has its own row, the sums stay under
+    # "other", and the per-output keys are not repeated there.
+    endpoint = f"ipc://{tmp_path}/fake.sock"
+    fake = FakeDaemon(endpoint, dict(
+        FAKE_COUNTERS, s3_backlog_requests=40, s3_in_flight_bytes=3 << 20,
+        **{"sink.1.s3_backlog_requests": 0, "sink.1.s3_in_flight_bytes": 0,
+           "sink.1.s3_objects": 500, "sink.1.s3_retries": 0, "sink.1.s3_request_failures": 0,
+           "sink.2.s3_backlog_requests": 40, "sink.2.s3_in_flight_bytes": 3 << 20,
+           "sink.2.s3_objects": 12, "sink.2.s3_retries": 7, "sink.2.s3_request_failures": 1}))
+    try:
+        r = ctl("--endpoint", endpoint, "status")
+        assert r.returncode == 0, r.stderr
+        assert ("  output 1 backlog  0 requests, 0 B in flight; 500 objects, 0 retries, 0 failed\n"
+                in r.stdout), r.stdout
+        assert ("  output 2 backlog  40 requests, 3.0 MiB in flight; 12 objects, 7 retries, "
+                "1 failed\n" in r.stdout), r.stdout
+        assert "    s3_backlog_requests  40\n" in r.stdout  # the sum
+        assert "sink." not in r.stdout
+        r = ctl("--endpoint", endpoint, "status", "--json")
+        assert json.loads(r.stdout)["sink.2.s3_backlog_requests"] == 40
+    finally:
+        fake.close()

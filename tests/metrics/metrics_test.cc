@@ -195,6 +195,25 @@ TEST_CASE("DaemonCounters serves the status counters as counters and gauges") {
   CHECK(e.samples.size() == CounterMetrics().size());
   for (const auto& [series, value] : e.samples) CHECK(series.find("client") == std::string::npos);
 
+  SECTION("each output's own S3 counters are served labeled by its place") {
+    DaemonCounters two([] {
+      return std::map<std::string, uint64_t>{{"s3_backlog_requests", 21},
+                                             {"sink.1.s3_backlog_requests", 3},
+                                             {"sink.2.s3_backlog_requests", 18},
+                                             {"sink.2.s3_retries", 4},
+                                             {"sink.2.not_a_metric", 9}};
+    });
+    const Exposition t = ParseExposition(Serialize(two.Collect()));
+    REQUIRE(t.error == "");
+    CHECK(t.at("imgsink_s3_backlog_requests") == 21);  // the sum stays
+    CHECK(t.types.at("imgsink_sink_s3_backlog_requests") == "gauge");
+    CHECK(t.at("imgsink_sink_s3_backlog_requests{sink=\"1\"}") == 3);
+    CHECK(t.at("imgsink_sink_s3_backlog_requests{sink=\"2\"}") == 18);
+    CHECK(t.types.at("imgsink_sink_s3_retries_total") == "counter");
+    CHECK(t.at("imgsink_sink_s3_retries_total{sink=\"2\"}") == 4);
+    CHECK(t.samples.size() == 4);
+  }
+
   SECTION("a counter the daemon does not report is left out") {
     DaemonCounters sparse([] { return std::map<std::string, uint64_t>{{"queued", 1}}; });
     const Exposition s = ParseExposition(Serialize(sparse.Collect()));

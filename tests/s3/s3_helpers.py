@@ -105,8 +105,9 @@ class FaultProxy:
     """An HTTP proxy in front of `upstream` (host, port) that answers some requests itself:
     each with probability `p500` 500, `p503` 503 SlowDown, `pdrop` closes the connection
     without an answer; `delay` seconds before forwarding a request whose query has
-    "partNumber" (a multipart part).  The Host header is forwarded unchanged, so signatures
-    still verify upstream.  `counts` tallies what it did."""
+    "partNumber" (a multipart part).  A PUT waits while `release` is clear (a stalled store).
+    The Host header is forwarded unchanged, so signatures still verify upstream.  `counts`
+    tallies what it did."""
 
     def __init__(self, upstream_port: int, p500=0.0, p503=0.0, pdrop=0.0, part_delay=0.0,
                  seed=1):
@@ -116,6 +117,8 @@ class FaultProxy:
         self.closed = False
         self.lock = threading.Lock()
         self.counts = {"forwarded": 0, "500": 0, "503": 0, "dropped": 0, "parts": 0, "creates": 0}
+        self.release = threading.Event()
+        self.release.set()
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -150,6 +153,8 @@ class FaultProxy:
                     self.end_headers()
                     self.wfile.write(text)
                     return
+                if self.command == "PUT":
+                    proxy.release.wait(120)
                 if "partNumber=" in self.path and proxy.part_delay:
                     time.sleep(proxy.part_delay)
                     if proxy.closed:
@@ -189,6 +194,7 @@ class FaultProxy:
 
     def close(self) -> None:
         self.closed = True
+        self.release.set()
         self.server.shutdown()
         self.server.server_close()
 

@@ -226,6 +226,68 @@ TEST_CASE("OpenOutputSink opens s3:// URLs and refuses unknown schemes and bad s
   CHECK(OpenOutputSink(o, &sink).code() == ErrorCode::kBadOption);
 }
 
+TEST_CASE("an S3 batch copies files only within the room the budget charged") {
+  SinkOptions o;
+  o.root = "s3://bucket/p";
+  o.manifest = false;
+  o.s3.endpoint = "http://127.0.0.1:9";
+  o.s3.access_key_id = "k";
+  o.s3.secret_access_key = "s";
+  std::unique_ptr<OutputSink> sink;
+  REQUIRE(OpenOutputSink(o, &sink).ok());
+  CHECK(sink->copies_in_ram() == 1);
+  std::unique_ptr<SinkBatch> batch = sink->NewBatch();
+  // No room (a replayed job, a one-file save): the caller's buffer, and nothing more.
+  REQUIRE(batch->Add("a.png", "abcd", 4).ok());
+  CHECK(batch->full());
+  batch->Discard();
+  CHECK_FALSE(batch->full());
+  batch->AllowCopies(10);
+  REQUIRE(batch->Add("a.png", "abcd", 4).ok());
+  REQUIRE(batch->Add("b.png", "efgh", 4).ok());
+  CHECK_FALSE(batch->full());  // 8 of 10 bytes copied
+  REQUIRE(batch->Add("c.png", "ijkl", 4).ok());
+  CHECK(batch->full());  // 12 would be over: kept in place, the batch ends
+  CHECK(batch->size() == 3);
+  // A tee holds one copy per copying sink; the job is charged for each.
+  std::vector<std::unique_ptr<OutputSink>> two(2);
+  REQUIRE(OpenOutputSink(o, &two[0]).ok());
+  REQUIRE(OpenOutputSink(o, &two[1]).ok());
+  std::unique_ptr<OutputSink> tee = MakeTeeSink(std::move(two));
+  CHECK(tee->copies_in_ram() == 2);
+  // Each output's counters under its own keys, beside the sums.
+  std::map<std::string, uint64_t> c;
+  tee->AddCounters(&c);
+  CHECK(c.count("s3_backlog_requests") == 1);
+  CHECK(c.count("sink.0.s3_backlog_requests") == 1);
+  CHECK(c.count("sink.1.s3_in_flight_bytes") == 1);
+  CHECK(c.count("sink.2.s3_backlog_requests") == 0);
+}
+
+TEST_CASE("a tee keeps each output's counters apart and sums them") {
+  struct Counting : OutputSink {
+    explicit Counting(uint64_t n) : n_(n) {}
+    const std::string& location() const override { return location_; }
+    Status Recover(size_t*) override { return Status::OK(); }
+    std::unique_ptr<SinkBatch> NewBatch() override { return nullptr; }
+    bool has_manifest() const override { return false; }
+    void AppendManifest(std::string, Callback) override {}
+    void AddCounters(std::map<std::string, uint64_t>* c) const override {
+      (*c)["s3_backlog_requests"] += n_;
+    }
+    const uint64_t n_;
+    const std::string location_ = "x";
+  };
+  std::vector<std::unique_ptr<OutputSink>> sinks;
+  sinks.push_back(std::make_unique<Counting>(3));
+  sinks.push_back(std::make_unique<Counting>(40));
+  std::map<std::string, uint64_t> c;
+  MakeTeeSink(std::move(sinks))->AddCounters(&c);
+  CHECK(c == std::map<std::string, uint64_t>{{"s3_backlog_requests", 43},
+                                             {"sink.0.s3_backlog_requests", 3},
+                                             {"sink.1.s3_backlog_requests", 40}});
+}
+
 TEST_CASE("an upload to a closed port fails retryably after the configured tries") {
   SinkOptions o;
   o.root = "s3://bucket/p";

@@ -188,20 +188,78 @@ def test_kill9_mid_upload_loses_no_acknowledged_job_and_leaves_no_open_upload(s3
         stop(d)
 
 
+def test_upload_copies_are_charged_to_the_memory_budget(s3, short_tmp):
+    """A save of 16 files waits on a stalled store: the daemon's memory charge (memory_bytes,
+    what credit is granted against) covers the rendered images and every encoded file the
+    upload holds, and the backlog shows on the S3 output's own row (sink 1)."""
+    proxy = FaultProxy(s3.port)
+    proxy.release.clear()  # every PUT waits
+    d = start_daemon(short_tmp / "d", proxy.url, "mem", workers=1)
+    try:
+        batch = np.stack([noise(64, 64, s) for s in range(16)])  # noise: PNG ~ raw size
+        job = d.client.save_images(batch, "m/img_{index}.png")
+        # Each encoded file is a little over its encode room (zlib and chunk framing), so the
+        # first batch ends after 15 files (14 copies within the room, the 15th the encoder's
+        # buffer), and the 16th waits for the second.
+        wait_for(lambda: (lambda c: c if c["s3_backlog_requests"] >= 8 else None)(d.status()),
+                 30, "the batch's uploads in flight")
+        time.sleep(0.5)
+        c = d.status()
+        rendered = 16 * 64 * 64 * 3
+        encode_room = 64 * 64 * 3 + 64  # one image's encoding (a filter byte per row)
+        assert c["memory_bytes"] >= rendered + encode_room + 15 * encode_room, c
+        # The charge covers the rendered images and every body in flight.
+        assert c["s3_in_flight_bytes"] > 14 * 64 * 64 * 3
+        assert c["memory_bytes"] >= rendered + c["s3_in_flight_bytes"], c
+        print(f"\nstalled store: memory_bytes {c['memory_bytes']}, rendered {rendered}, "
+              f"in flight {c['s3_in_flight_bytes']} bytes in {c['s3_backlog_requests']} requests")
+        assert c["sink.1.s3_backlog_requests"] == c["s3_backlog_requests"] >= 8
+        assert c["sink.1.s3_in_flight_bytes"] == c["s3_in_flight_bytes"]
+        assert "sink.0.s3_backlog_requests" not in c  # the local --output-root has none
+        proxy.release.set()
+        job.result(60)
+        c = d.wait_idle()
+        assert c["sink.1.s3_backlog_requests"] == 0 and c["sink.1.s3_objects"] >= 16
+        check_bucket_equals_local(s3, "mem", d.out)
+    finally:
+        proxy.release.set()
+        stop(d)
+        proxy.close()
+
+
 def test_two_daemons_eight_ranks_one_bucket(s3, short_tmp):
     """Two daemons ("nodes") share one bucket and prefix; 8 ranks (4 per node, each its own
     client on its own thread) save 5 images each.  Every image and every manifest entry must be
-    in the bucket, the manifests of the two daemons apart (their run ids differ).  (Both nodes
-    listen on ipc here; CURVE tcp is covered by tests/python.)"""
+    in the bucket, the manifests of the two daemons apart (their run ids differ).  Node 0's
+    ranks come over ipc, node 1's over CURVE-authenticated tcp (each rank its own key pair)."""
     import threading
+    import zmq
     import imgsink
-    nodes = [start_daemon(short_tmp / f"n{i}", s3.url, "shared") for i in range(2)]
+    from daemon_process import free_port
+    server_pub, server_sec = zmq.curve_keypair()
+    rank_keys = [zmq.curve_keypair() for _ in range(4)]
+    allowed = short_tmp / "allowed"
+    allowed.mkdir()
+    (short_tmp / "server.key").write_bytes(server_sec + b"\n")
+    for i, (pub, _) in enumerate(rank_keys):
+        (allowed / f"rank{4 + i}.pub").write_bytes(pub + b"\n")
+    tcp = f"tcp://127.0.0.1:{free_port()}"
+    curve_args = ["--listen", tcp, "--curve-secret-key", str(short_tmp / "server.key"),
+                  "--curve-allowed-keys", str(allowed)]
+    nodes = [start_daemon(short_tmp / "n0", s3.url, "shared"),
+             start_daemon(short_tmp / "n1", s3.url, "shared", curve_args)]
     try:
         errors = []
 
+        def client_of(rank):
+            if rank < 4:
+                return imgsink.Client(nodes[0].endpoint, timeout=60)
+            pub, sec = rank_keys[rank - 4]
+            return imgsink.Client(tcp, timeout=60, curve=(server_pub, pub, sec))
+
         def rank_main(rank):
             try:
-                with imgsink.Client(nodes[rank // 4].endpoint, timeout=60) as c:
+                with client_of(rank) as c:
                     jobs = [c.save_image(noise(24, 24, 10 * rank + i), f"r{rank}/img_{i}.png")
                             for i in range(5)]
                     for j in jobs:
@@ -216,8 +274,10 @@ def test_two_daemons_eight_ranks_one_bucket(s3, short_tmp):
             t.join()
         assert not errors
         want = {f"r{r}/img_{i}.png" for r in range(8) for i in range(5)}
-        for n in nodes:
-            n.wait_idle()
+        counters = [n.wait_idle() for n in nodes]
+        # Node 1 took its 20 saves over tcp (its ipc socket only answered the test's status
+        # requests); a key not allowed would have been refused, failing its rank above.
+        assert counters[1]["accepted"] == 20 and counters[0]["accepted"] == 20
         keys = s3.list(BUCKET, "shared/")
         assert {k[len("shared/"):] for k in keys if "/.imgsink/" not in k} == want
         for r in range(8):

@@ -319,6 +319,38 @@ TEST_CASE("the plan's footprint counts the rendered canvas and room to encode it
   CHECK(plan.footprint_bytes == 4 * 8 * 8 * 3 + (8 * 8 * 3 + 8));  // gray -> RGB, 4 files
 }
 
+// Issue 13: an S3 output holds a batch's encoded files until the server confirms them; every
+// file but the batch's last (the encoder's own buffer) is a copy the job is charged for.
+TEST_CASE("the footprint charges the copies an uploading output holds, per copying sink") {
+  SaveRequest r = Request(DType::kUint8, {4, 1, 8, 8}, Layout::kNCHW, "e_{index}.png");
+  r.mode = OutputMode::kEach;
+  const uint64_t encode_room = 8 * 8 * 3 + 8;
+  const uint64_t local = 4 * 8 * 8 * 3 + encode_room;
+  ValidationLimits limits;
+  limits.staged_copies = 1;
+  SavePlan plan;
+  REQUIRE(ValidateSave(r, Bytes(r), limits, &plan).ok());
+  CHECK(plan.copy_room_bytes == 3 * encode_room);
+  CHECK(plan.footprint_bytes == local + 3 * encode_room);
+  limits.staged_copies = 2;  // --output s3://a --output s3://b: two copies
+  REQUIRE(ValidateSave(r, Bytes(r), limits, &plan).ok());
+  CHECK(plan.footprint_bytes == local + 2 * 3 * encode_room);
+  limits.staged_files = 2;  // a batch of two files copies one
+  REQUIRE(ValidateSave(r, Bytes(r), limits, &plan).ok());
+  CHECK(plan.copy_room_bytes == encode_room);
+  limits.max_copy_room_bytes = 100;
+  REQUIRE(ValidateSave(r, Bytes(r), limits, &plan).ok());
+  CHECK(plan.copy_room_bytes == 100);
+  limits.staged_copies = 0;  // a local disk copies nothing
+  REQUIRE(ValidateSave(r, Bytes(r), limits, &plan).ok());
+  CHECK(plan.copy_room_bytes == 0);
+  CHECK(plan.footprint_bytes == local);
+  r = Request(DType::kUint8, {1, 3, 8, 8}, Layout::kNCHW, "one.png");  // one file: no copy
+  limits.staged_copies = 1;
+  REQUIRE(ValidateSave(r, Bytes(r), limits, &plan).ok());
+  CHECK(plan.copy_room_bytes == 0);
+}
+
 // Issue 12, row 10: one 65 KB each-save made 2000 files with 58 KB of metadata each.
 TEST_CASE("files and metadata bytes per request are limited") {
   SaveRequest r = Request(DType::kUint8, {2000, 1, 1, 1}, Layout::kNCHW, "m_{index}.png");

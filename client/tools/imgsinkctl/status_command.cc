@@ -1,5 +1,6 @@
 // imgsinkctl status: the daemon's counters, for people (a table) or scripts (--json).
 #include <iostream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -40,6 +41,19 @@ bool IsClientKey(const std::string& key, std::string* client) {
     return false;
   }
   *client = key.substr(prefix.size(), key.size() - prefix.size() - suffix.size());
+  return true;
+}
+
+// Returns true iff `key` is an output's own counter, "sink.<n>.<name>"; sets *sink, *name.
+bool IsSinkKey(const std::string& key, std::string* sink, std::string* name) {
+  const std::string prefix = "sink.";
+  const size_t dot = key.find('.', prefix.size());
+  if (key.rfind(prefix, 0) != 0 || dot == std::string::npos || dot == prefix.size() ||
+      dot + 1 == key.size()) {
+    return false;
+  }
+  *sink = key.substr(prefix.size(), dot - prefix.size());
+  *name = key.substr(dot + 1);
   return true;
 }
 
@@ -86,10 +100,13 @@ void PrintTable(const std::string& endpoint, const Counters& c, std::ostream& ou
   shown.insert({"clients_not_shown", "in_flight_not_shown"});
 
   std::ostringstream clients, other;
+  std::map<std::string, Counters> sinks;  // "1" -> {"s3_backlog_requests": 3, ...}
   for (const auto& [key, value] : c) {
-    std::string client;
+    std::string client, sink, name;
     if (IsClientKey(key, &client)) {
       Row(clients, "  " + client, std::to_string(value));
+    } else if (IsSinkKey(key, &sink, &name)) {
+      sinks[sink][name] = value;
     } else if (shown.count(key) == 0) {
       Row(other, "  " + key, std::to_string(value));
     }
@@ -98,6 +115,16 @@ void PrintTable(const std::string& endpoint, const Counters& c, std::ostream& ou
   if (Get(c, "clients_not_shown") > 0) {
     Row(clients, "  (" + std::to_string(Get(c, "clients_not_shown")) + " more)",
         std::to_string(Get(c, "in_flight_not_shown")));
+  }
+  // Each output's backlog (0: --output-root, 1...: each --output, in order): one store that is
+  // slow or down shows here although the others keep up.
+  for (const auto& [sink, own] : sinks) {
+    std::string row = std::to_string(Get(own, "s3_backlog_requests")) + " requests, " +
+                      HumanBytes(Get(own, "s3_in_flight_bytes")) + " in flight; " +
+                      std::to_string(Get(own, "s3_objects")) + " objects, " +
+                      std::to_string(Get(own, "s3_retries")) + " retries, " +
+                      std::to_string(Get(own, "s3_request_failures")) + " failed";
+    Row(out, "output " + sink + " backlog", row);
   }
   out << "  in flight by client:" << (clients.str().empty() ? " none\n" : "\n" + clients.str());
   if (!other.str().empty()) out << "  other:\n" << other.str();

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -19,8 +20,6 @@ namespace imgsink::daemon {
 namespace {
 
 constexpr size_t kMaxKeyBytes = 1024;            // S3's limit
-constexpr size_t kBatchFiles = 64;               // as the local sink's WriteGroup
-constexpr uint64_t kBatchBytes = uint64_t{256} << 20;  // staged copies held at once
 
 std::string ContentTypeOf(std::string_view path) {
   auto ends = [&](std::string_view ext) {
@@ -69,7 +68,9 @@ std::string MakeRunId() {
 
 struct Staged {
   std::string key;
-  std::vector<uint8_t> bytes;  // a copy: the caller's encode buffer is reused at once
+  const uint8_t* data = nullptr;  // copy.data(), or the caller's buffer (the batch's last file)
+  size_t size = 0;
+  std::vector<uint8_t> copy;  // the caller's encode buffer is reused for the next file
 };
 
 class S3Sink;
@@ -78,18 +79,24 @@ class S3Batch : public SinkBatch {
  public:
   explicit S3Batch(S3Sink* sink) : sink_(sink) {}
   size_t size() const override { return staged_.size(); }
-  bool full() const override { return staged_.size() >= kBatchFiles || bytes_ >= kBatchBytes; }
+  bool full() const override { return borrowed_ || staged_.size() >= kMaxBatchFiles; }
   Status Add(std::string_view rel_path, const void* data, size_t size) override;
   Status Commit() override;
   void Discard() override {
     staged_.clear();
-    bytes_ = 0;
+    copied_ = 0;
+    borrowed_ = false;
   }
+  void AllowCopies(uint64_t bytes) override { allowance_ = std::min(bytes, kMaxCopyRoomBytes); }
 
  private:
   S3Sink* const sink_;
   std::vector<Staged> staged_;
-  uint64_t bytes_ = 0;
+  // Invariant: copied_ <= allowance_, the room the job was charged for (memory budget); a file
+  // past it is the caller's buffer, held until Commit (borrowed_, and full()).
+  uint64_t allowance_ = 0;
+  uint64_t copied_ = 0;
+  bool borrowed_ = false;
 };
 
 class S3Sink : public OutputSink {
@@ -120,6 +127,7 @@ class S3Sink : public OutputSink {
     manifest_->Append(std::move(lines), std::move(done));
   }
   void AddCounters(std::map<std::string, uint64_t>* c) const override;
+  uint32_t copies_in_ram() const override { return 1; }
 
   const std::string& prefix() const { return where_.prefix; }
   // Returns true iff the absolute `path` lies beneath one of the output roots (validation made
@@ -169,9 +177,18 @@ Status S3Batch::Add(std::string_view path, const void* data, size_t size) {
     return Status(ErrorCode::kBadPath, "S3 key of " + std::string(rel_path) + " is over " +
                                            std::to_string(kMaxKeyBytes) + " bytes");
   }
-  const uint8_t* p = static_cast<const uint8_t*>(data);
-  staged_.push_back(Staged{std::move(key), std::vector<uint8_t>(p, p + size)});
-  bytes_ += size;
+  Staged staged;
+  staged.key = std::move(key);
+  staged.data = static_cast<const uint8_t*>(data);
+  staged.size = size;
+  if (copied_ + size <= allowance_) {
+    staged.copy.assign(staged.data, staged.data + size);
+    staged.data = staged.copy.data();
+    copied_ += size;
+  } else {
+    borrowed_ = true;  // the caller's buffer: full() now, so it stays unchanged until Commit
+  }
+  staged_.push_back(std::move(staged));
   return Status::OK();
 }
 
@@ -185,14 +202,14 @@ Status S3Sink::Upload(const std::vector<Staged>& objects) {
   std::vector<S3Request> puts;
   std::vector<const Staged*> large;
   for (const Staged& o : objects) {
-    if (o.bytes.size() >= settings_.multipart_threshold) {
+    if (o.size >= settings_.multipart_threshold) {
       large.push_back(&o);
       continue;
     }
     S3Request r;
     r.key = o.key;
-    r.body = o.bytes.data();
-    r.body_size = o.bytes.size();
+    r.body = o.data;
+    r.body_size = o.size;
     r.content_type = ContentTypeOf(o.key);
     puts.push_back(std::move(r));
   }
@@ -242,12 +259,12 @@ Status S3Sink::PutMultipart(const Staged& o) {
   }
   std::vector<S3Request> parts;
   const std::string uid = UriEncodeQueryValue(id);
-  for (size_t off = 0, n = 1; off < o.bytes.size(); off += settings_.part_size, ++n) {
+  for (size_t off = 0, n = 1; off < o.size; off += settings_.part_size, ++n) {
     S3Request r;
     r.key = o.key;
     r.query = "partNumber=" + std::to_string(n) + "&uploadId=" + uid;
-    r.body = o.bytes.data() + off;
-    r.body_size = std::min<size_t>(settings_.part_size, o.bytes.size() - off);
+    r.body = o.data + off;
+    r.body_size = std::min<size_t>(settings_.part_size, o.size - off);
     parts.push_back(std::move(r));
   }
   client_->Run(parts, &a);

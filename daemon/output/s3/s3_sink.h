@@ -14,6 +14,10 @@
 // keeps the job journaled and tries again later, as for a full disk.  A key the store refuses
 // (KeyTooLongError, or over 1024 bytes) is kBadPath, never retried.
 //
+// Memory: a batch holds the encoded files until the server confirms them.  It copies them only
+// within SinkBatch::AllowCopies (the copy room validation charged the job to the memory budget,
+// copies_in_ram()); the file past it is uploaded from the caller's encoder buffer, which the
+// job's encode room covers, and ends the batch.  So upload bytes in flight are always charged.
 // Manifest: lines are gathered and written as objects
 // <prefix>/.imgsink/manifest/<run id>-<seq>.jsonl, one per manifest_lines_per_object lines or
 // manifest_flush_ms, whichever comes first; AppendManifest's callback runs once that object
