@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "daemon/util/bytes.h"
+#include "daemon/util/little_endian.h"
 #include "imgsink/proto/status.h"
 
 namespace imgsink::daemon::journal {
@@ -76,10 +77,10 @@ std::string EncodeDonePayload(const Status& outcome);
 // Returns false iff the payload is empty or the code byte is not a known ErrorCode.
 bool DecodeDonePayload(const uint8_t* p, size_t n, Status* outcome);
 
-// Little-endian loads and stores (memcpy: the bytes may be unaligned).
-void PutU32(uint8_t* p, uint32_t v);
-void PutU64(uint8_t* p, uint64_t v);
-uint32_t GetU32(const uint8_t* p);
-uint64_t GetU64(const uint8_t* p);
+// Little-endian loads and stores (daemon/util/little_endian.h).
+using daemon::GetU32;
+using daemon::GetU64;
+using daemon::PutU32;
+using daemon::PutU64;
 
 }  // namespace imgsink::daemon::journal

@@ -3,36 +3,13 @@
 #include <cstring>
 
 #include "daemon/journal/crc32c.h"
+#include "daemon/util/little_endian.h"
 
 namespace imgsink::daemon::tb {
 namespace {
 
 using journal::Crc32cOf;
 using journal::MaskCrc;
-
-void PutFixed32(uint32_t v, std::string* out) {
-  char b[4];
-  for (int i = 0; i < 4; ++i) b[i] = char(uint8_t(v >> (8 * i)));
-  out->append(b, 4);
-}
-
-void PutFixed64(uint64_t v, std::string* out) {
-  char b[8];
-  for (int i = 0; i < 8; ++i) b[i] = char(uint8_t(v >> (8 * i)));
-  out->append(b, 8);
-}
-
-uint32_t GetFixed32(const uint8_t* p) {
-  uint32_t v = 0;
-  for (int i = 3; i >= 0; --i) v = (v << 8) | p[i];
-  return v;
-}
-
-uint64_t GetFixed64(const uint8_t* p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
-  return v;
-}
 
 // --- protobuf wire format (developers.google.com/protocol-buffers/docs/encoding) ---
 
@@ -60,7 +37,7 @@ void PutDoubleField(uint32_t field, double v, std::string* out) {
   std::memcpy(&bits, &v, sizeof bits);
   if (bits == 0) return;  // +0.0 is the default; -0.0 is written, as protobuf does
   PutTag(field, kFixed64, out);
-  PutFixed64(bits, out);
+  AppendU64(bits, out);
 }
 
 void PutBytesField(uint32_t field, const void* data, size_t size, std::string* out) {
@@ -83,11 +60,11 @@ constexpr uint32_t kImageHeight = 1, kImageWidth = 2, kImageColorspace = 3, kIma
 
 void AppendRecord(std::string_view data, std::string* out) {
   std::string header;
-  PutFixed64(data.size(), &header);
+  AppendU64(data.size(), &header);
   out->append(header);
-  PutFixed32(MaskCrc(Crc32cOf(header.data(), header.size())), out);
+  AppendU32(MaskCrc(Crc32cOf(header.data(), header.size())), out);
   out->append(data.data(), data.size());
-  PutFixed32(MaskCrc(Crc32cOf(data.data(), data.size())), out);
+  AppendU32(MaskCrc(Crc32cOf(data.data(), data.size())), out);
 }
 
 size_t ScanRecords(const uint8_t* data, size_t size,
@@ -95,11 +72,11 @@ size_t ScanRecords(const uint8_t* data, size_t size,
   size_t pos = 0;
   while (size - pos >= kRecordOverhead) {
     const uint8_t* p = data + pos;
-    const uint64_t length = GetFixed64(p);
-    if (MaskCrc(Crc32cOf(p, 8)) != GetFixed32(p + 8)) break;
+    const uint64_t length = GetU64(p);
+    if (MaskCrc(Crc32cOf(p, 8)) != GetU32(p + 8)) break;
     if (length > kMaxRecordData || length > size - pos - kRecordOverhead) break;
     const uint8_t* body = p + 12;
-    if (MaskCrc(Crc32cOf(body, size_t(length))) != GetFixed32(body + length)) break;
+    if (MaskCrc(Crc32cOf(body, size_t(length))) != GetU32(body + length)) break;
     if (each) each(body, size_t(length));
     pos += kRecordOverhead + size_t(length);
   }
