@@ -13,19 +13,17 @@
 #include <vector>
 
 #include "daemon/output/tb_record.h"
+#include "test_util/temp_dir.h"
 
 namespace imgsink::daemon::tb {
 namespace {
 
 namespace fs = std::filesystem;
 
+// A scratch directory (the tests' one TempDir) as a std::filesystem path.
 struct Scratch {
-  fs::path dir;
-  Scratch() {
-    char tmpl[] = "/tmp/tb_event_test.XXXXXX";
-    dir = mkdtemp(tmpl);
-  }
-  ~Scratch() { fs::remove_all(dir); }
+  testutil::TempDir tmp{"tb-event"};
+  fs::path dir{tmp.path()};
 };
 
 std::unique_ptr<EventFile> Open(const Scratch& s, uint64_t max_bytes) {

@@ -14,19 +14,17 @@
 
 #include "daemon/output/tb_event_file.h"
 #include "daemon/output/tb_record.h"
+#include "test_util/temp_dir.h"
 
 namespace imgsink::daemon {
 namespace {
 
 namespace fs = std::filesystem;
 
+// A scratch directory (the tests' one TempDir) as a std::filesystem path.
 struct Logdir {
-  fs::path dir;
-  Logdir() {
-    char tmpl[] = "/tmp/tb_sink_test.XXXXXX";
-    dir = mkdtemp(tmpl);
-  }
-  ~Logdir() { fs::remove_all(dir); }
+  testutil::TempDir tmp{"tb-sink"};
+  fs::path dir{tmp.path()};
 };
 
 std::unique_ptr<OutputSink> Open(const Logdir& l) {
