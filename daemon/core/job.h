@@ -27,14 +27,22 @@ struct Job {
   Bytes tensor;  // the tensor frame until rendered; released after
 
   std::vector<Image> images;   // the rendered outputs (one for grid mode, n for each mode)
+  // Each output file's bytes, exactly as its sink gets them (the PNG/JPEG file; a tb save's
+  // Event record), once EncodeJob made them (journal on: before the job is journaled, so the
+  // journal holds these instead of the pixels) or its ISJ3 record was read back.  Empty: the
+  // write stage encodes `images` (journal off, and ISJ1/ISJ2 records).
+  std::vector<std::vector<uint8_t>> encoded;
   uint64_t held_bytes = 0;     // bytes of this job charged to the memory budget
   bool journaled = false;      // its ACCEPTED record is durable
   bool replayed = false;       // recovered from the journal at start-up
-  size_t next_image = 0;       // images[0, next_image) are written and durable
+  size_t next_image = 0;       // files [0, next_image) are written and durable
   int write_tries = 0;         // failed attempts at the file group starting at next_image
   std::string manifest_lines;  // lines for the files written so far
-  // images[i] is written to plan.paths[i] (expanded by validation, or by DecodeJobRecord on
-  // replay).  Invariant once rendered: plan.paths.size() == images.size().
+  // File i is written to plan.paths[i] (expanded by validation, or by DecodeJobRecord on
+  // replay).  Invariant once rendered: plan.paths.size() == file_count().
+
+  // The job's output files: encoded.size() once encoded, else images.size().
+  size_t file_count() const { return encoded.empty() ? images.size() : encoded.size(); }
 };
 
 }  // namespace imgsink::daemon

@@ -52,12 +52,63 @@ Status RenderJob(daemon::Job* job) {
   return Status::OK();
 }
 
+namespace {
+
+// Encodes image `i` of `job` into the bytes its sink gets: the encoder's file in w->encoded, or
+// for a tb save the Event record holding it in *event.  Sets *bytes/*size to whichever it is.
+Status EncodeFile(const daemon::Job& job, size_t i, const TextEntries& text, WorkerEncoders* w,
+                  std::string* event, const uint8_t** bytes, size_t* size) {
+  const SaveRequest& req = job.request;
+  const Image& image = job.images[i];
+  Status s = w->For(job.plan.format).Encode(image, req, text, &w->encoded);
+  if (!s.ok()) return Status(s.code(), job.plan.paths[i] + ": " + s.message());
+  *bytes = w->encoded.data();
+  *size = w->encoded.size();
+  if (req.tensorboard) {
+    *event = tb::EncodeImageEvent(*req.tensorboard, image.height, image.width, image.channels,
+                                  w->encoded.data(), w->encoded.size());
+    *bytes = reinterpret_cast<const uint8_t*>(event->data());
+    *size = event->size();
+  }
+  return Status::OK();
+}
+
+// The buffer is reused across jobs, but one huge image must not pin its size on this worker
+// for the daemon's life: only what the budget charged the job for may stay held.
+void TrimEncodeBuffer(WorkerEncoders* w) {
+  if (w->encoded.capacity() > kKeptEncodeBufferBytes) std::vector<uint8_t>().swap(w->encoded);
+}
+
+}  // namespace
+
+Status EncodeJob(daemon::Job* job, const std::function<void()>& on_encoded) {
+  WorkerEncoders& w = ThisWorker();
+  const TextEntries text(job->request.metadata.begin(), job->request.metadata.end());
+  std::vector<std::vector<uint8_t>> files(job->images.size());
+  std::string event;
+  Status s;
+  for (size_t i = 0; i < job->images.size() && s.ok(); ++i) {
+    const uint8_t* bytes = nullptr;
+    size_t size = 0;
+    s = EncodeFile(*job, i, text, &w, &event, &bytes, &size);
+    if (!s.ok()) break;
+    // The pixels go before the copy is made, so the job never holds more than its image, the
+    // encoder's buffer and the files so far: within the footprint it was charged.
+    std::vector<uint8_t>().swap(job->images[i].pixels);
+    files[i].assign(bytes, bytes + size);  // exact size: the buffer's capacity stays here
+    if (on_encoded) on_encoded();
+  }
+  TrimEncodeBuffer(&w);
+  if (!s.ok()) return s;
+  job->encoded = std::move(files);
+  job->images.clear();
+  return Status::OK();
+}
+
 Status WriteImageGroup(const daemon::Job& job, size_t first, OutputSink* sink,
                        const std::function<void()>& on_added, std::vector<WrittenFile>* written) {
-  const SaveRequest& req = job.request;
   WorkerEncoders& w = ThisWorker();
-  Encoder& encoder = w.For(job.plan.format);
-  const TextEntries text(req.metadata.begin(), req.metadata.end());
+  const TextEntries text(job.request.metadata.begin(), job.request.metadata.end());
   written->clear();
   const std::unique_ptr<SinkBatch> batch = sink->NewBatch();  // on error, discards what was added
   if (job.replayed) batch->MarkReplay();
@@ -66,22 +117,17 @@ Status WriteImageGroup(const daemon::Job& job, size_t first, OutputSink* sink,
   batch->AllowCopies(job.plan.copy_room_bytes);
   Status s;
   std::string event;  // a tb save's record: the PNG inside an Event
-  for (size_t i = first; i < job.images.size() && !batch->full() && s.ok(); ++i) {
+  for (size_t i = first; i < job.file_count() && !batch->full() && s.ok(); ++i) {
     WrittenFile file;
     file.path = job.plan.paths[i];
-    s = encoder.Encode(job.images[i], req, text, &w.encoded);
-    if (!s.ok()) {
-      s = Status(s.code(), file.path + ": " + s.message());
-      break;
-    }
-    const uint8_t* bytes = w.encoded.data();
-    size_t size = w.encoded.size();
-    if (req.tensorboard) {
-      const Image& image = job.images[i];
-      event = tb::EncodeImageEvent(*req.tensorboard, image.height, image.width, image.channels,
-                                   w.encoded.data(), w.encoded.size());
-      bytes = reinterpret_cast<const uint8_t*>(event.data());
-      size = event.size();
+    const uint8_t* bytes = nullptr;
+    size_t size = 0;
+    if (job.encoded.empty()) {
+      s = EncodeFile(job, i, text, &w, &event, &bytes, &size);
+      if (!s.ok()) break;
+    } else {
+      bytes = job.encoded[i].data();
+      size = job.encoded[i].size();
     }
     s = batch->Add(file.path, bytes, size);  // the bytes go to the page cache
     if (!s.ok()) break;
@@ -93,9 +139,7 @@ Status WriteImageGroup(const daemon::Job& job, size_t first, OutputSink* sink,
   }
   if (s.ok()) s = batch->Commit();
   if (!s.ok()) written->clear();
-  // The buffer is reused across jobs, but one huge image must not pin its size on this worker
-  // for the daemon's life: only what the budget charged the job for may stay held.
-  if (w.encoded.capacity() > kKeptEncodeBufferBytes) std::vector<uint8_t>().swap(w.encoded);
+  TrimEncodeBuffer(&w);
   return s;
 }
 

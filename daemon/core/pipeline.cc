@@ -68,26 +68,46 @@ void Pipeline::Prepare(const std::shared_ptr<daemon::Job>& job) {
   }
   uint64_t rendered = 0;
   for (const Image& image : job->images) rendered += image.pixels.size();
+  job->tensor = Bytes();  // the tensor frame goes back to libzmq / the allocator now
   // The images stay, and encoding needs room next to them: the job keeps the footprint
   // validation computed (never less than what render actually made).
-  rendered = std::max(rendered, job->plan.footprint_bytes);
-  const int64_t delta = int64_t(rendered) - int64_t(job->held_bytes);
-  job->tensor = Bytes();  // the tensor frame goes back to libzmq / the allocator now
-  job->held_bytes = rendered;
-  callbacks_.on_held_changed(job, delta);
-  stats_->in_progress.fetch_sub(1, std::memory_order_relaxed);
+  SetHeld(job, std::max(rendered, job->plan.footprint_bytes));
   progress_.fetch_add(1, std::memory_order_relaxed);
+  if (s.ok() && journal_ != nullptr) s = Encode(job, rendered);
+  stats_->in_progress.fetch_sub(1, std::memory_order_relaxed);
   if (!s.ok()) return Finish(job, s);
   if (journal_ == nullptr) return WriteRemaining(job);
   Journal(job);
 }
 
+Status Pipeline::Encode(const std::shared_ptr<daemon::Job>& job, uint64_t rendered) {
+  Status s;
+  try {
+    s = EncodeJob(job.get(), [this] { progress_.fetch_add(1, std::memory_order_relaxed); });
+  } catch (const std::exception& e) {  // bad_alloc
+    s = Status(ErrorCode::kInternal, std::string("encode failed: ") + e.what());
+  }
+  if (!s.ok()) return s;
+  // The pixels are gone; what the charge held beyond them (room to encode, copies a sink
+  // stages while uploading) stays with the files.
+  uint64_t files = 0;
+  for (const std::vector<uint8_t>& file : job->encoded) files += file.size();
+  SetHeld(job, files + (job->held_bytes - std::min(job->held_bytes, rendered)));
+  return s;
+}
+
+void Pipeline::SetHeld(const std::shared_ptr<daemon::Job>& job, uint64_t bytes) {
+  const int64_t delta = int64_t(bytes) - int64_t(job->held_bytes);
+  job->held_bytes = bytes;
+  if (delta != 0) callbacks_.on_held_changed(job, delta);
+}
+
 void Pipeline::Journal(const std::shared_ptr<daemon::Job>& job) {
   std::vector<Bytes> pieces;
-  pieces.push_back(
-      Bytes::Own(journal::EncodeJobRecordPrefix(job->client, job->request, job->plan.paths, job->images)));
-  for (const Image& image : job->images) {  // written in place: the record shares the job
-    pieces.push_back(Bytes{image.pixels.data(), image.pixels.size(), job});
+  pieces.push_back(Bytes::Own(
+      journal::EncodeJobRecordPrefix(job->client, job->request, job->plan.paths, job->encoded)));
+  for (const std::vector<uint8_t>& file : job->encoded) {  // in place: the record shares the job
+    pieces.push_back(Bytes{file.data(), file.size(), job});
   }
   journal_->AppendAccepted(job->job_id, std::move(pieces), [this, job](const Status& s) {
     if (!s.ok()) {
@@ -113,7 +133,7 @@ void Pipeline::WriteRemaining(const std::shared_ptr<daemon::Job>& job) {
   }
   stats_->in_progress.fetch_add(1, std::memory_order_relaxed);
   Status s;
-  while (job->next_image < job->images.size()) {
+  while (job->next_image < job->file_count()) {
     std::vector<WrittenFile> written;
     const auto started = std::chrono::steady_clock::now();
     try {

@@ -1,9 +1,10 @@
 // Pipeline: the worker-pool side of a job's life.
 //
-//   Submit:  render (tensor -> pixels, tensor freed) -> [journal ACCEPTED, fdatasync] -> write
+//   Submit:  render (tensor -> pixels, tensor freed) -> [encode (pixels freed),
+//            journal ACCEPTED holding the files' bytes, fdatasync] -> write
 //   Resume:  (a job replayed from the journal)                                        -> write
-//   write:   encode each image into a temp file, then make a group of up to 64 files durable
-//            together and rename them into place (WriteImageGroup)
+//   write:   each file (encoded now with --journal off) into a temp file, then make a group
+//            of up to 64 files durable together and rename them into place (WriteImageGroup)
 //   end:     [journal DONE] -> Callbacks::on_done
 //
 // Acknowledged means written.  A group that fails for a condition that can pass (the sink's
@@ -103,6 +104,10 @@ class Pipeline {
  private:
   void RunOnWorker(std::function<void()> stage);  // on a pool thread, through the gate
   void Prepare(const std::shared_ptr<daemon::Job>& job);
+  // Encodes the rendered job (journal on) and lowers its charge from the `rendered` pixel
+  // bytes to its files' bytes.
+  Status Encode(const std::shared_ptr<daemon::Job>& job, uint64_t rendered);
+  void SetHeld(const std::shared_ptr<daemon::Job>& job, uint64_t bytes);  // on_held_changed
   void Journal(const std::shared_ptr<daemon::Job>& job);
   void WriteRemaining(const std::shared_ptr<daemon::Job>& job);
   // A group of `job` failed with the retryable `error`: the job becomes the probe (scheduled

@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "daemon/config/startup_checks.h"
+#include "daemon/core/replayed_job.h"
 #include "daemon/env/io_error.h"
 #include "daemon/journal/job_record.h"
 #include "daemon/log/log.h"
@@ -251,24 +252,15 @@ Status Server::OpenJournal(std::vector<journal::RecoveredJob>* pending) {
 void Server::Replay(std::vector<journal::RecoveredJob>* pending) {
   uint64_t bytes = 0;
   for (journal::RecoveredJob& recovered : *pending) {
-    auto job = std::make_shared<daemon::Job>();
-    job->job_id = recovered.job_id;
     journal::JobRecord record;
     Status s = journal::DecodeJobRecord(recovered.payload.data, recovered.payload.size, &record);
     recovered.payload = Bytes();  // drop the record's buffer early
     if (!s.ok()) {
-      LogError("job " + std::to_string(job->job_id) + " cannot be replayed: " + s.ToString());
-      journal_->AppendDone(job->job_id, s);
+      LogError("job " + std::to_string(recovered.job_id) + " cannot be replayed: " + s.ToString());
+      journal_->AppendDone(recovered.job_id, s);
       continue;
     }
-    job->client = std::move(record.client);
-    job->request = std::move(record.request);
-    job->plan.format = record.format;
-    job->plan.files = int64_t(record.paths.size());
-    job->plan.paths = std::move(record.paths);
-    job->images = std::move(record.images);
-    job->replayed = true;
-    for (const Image& image : job->images) job->held_bytes += image.pixels.size();
+    std::shared_ptr<daemon::Job> job = ReplayedJob(recovered.job_id, std::move(record));
     bytes += job->held_bytes;
     stats_.replayed.fetch_add(1, std::memory_order_relaxed);
     const std::string client = job->client;
@@ -277,7 +269,7 @@ void Server::Replay(std::vector<journal::RecoveredJob>* pending) {
   }
   if (!pending->empty()) {
     LogNotice("replaying " + std::to_string(pending->size()) + " jobs (" + std::to_string(bytes) +
-              " bytes of pixels) from the journal");
+              " bytes of files and pixels) from the journal");
   }
   pending->clear();
 }

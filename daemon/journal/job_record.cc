@@ -9,9 +9,11 @@
 namespace imgsink::daemon::journal {
 namespace {
 
-// ISJ2 records carry the output paths as resolved at acceptance; ISJ1 records (before the
-// daemon had path modes) are still read, their paths expanded again from the header.
-constexpr char kMagic[4] = {'I', 'S', 'J', '2'};
+// ISJ3 records carry the encoded files; ISJ2 (before that) the rendered pixels and the output
+// paths as resolved at acceptance; ISJ1 (before path modes) pixels and no paths (expanded
+// again from the header).  All three are read; only ISJ3 is written.
+constexpr char kMagic[4] = {'I', 'S', 'J', '3'};
+constexpr char kMagicV2[4] = {'I', 'S', 'J', '2'};
 constexpr char kMagicV1[4] = {'I', 'S', 'J', '1'};
 
 template <typename T>
@@ -49,10 +51,55 @@ Status Corrupt(const std::string& what) {
   return Status(ErrorCode::kJournalFailed, "unreadable job record: " + what);
 }
 
+// ISJ1/ISJ2: the image table, then the pixels.
+Status DecodeImages(Reader* r, JobRecord* record) {
+  uint32_t count;
+  if (!r->Get(&count) || count > r->left() / 18) return Corrupt("bad image count");
+  record->images.assign(count, Image());
+  std::vector<uint64_t> sizes(count);
+  for (uint32_t i = 0; i < count; ++i) {
+    Image& image = record->images[i];
+    uint32_t w, h;
+    uint8_t c, bits;
+    if (!r->Get(&w) || !r->Get(&h) || !r->Get(&c) || !r->Get(&bits) || !r->Get(&sizes[i])) {
+      return Corrupt("short image table");
+    }
+    image.width = int(w);
+    image.height = int(h);
+    image.channels = c;
+    image.bit_depth = bits;
+    if (sizes[i] != uint64_t(w) * h * c * (bits / 8)) return Corrupt("image size mismatch");
+  }
+  for (uint32_t i = 0; i < count; ++i) {
+    const uint8_t* pixels;
+    if (!r->Take(sizes[i], &pixels)) return Corrupt("short pixels");
+    record->images[i].pixels.assign(pixels, pixels + sizes[i]);
+  }
+  return Status::OK();
+}
+
+// ISJ3: the file size table, then the files' bytes.
+Status DecodeFiles(Reader* r, JobRecord* record) {
+  uint32_t count;
+  if (!r->Get(&count) || count > r->left() / 8) return Corrupt("bad file count");
+  std::vector<uint64_t> sizes(count);
+  for (uint32_t i = 0; i < count; ++i) {
+    if (!r->Get(&sizes[i])) return Corrupt("short file table");
+  }
+  record->files.assign(count, {});
+  for (uint32_t i = 0; i < count; ++i) {
+    const uint8_t* bytes;
+    if (!r->Take(sizes[i], &bytes)) return Corrupt("short file");
+    record->files[i].assign(bytes, bytes + sizes[i]);
+  }
+  return Status::OK();
+}
+
 }  // namespace
 
 std::string EncodeJobRecordPrefix(const std::string& client, const SaveRequest& request,
-                                  const std::vector<std::string>& paths, const std::vector<Image>& images) {
+                                  const std::vector<std::string>& paths,
+                                  const std::vector<std::vector<uint8_t>>& files) {
   std::string out(kMagic, sizeof kMagic);
   Put<uint16_t>(&out, uint16_t(client.size()));
   out += client;
@@ -64,14 +111,8 @@ std::string EncodeJobRecordPrefix(const std::string& client, const SaveRequest& 
     Put<uint32_t>(&out, uint32_t(path.size()));
     out += path;
   }
-  Put<uint32_t>(&out, uint32_t(images.size()));
-  for (const Image& image : images) {
-    Put<uint32_t>(&out, uint32_t(image.width));
-    Put<uint32_t>(&out, uint32_t(image.height));
-    Put<uint8_t>(&out, uint8_t(image.channels));
-    Put<uint8_t>(&out, uint8_t(image.bit_depth));
-    Put<uint64_t>(&out, uint64_t(image.pixels.size()));
-  }
+  Put<uint32_t>(&out, uint32_t(files.size()));
+  for (const std::vector<uint8_t>& file : files) Put<uint64_t>(&out, uint64_t(file.size()));
   return out;
 }
 
@@ -80,7 +121,8 @@ Status DecodeJobRecord(const uint8_t* data, size_t size, JobRecord* record) {
   const uint8_t* magic;
   if (!r.Take(sizeof kMagic, &magic)) return Corrupt("bad magic");
   const bool v1 = std::memcmp(magic, kMagicV1, sizeof kMagicV1) == 0;
-  if (!v1 && std::memcmp(magic, kMagic, sizeof kMagic) != 0) return Corrupt("bad magic");
+  const bool v3 = std::memcmp(magic, kMagic, sizeof kMagic) == 0;
+  if (!v1 && !v3 && std::memcmp(magic, kMagicV2, sizeof kMagicV2) != 0) return Corrupt("bad magic");
   uint16_t client_len;
   const uint8_t* client;
   uint32_t header_len;
@@ -115,33 +157,16 @@ Status DecodeJobRecord(const uint8_t* data, size_t size, JobRecord* record) {
       if (!CheckOutputPath(record->paths.back()).ok()) return Corrupt("bad output path");
     }
   }
-  uint32_t count;
-  if (!r.Get(&count) || count > r.left() / 18) return Corrupt("bad image count");
-  record->images.assign(count, Image());
-  std::vector<uint64_t> sizes(count);
-  for (uint32_t i = 0; i < count; ++i) {
-    Image& image = record->images[i];
-    uint32_t w, h;
-    uint8_t c, bits;
-    if (!r.Get(&w) || !r.Get(&h) || !r.Get(&c) || !r.Get(&bits) || !r.Get(&sizes[i])) {
-      return Corrupt("short image table");
-    }
-    image.width = int(w);
-    image.height = int(h);
-    image.channels = c;
-    image.bit_depth = bits;
-    if (sizes[i] != uint64_t(w) * h * c * (bits / 8)) return Corrupt("image size mismatch");
-  }
-  for (uint32_t i = 0; i < count; ++i) {
-    const uint8_t* pixels;
-    if (!r.Take(sizes[i], &pixels)) return Corrupt("short pixels");
-    record->images[i].pixels.assign(pixels, pixels + sizes[i]);
-  }
+  record->images.clear();
+  record->files.clear();
+  s = v3 ? DecodeFiles(&r, record) : DecodeImages(&r, record);
+  if (!s.ok()) return s;
+  const size_t count = v3 ? record->files.size() : record->images.size();
   if (r.left() != 0) return Corrupt("trailing bytes");
   const SaveRequest& req = record->request;
-  if (req.mode == OutputMode::kGrid ? count != 1 : count == 0) return Corrupt("bad image count");
+  if (req.mode == OutputMode::kGrid ? count != 1 : count == 0) return Corrupt("bad file count");
   if (!v1) {
-    if (record->paths.size() != count) return Corrupt("path count differs from image count");
+    if (record->paths.size() != count) return Corrupt("path count differs from file count");
     return Status::OK();
   }
   // ISJ1: the paths were checked when the job was accepted, all relative to the one output

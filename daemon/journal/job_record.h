@@ -3,12 +3,15 @@
 // The journal owns this format (it is part of what a journal directory holds); the daemon's
 // pipeline encodes it and its start-up decodes it, neither knows its bytes.
 //
-// It stores the RENDERED pixels, not the tensor: uint8 pixels are a quarter of a float32
-// tensor's bytes, so the journal's bandwidth goes 4x further, and replay needs only the
-// (deterministic) encoders.  The save header is stored in the protocol's canonical msgpack form
-// of the daemon that wrote it: since PROTOCOL.md omits keys at their default, older records hold
-// every key, newer ones fewer; the protocol's decoder reads both to the same request (tested in
-// tests/journal/job_record_test.cc), so a journal survives the upgrade.
+// It stores the ENCODED files (ISJ3), exactly the bytes the output gets: a JPEG is about 3 % of
+// the pixels it encodes, a PNG about half, so the journal's bandwidth goes 2-30x further than
+// with the rendered pixels that ISJ2 records held (themselves a quarter of a float32 tensor),
+// and replay only writes.  Older records (ISJ1, ISJ2: pixels) are still read; their replay
+// encodes again (the encoders are deterministic).  The save header is stored in the protocol's
+// canonical msgpack form of the daemon that wrote it: since PROTOCOL.md omits keys at their
+// default, older records hold every key, newer ones fewer; the protocol's decoder reads both to
+// the same request (tested in tests/journal/job_record_test.cc), so a journal survives the
+// upgrade.
 #pragma once
 
 #include <cstddef>
@@ -27,22 +30,27 @@ struct JobRecord {
   std::string client;         // the ROUTER routing id the job's done event goes to
   SaveRequest request;        // the save header, as the client sent it
   OutputFormat format = OutputFormat::kPng;  // the request's format, or the one its path implies
-  std::vector<Image> images;  // the rendered images, in output order
-  // images[i]'s output path as validation resolved it when the job was accepted (relative to
+  // The files' bytes in output order (ISJ3), or, from an older record, the rendered images
+  // (ISJ1, ISJ2); exactly one of the two is non-empty.
+  std::vector<std::vector<uint8_t>> files;
+  std::vector<Image> images;
+  // File i's output path as validation resolved it when the job was accepted (relative to
   // the first output root, or absolute: imgsink/proto/paths.h ResolveOutputPath), so replay
   // writes the same files whatever the cwd and path mode of the restarted daemon.  (ISJ1
   // records, from before path modes: the request's path expanded again, relative.)
   std::vector<std::string> paths;
 };
 
-// Returns the record's bytes before the pixels: client id, canonical save header, the resolved
-// output `paths` (one per image), image geometry.  The full record is this prefix followed by the pixels of `images` in order, so the
-// caller can journal the pixel buffers in place (no copy).  Pure; thread-safe.
+// Returns the record's bytes before the files: client id, canonical save header, the resolved
+// output `paths` (one per file), the files' sizes.  The full record is this prefix followed by
+// the bytes of `files` in order, so the caller can journal the files in place (no copy).
+// Pure; thread-safe.
 std::string EncodeJobRecordPrefix(const std::string& client, const SaveRequest& request,
-                                  const std::vector<std::string>& paths, const std::vector<Image>& images);
+                                  const std::vector<std::string>& paths,
+                                  const std::vector<std::vector<uint8_t>>& files);
 
 // Decodes a whole record into *record (paths included).  Returns kJournalFailed on a record that
-// does not parse or whose image count does not fit its mode (after the journal's CRC that means
+// does not parse or whose file count does not fit its mode (after the journal's CRC that means
 // a bug, not disk damage).  Pure; thread-safe.
 Status DecodeJobRecord(const uint8_t* data, size_t size, JobRecord* record);
 

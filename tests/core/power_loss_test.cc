@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "daemon/core/pipeline.h"
+#include "daemon/core/replayed_job.h"
 #include "daemon/journal/crc32c.h"
 #include "daemon/journal/job_record.h"
 #include "daemon/output/manifest.h"
@@ -144,15 +145,7 @@ class Life {
     for (journal::RecoveredJob& recovered : pending) {  // as Server::Replay
       journal::JobRecord record;
       REQUIRE(journal::DecodeJobRecord(recovered.payload.data, recovered.payload.size, &record).ok());
-      auto job = std::make_shared<Job>();
-      job->job_id = recovered.job_id;
-      job->client = record.client;
-      job->request = record.request;
-      job->plan.format = record.format;
-      job->plan.files = int64_t(record.paths.size());
-      job->plan.paths = record.paths;
-      job->images = std::move(record.images);
-      job->replayed = true;
+      std::shared_ptr<Job> job = ReplayedJob(recovered.job_id, std::move(record));
       pipeline->Resume(job);
       ++expected;
     }

@@ -24,15 +24,25 @@ namespace {
 namespace fs = std::filesystem;
 using namespace imgsink::daemon;
 
-const std::string& Base() {
-  static const std::string base = [] {
+// The scratch directory of this process, removed when it exits (libFuzzer returns from main
+// at -max_total_time / -runs, so static destructors run; a crash leaves it for inspection).
+struct ScratchDir {
+  std::string path;
+  ScratchDir() {
     const char* shm = "/dev/shm";
-    std::string dir = (access(shm, W_OK) == 0 ? std::string(shm) : fs::temp_directory_path().string()) +
-                      "/imgsink-fuzz-recovery-" + std::to_string(getpid());
-    fs::create_directories(dir);
-    return dir;
-  }();
-  return base;
+    path = (access(shm, W_OK) == 0 ? std::string(shm) : fs::temp_directory_path().string()) +
+           "/imgsink-fuzz-recovery-" + std::to_string(getpid());
+    fs::create_directories(path);
+  }
+  ~ScratchDir() {
+    std::error_code ignored;
+    fs::remove_all(path, ignored);
+  }
+};
+
+const std::string& Base() {
+  static const ScratchDir dir;
+  return dir.path;
 }
 
 }  // namespace

@@ -42,21 +42,17 @@ SaveRequest Save(OutputMode mode) {
   return r;
 }
 
-std::vector<Image> Images(size_t n) {
-  std::vector<Image> images(n);
-  for (size_t i = 0; i < n; ++i) {
-    images[i].width = 2;
-    images[i].height = 2;
-    images[i].channels = 3;
-    images[i].pixels.assign(12, uint8_t(40 * i));
-  }
-  return images;
-}
-
+// An ISJ3 record: n small files (their bytes need not be real PNGs: the decoder never reads them).
 std::string JobRecord(OutputMode mode, size_t n) {
-  const std::vector<Image> images = Images(n);
-  std::string record = journal::EncodeJobRecordPrefix(std::string("\0client", 7), Save(mode), images);
-  for (const Image& image : images) record.append(image.pixels.begin(), image.pixels.end());
+  std::vector<std::string> paths;
+  std::vector<std::vector<uint8_t>> files;
+  for (size_t i = 0; i < n; ++i) {
+    paths.push_back(mode == OutputMode::kEach ? "s/0012/" + std::to_string(i) + ".png" : "grid.png");
+    files.emplace_back(12 + i, uint8_t(40 * i));
+  }
+  std::string record =
+      journal::EncodeJobRecordPrefix(std::string("\0client", 7), Save(mode), paths, files);
+  for (const std::vector<uint8_t>& file : files) record.append(file.begin(), file.end());
   return record;
 }
 

@@ -11,7 +11,7 @@
 namespace imgsink::daemon::journal {
 namespace {
 
-JobRecord RenderedJob() {
+JobRecord EncodedJob() {
   JobRecord job;
   job.client = std::string("\x01\x02\x00\x03", 4);
   job.request.request_id = 77;
@@ -22,26 +22,27 @@ JobRecord RenderedJob() {
   job.request.metadata = {{"step", "12"}};
   job.request.cwd = "/home/u/run";
   job.paths = {"/home/u/run/s/00.jpg", "/home/u/run/s/01.jpg"};  // as a --paths caller daemon resolved them
-  for (int i = 0; i < 2; ++i) {
-    Image image;
-    image.width = 2;
-    image.height = 2;
-    image.channels = 3;
-    image.pixels.assign(12, uint8_t(10 * i + 1));
-    job.images.push_back(image);
-  }
+  job.files = {std::vector<uint8_t>{0xff, 0xd8, 1, 2, 3}, std::vector<uint8_t>(300, 7)};
   return job;
 }
 
 std::string WholeRecord(const JobRecord& job) {
-  std::string record = EncodeJobRecordPrefix(job.client, job.request, job.paths, job.images);
-  for (const Image& image : job.images) record.append(image.pixels.begin(), image.pixels.end());
+  std::string record = EncodeJobRecordPrefix(job.client, job.request, job.paths, job.files);
+  for (const std::vector<uint8_t>& file : job.files) record.append(file.begin(), file.end());
   return record;
 }
 
-TEST_CASE("a job record round-trips the client, request and pixels", "[journal][job_record]") {
-  const JobRecord job = RenderedJob();
+template <typename T>
+void PutLe(std::string* out, T value) {
+  for (size_t i = 0; i < sizeof(T); ++i) out->push_back(char(uint64_t(value) >> (8 * i)));
+}
+
+TEST_CASE("a job record round-trips the client, request, paths and files", "[journal][job_record]") {
+  const JobRecord job = EncodedJob();
   const std::string record = WholeRecord(job);
+  CHECK(record.substr(0, 4) == "ISJ3");
+  // The files are the record's last bytes, as they are: the journal writes them in place.
+  CHECK(record.substr(record.size() - 305, 5) == std::string("\xff\xd8\x01\x02\x03", 5));
   JobRecord back;
   REQUIRE(DecodeJobRecord(reinterpret_cast<const uint8_t*>(record.data()), record.size(), &back).ok());
   CHECK(back.client == job.client);
@@ -52,25 +53,53 @@ TEST_CASE("a job record round-trips the client, request and pixels", "[journal][
   CHECK(back.request.dtype == DType::kFloat32);
   CHECK(back.request.shape == job.request.shape);
   CHECK(back.format == OutputFormat::kJpeg);  // inferred from the path: the request has none
-  REQUIRE(back.images.size() == 2);
-  CHECK(back.images[1].pixels == job.images[1].pixels);
-  CHECK(back.images[1].width == 2);
-  CHECK(back.images[1].channels == 3);
+  CHECK(back.images.empty());
+  CHECK(back.files == job.files);
   CHECK(back.request.cwd == "/home/u/run");
   // The paths resolved at acceptance, not expanded again (that would give "s/00.jpg").
   CHECK(back.paths == job.paths);
 }
 
-TEST_CASE("a record whose image count does not fit its mode is refused", "[journal][job_record]") {
-  JobRecord job = RenderedJob();
+TEST_CASE("a record of the pixels era (ISJ2) still replays from its pixels", "[journal][job_record]") {
+  // Written by daemons before records held the encoded files: the same prefix up to the paths,
+  // then an image table and the rendered pixels.
+  const JobRecord job = EncodedJob();
+  std::string record = EncodeJobRecordPrefix(job.client, job.request, job.paths, {});
+  record.resize(record.size() - 4);  // without the (empty) file table
+  record[3] = '2';
+  PutLe<uint32_t>(&record, 2);
+  for (int i = 0; i < 2; ++i) {  // 2x2 RGB, 8 bits
+    PutLe<uint32_t>(&record, 2);
+    PutLe<uint32_t>(&record, 2);
+    PutLe<uint8_t>(&record, 3);
+    PutLe<uint8_t>(&record, 8);
+    PutLe<uint64_t>(&record, 12);
+  }
+  record += std::string(12, '\x01') + std::string(12, '\x0b');
+  JobRecord back;
+  REQUIRE(DecodeJobRecord(reinterpret_cast<const uint8_t*>(record.data()), record.size(), &back).ok());
+  CHECK(back.files.empty());
+  REQUIRE(back.images.size() == 2);
+  CHECK(back.images[1].pixels == std::vector<uint8_t>(12, 11));
+  CHECK(back.images[1].width == 2);
+  CHECK(back.images[1].channels == 3);
+  CHECK(back.paths == job.paths);
+  CHECK(back.format == OutputFormat::kJpeg);
+  // One pixel short: refused like any record that does not parse.
+  CHECK(DecodeJobRecord(reinterpret_cast<const uint8_t*>(record.data()), record.size() - 1, &back)
+            .code() == ErrorCode::kJournalFailed);
+}
+
+TEST_CASE("a record whose file count does not fit its mode is refused", "[journal][job_record]") {
+  JobRecord job = EncodedJob();
   job.request.mode = OutputMode::kGrid;
   job.request.path = "grid.png";
   job.paths = {"grid.png", "grid.png"};
-  const std::string record = WholeRecord(job);  // two images for one grid file
+  const std::string record = WholeRecord(job);  // two files for one grid
   JobRecord back;
   CHECK(DecodeJobRecord(reinterpret_cast<const uint8_t*>(record.data()), record.size(), &back).code() ==
         ErrorCode::kJournalFailed);
-  job.images.resize(1);
+  job.files.resize(1);
   job.paths.resize(1);
   const std::string one = WholeRecord(job);
   REQUIRE(DecodeJobRecord(reinterpret_cast<const uint8_t*>(one.data()), one.size(), &back).ok());
@@ -78,17 +107,12 @@ TEST_CASE("a record whose image count does not fit its mode is refused", "[journ
 }
 
 TEST_CASE("a record's explicit format wins over its path's extension", "[journal][job_record]") {
-  JobRecord job = RenderedJob();
+  JobRecord job = EncodedJob();
   job.request.format = OutputFormat::kPng;
   const std::string record = WholeRecord(job);
   JobRecord back;
   REQUIRE(DecodeJobRecord(reinterpret_cast<const uint8_t*>(record.data()), record.size(), &back).ok());
   CHECK(back.format == OutputFormat::kPng);
-}
-
-template <typename T>
-void PutLe(std::string* out, T value) {
-  for (size_t i = 0; i < sizeof(T); ++i) out->push_back(char(uint64_t(value) >> (8 * i)));
 }
 
 TEST_CASE("a record journaled before save headers omitted defaults still replays", "[journal][job_record]") {
@@ -128,7 +152,8 @@ TEST_CASE("a record journaled before save headers omitted defaults still replays
   CHECK(back.images[0].pixels == std::vector<uint8_t>{'a', 'b', 'c', 'd', 'e', 'f'});
   // Re-journaled today, the same job has the shorter header and decodes the same.
   JobRecord again;
-  const std::string fresh = EncodeJobRecordPrefix(back.client, back.request, back.paths, back.images) + "abcdef";
+  const std::string fresh =
+      EncodeJobRecordPrefix(back.client, back.request, back.paths, {{'a', 'b', 'c', 'd', 'e', 'f'}}) + "abcdef";
   REQUIRE(fresh.size() < record.size());
   REQUIRE(
       DecodeJobRecord(reinterpret_cast<const uint8_t*>(fresh.data()), fresh.size(), &again).ok());
@@ -137,8 +162,8 @@ TEST_CASE("a record journaled before save headers omitted defaults still replays
   CHECK(again.paths == std::vector<std::string>{"samples/step_000100.png"});
 }
 
-TEST_CASE("a record whose paths do not match its images is refused", "[journal][job_record]") {
-  JobRecord job = RenderedJob();
+TEST_CASE("a record whose paths do not match its files is refused", "[journal][job_record]") {
+  JobRecord job = EncodedJob();
   job.paths.pop_back();
   const std::string fewer = WholeRecord(job);
   JobRecord back;
@@ -151,7 +176,7 @@ TEST_CASE("a record whose paths do not match its images is refused", "[journal][
 }
 
 TEST_CASE("every truncation and a trailing byte are refused", "[journal][job_record]") {
-  const std::string record = WholeRecord(RenderedJob());
+  const std::string record = WholeRecord(EncodedJob());
   for (size_t n = 0; n < record.size(); ++n) {
     JobRecord back;
     INFO(n);
