@@ -26,12 +26,13 @@ struct Job {
   SavePlan plan;
   Bytes tensor;  // the tensor frame until rendered; released after
 
-  std::vector<Image> images;   // the rendered outputs (one for grid mode, n for each mode)
   // Each output file's bytes, exactly as its sink gets them (the PNG/JPEG file; a tb save's
-  // Event record), once EncodeJob made them (journal on: before the job is journaled, so the
-  // journal holds these instead of the pixels) or its ISJ3 record was read back.  Empty: the
-  // write stage encodes `images` (journal off, and ISJ1/ISJ2 records).
+  // Event record): made by RenderEncodeJob (before the job is journaled, so the journal holds
+  // these, not pixels), or read back from an ISJ3 record.
   std::vector<std::vector<uint8_t>> encoded;
+  // Only for a job replayed from an ISJ1/ISJ2 record (which held pixels): its rendered images,
+  // encoded by the write stage.  Empty otherwise.
+  std::vector<Image> images;
   uint64_t held_bytes = 0;     // bytes of this job charged to the memory budget
   bool journaled = false;      // its ACCEPTED record is durable
   bool replayed = false;       // recovered from the journal at start-up

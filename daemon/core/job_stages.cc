@@ -15,12 +15,16 @@
 namespace imgsink::daemon {
 namespace {
 
-// A worker keeps an encode buffer up to this size between jobs; a larger one is freed.
+// A worker keeps an encode buffer and a canvas up to these sizes between jobs; larger ones
+// are freed (only a job's own charge may cover them).  The canvas covers a 1024x1024 RGB image.
 constexpr size_t kKeptEncodeBufferBytes = 8 << 20;
+constexpr size_t kKeptCanvasBytes = 4 << 20;
 
-// Per-worker encoders (one per format, made on first use) and buffer, reused across jobs.
+// Per-worker encoders (one per format, made on first use), encode buffer and canvas, reused
+// across jobs: their pages stay faulted in, so a worker's steady state allocates nothing.
 struct WorkerEncoders {
   std::vector<uint8_t> encoded;
+  Image canvas;
   std::array<std::unique_ptr<Encoder>, kOutputFormatCount> encoders;
 
   Encoder& For(OutputFormat format) {
@@ -35,18 +39,35 @@ WorkerEncoders& ThisWorker() {
   return encoders;
 }
 
+// The tensor as a batch, and how many output images it makes.
+struct Outputs {
+  TensorBatch batch;
+  int64_t count;
+  int bit_depth;
+};
+
+Outputs OutputsOf(const daemon::Job& job) {
+  const SaveRequest& req = job.request;
+  const TensorBatch batch =
+      MakeTensorBatch(job.tensor.data, req.dtype, req.shape.data(), req.layout);
+  return {batch, req.mode == OutputMode::kGrid ? 1 : batch.n,
+          OutputBitDepth(job.plan.format, req)};
+}
+
+// Renders output `i` of the job into *out (whose buffer it reuses).
+Status RenderOutput(const daemon::Job& job, const Outputs& outputs, int64_t i, Image* out) {
+  const bool grid = job.request.mode == OutputMode::kGrid;
+  const TensorBatch part = grid ? outputs.batch : SliceImage(outputs.batch, i);
+  return RenderGrid(part, job.request.render, outputs.bit_depth, out);
+}
+
 }  // namespace
 
 Status RenderJob(daemon::Job* job) {
-  const SaveRequest& req = job->request;
-  const int bit_depth = OutputBitDepth(job->plan.format, req);
-  const TensorBatch batch =
-      MakeTensorBatch(job->tensor.data, req.dtype, req.shape.data(), req.layout);
-  const int64_t count = req.mode == OutputMode::kGrid ? 1 : batch.n;
-  job->images.resize(size_t(count));
-  for (int64_t i = 0; i < count; ++i) {
-    const TensorBatch part = req.mode == OutputMode::kGrid ? batch : SliceImage(batch, i);
-    Status s = RenderGrid(part, req.render, bit_depth, &job->images[size_t(i)]);
+  const Outputs outputs = OutputsOf(*job);
+  job->images.resize(size_t(outputs.count));
+  for (int64_t i = 0; i < outputs.count; ++i) {
+    Status s = RenderOutput(*job, outputs, i, &job->images[size_t(i)]);
     if (!s.ok()) return s;
   }
   return Status::OK();
@@ -54,12 +75,11 @@ Status RenderJob(daemon::Job* job) {
 
 namespace {
 
-// Encodes image `i` of `job` into the bytes its sink gets: the encoder's file in w->encoded, or
+// Encodes `image`, output `i` of `job`, into the bytes its sink gets: the encoder's file in w->encoded, or
 // for a tb save the Event record holding it in *event.  Sets *bytes/*size to whichever it is.
-Status EncodeFile(const daemon::Job& job, size_t i, const TextEntries& text, WorkerEncoders* w,
-                  std::string* event, const uint8_t** bytes, size_t* size) {
+Status EncodeFile(const daemon::Job& job, const Image& image, size_t i, const TextEntries& text,
+                  WorkerEncoders* w, std::string* event, const uint8_t** bytes, size_t* size) {
   const SaveRequest& req = job.request;
-  const Image& image = job.images[i];
   Status s = w->For(job.plan.format).Encode(image, req, text, &w->encoded);
   if (!s.ok()) return Status(s.code(), job.plan.paths[i] + ": " + s.message());
   *bytes = w->encoded.data();
@@ -75,33 +95,36 @@ Status EncodeFile(const daemon::Job& job, size_t i, const TextEntries& text, Wor
 
 // The buffer is reused across jobs, but one huge image must not pin its size on this worker
 // for the daemon's life: only what the budget charged the job for may stay held.
-void TrimEncodeBuffer(WorkerEncoders* w) {
+void TrimBuffers(WorkerEncoders* w) {
   if (w->encoded.capacity() > kKeptEncodeBufferBytes) std::vector<uint8_t>().swap(w->encoded);
+  if (w->canvas.pixels.capacity() > kKeptCanvasBytes) std::vector<uint8_t>().swap(w->canvas.pixels);
 }
 
 }  // namespace
 
-Status EncodeJob(daemon::Job* job, const std::function<void()>& on_encoded) {
+Status RenderEncodeJob(daemon::Job* job, uint64_t* rendered_bytes,
+                       const std::function<void()>& on_encoded) {
   WorkerEncoders& w = ThisWorker();
+  const Outputs outputs = OutputsOf(*job);
   const TextEntries text(job->request.metadata.begin(), job->request.metadata.end());
-  std::vector<std::vector<uint8_t>> files(job->images.size());
+  std::vector<std::vector<uint8_t>> files(size_t(outputs.count));
   std::string event;
+  *rendered_bytes = 0;
   Status s;
-  for (size_t i = 0; i < job->images.size() && s.ok(); ++i) {
+  for (int64_t i = 0; i < outputs.count && s.ok(); ++i) {
+    s = RenderOutput(*job, outputs, i, &w.canvas);
+    if (!s.ok()) break;
+    *rendered_bytes += w.canvas.pixels.size();
     const uint8_t* bytes = nullptr;
     size_t size = 0;
-    s = EncodeFile(*job, i, text, &w, &event, &bytes, &size);
+    s = EncodeFile(*job, w.canvas, size_t(i), text, &w, &event, &bytes, &size);
     if (!s.ok()) break;
-    // The pixels go before the copy is made, so the job never holds more than its image, the
-    // encoder's buffer and the files so far: within the footprint it was charged.
-    std::vector<uint8_t>().swap(job->images[i].pixels);
-    files[i].assign(bytes, bytes + size);  // exact size: the buffer's capacity stays here
+    files[size_t(i)].assign(bytes, bytes + size);  // exact size: the buffer stays with the worker
     if (on_encoded) on_encoded();
   }
-  TrimEncodeBuffer(&w);
+  TrimBuffers(&w);
   if (!s.ok()) return s;
   job->encoded = std::move(files);
-  job->images.clear();
   return Status::OK();
 }
 
@@ -123,7 +146,7 @@ Status WriteImageGroup(const daemon::Job& job, size_t first, OutputSink* sink,
     const uint8_t* bytes = nullptr;
     size_t size = 0;
     if (job.encoded.empty()) {
-      s = EncodeFile(job, i, text, &w, &event, &bytes, &size);
+      s = EncodeFile(job, job.images[i], i, text, &w, &event, &bytes, &size);
       if (!s.ok()) break;
     } else {
       bytes = job.encoded[i].data();
@@ -139,7 +162,7 @@ Status WriteImageGroup(const daemon::Job& job, size_t first, OutputSink* sink,
   }
   if (s.ok()) s = batch->Commit();
   if (!s.ok()) written->clear();
-  TrimEncodeBuffer(&w);
+  TrimBuffers(&w);
   return s;
 }
 

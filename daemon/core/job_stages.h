@@ -1,6 +1,6 @@
-// The stages a worker runs for a job: render (tensor -> pixels), encode (pixels -> files'
-// bytes; journal on) and write (files -> sink).  Between encode and write the job is
-// journaled, so a crash after the ack replays only the write.
+// The stages a worker runs for a job: render + encode (tensor -> pixels -> files' bytes, one
+// image at a time) and write (files -> sink).  Between them the job is journaled, so a crash
+// after the ack replays only the write.
 // Thread-safety: safe to call concurrently from many worker threads on different jobs.  Each
 // worker thread keeps its own encoders and encode buffer (thread_local): no lock is shared on
 // the hot path.
@@ -18,15 +18,19 @@
 namespace imgsink::daemon {
 
 // Renders job->tensor into job->images (one image for grid mode, one per tensor image for each
-// mode).  REQUIRES: the job validated; job->tensor set.
+// mode).  (The daemon renders with RenderEncodeJob; this is for measuring the encoders alone.)
+// REQUIRES: the job validated; job->tensor set.
 Status RenderJob(daemon::Job* job);
 
-// Encodes every image of the job into job->encoded (the bytes its sink gets: the file, or a
-// tb save's Event record), freeing each image's pixels once encoded; on OK job->images is
-// empty.  Calls on_encoded() after each file (`on_encoded` may be empty).  On error the job
-// keeps its images (some of them freed) and no files.  Used before journaling, so the journal
-// holds files, not pixels.  REQUIRES: rendered; job->encoded empty.
-Status EncodeJob(daemon::Job* job, const std::function<void()>& on_encoded);
+// Renders each output image of the job into this worker's canvas and encodes it at once into
+// job->encoded (the bytes its sink gets: the file, or a tb save's Event record), so the job
+// never holds its rendered images: one canvas per worker, reused across jobs (no fresh pages
+// per image), read by the encoder while still in cache.  Same pixels as RenderJob.
+// *rendered_bytes = the pixel bytes rendered.  Calls on_encoded() after each file (may be
+// empty).  On error job->encoded stays empty.  REQUIRES: the job validated; job->tensor set;
+// job->encoded empty.
+Status RenderEncodeJob(daemon::Job* job, uint64_t* rendered_bytes,
+                       const std::function<void()>& on_encoded);
 
 // Writes the next group of the job's files: k = min(files left, what one batch of `sink`
 // holds) files from `first` on -- job.encoded[i], or job.images[i] encoded now -- each added

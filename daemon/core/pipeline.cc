@@ -61,39 +61,25 @@ void Pipeline::Resume(std::shared_ptr<daemon::Job> job) {
 void Pipeline::Prepare(const std::shared_ptr<daemon::Job>& job) {
   stats_->in_progress.fetch_add(1, std::memory_order_relaxed);
   Status s;
+  uint64_t rendered = 0;
   try {
-    s = RenderJob(job.get());
+    s = RenderEncodeJob(job.get(), &rendered,
+                        [this] { progress_.fetch_add(1, std::memory_order_relaxed); });
   } catch (const std::exception& e) {  // bad_alloc: fail this job, keep the daemon
     s = Status(ErrorCode::kInternal, std::string("render failed: ") + e.what());
   }
-  uint64_t rendered = 0;
-  for (const Image& image : job->images) rendered += image.pixels.size();
   job->tensor = Bytes();  // the tensor frame goes back to libzmq / the allocator now
-  // The images stay, and encoding needs room next to them: the job keeps the footprint
-  // validation computed (never less than what render actually made).
-  SetHeld(job, std::max(rendered, job->plan.footprint_bytes));
+  // The job holds its files now.  What its charge held beyond the pixels (room to encode,
+  // copies a sink stages while uploading) stays with them.
+  uint64_t files = 0;
+  for (const std::vector<uint8_t>& file : job->encoded) files += file.size();
+  const uint64_t footprint = std::max(rendered, job->plan.footprint_bytes);
+  SetHeld(job, files + (footprint - rendered));
   progress_.fetch_add(1, std::memory_order_relaxed);
-  if (s.ok() && journal_ != nullptr) s = Encode(job, rendered);
   stats_->in_progress.fetch_sub(1, std::memory_order_relaxed);
   if (!s.ok()) return Finish(job, s);
   if (journal_ == nullptr) return WriteRemaining(job);
   Journal(job);
-}
-
-Status Pipeline::Encode(const std::shared_ptr<daemon::Job>& job, uint64_t rendered) {
-  Status s;
-  try {
-    s = EncodeJob(job.get(), [this] { progress_.fetch_add(1, std::memory_order_relaxed); });
-  } catch (const std::exception& e) {  // bad_alloc
-    s = Status(ErrorCode::kInternal, std::string("encode failed: ") + e.what());
-  }
-  if (!s.ok()) return s;
-  // The pixels are gone; what the charge held beyond them (room to encode, copies a sink
-  // stages while uploading) stays with the files.
-  uint64_t files = 0;
-  for (const std::vector<uint8_t>& file : job->encoded) files += file.size();
-  SetHeld(job, files + (job->held_bytes - std::min(job->held_bytes, rendered)));
-  return s;
 }
 
 void Pipeline::SetHeld(const std::shared_ptr<daemon::Job>& job, uint64_t bytes) {

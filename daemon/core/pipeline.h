@@ -1,10 +1,11 @@
 // Pipeline: the worker-pool side of a job's life.
 //
-//   Submit:  render (tensor -> pixels, tensor freed) -> [encode (pixels freed),
-//            journal ACCEPTED holding the files' bytes, fdatasync] -> write
+//   Submit:  render + encode, one image at a time (tensor -> files' bytes; tensor freed)
+//            -> [journal ACCEPTED holding the files, fdatasync] -> write
 //   Resume:  (a job replayed from the journal)                                        -> write
-//   write:   each file (encoded now with --journal off) into a temp file, then make a group
-//            of up to 64 files durable together and rename them into place (WriteImageGroup)
+//   write:   each file into a temp file (an ISJ1/ISJ2 record's images are encoded here), then
+//            make a group of up to 64 files durable together and rename them into place
+//            (WriteImageGroup)
 //   end:     [journal DONE] -> Callbacks::on_done
 //
 // Acknowledged means written.  A group that fails for a condition that can pass (the sink's
@@ -12,7 +13,7 @@
 // then *blocked* (Callbacks::on_output_blocked: the daemon stops granting credit and says why
 // in its counters).  One job, the probe, tries again with exponential backoff (first_retry_delay
 // doubling up to max_retry_delay); every other job that fails meanwhile is parked, journaled,
-// holding its rendered images.  The first group written by any job unblocks the output and
+// holding its files.  The first group written by any job unblocks the output and
 // sends every parked job back to the workers.  Only a job that can never succeed (bad path,
 // encoder error) ends with its error.  Drain() ends the wait: a journaled job still blocked is
 // left for replay at the next start; an unjournaled one (--journal=off) fails.
@@ -104,9 +105,6 @@ class Pipeline {
  private:
   void RunOnWorker(std::function<void()> stage);  // on a pool thread, through the gate
   void Prepare(const std::shared_ptr<daemon::Job>& job);
-  // Encodes the rendered job (journal on) and lowers its charge from the `rendered` pixel
-  // bytes to its files' bytes.
-  Status Encode(const std::shared_ptr<daemon::Job>& job, uint64_t rendered);
   void SetHeld(const std::shared_ptr<daemon::Job>& job, uint64_t bytes);  // on_held_changed
   void Journal(const std::shared_ptr<daemon::Job>& job);
   void WriteRemaining(const std::shared_ptr<daemon::Job>& job);

@@ -3,11 +3,12 @@
 //   bench_ceiling --tensor batch.f32 --shape 64,3,256,256 --mode each
 //                 --case png:6:all:default --case jpeg:75:420 [--seconds 2] [--write-dir DIR]
 //
-// Renders the tensor with the daemon's own RenderJob (fresh buffers each time, as the daemon
-// allocates them per job), then for each --case encodes the rendered images with libpng /
-// TurboJPEG (the raw encoder ceiling), rotating through them, for --seconds.  With --write-dir
-// it also times the daemon's WriteImageGroup (encode + atomic write, durable per group of up to
-// 64 files; --output-sync as the daemon's).
+// Renders the tensor with the daemon's own RenderJob (fresh buffers each time), then for each
+// --case encodes the rendered images with libpng / TurboJPEG (the raw encoder ceiling),
+// rotating through them, for --seconds.  With --write-dir it also times the daemon's
+// WriteImageGroup (encode + atomic write, durable per group of up to 64 files; --output-sync as
+// the daemon's) over those images, and the daemon's whole per-job path, `pipeline`:
+// RenderEncodeJob + WriteImageGroup on one thread (the pipeline ceiling).
 // Prints one JSON object on stdout.  Rates are counted in tensor images: in grid mode one file
 // holds all of them.  CPU-time rates are the steadier figure on a shared machine.
 #include <algorithm>
@@ -159,6 +160,45 @@ nlohmann::json TimeWrite(imgsink::daemon::Job* job, const std::string& dir,
   return {{"ms_per_file_wall", 1e3 * wall / n}, {"ms_per_file_cpu", 1e3 * cpu / n}};
 }
 
+// The daemon's own per-job path on one thread: RenderEncodeJob (render and encode each image
+// through the worker's reused canvas) then WriteImageGroup over the files, on a fresh job each
+// time (its tensor as the socket hands it over), `repeats` jobs after one warm-up job (a
+// daemon worker's steady state: its canvas and encode buffer already faulted in).
+nlohmann::json TimePipeline(const imgsink::SaveRequest& request, const std::vector<uint8_t>& tensor,
+                            const std::string& dir, imgsink::daemon::OutputSync sync, int repeats) {
+  imgsink::daemon::SinkOptions sink_options;
+  sink_options.root = dir;
+  sink_options.sync = sync;
+  sink_options.manifest = false;
+  std::unique_ptr<imgsink::daemon::OutputSink> sink;
+  Status s = imgsink::daemon::OpenOutputSink(sink_options, &sink);
+  if (!s.ok()) Die("output root: " + s.ToString());
+  const std::string ext(*imgsink::FormatInfoOf(*request.format).extensions.begin());
+  std::vector<double> cpu_ms, wall_ms;
+  for (int r = 0; r <= repeats; ++r) {
+    auto job = MakeJob(request, tensor);
+    const std::string base = job->request.path;
+    job->request.path = base.substr(0, base.size() - 4) + ext;
+    s = imgsink::daemon::ValidateSave(job->request, tensor.size(),
+                                      {uint64_t{1} << 34, uint64_t{1} << 30, {}}, &job->plan);
+    if (!s.ok()) Die("invalid workload: " + s.ToString());
+    const auto t0 = Clock::now();
+    const double c0 = bench::ThreadCpuSeconds();
+    uint64_t rendered = 0;
+    s = imgsink::daemon::RenderEncodeJob(job.get(), &rendered, nullptr);
+    if (!s.ok()) Die("render + encode: " + s.ToString());
+    std::vector<imgsink::daemon::WrittenFile> written;
+    for (size_t i = 0; i < job->file_count(); i += written.size()) {
+      s = imgsink::daemon::WriteImageGroup(*job, i, sink.get(), nullptr, &written);
+      if (!s.ok()) Die("write: " + s.ToString());
+    }
+    if (r == 0) continue;  // warm-up
+    cpu_ms.push_back(1e3 * (bench::ThreadCpuSeconds() - c0));
+    wall_ms.push_back(1e3 * WallSince(t0));
+  }
+  return {{"ms_per_job_cpu", Median(cpu_ms)}, {"ms_per_job_wall", Median(wall_ms)}};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -202,7 +242,10 @@ int main(int argc, char** argv) {
     c["case"] = text;
     const auto sync = output_sync == "fs" ? imgsink::daemon::OutputSync::kFilesystem
                                            : imgsink::daemon::OutputSync::kFile;
-    if (!write_dir.empty()) c["write"] = TimeWrite(job.get(), write_dir, sync);
+    if (!write_dir.empty()) {
+      c["write"] = TimeWrite(job.get(), write_dir, sync);
+      c["pipeline"] = TimePipeline(job->request, tensor, write_dir, sync, repeats);
+    }
     result["cases"].push_back(c);
   }
   std::printf("%s\n", result.dump().c_str());
