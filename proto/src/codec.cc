@@ -1,5 +1,6 @@
 // Client -> daemon header frames (proto/PROTOCOL.md, "Client -> daemon"): the dispatch on
-// "kind" (the save header is in codec_save.cc, status and credit headers in codec_requests.cc).
+// "kind" (the save header is in codec_save.cc, its encoding in codec_save_encode.cc; status and
+// credit headers in codec_requests.cc).
 #include "imgsink/proto/codec.h"
 
 #include "codec_requests.h"

@@ -3,6 +3,7 @@
 // Thread-safety: all functions are pure.
 #pragma once
 
+#include <cstddef>
 #include <msgpack.hpp>
 #include <string>
 
@@ -12,6 +13,11 @@
 
 namespace imgsink {
 namespace proto_internal {
+
+// A save header has 31 keys (kSaveFields, codec_save.cc); the first 7 are required, the others
+// are written only when their value is not the default (PROTOCOL.md, "Canonical form").
+inline constexpr size_t kSaveKeyCount = 31;
+inline constexpr size_t kRequiredSaveKeys = 7;
 
 // The canonical header frame of `r`: keys in table order, optional keys only when not default.
 std::string EncodeSaveRequest(const SaveRequest& r);

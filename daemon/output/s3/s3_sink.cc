@@ -3,17 +3,16 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <utility>
 #include <vector>
 
-#include "daemon/log/log.h"
 #include "daemon/output/s3/multipart_log.h"
 #include "daemon/output/s3/s3_client.h"
 #include "daemon/output/s3/s3_manifest.h"
-#include "daemon/output/s3/s3_signing.h"
+#include "daemon/output/s3/s3_multipart.h"
 #include "imgsink/proto/paths.h"
 
 namespace imgsink::daemon {
@@ -29,25 +28,6 @@ std::string ContentTypeOf(std::string_view path) {
   if (ends(".jpg") || ends(".jpeg")) return "image/jpeg";
   if (ends(".webp")) return "image/webp";
   return "application/octet-stream";
-}
-
-std::string XmlField(const std::string& xml, const std::string& tag) {
-  const size_t a = xml.find("<" + tag + ">");
-  if (a == std::string::npos) return std::string();
-  const size_t from = a + tag.size() + 2;
-  const size_t b = xml.find("</" + tag + ">", from);
-  return b == std::string::npos ? std::string() : xml.substr(from, b - from);
-}
-
-std::string XmlUnescape(std::string s) {
-  static const std::pair<const char*, const char*> kEntities[] = {
-      {"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""}, {"&apos;", "'"}, {"&amp;", "&"}};
-  for (const auto& [from, to] : kEntities) {
-    for (size_t at = 0; (at = s.find(from, at)) != std::string::npos; at += std::strlen(to)) {
-      s.replace(at, std::strlen(from), to);
-    }
-  }
-  return s;
 }
 
 // "<host>-<pid>-<start time, ns, hex>": no two runs share one, so manifest objects of two
@@ -109,8 +89,8 @@ class S3Sink : public OutputSink {
         where_(std::move(where)),
         settings_(std::move(settings)),
         client_(std::move(client)),
-        log_(std::move(log)),
-        open_(std::move(open)) {
+        multipart_(client_.get(), where_.bucket, settings_.part_size, std::move(log),
+                   std::move(open)) {
     if (manifest) {
       manifest_ = std::make_unique<S3Manifest>(client_.get(), where_.prefix, MakeRunId(),
                                                settings_.manifest_lines_per_object,
@@ -119,7 +99,7 @@ class S3Sink : public OutputSink {
   }
 
   const std::string& location() const override { return location_; }
-  Status Recover(size_t* cleaned) override;
+  Status Recover(size_t* cleaned) override { return multipart_.Recover(cleaned); }
   std::unique_ptr<SinkBatch> NewBatch() override { return std::make_unique<S3Batch>(this); }
   bool IsRetryable(const Status& s) const override { return s.code() == ErrorCode::kWriteFailed; }
   bool has_manifest() const override { return manifest_ != nullptr; }
@@ -143,23 +123,14 @@ class S3Sink : public OutputSink {
   Status Upload(const std::vector<Staged>& objects);
 
  private:
-  Status PutMultipart(const Staged& object);
-  Status Abort(const std::string& key, const std::string& upload_id);
-  // Aborts every upload of exactly `key` the server lists (ListMultipartUploads); adds how
-  // many to *aborted.
-  Status AbortAllOf(const std::string& key, size_t* aborted);
-
   const std::vector<std::string> roots_;  // the output roots (SinkOptions::paths.roots)
   const std::string location_;
   const S3Location where_;
   const S3Settings settings_;
   const std::unique_ptr<S3Client> client_;
-  const std::unique_ptr<MultipartLog> log_;  // null: no state_dir
-  std::vector<OpenUpload> open_;  // left by the last run, for Recover
+  S3Multipart multipart_;  // the large objects, and Recover; destroyed before client_
   std::unique_ptr<S3Manifest> manifest_;  // destroyed before client_ (declared after it)
   std::atomic<uint64_t> objects_{0};
-  std::atomic<uint64_t> multipart_{0};
-  std::atomic<uint64_t> aborted_{0};
 };
 
 Status S3Batch::Add(std::string_view path, const void* data, size_t size) {
@@ -221,146 +192,18 @@ Status S3Sink::Upload(const std::vector<Staged>& objects) {
     if (!a.status.ok() && first.ok()) first = a.status;
   }
   for (const Staged* o : large) {
-    Status s = PutMultipart(*o);
+    Status s = multipart_.Put(o->key, o->data, o->size, ContentTypeOf(o->key));
     if (s.ok()) objects_.fetch_add(1, std::memory_order_relaxed);
     if (!s.ok() && first.ok()) first = s;
   }
   return first;
 }
 
-Status S3Sink::PutMultipart(const Staged& o) {
-  multipart_.fetch_add(1, std::memory_order_relaxed);
-  std::vector<S3Response> a;
-  S3Request create;
-  create.method = "POST";
-  create.key = o.key;
-  create.query = "uploads=";
-  create.content_type = ContentTypeOf(o.key);
-  if (log_ != nullptr) {  // a crash between the create and its record leaves an id only the
-    Status s = log_->Creating(o.key);  // server knows: Recover then looks the key up
-    if (!s.ok()) return s;
-  }
-  client_->Run({create}, &a);
-  const std::string id = a[0].status.ok() ? XmlField(a[0].body, "UploadId") : std::string();
-  if (id.empty()) {
-    // No upload, or one we cannot name: the next start's Recover lists the key's uploads.
-    if (log_ != nullptr && !a[0].status.ok() && a[0].http_status >= 400) log_->Drop(o.key);
-    return a[0].status.ok()
-               ? Status(ErrorCode::kWriteFailed, "S3 " + o.key + ": no UploadId in the answer")
-               : a[0].status;
-  }
-  // Recorded before any part is stored: a crash from here on leaves an id Recover aborts.
-  if (log_ != nullptr) {
-    Status s = log_->Begin(id, o.key);
-    if (!s.ok()) {
-      Abort(o.key, id);
-      return s;
-    }
-  }
-  std::vector<S3Request> parts;
-  const std::string uid = UriEncodeQueryValue(id);
-  for (size_t off = 0, n = 1; off < o.size; off += settings_.part_size, ++n) {
-    S3Request r;
-    r.key = o.key;
-    r.query = "partNumber=" + std::to_string(n) + "&uploadId=" + uid;
-    r.body = o.data + off;
-    r.body_size = std::min<size_t>(settings_.part_size, o.size - off);
-    parts.push_back(std::move(r));
-  }
-  client_->Run(parts, &a);
-  std::string xml = "<CompleteMultipartUpload>";
-  Status s;
-  for (size_t i = 0; i < a.size() && s.ok(); ++i) {
-    if (!a[i].status.ok()) s = a[i].status;
-    else if (a[i].etag.empty()) s = Status(ErrorCode::kWriteFailed, "S3 " + o.key + ": a part has no ETag");
-    xml += "<Part><PartNumber>" + std::to_string(i + 1) + "</PartNumber><ETag>" + a[i].etag +
-           "</ETag></Part>";
-  }
-  xml += "</CompleteMultipartUpload>";
-  if (s.ok()) {
-    S3Request complete;
-    complete.method = "POST";
-    complete.key = o.key;
-    complete.query = "uploadId=" + uid;
-    complete.body = reinterpret_cast<const uint8_t*>(xml.data());
-    complete.body_size = xml.size();
-    complete.content_type = "application/xml";
-    client_->Run({complete}, &a);
-    s = a[0].status;
-  }
-  if (!s.ok()) {
-    Abort(o.key, id);
-    return s;
-  }
-  return log_ != nullptr ? log_->End(id) : Status::OK();
-}
-
-Status S3Sink::Abort(const std::string& key, const std::string& upload_id) {
-  S3Request r;
-  r.method = "DELETE";
-  r.key = key;
-  r.query = "uploadId=" + UriEncodeQueryValue(upload_id);
-  std::vector<S3Response> a;
-  client_->Run({r}, &a);
-  // 404 NoSuchUpload: completed or aborted already (the crash came after the server's answer).
-  const bool gone = a[0].status.ok() || a[0].http_status == 404;
-  if (!gone) return a[0].status;
-  aborted_.fetch_add(1, std::memory_order_relaxed);
-  return log_ != nullptr ? log_->End(upload_id) : Status::OK();
-}
-
-Status S3Sink::AbortAllOf(const std::string& key, size_t* aborted) {
-  S3Request list;
-  list.method = "GET";
-  list.query = "prefix=" + UriEncodeQueryValue(key) + "&uploads=";  // sorted, as SigV4 wants
-  std::vector<S3Response> a;
-  client_->Run({list}, &a);
-  if (!a[0].status.ok()) {
-    if (a[0].http_status == 501 || a[0].http_status == 405) {  // a store without the listing
-      LogWarning("cannot list the multipart uploads of s3://" + where_.bucket + "/" + key +
-                 " (" + a[0].status.message() + "): one may be left for a lifecycle rule");
-      return log_->Drop(key);
-    }
-    return a[0].status;
-  }
-  const std::string& xml = a[0].body;
-  for (size_t at = xml.find("<Upload>"); at != std::string::npos; at = xml.find("<Upload>", at + 1)) {
-    const std::string upload = xml.substr(at, xml.find("</Upload>", at) - at);
-    if (XmlUnescape(XmlField(upload, "Key")) != key) continue;  // a longer key with this prefix
-    Status s = Abort(key, XmlUnescape(XmlField(upload, "UploadId")));
-    if (!s.ok()) return s;
-    ++*aborted;
-  }
-  return log_->Drop(key);
-}
-
-Status S3Sink::Recover(size_t* cleaned) {
-  Status first;
-  std::vector<OpenUpload> still;
-  for (const OpenUpload& u : open_) {
-    size_t n = 0;
-    Status s = u.upload_id.empty() ? AbortAllOf(u.key, &n) : Abort(u.key, u.upload_id);
-    if (!u.upload_id.empty() && s.ok()) n = 1;
-    if (s.ok()) {
-      *cleaned += n;
-      if (n > 0) {
-        LogNotice("aborted " + std::to_string(n) + " multipart upload(s) of s3://" + where_.bucket +
-                  "/" + u.key + " a crash left open (its job is uploaded again from the journal)");
-      }
-    } else {
-      still.push_back(u);
-      if (first.ok()) first = s;
-    }
-  }
-  open_ = std::move(still);  // still recorded: the next start tries again
-  return first;
-}
-
 void S3Sink::AddCounters(std::map<std::string, uint64_t>* c) const {
   const S3ClientStats& st = client_->stats();
   (*c)["s3_objects"] += objects_.load(std::memory_order_relaxed);
-  (*c)["s3_multipart_uploads"] += multipart_.load(std::memory_order_relaxed);
-  (*c)["s3_multipart_aborted"] += aborted_.load(std::memory_order_relaxed);
+  (*c)["s3_multipart_uploads"] += multipart_.uploads();
+  (*c)["s3_multipart_aborted"] += multipart_.aborted();
   (*c)["s3_requests"] += st.requests.load(std::memory_order_relaxed);
   (*c)["s3_request_failures"] += st.failures.load(std::memory_order_relaxed);
   (*c)["s3_retries"] += st.retries.load(std::memory_order_relaxed);

@@ -5,9 +5,9 @@
 // Durability: Commit returns OK only once the server confirmed every object of the batch (200
 // to the PUT, or to CompleteMultipartUpload), so a job is done only when its objects are.
 // Keys are deterministic, so a replay after a crash rewrites the same objects.  An object of
-// at least multipart_threshold bytes goes up in parts; the upload id is recorded (MultipartLog)
-// before the first part and Recover aborts every upload a crash left open (the job, still in
-// the journal, is uploaded again whole).
+// at least multipart_threshold bytes goes up in parts (S3Multipart, s3_multipart.h); the
+// upload id is recorded (MultipartLog) before the first part and Recover aborts every upload a
+// crash left open (the job, still in the journal, is uploaded again whole).
 //
 // Errors: a store that does not answer, or answers 5xx / 429 / SlowDown after the client's
 // retries, fails the batch with kWriteFailed, which IsRetryable() calls retryable: the core
