@@ -190,6 +190,7 @@ def test_run_dir_drops_what_only_names_a_directory():
     assert _run_dir("a/../b", "/w") == "a/../b"  # '..' is the kernel's (and the daemon's)
     with pytest.raises(ValueError, match="working directory"):
         _run_dir(".", None)
+    assert imgsink.SummaryWriter("", client=object()).get_logdir().startswith("runs/")
     w = imgsink.SummaryWriter("logs/", client=object())
     assert w.get_logdir() == "logs/"  # as given, like torch's
     assert w._run == "logs"

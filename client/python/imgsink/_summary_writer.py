@@ -168,7 +168,7 @@ class SummaryWriter:
     def __init__(self, log_dir: Optional[str] = None, comment: str = "",
                  purge_step: Optional[int] = None, max_queue: int = 10, flush_secs: int = 120,
                  filename_suffix: str = "", *, client: Any = None) -> None:
-        if log_dir is None:
+        if not log_dir:  # torch's test: None or "" is the default
             log_dir = _default_log_dir(comment)
         log_dir = os.fspath(log_dir)
         self.log_dir = log_dir
