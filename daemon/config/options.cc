@@ -134,7 +134,10 @@ void AddOptions(CLI::App* app, DaemonOptions* o, TextOptions* t) {
   app->add_option("--tensorboard-logdir", o->tensorboard_logdir,
                   "directory beneath which saves with a TensorBoard target (imgsink.SummaryWriter) "
                   "append image summaries to their run's event file, this daemon being its one "
-                  "writer; empty: such saves are refused")
+                  "writer; empty: such saves are refused.  With --paths roots a run (log_dir) is "
+                  "beneath it (an absolute one only beneath it); with --paths caller a run "
+                  "resolves as an image path does (against the client's working directory, or "
+                  "absolute as given), as torch's SummaryWriter resolves log_dir")
       ->capture_default_str();
   app->add_option("--tensorboard-max-file-bytes", o->tensorboard_max_file_bytes,
                   "start a new event file in a run before one would grow past this size")

@@ -48,7 +48,9 @@ struct DaemonOptions {
   // How output files are made durable (--output-sync fs | file; daemon/output/output_sync.h).
   OutputSync output_sync = OutputSync::kFilesystem;
   // Directory beneath which "tb" saves append image summaries to each run's TensorBoard event
-  // file (daemon/output/TB_EVENT_FORMAT.md); "" = off (tb saves are refused).
+  // file (daemon/output/TB_EVENT_FORMAT.md); "" = off (tb saves are refused).  With
+  // --paths caller a run resolves against the client's cwd (or is absolute) and only a run
+  // sent without a cwd lands beneath it (tb_sink.h TensorBoardPathRules).
   std::string tensorboard_logdir;
   // An event file is rotated (a new one started) before a record would take it past this size.
   uint64_t tensorboard_max_file_bytes = uint64_t{128} << 20;

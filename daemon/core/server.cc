@@ -162,9 +162,7 @@ Status Server::Start() {
     tb.max_file_bytes = options_.tensorboard_max_file_bytes;
     s = OpenTensorBoardSink(tb, &tensorboard_);
     if (!s.ok()) return s;
-    tensorboard_paths_.mode = path_rules_.mode;
-    tensorboard_paths_.roots.resize(1);
-    s = AbsoluteRootPath(options_.tensorboard_logdir, &tensorboard_paths_.roots[0]);
+    s = TensorBoardPathRules(path_rules_.mode, options_.tensorboard_logdir, &tensorboard_paths_);
     if (!s.ok()) return s;
   }
 

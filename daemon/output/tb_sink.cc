@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "daemon/output/output_root.h"
 #include "daemon/output/tb_event_file.h"
 #include "imgsink/proto/paths.h"
 #include "imgsink/sync/mutex.h"
@@ -133,6 +134,16 @@ std::string HostName() {
 }
 
 }  // namespace
+
+Status TensorBoardPathRules(PathMode mode, const std::string& logdir, PathRules* out) {
+  PathRules rules;
+  rules.mode = mode;
+  rules.roots.resize(1);
+  Status s = AbsoluteRootPath(logdir, &rules.roots[0]);
+  if (!s.ok()) return s;
+  *out = std::move(rules);
+  return Status::OK();
+}
 
 Status OpenTensorBoardSink(const TensorBoardSinkOptions& options, std::unique_ptr<OutputSink>* out) {
   TensorBoardSinkOptions o = options;

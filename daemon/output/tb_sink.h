@@ -19,6 +19,7 @@
 #include <string>
 
 #include "daemon/output/sink.h"
+#include "imgsink/proto/paths.h"
 
 namespace imgsink::daemon {
 
@@ -28,6 +29,15 @@ struct TensorBoardSinkOptions {
   std::string host;  // in event file names; empty: gethostname()
   Env* env = nullptr;  // null: DefaultEnv().  Must outlive the sink.
 };
+
+// How a tb save's run directory (its path, PROTOCOL.md "TensorBoard") resolves on a daemon whose
+// output paths resolve in `mode` (--paths): by the same mode, with `logdir` (made absolute by
+// AbsoluteRootPath) the one root, so a run directory follows the rules of an image path
+// (ResolveOutputPath).  kRoots: a relative run lies beneath the logdir (the cwd ignored), an
+// absolute one must lie beneath it, no '..'.  kCaller: a relative run resolves against the
+// save's cwd (beneath the logdir when it sent none) and an absolute one is taken as it is, as
+// torch's SummaryWriter takes log_dir.  Errors: as AbsoluteRootPath (kBadOption).
+Status TensorBoardPathRules(PathMode mode, const std::string& logdir, PathRules* out);
 
 // Opens (creating) the logdir.  Errors: kWriteFailed naming the directory and the errno;
 // kBadOption for a host name with '/'.

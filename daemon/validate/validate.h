@@ -70,8 +70,8 @@ struct SavePlan {
 // Returns OK iff `req` with a tensor frame of `payload_size` bytes is within `limits` and every
 // stage can do it; fills *plan then (the output paths included).  A "tb" save (an image summary,
 // req.tensorboard set) needs limits.tensorboard, mode grid, format png (or none), 8-bit samples
-// and quantize tensorboard; its path is the run directory (plan->paths[0]), a relative path
-// like any output path.  Errors: kBadShape (rank/dims/channels/overflow),
+// and quantize tensorboard; its path is the run directory (plan->paths[0]), resolved like an
+// output path but by limits.tensorboard_paths (the logdir its one root).  Errors: kBadShape (rank/dims/channels/overflow),
 // kSizeMismatch, kTooLarge (bytes, pixels, files, metadata bytes), kBadPath, kBadFormat,
 // kBadOption, kBadDtype.
 Status ValidateSave(const SaveRequest& req, size_t payload_size, const ValidationLimits& limits,

@@ -7,6 +7,7 @@
 #include <catch.hpp>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <fstream>
@@ -98,6 +99,62 @@ TEST_CASE("tb sink: an absolute run directory (from a --paths caller daemon) is 
   REQUIRE(batch->Commit().ok());
   CHECK(RunRecords(elsewhere, "runs/x") == std::vector<std::string>{"E1"});
   CHECK(fs::is_empty(l.dir));
+}
+
+// The run directory of a tb save resolves as an image path does in the daemon's mode, with the
+// logdir the one root; what resolves is where the sink writes.
+TEST_CASE("tb sink: run directories resolve by the daemon's path mode, the logdir the one root") {
+  Logdir l, work;
+  const std::string cwd = work.dir.string();
+  const std::string logdir = l.dir.string();
+  PathRules roots, caller;
+  REQUIRE(TensorBoardPathRules(PathMode::kRoots, logdir, &roots).ok());
+  REQUIRE(TensorBoardPathRules(PathMode::kCaller, logdir, &caller).ok());
+  CHECK(roots.mode == PathMode::kRoots);
+  CHECK(caller.mode == PathMode::kCaller);
+  REQUIRE(roots.roots.size() == 1);
+  CHECK(roots.roots == caller.roots);
+  std::string run;
+  // roots: relative beneath the logdir (the cwd ignored); absolute only beneath it; no '..'.
+  REQUIRE(ResolveOutputPath(roots, cwd, "runs/a", &run).ok());
+  CHECK(run == "runs/a");
+  REQUIRE(ResolveOutputPath(roots, "", roots.roots[0] + "/runs/./b", &run).ok());
+  CHECK(run == "runs/b");
+  Status s = ResolveOutputPath(roots, "", cwd + "/runs/c", &run);
+  CHECK(s.code() == ErrorCode::kBadPath);
+  CHECK(s.message().find(roots.roots[0]) != std::string::npos);  // names the allowed root
+  CHECK(ResolveOutputPath(roots, cwd, "../runs/d", &run).code() == ErrorCode::kBadPath);
+  // caller: relative against the save's cwd, absolute as it is, relative without a cwd beneath
+  // the logdir.
+  REQUIRE(ResolveOutputPath(caller, cwd, "runs/e", &run).ok());
+  CHECK(run == cwd + "/runs/e");
+  REQUIRE(ResolveOutputPath(caller, cwd, cwd + "/abs/f", &run).ok());
+  CHECK(run == cwd + "/abs/f");
+  REQUIRE(ResolveOutputPath(caller, "", "runs/g", &run).ok());
+  CHECK(run == "runs/g");
+  // A relative logdir is made absolute once (against the daemon's working directory).
+  PathRules relative;
+  REQUIRE(TensorBoardPathRules(PathMode::kCaller, "tb", &relative).ok());
+  REQUIRE(relative.roots.size() == 1);
+  CHECK(relative.roots[0].front() == '/');
+  CHECK(relative.roots[0].size() > 3);
+  CHECK(relative.roots[0].substr(relative.roots[0].size() - 3) == "/tb");
+  CHECK(TensorBoardPathRules(PathMode::kRoots, "", &relative).code() == ErrorCode::kBadOption);
+
+  // What resolved is where the records land: each run its own event file.
+  auto sink = Open(l);
+  auto batch = sink->NewBatch();
+  for (const auto& [rules, path] : std::vector<std::pair<PathRules, std::string>>{
+           {roots, "runs/a"}, {caller, "runs/e"}, {caller, "runs/g"}}) {
+    REQUIRE(ResolveOutputPath(rules, cwd, path, &run).ok());
+    REQUIRE(batch->Add(run, path.data(), path.size()).ok());
+  }
+  REQUIRE(batch->Commit().ok());
+  CHECK(RunRecords(l, "runs/a") == std::vector<std::string>{"runs/a"});
+  CHECK(RunRecords(work, "runs/e") == std::vector<std::string>{"runs/e"});
+  CHECK(RunRecords(work, "runs/g") == std::vector<std::string>{"runs/g"});
+  CHECK(!fs::exists(l.dir / "runs" / "e"));
+  CHECK(!fs::exists(work.dir / "runs" / "a"));
 }
 
 TEST_CASE("tb sink: a replayed batch skips what the crashed run already wrote, once") {

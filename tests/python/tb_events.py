@@ -32,7 +32,8 @@ except ImportError:  # pragma: no cover
 # --- the .proto (tensorboard/compat/proto/summary.proto and event.proto, the used fields) ----
 #   message Summary { message Image { int32 height = 1; int32 width = 2; int32 colorspace = 3;
 #                                     bytes encoded_image_string = 4; }
-#                     message Value { string node_name = 7; string tag = 1; Image image = 4; }
+#                     message Value { string node_name = 7; string tag = 1; float simple_value = 2;
+#                                     Image image = 4; }
 #                     repeated Value value = 1; }
 #   message Event { double wall_time = 1; int64 step = 2;
 #                   oneof what { string file_version = 3; Summary summary = 5; } }
@@ -59,6 +60,7 @@ def _build():
     value = summary.nested_type.add(name="Value")
     field(value, "node_name", 7, F.TYPE_STRING)
     field(value, "tag", 1, F.TYPE_STRING)
+    field(value, "simple_value", 2, F.TYPE_FLOAT)
     field(value, "image", 4, F.TYPE_MESSAGE, type_name=".tbtest.Summary.Image")
     field(summary, "value", 1, F.TYPE_MESSAGE, F.LABEL_REPEATED, ".tbtest.Summary.Value")
     event = fd.message_type.add(name="Event")
@@ -136,8 +138,18 @@ def read_records(path) -> List[bytes]:
     return out
 
 
-def event_files(run_dir) -> List[str]:
-    return sorted(os.path.join(run_dir, n) for n in os.listdir(run_dir) if "tfevents" in n)
+def frame(data: bytes) -> bytes:
+    """One record in TensorBoard's framing (what read_records reads back)."""
+    header = struct.pack("<Q", len(data))
+    return header + struct.pack("<I", masked_crc(header)) + data + \
+        struct.pack("<I", masked_crc(data))
+
+
+def event_files(run_dir, writer: str = "") -> List[str]:
+    """The event files of ``run_dir``; ``writer`` "imgsinkd": only the daemon's
+    (events.out.tfevents.<secs>.<host>.imgsinkd.<seq>, TB_EVENT_FORMAT.md)."""
+    return sorted(os.path.join(run_dir, n) for n in os.listdir(run_dir)
+                  if "tfevents" in n and (not writer or f".{writer}." in n))
 
 
 def read_events(path) -> list:
@@ -154,10 +166,12 @@ def read_events(path) -> list:
 
 
 def image_events(run_dir) -> list:
-    """(tag, step, wall_time, HWC uint8 pixels, colorspace) of every image, file by file."""
+    """(tag, step, wall_time, HWC uint8 pixels, colorspace) of every image the daemon wrote
+    into ``run_dir``, file by file (each of its records one image; other writers' files, e.g.
+    torch's scalars beside them, are not read)."""
     from PIL import Image
     out = []
-    for path in event_files(run_dir):
+    for path in event_files(run_dir, writer="imgsinkd"):
         for e in read_events(path)[1:]:
             (v,) = e.summary.value
             img = v.image
@@ -166,6 +180,20 @@ def image_events(run_dir) -> list:
                 pixels = pixels[:, :, None]
             assert pixels.shape == (img.height, img.width, img.colorspace)
             out.append((v.tag, e.step, e.wall_time, pixels, img.colorspace))
+    return out
+
+
+def scalar_events(run_dir) -> list:
+    """(tag, step, value) of every scalar summary (add_scalar's simple_value) in any event file
+    of ``run_dir``, file by file; every file is checked whole as read_events does."""
+    out = []
+    for path in event_files(run_dir):
+        for e in read_events(path)[1:]:
+            if e.WhichOneof("what") != "summary":
+                continue
+            for v in e.summary.value:
+                if not v.HasField("image"):
+                    out.append((v.tag, e.step, v.simple_value))
     return out
 
 

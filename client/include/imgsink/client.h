@@ -81,8 +81,11 @@ struct SaveOptions {
   std::map<std::string, std::string> metadata;  // at most 64 entries, 4096 bytes per string
   Ownership ownership = Ownership::kCopy;
   // Set: the image is a TensorBoard image summary (tag, step, wall time) appended to the event
-  // file of the run directory `path` (relative to the daemon's --tensorboard-logdir), not a
-  // file; format png, mode grid.  Use ForTensorBoard for torch's SummaryWriter pixels.
+  // file of the run directory `path`, not a file; format png, mode grid.  `path` resolves as
+  // an image path does in the daemon's mode, its --tensorboard-logdir the one root (PROTOCOL.md
+  // "TensorBoard"): --paths roots: relative beneath the logdir, absolute only beneath it;
+  // --paths caller: relative to this process's working directory at the call, absolute as
+  // given.  Use ForTensorBoard for torch's SummaryWriter pixels.
   std::optional<TensorBoardImage> tensorboard;
 
   // Options for torch.utils.tensorboard.SummaryWriter.add_image(s)'s image: make_grid with 8

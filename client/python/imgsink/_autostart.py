@@ -8,12 +8,13 @@ The daemon runs as the user (the kernel decides what it may write), detached fro
 (its own session, stdin/stdout on /dev/null, stderr appended to
 ``$XDG_STATE_HOME/imgsink/imgsinkd.log``), with
 ``--listen <default endpoint> --paths caller --output-root $XDG_STATE_HOME/imgsink/out
---journal-dir $XDG_STATE_HOME/imgsink/journal --manifest off --idle-exit $IMGSINK_IDLE_EXIT``
-(default 600 s).  ``--paths caller`` makes every save's relative path relative to the working
+--journal-dir $XDG_STATE_HOME/imgsink/journal --manifest off --idle-exit $IMGSINK_IDLE_EXIT
+--tensorboard-logdir $XDG_STATE_HOME/imgsink/out`` (idle exit: default 600 s).  ``--paths caller`` makes every save's relative path relative to the working
 directory its client sent (PROTOCOL.md "Paths"), so one daemon serves every script of the user,
-wherever it runs, and each file lands where torchvision would put it.  (The output root only
-takes relative paths sent without a working directory, which this client never does unless
-its own has been removed.)
+wherever it runs, and each file lands where torchvision would put it, and each
+imgsink.SummaryWriter run where torch's writer would put it.  (The output root, which is also
+the TensorBoard logdir, only takes relative paths sent without a working directory, which this
+client never does unless its own has been removed.)
 
 Exactly one daemon, however many processes find none at once: each takes an exclusive flock on
 ``imgsinkd.lock`` in the socket directory, checks again, and only the one that still finds

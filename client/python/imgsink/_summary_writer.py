@@ -9,9 +9,11 @@ uint8 --, truncation, not torchvision's rounding.  The daemon does that arithmet
 buffer).  A tensor on a GPU is quantized there by the same rule and copied back as uint8.
 
 Every other SummaryWriter method (add_scalar, add_histogram, ...) goes to a real
-``torch.utils.tensorboard.SummaryWriter`` on the same log_dir, made on first use, when the
-tensorboard package is installed; without it such a call raises NotImplementedError naming the
-method.
+``torch.utils.tensorboard.SummaryWriter``, made on first use, when the tensorboard package is
+installed; without it such a call raises NotImplementedError naming the method.  That writer
+gets log_dir as resolved at construction (the working directory then joined with a relative
+one), which is the run directory a per-user ``--paths caller`` daemon writes the images to: one
+run for both, whichever directory each script runs in and wherever it changes to afterwards.
 
 Thread-safety: as torch's writer: add_image(s) may be called from any thread.
 """
@@ -42,6 +44,26 @@ def _default_log_dir(comment: str) -> str:
     # torch's: os.path.join("runs", current_time + "_" + socket.gethostname() + comment)
     current_time = datetime.now().strftime("%b%d_%H-%M-%S")
     return os.path.join("runs", current_time + "_" + socket.gethostname() + comment)
+
+
+def _run_dir(log_dir: str, cwd: Optional[str]) -> str:
+    """``log_dir`` as the protocol path of a run directory: a directory may be written with a
+    trailing '/' or '.' component (``"logs/"``, ``"logs/."``: torch's writer takes them), which
+    no output path may end with, so they are dropped; a relative log_dir naming the working
+    directory itself (``"."``) becomes that directory, absolute.  Anything else is left for
+    literal_path to check.  Raises ValueError for ``"."`` when the working directory cannot be
+    named."""
+    parts = log_dir.split("/")
+    while len(parts) > 1 and parts[-1] in ("", "."):
+        parts.pop()
+    run = "/".join(parts)
+    if run == "":  # "/" itself: left to literal_path's refusal
+        return log_dir
+    if run == ".":
+        if cwd is None:
+            raise ValueError(f"log_dir {log_dir!r} is the working directory, which cannot be named")
+        return cwd
+    return run
 
 
 def _is_torch(x: Any) -> bool:
@@ -131,30 +153,37 @@ def _save_summary_image(client: Any, pixels: Any, run: str, tag: str, step: int,
 class SummaryWriter:
     """Drop-in for ``torch.utils.tensorboard.SummaryWriter`` whose images cost the training
     thread one hand-off.  ``log_dir`` (default ``runs/<date>_<host><comment>``, as torch's) is
-    the run directory, resolved by the daemon's path mode (PROTOCOL.md "Paths"): the per-user
-    (auto-started, ``--paths caller``) daemon takes a relative log_dir against the working
-    directory at construction, as torch's writer does, and an absolute one as it is; a confined
-    service (``--paths roots``) takes it beneath its ``--tensorboard-logdir``.  ``client``: the
+    the run directory, resolved by the daemon's path mode (PROTOCOL.md "TensorBoard"): the
+    per-user (auto-started, ``--paths caller``) daemon takes a relative log_dir against the
+    working directory at construction, as torch's writer does, and an absolute one as it is; a
+    confined service (``--paths roots``) takes a relative one beneath its
+    ``--tensorboard-logdir`` and an absolute one only beneath that directory.  ``client``: the
     imgsink.Client to use (default: the module's default client).  ``purge_step``,
     ``max_queue``, ``flush_secs`` and ``filename_suffix`` are handed to the real SummaryWriter
     that other methods go to; the daemon flushes every image as it is acknowledged.  That writer
-    resolves ``log_dir`` against this process's working directory, so its scalars and the
-    images share a run with a per-user daemon."""
+    gets the working directory at construction joined with a relative ``log_dir``: the same run
+    as the images with a per-user daemon; with a confined service, only for an absolute
+    ``log_dir`` beneath its ``--tensorboard-logdir`` (on the same host)."""
 
     def __init__(self, log_dir: Optional[str] = None, comment: str = "",
                  purge_step: Optional[int] = None, max_queue: int = 10, flush_secs: int = 120,
                  filename_suffix: str = "", *, client: Any = None) -> None:
-        if log_dir is None:
+        if not log_dir:  # torch's test: None or "" is the default
             log_dir = _default_log_dir(comment)
         log_dir = os.fspath(log_dir)
         self.log_dir = log_dir
         # Torch's writer resolves log_dir when it is made: so does this one, with the working
         # directory now (a per-user daemon writes there; a confined service beneath its
         # --tensorboard-logdir, PROTOCOL.md "Paths").
-        self._cwd = _paths.cwd_for(log_dir)
-        self._run = _paths.literal_path(log_dir).replace("{{", "{").replace("}}", "}")
+        cwd = _paths.cwd_for(log_dir)
+        run = _run_dir(log_dir, cwd)
+        self._cwd = None if run.startswith("/") else cwd
+        self._run = _paths.literal_path(run).replace("{{", "{").replace("}}", "}")
         self._client = client
-        self._forward_args = dict(log_dir=log_dir, comment=comment, purge_step=purge_step,
+        # The forwarded writer is made on first use, perhaps after a chdir: it gets the run
+        # directory as torch's writer would have resolved it now (it opens its file at once).
+        forward_dir = log_dir if cwd is None else os.path.join(cwd, log_dir)
+        self._forward_args = dict(log_dir=forward_dir, comment=comment, purge_step=purge_step,
                                   max_queue=max_queue, flush_secs=flush_secs,
                                   filename_suffix=filename_suffix)
         self._real: Any = None
