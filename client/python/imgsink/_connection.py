@@ -28,7 +28,11 @@ done event can no longer arrive (the daemon still runs them).  Sent requests are
 elsewhere: their tensor may be the caller's, and a journaled daemon finishes them after a
 restart.
 
-This file is the callers' half; the I/O thread's half is the IoLoop mixin in _io_loop.py.
+This file is the callers' half.  The I/O thread's half is the IoLoop mixin in _io_loop.py,
+with what the daemons send in the Replies mixin (_replies.py); which endpoint a save goes to
+is the Routing mixin (_routing.py).  The shared-memory hand-off (the arena, the side sockets,
+the regions lent to each daemon) is the ShmHandOff mixin in _shm_handoff.py; the pipe that
+wakes the I/O thread is WakePipe in _wake_pipe.py.
 
 Order: saves with the same ``key`` (the output path) end in call order: a save whose key has
 an earlier save still unfinished is *parked* (it holds its budget, is in no queue, has no
@@ -48,46 +52,26 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
 from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Set, Tuple
 
-import logging
-
 import zmq
 
 from . import _lifecycle, _protocol
 from ._bufpool import BufferPool
 from ._curve import CurveKeys
-from ._endpoints import choose
 from ._errors import Busy, ImgsinkError
 from ._io_loop import IoLoop
 from ._job import Job
 from ._link import Link
-from ._request import Request, is_save
-from ._shm import Arena, Region, side_socket_path
+from ._replies import Replies
+from ._request import Request
+from ._routing import Routing
+from ._shm import Region
+from ._shm_handoff import ShmHandOff
+from ._wake_pipe import WakePipe
 
 __all__ = ["Connection"]
 
-log = logging.getLogger("imgsink")
 
-
-def _gil_holding_write():
-    """Returns libc's write() called without releasing the GIL, or None.  A caller that wakes
-    the I/O thread with os.write releases the GIL inside the syscall, and the woken thread
-    usually takes it and runs its whole loop before the caller may return; holding the GIL
-    over the (non-blocking, microsecond) write lets the caller return first."""
-    try:
-        import ctypes
-
-        write = ctypes.PyDLL(None).write
-        write.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t]
-        write.restype = ctypes.c_ssize_t
-        return write
-    except Exception:  # no ctypes or no libc symbol: os.write works too, only slower
-        return None
-
-
-_write_holding_gil = _gil_holding_write()
-
-
-class Connection(IoLoop):
+class Connection(IoLoop, Replies, Routing, ShmHandOff):
     """A process-local connection to one or more daemon endpoints.  See the module comment."""
 
     def __init__(self, endpoints: Sequence[str], *, max_pending_bytes: int,
@@ -96,14 +80,9 @@ class Connection(IoLoop):
                  pool: Optional[BufferPool] = None, shared_memory: bool = False,
                  arena_bytes: int = 512 << 20) -> None:
         self._links = [Link(e, i) for i, e in enumerate(endpoints)]
-        # Shared-memory hand-off (_shm.py): one arena for every same-host daemon, so a copy
-        # can go into it before the save is routed.  None: no ipc:// endpoint, or off.
-        self.arena: Optional[Arena] = None
-        if shared_memory and any(side_socket_path(e) for e in endpoints):
-            try:
-                self.arena = Arena(min(int(max_pending_bytes), int(arena_bytes)))
-            except OSError as e:  # no memfd (old kernel, seccomp): the frames serve
-                log.debug("imgsink: no shared-memory arena: %s", e)
+        # Shared-memory hand-off (_shm_handoff.py): one arena for every same-host daemon, so
+        # a copy can go into it before the save is routed.  None: no ipc:// endpoint, or off.
+        self._open_arena(endpoints, shared_memory, max_pending_bytes, arena_bytes)
         self._endpoint_policy = endpoint_policy
         self._curve = curve
         self._max_pending = max(1, int(max_pending_bytes))
@@ -117,15 +96,13 @@ class Connection(IoLoop):
         self._unfinished: Set[Future] = set()
         self._pending_bytes = 0
         self._next_id = 1
-        self._wake_pending = False
         self._closing = False
         self._prepare_pool: Optional[ThreadPoolExecutor] = None
         self._failed_later: List[Tuple[Future, ImgsinkError]] = []  # fail outside _cond
         self._last_by_key: Dict[str, Future] = {}  # key -> its latest unfinished save
         self._parked: Dict[Future, Request] = {}   # earlier save -> the save parked on it
         self._pool = pool
-        self._rfd, self._wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        self._fds_closed = False
+        self._wake_pipe = WakePipe(self._cond)
         self._ctx = zmq.Context(io_threads=1)
         self._thread = threading.Thread(target=self._run, name="imgsink-io", daemon=True)
         self._thread.start()
@@ -153,7 +130,7 @@ class Connection(IoLoop):
         if deferred is not None:
             # Its done callback takes _cond (through _wake): register it outside _cond.
             req.prepared = self._prepare_executor().submit(deferred)
-            req.prepared.add_done_callback(lambda _: self._wake(force=True))
+            req.prepared.add_done_callback(lambda _: self._wake_pipe.wake(force=True))
         try:
             dropped = self._admit(req, policy, block_timeout)
         except BaseException:
@@ -165,7 +142,7 @@ class Connection(IoLoop):
                 req.prepared.cancel()
             job._on_failed(dropped)
             return
-        self._wake()
+        self._wake_pipe.wake()
 
     def submit_status(self, future: Future, request_id: int, endpoint_index: int = 0) -> None:
         """Queues a status request to the endpoint ``endpoint_index``; it waits for that
@@ -175,7 +152,7 @@ class Connection(IoLoop):
             self._check_open()
             self._enqueue_locked(Request(request_id, header, future),
                                  self._links[endpoint_index])
-        self._wake()
+        self._wake_pipe.wake()
 
     def flush(self, timeout: Optional[float]) -> bool:
         """Waits for every request submitted before the call to finish (either way).
@@ -202,29 +179,15 @@ class Connection(IoLoop):
                 return
             self._closing = True
             self._cond.notify_all()
-        self._wake(force=True)
+        self._wake_pipe.wake(force=True)
         if threading.current_thread() is not self._thread:
             self._thread.join()
         if self._prepare_pool is not None:
             self._prepare_pool.shutdown(wait=False, cancel_futures=True)
-        with self._cond:
-            self._fds_closed = True
-            os.close(self._rfd)
-            os.close(self._wfd)
+        self._wake_pipe.close()
         if self.arena is not None:
             self.arena.close()
         self._ctx.term()
-
-    def forget_shm_in_child(self) -> None:
-        """In a forked child: closes this process's copies of the parent's side connections
-        and memfd (the parent's stay open), so only the parent's own life decides when the
-        daemons drop its arena."""
-        for link in self._links:
-            if link.shm_sock is not None:
-                link.shm_sock.close()
-                link.shm_sock = None
-        if self.arena is not None:
-            self.arena.close()
 
     def _admit(self, req: Request, policy: str, block_timeout: float) -> Optional[Busy]:
         """Queues ``req`` if the budget lets it in (after waiting, for ``block``).  Returns
@@ -312,7 +275,7 @@ class Connection(IoLoop):
                 req.counted = False
             unparked = self._unpark_after_locked(req)
         if unparked:
-            self._wake(force=True)
+            self._wake_pipe.wake(force=True)
 
     def _unpark_after_locked(self, req: Request) -> bool:
         """``req`` ended: the save parked on it may go (or, if ``req`` itself ended while
@@ -336,65 +299,6 @@ class Connection(IoLoop):
         self._inbox.append(nxt)
         return True
 
-    def _route_locked(self) -> None:
-        """Moves the inbox's saves to connected endpoints (none connected: they stay)."""
-        connected = [link.connected for link in self._links]
-        if not any(connected):
-            return
-        while self._inbox:
-            req = self._inbox.popleft()
-            if not req.running and req.future.cancelled():
-                self._drop_locked(req, None)
-                continue
-            i = choose(self._endpoint_policy, connected, [lk.load for lk in self._links],
-                       self._turn)
-            assert i is not None
-            self._turn = (i + 1) % len(self._links)
-            self._assign_locked(req, self._links[i])
-            self._links[i].outbox.append(req)
-
-    def _assign_locked(self, req: Request, link: Link) -> None:
-        req.link = link
-        if is_save(req):
-            req.future.endpoint = link.endpoint
-            if not req.future.done():  # else its _on_ended ran already: nothing to count
-                link.load += req.nbytes
-                req.counted = True
-
-    def _unroute_locked(self, link: Link) -> None:
-        """``link`` dropped: its unsent saves go back to the inbox, first in line and in
-        order; they ask for credit again wherever they go next, and have ``handoff_timeout``
-        from now to find a daemon (one queued longer, waiting for credit, would otherwise fail
-        at once instead of waiting for a restart)."""
-        moved = link.saves()
-        if not moved:
-            return
-        link.outbox = collections.deque(r for r in link.outbox if not is_save(r))
-        deadline = time.monotonic() + self._handoff_timeout
-        for req in moved:
-            req.deadline = max(req.deadline, deadline)
-            if req.counted:
-                link.load -= req.nbytes
-                req.counted = False
-            req.link = req.future.endpoint = None
-            req.credit = "need"
-            req.resent = False  # a new daemon: its own one resend after a no_credit
-        self._inbox.extendleft(reversed(moved))
-
-    def _wake(self, force: bool = False) -> None:
-        # Under _cond so that close() cannot close (and the process reuse) the fd meanwhile.
-        with self._cond:
-            if self._fds_closed or (self._wake_pending and not force):
-                return
-            self._wake_pending = True
-            if _write_holding_gil is not None:
-                _write_holding_gil(self._wfd, b"x", 1)  # -1 (pipe full) is fine, as below
-                return
-            try:
-                os.write(self._wfd, b"x")
-            except (BlockingIOError, OSError):
-                pass  # the pipe is full: the thread will wake anyway
-
     def _drop_locked(self, req: Request, error: Optional[ImgsinkError]) -> None:
         """Ends an unsent request: frees its budget and credit; fails it later (``error``)."""
         if req.link is not None:
@@ -408,21 +312,12 @@ class Connection(IoLoop):
         """Gives ``req``'s pooled copy back.  REQUIRES: nothing will read it any more: the
         request was never handed to libzmq, or the daemon replied (it has every byte)."""
         if req.shm:
-            return  # lent to the daemon: back at the done event or refusal (_give_lent_locked)
+            return  # lent: back at the done event or refusal (_shm_handoff.py)
         if isinstance(req.pool_buf, Region):
             req.pool_buf.arena.give(req.pool_buf)
         elif req.pool_buf is not None and self._pool is not None:
             self._pool.give(req.pool_buf)
         req.pool_buf = None
-
-    def _give_lent_locked(self, link: Link, req: Request) -> None:
-        """The daemon no longer reads ``req``'s region (done event, refusal): back to the
-        arena, unless it went back already (the side connection ended meanwhile)."""
-        region, req.shm = req.pool_buf, False
-        req.pool_buf = None
-        if region is not None and region in link.shm_lent:
-            link.shm_lent.discard(region)
-            region.arena.give(region)
 
     def _release_locked(self, req: Request) -> None:
         # The request stays reachable from its future (a done callback): keep no pixels.

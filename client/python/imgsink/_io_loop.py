@@ -1,11 +1,13 @@
 """IoLoop: the I/O-thread half of Connection (see _connection.py for the whole picture).
 
-The thread owns the DEALER sockets, one per endpoint (``Link``).  Each turn of its loop: poll
-the sockets, their monitor sockets and the wake-up pipe; dispatch what the daemons sent (credit
-grants, replies, done events); follow connects and disconnects (moving a dropped endpoint's
-unsent saves back to the inbox); route the inbox's saves to connected endpoints; per endpoint,
-ask credit for waiting saves and send ready requests in order; expire requests that found no
-daemon in time.  Futures are resolved outside the lock (their done callbacks take it).
+The thread owns the DEALER sockets, one per endpoint (``Link``), and the side sockets of the
+shared-memory hand-off.  Each turn of its loop: poll the sockets, their monitor sockets, the
+side sockets and the wake-up pipe (_wake_pipe.py); dispatch what the daemons sent (credit
+grants, replies, done events: _replies.py); follow connects and disconnects (a connect says
+hello on the side socket, _shm_handoff.py; a disconnect moves the endpoint's unsent saves back
+to the inbox); route the inbox's saves to connected endpoints; per endpoint, ask credit for
+waiting saves and send ready requests in order; expire requests that found no daemon in time.
+Futures are resolved outside the lock (their done callbacks take it).
 
 Thread-safety: every method runs on the I/O thread, taking Connection._cond for shared state.
 REQUIRES: mixed into Connection, whose __init__ sets the attributes used here.
@@ -15,18 +17,16 @@ from __future__ import annotations
 
 import collections
 import logging
-import os
 import time
-from typing import Any, Deque, Dict, List, Optional, Tuple
+from typing import Deque, List, Optional, Tuple
 
 import zmq
 import zmq.utils.monitor
 
 from . import _lifecycle, _protocol
-from ._errors import ImgsinkError, error_from_code
+from ._errors import ImgsinkError
 from ._link import HANDSHAKE_FAILED, Link
-from ._request import Request, fail, is_save, resolve_status
-from ._shm import Region, hello, side_socket_path
+from ._request import Request, fail, is_save
 from ._tensor import bytes_view
 
 __all__ = ["IoLoop"]
@@ -62,7 +62,7 @@ class IoLoop:
         for link in self._links:
             poller.register(link.sock, zmq.POLLIN)
             poller.register(link.monitor, zmq.POLLIN)
-        poller.register(self._rfd, zmq.POLLIN)
+        poller.register(self._wake_pipe.fileno(), zmq.POLLIN)
         self._poller = poller  # side sockets of the shared-memory hand-off come and go
         while True:
             want_out, timeout_ms = self._plan()
@@ -70,8 +70,8 @@ class IoLoop:
             for link, out in zip(self._links, want_out):
                 poller.modify(link.sock, zmq.POLLIN | (zmq.POLLOUT if out else 0))
             ready = dict(poller.poll(timeout_ms))
-            if self._rfd in ready:
-                self._drain_wake_pipe()
+            if self._wake_pipe.fileno() in ready:
+                self._wake_pipe.drain()
             for link in self._links:
                 self._receive(link)      # before monitor events: replies sent before a
                 self._watch(link)        # disconnect still count
@@ -117,17 +117,6 @@ class IoLoop:
             return state == "ready" or asks, None
         left = min(r.deadline for r in link.outbox) - time.monotonic()
         return False, max(0, int(left * 1000) + 1)
-
-    def _drain_wake_pipe(self) -> None:
-        # Read first, then clear the flag: a caller that saw the flag set relies on this
-        # thread handling its request after the clear (the loop's work comes next).
-        try:
-            while os.read(self._rfd, 4096):
-                pass
-        except BlockingIOError:
-            pass
-        with self._cond:
-            self._wake_pending = False
 
     def _head_state_locked(self, link: Link) -> str:
         """Returns what ``link``'s outbox head waits for: "ready", "preparing" (the prepare thread
@@ -204,9 +193,7 @@ class IoLoop:
             except zmq.Again:
                 return  # not writable after all; POLLOUT will tell
             with self._cond:
-                req.shm = shm
-                if shm:
-                    link.shm_lent.add(req.pool_buf)
+                self._lend_locked(link, req, shm)
                 link.outbox.popleft()
                 link.waiting_reply[req.request_id] = req
                 if is_save(req):
@@ -218,12 +205,7 @@ class IoLoop:
         if not is_save(req):
             sock.send(req.header, zmq.NOBLOCK)
             return False
-        region = req.pool_buf
-        if isinstance(region, Region) and link.shm_token is not None:
-            # The bytes are in the arena the daemon mapped: only the header travels.
-            sock.send(_protocol.with_shm(req.header, link.shm_token, region.offset),
-                      zmq.NOBLOCK | zmq.SNDMORE)
-            sock.send(b"", zmq.NOBLOCK)
+        if self._send_shm(link, req):  # the bytes are in the daemon's mapping of our arena
             return True
         sock.send(req.header, zmq.NOBLOCK | zmq.SNDMORE)
         # The rest of a multipart message never meets the high-water mark.  The request keeps
@@ -232,83 +214,6 @@ class IoLoop:
         # handler at any moment: copy from then on (see _lifecycle.py).
         sock.send(req.data, copy=req.nbytes < _COPY_THRESHOLD or _lifecycle.exiting())
         return False
-
-    def _receive(self, link: Link) -> None:
-        while True:
-            try:
-                frames = link.sock.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            if len(frames) != 1:
-                log.warning("imgsink: ignoring a daemon message of %d frames", len(frames))
-                continue
-            try:
-                msg = _protocol.decode_server(frames[0])
-            except _protocol.ProtocolError as e:
-                log.warning("imgsink: ignoring a malformed daemon message: %s", e)
-                continue
-            self._dispatch(link, msg)
-
-    def _dispatch(self, link: Link, msg: Dict[str, Any]) -> None:
-        rid = msg["id"]
-        error = None if msg["ok"] else error_from_code(msg["code"], msg["message"])
-        with self._cond:
-            if msg["kind"] == "reply" and link.credits.is_credit_reply(rid):
-                return self._on_credit_reply_locked(link, rid, msg, error)
-            req = link.waiting_reply.pop(rid, None)
-            if req is not None and error is not None and error.code == "no_credit" \
-                    and not req.resent:
-                return self._resend_locked(link, req)
-            if req is not None:
-                if req.shm and error is not None:  # refused: the daemon holds no view of it
-                    self._give_lent_locked(link, req)
-                self._recycle_locked(req)
-                self._release_locked(req)
-                if msg["kind"] == "reply" and msg["ok"] and is_save(req):
-                    link.waiting_done[rid] = req
-            done = link.waiting_done.pop(rid, None) if msg["kind"] == "done" else None
-            if done is not None and done.shm:
-                self._give_lent_locked(link, done)
-            job = None if done is None else done.future
-        if req is None and job is None:
-            if rid == 0 and error is not None:
-                log.warning("imgsink: the daemon could not read a request: %s", error)
-            else:
-                log.debug("imgsink: ignoring a %s for unknown request %d", msg["kind"], rid)
-            return
-        if req is not None and not is_save(req):
-            resolve_status(req.future, msg, error)
-            return
-        target = job if job is not None else req.future
-        if error is not None:
-            target._on_failed(error)
-        elif msg["kind"] == "done":
-            target._on_done()
-        else:
-            target._on_accepted(int(msg.get("job", 0)))
-
-    def _on_credit_reply_locked(self, link: Link, rid: int, msg: Dict[str, Any],
-                                error: Optional[ImgsinkError]) -> None:
-        if error is None:
-            link.credits.granted(rid, msg.get("credit", 0), time.monotonic())
-            return
-        req = link.credits.refused(rid, error.code, error.message, link.saves())
-        if req is None:
-            return
-        try:
-            link.outbox.remove(req)
-        except ValueError:
-            return  # already gone (cancelled, expired)
-        self._drop_locked(req, error)
-
-    def _resend_locked(self, link: Link, req: Request) -> None:
-        """The daemon had less credit for us than we thought (it takes unused credit back):
-        forget ours and send ``req`` again, first in line, after a new grant."""
-        log.debug("imgsink: no_credit for request %d; asking again", req.request_id)
-        req.resent = True
-        link.credits.reset(link.saves())
-        req.credit = "need"
-        link.outbox.appendleft(req)
 
     def _watch(self, link: Link) -> None:
         while True:
@@ -330,43 +235,6 @@ class IoLoop:
                         "(CURVE keys on one side only, or wrong server key?)")
             elif event == zmq.EVENT_DISCONNECTED:
                 self._on_disconnected(link)
-
-    def _shm_hello(self, link: Link) -> None:
-        """Registers our arena with the daemon of ``link`` when it has a side socket (same
-        host, ipc://, --shm on); else the frames carry the bytes.  A side connection still
-        open from before this ZeroMQ connection (same daemon) is kept."""
-        path = side_socket_path(link.endpoint)
-        if link.shm_sock is not None:
-            self._shm_check(link)  # a restarted daemon: the old side connection has ended
-        if self.arena is None or path is None or link.shm_sock is not None:
-            return
-        try:
-            sock, token = hello(path, self.arena.fd)
-        except OSError as e:
-            log.debug("imgsink: no shared-memory hand-off with %s: %s", link.endpoint, e)
-            return
-        with self._cond:
-            link.shm_sock, link.shm_token = sock, token
-        self._poller.register(sock.fileno(), zmq.POLLIN)
-
-    def _shm_check(self, link: Link) -> None:
-        """The side socket is readable: the daemon closed it (it exited or was killed).  Its
-        regions come back (no process reads them any more); saves use the frames until the
-        next connection's hello."""
-        try:
-            if link.shm_sock.recv(64):
-                return  # the protocol sends nothing more; ignore
-        except BlockingIOError:
-            return
-        except OSError:
-            pass
-        self._poller.unregister(link.shm_sock.fileno())
-        link.shm_sock.close()
-        with self._cond:
-            link.shm_sock = link.shm_token = None
-            lent, link.shm_lent = link.shm_lent, set()
-            for region in lent:
-                region.arena.give(region)
 
     def _on_disconnected(self, link: Link) -> None:
         with self._cond:

@@ -4,8 +4,8 @@ Each endpoint has its own DEALER socket (so its own routing id, and the daemon i
 us), its own outbox of requests routed to it, its own replies and done events to wait for, and
 its own credit (PROTOCOL.md: credit belongs to one connection to one daemon).
 
-Thread-safety: ``sock`` and ``monitor`` belong to the I/O thread; every other field is guarded
-by the owning Connection's ``_cond``.
+Thread-safety: ``sock`` and ``monitor`` belong to the I/O thread, and so does ``shm_sock`` (set
+under the owning Connection's ``_cond``); every other field is guarded by that ``_cond``.
 """
 
 from __future__ import annotations
