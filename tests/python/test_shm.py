@@ -316,3 +316,42 @@ def test_a_forked_child_does_not_keep_the_parents_segment_registered(root):
             assert _wait(lambda: _segments_mapped(d.proc.pid) == 0)
         finally:
             os.killpg(parent.pid, signal.SIGKILL)
+
+
+def test_a_save_refused_for_credit_keeps_its_region_when_the_daemon_goes():
+    """A save sent as a region and refused ``no_credit`` waits to be sent again with its bytes
+    still in that region.  If the daemon's side connection ends meanwhile, the regions lent to
+    it go back to the arena -- but not this one: a later save would take it and overwrite the
+    bytes the first one is about to send."""
+    import socket
+    import threading
+    import types
+
+    from imgsink._connection import Connection
+    from imgsink._job import Job
+    from imgsink._link import Link
+    from imgsink._request import Request
+    from imgsink._shm import Arena
+
+    conn = object.__new__(Connection)  # only the bookkeeping under test, no sockets or thread
+    conn._cond = threading.Condition()
+    conn._poller = types.SimpleNamespace(unregister=lambda fd: None)
+    arena = Arena(1 << 20)
+    region = arena.take(4096)
+    link = Link("ipc:///nonexistent/imgsink.sock", 0)
+    ours, daemons = socket.socketpair()
+    link.shm_sock, link.shm_token = ours, 5
+    req = Request(request_id=3, header=b"h", future=Job("x.png", 3), nbytes=4096, pool_buf=region)
+    with conn._cond:
+        conn._lend_locked(link, req, True)
+    link.waiting_reply[3] = req
+    conn._dispatch(link, {"v": 1, "kind": "reply", "id": 3, "ok": False, "code": "no_credit",
+                          "message": "credit taken back"})
+    assert link.outbox[0] is req  # to be sent again, first in line
+    free = arena.free_bytes()
+    daemons.close()  # the daemon is gone
+    conn._shm_check(link)
+    assert link.shm_sock is None
+    assert arena.free_bytes() == free
+    assert req.pool_buf is region and not req.shm
+    assert arena.take(arena.free_bytes()) is not None  # and every other byte is still free

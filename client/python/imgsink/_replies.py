@@ -106,6 +106,9 @@ class Replies:
         """The daemon had less credit for us than we thought (it takes unused credit back):
         forget ours and send ``req`` again, first in line, after a new grant."""
         log.debug("imgsink: no_credit for request %d; asking again", req.request_id)
+        if req.shm:  # refused: the daemon holds no view of the region, which stays the save's
+            link.shm_lent.discard(req.pool_buf)  # (else a side connection ending meanwhile
+            req.shm = False                      # would give it back while the save keeps it)
         req.resent = True
         link.credits.reset(link.saves())
         req.credit = "need"
