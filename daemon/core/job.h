@@ -33,6 +33,9 @@ struct Job {
   // Only for a job replayed from an ISJ1/ISJ2 record (which held pixels): its rendered images,
   // encoded by the write stage.  Empty otherwise.
   std::vector<Image> images;
+  // RenderEncodeJob's time per file, added to each file's write time in the metrics (zero
+  // for a replayed job).
+  std::chrono::steady_clock::duration encode_time_per_file{};
   uint64_t held_bytes = 0;     // bytes of this job charged to the memory budget
   bool journaled = false;      // its ACCEPTED record is durable
   bool replayed = false;       // recovered from the journal at start-up

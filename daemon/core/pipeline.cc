@@ -62,11 +62,15 @@ void Pipeline::Prepare(const std::shared_ptr<daemon::Job>& job) {
   stats_->in_progress.fetch_add(1, std::memory_order_relaxed);
   Status s;
   uint64_t rendered = 0;
+  const auto started = std::chrono::steady_clock::now();
   try {
     s = RenderEncodeJob(job.get(), &rendered,
                         [this] { progress_.fetch_add(1, std::memory_order_relaxed); });
   } catch (const std::exception& e) {  // bad_alloc: fail this job, keep the daemon
     s = Status(ErrorCode::kInternal, std::string("render failed: ") + e.what());
+  }
+  if (!job->encoded.empty()) {
+    job->encode_time_per_file = (std::chrono::steady_clock::now() - started) / job->encoded.size();
   }
   job->tensor = Bytes();  // the tensor frame goes back to libzmq / the allocator now
   // The job holds its files now.  What its charge held beyond the pixels (room to encode,
@@ -134,7 +138,7 @@ void Pipeline::WriteRemaining(const std::shared_ptr<daemon::Job>& job) {
     // manifest lines (a line must never name a file that a crash could still take back).
     const auto per_file = (std::chrono::steady_clock::now() - started) / written.size();
     for (const WrittenFile& file : written) {
-      stats_->job_metrics.ImageWritten(job->plan.format, per_file);
+      stats_->job_metrics.ImageWritten(job->plan.format, job->encode_time_per_file + per_file);
       stats_->files_written.fetch_add(1, std::memory_order_relaxed);
       stats_->bytes_written.fetch_add(file.bytes, std::memory_order_relaxed);
       if (sink->has_manifest()) {

@@ -69,8 +69,8 @@ JobMetrics::JobMetrics() : registry_(std::make_shared<prometheus::Registry>()) {
 
   auto& write = prometheus::BuildHistogram()
                     .Name("imgsink_encode_write_seconds")
-                    .Help("Time to encode one image and write it durably (temp file, rename, "
-                          "its share of its file group's syncs), by output format")
+                    .Help("Time to render and encode one image and write it durably (temp file, "
+                          "rename, its share of its file group's syncs), by output format")
                     .Register(*registry_);
   for (const FormatInfo& f : kFormatTable) {
     encode_write_seconds_[FormatIndex(f.format)] =

@@ -44,8 +44,8 @@ class JobMetrics {
   void SaveRefused(ErrorCode code);
   // A save request of `tensor_bytes` was taken into the pipeline.
   void JobReceived(uint64_t tensor_bytes);
-  // One image was encoded and written durably in `elapsed` (its encode and temp-file write plus
-  // its share of its WriteGroup's commit).
+  // One image was encoded and written durably in `elapsed` (its render and encode, its
+  // temp-file write and its share of its WriteGroup's commit).
   void ImageWritten(OutputFormat format, Duration elapsed);
   // A job ended: kOk = every file written and durable, else the error it failed with.
   void JobEnded(ErrorCode code);
