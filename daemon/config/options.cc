@@ -143,7 +143,9 @@ void AddOptions(CLI::App* app, DaemonOptions* o, TextOptions* t) {
                   "start a new event file in a run before one would grow past this size")
       ->transform(CLI::AsSizeValue(false))
       ->capture_default_str();
-  app->add_option("--workers", o->workers, "worker threads (render, encode, write); 0 = one per core")
+  app->add_option("--workers", o->workers,
+                  "stages computing at once (render, encode, write; one waiting for its "
+                  "output's syncs does not count); 0 = one per core")
       ->capture_default_str();
   app->add_option("--max-request-bytes", o->max_request_bytes,
                   "largest tensor frame accepted, in bytes (a larger one than the budgets is refused "

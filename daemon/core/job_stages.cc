@@ -129,7 +129,8 @@ Status RenderEncodeJob(daemon::Job* job, uint64_t* rendered_bytes,
 }
 
 Status WriteImageGroup(const daemon::Job& job, size_t first, OutputSink* sink,
-                       const std::function<void()>& on_added, std::vector<WrittenFile>* written) {
+                       const std::function<void()>& on_added, std::vector<WrittenFile>* written,
+                       const CommitFn& commit) {
   WorkerEncoders& w = ThisWorker();
   const TextEntries text(job.request.metadata.begin(), job.request.metadata.end());
   written->clear();
@@ -160,7 +161,7 @@ Status WriteImageGroup(const daemon::Job& job, size_t first, OutputSink* sink,
     written->push_back(std::move(file));
     if (on_added) on_added();
   }
-  if (s.ok()) s = batch->Commit();
+  if (s.ok()) s = commit ? commit(batch.get()) : batch->Commit();
   if (!s.ok()) written->clear();
   TrimBuffers(&w);
   return s;

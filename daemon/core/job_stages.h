@@ -43,7 +43,13 @@ Status RenderEncodeJob(daemon::Job* job, uint64_t* rendered_bytes,
 // (tb_record.h EncodeImageEvent) at its run directory; `sink` is then the TensorBoard sink.
 // A replayed job's batch is marked (SinkBatch::MarkReplay).
 // REQUIRES: first < job.file_count() == job.plan.paths.size().
+// `commit` (may be empty: batch->Commit()) commits the batch and returns its status; the
+// pipeline lets another stage use the core while this one waits for the syncs or the upload.
+// It may: nothing else of this thread runs meanwhile, and the batch's bytes are the job's or
+// this thread's own.
+using CommitFn = std::function<Status(SinkBatch*)>;
 Status WriteImageGroup(const daemon::Job& job, size_t first, OutputSink* sink,
-                       const std::function<void()>& on_added, std::vector<WrittenFile>* written);
+                       const std::function<void()>& on_added, std::vector<WrittenFile>* written,
+                       const CommitFn& commit = nullptr);
 
 }  // namespace imgsink::daemon

@@ -18,7 +18,7 @@ Pipeline::Pipeline(Options options, OutputSink* sink, journal::Journal* journal,
       journal_(journal),
       stats_(stats),
       callbacks_(std::move(callbacks)),
-      pool_(std::max(options.workers, options.max_workers)),
+      pool_(2 * std::max(options.workers, options.max_workers)),
       gate_(options.workers),
       workers_(options.workers) {}
 
@@ -110,6 +110,17 @@ void Pipeline::Journal(const std::shared_ptr<daemon::Job>& job) {
   });
 }
 
+Status Pipeline::CommitAside(SinkBatch* batch) {
+  // While this stage waits for syncs (or an upload), another may use the core: the gate counts
+  // stages that compute, and the pool has threads beyond it for this.
+  struct Aside {
+    WorkerGate* gate;
+    explicit Aside(WorkerGate* g) : gate(g) { gate->Release(); }
+    ~Aside() { gate->Acquire(); }  // back in the count before the stage goes on
+  } aside(&gate_);
+  return batch->Commit();
+}
+
 OutputSink* Pipeline::SinkFor(const daemon::Job& job) const {
   return job.request.tensorboard && options_.tensorboard_sink != nullptr ? options_.tensorboard_sink
                                                                          : sink_;
@@ -128,7 +139,8 @@ void Pipeline::WriteRemaining(const std::shared_ptr<daemon::Job>& job) {
     const auto started = std::chrono::steady_clock::now();
     try {
       s = WriteImageGroup(*job, job->next_image, sink,
-                          [this] { progress_.fetch_add(1, std::memory_order_relaxed); }, &written);
+                          [this] { progress_.fetch_add(1, std::memory_order_relaxed); }, &written,
+                          [this](SinkBatch* batch) { return CommitAside(batch); });
     } catch (const std::exception& e) {
       s = Status(ErrorCode::kInternal, std::string("write failed: ") + e.what());
     }

@@ -58,8 +58,11 @@ class Pipeline {
     std::function<void(bool blocked, const Status& why)> on_output_blocked;
   };
   struct Options {
-    unsigned workers = 1;      // stages running at once (SetWorkers changes it live)
-    unsigned max_workers = 1;  // pool threads: the most SetWorkers can allow
+    // Stages computing at once (SetWorkers changes it live).  A stage waiting for its output's
+    // syncs or upload (SinkBatch::Commit) does not count: the pool has twice max_workers()
+    // threads, so another stage can use the core meanwhile.
+    unsigned workers = 1;
+    unsigned max_workers = 1;  // the most SetWorkers can allow
     // Failed tries of the blocked output logged as warnings; later ones are logged as errors,
     // one in every write_tries.  (Tries never end a job: see "Acknowledged means written".)
     int write_tries = 8;
@@ -104,6 +107,8 @@ class Pipeline {
 
  private:
   void RunOnWorker(std::function<void()> stage);  // on a pool thread, through the gate
+  // Commits `batch` outside the gate (the stage only waits meanwhile).  Worker thread only.
+  Status CommitAside(SinkBatch* batch);
   void Prepare(const std::shared_ptr<daemon::Job>& job);
   void SetHeld(const std::shared_ptr<daemon::Job>& job, uint64_t bytes);  // on_held_changed
   void Journal(const std::shared_ptr<daemon::Job>& job);

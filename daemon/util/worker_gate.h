@@ -1,5 +1,6 @@
 // WorkerGate: how many pool threads may run stages at once.  The pool is sized for the most
-// workers a reload may ask for; the gate holds the rest idle, so `workers` changes live.
+// workers a reload may ask for (twice over: a stage waiting for its output's syncs steps out
+// of the gate, Pipeline::CommitAside); the gate holds the rest idle, so `workers` changes live.
 // Thread-safety: every method is thread-safe.
 #pragma once
 

@@ -189,5 +189,34 @@ TEST_CASE("a job left for replay is written from its record's files, byte for by
   }
 }
 
+TEST_CASE("a job waiting for its output's syncs lets the next job use the worker",
+          "[pipeline][journal]") {
+  testutil::TempDir dir("pipeline-aside");
+  FaultInjectionEnv env(DefaultEnv());
+  std::atomic<Life*> current{nullptr};
+  std::atomic<bool> in_sync{false}, second_ran{false};
+  env.SetFileOpHook([&](FileOp op, const std::string& path) {
+    Life* life = current.load();
+    const bool output_sync = (op == FileOp::kSyncFs || op == FileOp::kSyncFile) &&
+                             path.find("journal") == std::string::npos;
+    if (life == nullptr || !output_sync || in_sync.exchange(true)) return 0;
+    // The first job's first output sync waits (up to 10 s) for a second job, submitted only
+    // now, to be rendered, encoded and journaled: on the one worker, which only this wait can
+    // have left free.
+    for (int i = 0; i < 10000 && life->durable < 2; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    second_ran = life->durable >= 2;
+    return 0;
+  });
+  Life life(&env, dir.path());  // workers = 1
+  current = &life;
+  life.pipeline->Submit(NewJob(life.journal.get()));
+  REQUIRE(life.WaitFor([&] { return in_sync.load(); }));
+  life.pipeline->Submit(NewJob(life.journal.get()));
+  REQUIRE(life.WaitFor([&] { return life.done == 2; }));
+  CHECK(second_ran);
+}
+
 }  // namespace
 }  // namespace imgsink::daemon
