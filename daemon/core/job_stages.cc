@@ -15,8 +15,9 @@
 namespace imgsink::daemon {
 namespace {
 
-// A worker keeps an encode buffer and a canvas up to these sizes between jobs; larger ones
-// are freed (only a job's own charge may cover them).  The canvas covers a 1024x1024 RGB image.
+// A pool thread keeps an encode buffer and a canvas up to these sizes between jobs; larger
+// ones are freed (only a job's own charge may cover them).  The canvas covers a 1024x1024 RGB
+// image.  Idle memory: up to 12 MiB per pool thread (2 x workers threads, Pipeline::Options).
 constexpr size_t kKeptEncodeBufferBytes = 8 << 20;
 constexpr size_t kKeptCanvasBytes = 4 << 20;
 
