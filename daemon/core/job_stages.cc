@@ -15,29 +15,19 @@
 namespace imgsink::daemon {
 namespace {
 
-// A pool thread keeps an encode buffer and a canvas up to these sizes between jobs; larger
-// ones are freed (only a job's own charge may cover them).  The canvas covers a 1024x1024 RGB
-// image.  Idle memory: up to 12 MiB per pool thread (2 x workers threads, Pipeline::Options).
+// A worker keeps an encode buffer and a canvas up to these sizes between jobs; larger ones
+// are freed (only a job's own charge may cover them).  The canvas covers a 1024x1024 RGB
+// image.  Idle memory: up to 12 MiB per set of WorkerBuffers (the pipeline has one per
+// worker it may run, however many pool threads it has).
 constexpr size_t kKeptEncodeBufferBytes = 8 << 20;
 constexpr size_t kKeptCanvasBytes = 4 << 20;
 
-// Per-worker encoders (one per format, made on first use), encode buffer and canvas, reused
-// across jobs: their pages stay faulted in, so a worker's steady state allocates nothing.
-struct WorkerEncoders {
-  std::vector<uint8_t> encoded;
-  Image canvas;
-  std::array<std::unique_ptr<Encoder>, kOutputFormatCount> encoders;
+thread_local WorkerBuffers* current_buffers = nullptr;  // UseWorkerBuffers
 
-  Encoder& For(OutputFormat format) {
-    std::unique_ptr<Encoder>& e = encoders[FormatIndex(format)];
-    if (e == nullptr) e = NewEncoder(format);
-    return *e;
-  }
-};
-
-WorkerEncoders& ThisWorker() {
-  thread_local WorkerEncoders encoders;
-  return encoders;
+WorkerBuffers& ThisWorker() {
+  if (current_buffers != nullptr) return *current_buffers;
+  thread_local WorkerBuffers own;  // outside a pipeline: benchmarks, tests
+  return own;
 }
 
 // The tensor as a batch, and how many output images it makes.
@@ -64,6 +54,18 @@ Status RenderOutput(const daemon::Job& job, const Outputs& outputs, int64_t i, I
 
 }  // namespace
 
+Encoder& WorkerBuffers::For(OutputFormat format) {
+  std::unique_ptr<Encoder>& e = encoders[FormatIndex(format)];
+  if (e == nullptr) e = NewEncoder(format);
+  return *e;
+}
+
+WorkerBuffers* UseWorkerBuffers(WorkerBuffers* buffers) {
+  WorkerBuffers* previous = current_buffers;
+  current_buffers = buffers;
+  return previous;
+}
+
 Status RenderJob(daemon::Job* job) {
   const Outputs outputs = OutputsOf(*job);
   job->images.resize(size_t(outputs.count));
@@ -79,7 +81,7 @@ namespace {
 // Encodes `image`, output `i` of `job`, into the bytes its sink gets: the encoder's file in w->encoded, or
 // for a tb save the Event record holding it in *event.  Sets *bytes/*size to whichever it is.
 Status EncodeFile(const daemon::Job& job, const Image& image, size_t i, const TextEntries& text,
-                  WorkerEncoders* w, std::string* event, const uint8_t** bytes, size_t* size) {
+                  WorkerBuffers* w, std::string* event, const uint8_t** bytes, size_t* size) {
   const SaveRequest& req = job.request;
   Status s = w->For(job.plan.format).Encode(image, req, text, &w->encoded);
   if (!s.ok()) return Status(s.code(), job.plan.paths[i] + ": " + s.message());
@@ -96,7 +98,7 @@ Status EncodeFile(const daemon::Job& job, const Image& image, size_t i, const Te
 
 // The buffer is reused across jobs, but one huge image must not pin its size on this worker
 // for the daemon's life: only what the budget charged the job for may stay held.
-void TrimBuffers(WorkerEncoders* w) {
+void TrimBuffers(WorkerBuffers* w) {
   if (w->encoded.capacity() > kKeptEncodeBufferBytes) std::vector<uint8_t>().swap(w->encoded);
   if (w->canvas.pixels.capacity() > kKeptCanvasBytes) std::vector<uint8_t>().swap(w->canvas.pixels);
 }
@@ -105,7 +107,7 @@ void TrimBuffers(WorkerEncoders* w) {
 
 Status RenderEncodeJob(daemon::Job* job, uint64_t* rendered_bytes,
                        const std::function<void()>& on_encoded) {
-  WorkerEncoders& w = ThisWorker();
+  WorkerBuffers& w = ThisWorker();
   const Outputs outputs = OutputsOf(*job);
   const TextEntries text(job->request.metadata.begin(), job->request.metadata.end());
   std::vector<std::vector<uint8_t>> files(size_t(outputs.count));
@@ -132,7 +134,7 @@ Status RenderEncodeJob(daemon::Job* job, uint64_t* rendered_bytes,
 Status WriteImageGroup(const daemon::Job& job, size_t first, OutputSink* sink,
                        const std::function<void()>& on_added, std::vector<WrittenFile>* written,
                        const CommitFn& commit) {
-  WorkerEncoders& w = ThisWorker();
+  WorkerBuffers& w = ThisWorker();
   const TextEntries text(job.request.metadata.begin(), job.request.metadata.end());
   written->clear();
   const std::unique_ptr<SinkBatch> batch = sink->NewBatch();  // on error, discards what was added

@@ -1,21 +1,39 @@
 // The stages a worker runs for a job: render + encode (tensor -> pixels -> files' bytes, one
 // image at a time) and write (files -> sink).  Between them the job is journaled, so a crash
 // after the ack replays only the write.
-// Thread-safety: safe to call concurrently from many worker threads on different jobs.  Each
-// worker thread keeps its own encoders and encode buffer (thread_local): no lock is shared on
-// the hot path.
+// Thread-safety: safe to call concurrently from many worker threads on different jobs, each
+// with its own WorkerBuffers: no lock is shared on the hot path.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "daemon/core/job.h"
+#include "daemon/encode/encoder.h"
 #include "daemon/output/sink.h"
 #include "imgsink/proto/status.h"
 
 namespace imgsink::daemon {
+
+// A worker's reusable state: encoders (one per format, made on first use), encode buffer and
+// canvas, kept across jobs so their pages stay faulted in.  The stages use the set
+// UseWorkerBuffers gave their thread, else the thread's own (outside a pipeline).
+// Invariant: one thread uses a set at a time.
+struct WorkerBuffers {
+  std::vector<uint8_t> encoded;
+  Image canvas;
+  std::array<std::unique_ptr<Encoder>, kOutputFormatCount> encoders;
+
+  Encoder& For(OutputFormat format);
+};
+
+// Makes the stages on this thread use `buffers` (null: the thread's own) and returns the set
+// they used before.
+WorkerBuffers* UseWorkerBuffers(WorkerBuffers* buffers);
 
 // Renders job->tensor into job->images (one image for grid mode, one per tensor image for each
 // mode).  (The daemon renders with RenderEncodeJob; this is for measuring the encoders alone.)
@@ -45,8 +63,8 @@ Status RenderEncodeJob(daemon::Job* job, uint64_t* rendered_bytes,
 // REQUIRES: first < job.file_count() == job.plan.paths.size().
 // `commit` (may be empty: batch->Commit()) commits the batch and returns its status; the
 // pipeline lets another stage use the core while this one waits for the syncs or the upload.
-// It may: nothing else of this thread runs meanwhile, and the batch's bytes are the job's or
-// this thread's own.
+// It may hand this thread's WorkerBuffers to another stage meanwhile only when the job's files
+// are its own (job.encoded): a batch may keep pointers into the encode buffer until it commits.
 using CommitFn = std::function<Status(SinkBatch*)>;
 Status WriteImageGroup(const daemon::Job& job, size_t first, OutputSink* sink,
                        const std::function<void()>& on_added, std::vector<WrittenFile>* written,

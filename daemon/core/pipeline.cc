@@ -20,12 +20,30 @@ Pipeline::Pipeline(Options options, OutputSink* sink, journal::Journal* journal,
       callbacks_(std::move(callbacks)),
       pool_(2 * std::max(options.workers, options.max_workers)),
       gate_(options.workers),
-      workers_(options.workers) {}
+      workers_(options.workers) {
+  for (unsigned i = 0; i < max_workers(); ++i) buffers_.push_back(std::make_unique<WorkerBuffers>());
+  MutexLock lock(&buffers_mu_);
+  for (const auto& b : buffers_) free_buffers_.push_back(b.get());
+}
+
+WorkerBuffers* Pipeline::TakeBuffers() {
+  MutexLock lock(&buffers_mu_);
+  WorkerBuffers* b = free_buffers_.back();
+  free_buffers_.pop_back();
+  return b;
+}
+
+void Pipeline::GiveBuffers(WorkerBuffers* buffers) {
+  MutexLock lock(&buffers_mu_);
+  free_buffers_.push_back(buffers);
+}
 
 void Pipeline::RunOnWorker(std::function<void()> stage) {
   boost::asio::post(pool_, [this, stage = std::move(stage)] {
     gate_.Acquire();
+    UseWorkerBuffers(TakeBuffers());
     stage();
+    GiveBuffers(UseWorkerBuffers(nullptr));
     gate_.Release();
   });
 }
@@ -114,10 +132,16 @@ Status Pipeline::CommitAside(SinkBatch* batch) {
   // While this stage waits for syncs (or an upload), another may use the core: the gate counts
   // stages that compute, and the pool has threads beyond it for this.
   struct Aside {
-    WorkerGate* gate;
-    explicit Aside(WorkerGate* g) : gate(g) { gate->Release(); }
-    ~Aside() { gate->Acquire(); }  // back in the count before the stage goes on
-  } aside(&gate_);
+    Pipeline* p;
+    explicit Aside(Pipeline* pipeline) : p(pipeline) {
+      p->GiveBuffers(UseWorkerBuffers(nullptr));
+      p->gate_.Release();
+    }
+    ~Aside() {  // back in the count, with a set of buffers, before the stage goes on
+      p->gate_.Acquire();
+      UseWorkerBuffers(p->TakeBuffers());
+    }
+  } aside(this);
   return batch->Commit();
 }
 
@@ -138,9 +162,12 @@ void Pipeline::WriteRemaining(const std::shared_ptr<daemon::Job>& job) {
     std::vector<WrittenFile> written;
     const auto started = std::chrono::steady_clock::now();
     try {
+      // Aside only for files the job owns: a batch may point into the encode buffer.
+      CommitFn commit;
+      if (!job->encoded.empty()) commit = [this](SinkBatch* batch) { return CommitAside(batch); };
       s = WriteImageGroup(*job, job->next_image, sink,
                           [this] { progress_.fetch_add(1, std::memory_order_relaxed); }, &written,
-                          [this](SinkBatch* batch) { return CommitAside(batch); });
+                          commit);
     } catch (const std::exception& e) {
       s = Status(ErrorCode::kInternal, std::string("write failed: ") + e.what());
     }

@@ -107,8 +107,13 @@ class Pipeline {
 
  private:
   void RunOnWorker(std::function<void()> stage);  // on a pool thread, through the gate
-  // Commits `batch` outside the gate (the stage only waits meanwhile).  Worker thread only.
+  // Commits `batch` outside the gate (the stage only waits meanwhile), its WorkerBuffers
+  // handed back for that time.  Worker thread only.
   Status CommitAside(SinkBatch* batch);
+  // A free set of WorkerBuffers / gives one back.  REQUIRES: the caller holds the gate (so one
+  // is free: stages holding the gate <= max_workers() = buffers_.size()).
+  WorkerBuffers* TakeBuffers() EXCLUDES(buffers_mu_);
+  void GiveBuffers(WorkerBuffers* buffers) EXCLUDES(buffers_mu_);
   void Prepare(const std::shared_ptr<daemon::Job>& job);
   void SetHeld(const std::shared_ptr<daemon::Job>& job, uint64_t bytes);  // on_held_changed
   void Journal(const std::shared_ptr<daemon::Job>& job);
@@ -132,6 +137,11 @@ class Pipeline {
   journal::Journal* const journal_;
   Stats* const stats_;
   const Callbacks callbacks_;
+  // One set of buffers per worker that may run, however many pool threads wait in commits:
+  // idle memory is bounded by workers, not threads.  Fixed after construction.
+  std::vector<std::unique_ptr<WorkerBuffers>> buffers_;
+  Mutex buffers_mu_;
+  std::vector<WorkerBuffers*> free_buffers_ GUARDED_BY(buffers_mu_);
   boost::asio::thread_pool pool_;
   WorkerGate gate_;
   std::atomic<unsigned> workers_;
