@@ -54,8 +54,12 @@ std::unique_ptr<imgsink::daemon::Job> MakeJob(const imgsink::SaveRequest& reques
                                       const std::vector<uint8_t>& tensor) {
   auto job = std::make_unique<imgsink::daemon::Job>();
   job->request = request;
-  job->request.path = request.mode == imgsink::OutputMode::kGrid ? "bench/grid.out"
-                                                                  : "bench/img_{index:03d}.out";
+  // Files named as the daemon would name them for the request's format.
+  const std::string ext =
+      request.format ? std::string(*imgsink::FormatInfoOf(*request.format).extensions.begin())
+                     : std::string(".out");
+  job->request.path =
+      (request.mode == imgsink::OutputMode::kGrid ? "bench/grid" : "bench/img_{index:03d}") + ext;
   imgsink::daemon::ValidationLimits limits{uint64_t{1} << 34, uint64_t{1} << 30, {}};
   Status s = imgsink::daemon::ValidateSave(job->request, tensor.size(), limits, &job->plan);
   if (!s.ok()) Die("invalid workload: " + s.ToString());
@@ -134,19 +138,24 @@ nlohmann::json TimeEncode(const imgsink::daemon::Job& job, double seconds) {
           {"size_ratio", bytes / raw}};
 }
 
-// The daemon's WriteImageGroup (encode + atomic durable write) over every image once.
-nlohmann::json TimeWrite(imgsink::daemon::Job* job, const std::string& dir,
-                         imgsink::daemon::OutputSync sync) {
+// A local sink over `dir` without a manifest, as the daemon's output is.
+std::unique_ptr<imgsink::daemon::OutputSink> OpenSink(const std::string& dir,
+                                                      imgsink::daemon::OutputSync sync) {
   imgsink::daemon::SinkOptions sink_options;
   sink_options.root = dir;
   sink_options.sync = sync;
   sink_options.manifest = false;
   std::unique_ptr<imgsink::daemon::OutputSink> sink;
-  Status s = imgsink::daemon::OpenOutputSink(sink_options, &sink);
+  const Status s = imgsink::daemon::OpenOutputSink(sink_options, &sink);
   if (!s.ok()) Die("output root: " + s.ToString());
-  const std::string ext(*imgsink::FormatInfoOf(job->plan.format).extensions.begin());
-  const std::string base = job->request.path;
-  job->request.path = base.substr(0, base.size() - 4) + ext;
+  return sink;
+}
+
+// The daemon's WriteImageGroup (encode + atomic durable write) over every image once.
+nlohmann::json TimeWrite(imgsink::daemon::Job* job, const std::string& dir,
+                         imgsink::daemon::OutputSync sync) {
+  const std::unique_ptr<imgsink::daemon::OutputSink> sink = OpenSink(dir, sync);
+  Status s;
   const auto t0 = Clock::now();
   const double c0 = bench::ThreadCpuSeconds();
   std::vector<imgsink::daemon::WrittenFile> written;
@@ -156,7 +165,6 @@ nlohmann::json TimeWrite(imgsink::daemon::Job* job, const std::string& dir,
   }
   const double n = double(job->images.size());
   const double wall = WallSince(t0), cpu = bench::ThreadCpuSeconds() - c0;
-  job->request.path = base;
   return {{"ms_per_file_wall", 1e3 * wall / n}, {"ms_per_file_cpu", 1e3 * cpu / n}};
 }
 
@@ -166,22 +174,11 @@ nlohmann::json TimeWrite(imgsink::daemon::Job* job, const std::string& dir,
 // daemon worker's steady state: its canvas and encode buffer already faulted in).
 nlohmann::json TimePipeline(const imgsink::SaveRequest& request, const std::vector<uint8_t>& tensor,
                             const std::string& dir, imgsink::daemon::OutputSync sync, int repeats) {
-  imgsink::daemon::SinkOptions sink_options;
-  sink_options.root = dir;
-  sink_options.sync = sync;
-  sink_options.manifest = false;
-  std::unique_ptr<imgsink::daemon::OutputSink> sink;
-  Status s = imgsink::daemon::OpenOutputSink(sink_options, &sink);
-  if (!s.ok()) Die("output root: " + s.ToString());
-  const std::string ext(*imgsink::FormatInfoOf(*request.format).extensions.begin());
+  const std::unique_ptr<imgsink::daemon::OutputSink> sink = OpenSink(dir, sync);
   std::vector<double> cpu_ms, wall_ms;
   for (int r = 0; r <= repeats; ++r) {
     auto job = MakeJob(request, tensor);
-    const std::string base = job->request.path;
-    job->request.path = base.substr(0, base.size() - 4) + ext;
-    s = imgsink::daemon::ValidateSave(job->request, tensor.size(),
-                                      {uint64_t{1} << 34, uint64_t{1} << 30, {}}, &job->plan);
-    if (!s.ok()) Die("invalid workload: " + s.ToString());
+    Status s;
     const auto t0 = Clock::now();
     const double c0 = bench::ThreadCpuSeconds();
     uint64_t rendered = 0;

@@ -19,13 +19,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-JournalOptions Options(const TempDir& dir, uint64_t segment_bytes = uint64_t{64} << 20) {
-  JournalOptions o;
-  o.dir = dir.path();
-  o.segment_bytes = segment_bytes;
-  return o;
-}
-
 uint64_t SizeOfSegmentsOnDisk(const std::string& dir) {
   uint64_t n = 0;
   for (const std::string& f : SegmentFiles(dir)) n += fs::file_size(f);
@@ -34,7 +27,7 @@ uint64_t SizeOfSegmentsOnDisk(const std::string& dir) {
 
 TEST_CASE("journal: an empty directory opens with nothing to replay") {
   TempDir dir;
-  Opened o = OpenJournal(DefaultEnv(), Options(dir));
+  Opened o = OpenJournal(DefaultEnv(), Options(dir.path()));
   REQUIRE(o.status.ok());
   CHECK(o.pending.empty());
   CHECK(o.report.segments == 0);
@@ -53,7 +46,7 @@ TEST_CASE("journal: accepted payload pieces round-trip byte for byte") {
   std::vector<uint8_t> header = {'h', 'd', 'r', 0, 1, 2};
   std::vector<uint8_t> pixels = PayloadFor(7, 100000);
   {
-    Opened o = OpenJournal(DefaultEnv(), Options(dir));
+    Opened o = OpenJournal(DefaultEnv(), Options(dir.path()));
     REQUIRE(o.status.ok());
     std::promise<Status> acked;
     o.journal->AppendAccepted(1, {Bytes::Copy(header.data(), header.size()), Bytes::Own(pixels)},
@@ -64,7 +57,7 @@ TEST_CASE("journal: accepted payload pieces round-trip byte for byte") {
   }
   std::vector<RecoveredJob> pending;
   {
-    Opened o = OpenJournal(DefaultEnv(), Options(dir));
+    Opened o = OpenJournal(DefaultEnv(), Options(dir.path()));
     REQUIRE(o.status.ok());
     pending = std::move(o.pending);
     CHECK(o.report.accepted == 2);
@@ -89,7 +82,7 @@ TEST_CASE("journal: many jobs from many threads, half of them done") {
   std::map<uint64_t, std::vector<uint8_t>> payloads;
   std::mutex mu;
   {
-    Opened o = OpenJournal(DefaultEnv(), Options(dir, 256 << 10));
+    Opened o = OpenJournal(DefaultEnv(), Options(dir.path(), 256 << 10));
     REQUIRE(o.status.ok());
     Journal* j = o.journal.get();
     std::atomic<int> failures{0};
@@ -120,7 +113,7 @@ TEST_CASE("journal: many jobs from many threads, half of them done") {
     CHECK(!c.failed);
     REQUIRE(j->Close().ok());
   }
-  Opened o = OpenJournal(DefaultEnv(), Options(dir, 256 << 10));
+  Opened o = OpenJournal(DefaultEnv(), Options(dir.path(), 256 << 10));
   REQUIRE(o.status.ok());
   REQUIRE(o.pending.size() == kThreads * kPerThread / 2);
   std::set<uint64_t> seen;
@@ -135,7 +128,7 @@ TEST_CASE("journal: many jobs from many threads, half of them done") {
 TEST_CASE("journal: DONE cancels replay, also within the same batch") {
   TempDir dir;
   {
-    Opened o = OpenJournal(DefaultEnv(), Options(dir));
+    Opened o = OpenJournal(DefaultEnv(), Options(dir.path()));
     REQUIRE(o.status.ok());
     REQUIRE(AcceptAndWait(o.journal.get(), 1, PayloadFor(1, 10)).ok());
     REQUIRE(AcceptAndWait(o.journal.get(), 2, PayloadFor(2, 10)).ok());
@@ -145,7 +138,7 @@ TEST_CASE("journal: DONE cancels replay, also within the same batch") {
     REQUIRE(DoneAndWait(o.journal.get(), 3).ok());
     CHECK(o.journal->counters().live_jobs == 1);
   }
-  Opened o = OpenJournal(DefaultEnv(), Options(dir));
+  Opened o = OpenJournal(DefaultEnv(), Options(dir.path()));
   REQUIRE(o.status.ok());
   CHECK(PendingIds(o.pending) == std::vector<uint64_t>{2});
   CHECK(o.report.accepted == 3);
@@ -155,13 +148,13 @@ TEST_CASE("journal: DONE cancels replay, also within the same batch") {
 TEST_CASE("journal: the next job id survives restarts and compaction") {
   TempDir dir;
   {
-    Opened o = OpenJournal(DefaultEnv(), Options(dir));
+    Opened o = OpenJournal(DefaultEnv(), Options(dir.path()));
     REQUIRE(o.status.ok());
     for (uint64_t id : {5, 9, 7}) REQUIRE(AcceptAndWait(o.journal.get(), id, {}).ok());
     CHECK(o.journal->next_job_id() == 10);
   }
   {
-    Opened o = OpenJournal(DefaultEnv(), Options(dir));
+    Opened o = OpenJournal(DefaultEnv(), Options(dir.path()));
     REQUIRE(o.status.ok());
     CHECK(o.report.next_job_id == 10);
     CHECK(o.journal->next_job_id() == 10);
@@ -171,7 +164,7 @@ TEST_CASE("journal: the next job id survives restarts and compaction") {
   }
   {
     // Ids allocated but never journaled (10, 11) need not be remembered.
-    Opened o = OpenJournal(DefaultEnv(), Options(dir));
+    Opened o = OpenJournal(DefaultEnv(), Options(dir.path()));
     REQUIRE(o.status.ok());
     CHECK(o.pending.empty());
     CHECK(o.journal->next_job_id() == 10);
@@ -181,7 +174,7 @@ TEST_CASE("journal: the next job id survives restarts and compaction") {
   auto files = SegmentFiles(dir.path());
   REQUIRE(files.size() == 1);
   CHECK(fs::file_size(files[0]) == kSegmentHeaderSize);  // header only: floor 10
-  Opened o = OpenJournal(DefaultEnv(), Options(dir));
+  Opened o = OpenJournal(DefaultEnv(), Options(dir.path()));
   REQUIRE(o.status.ok());
   CHECK(o.report.records == 0);
   CHECK(o.journal->next_job_id() == 10);
@@ -191,7 +184,7 @@ TEST_CASE("journal: segments roll over at segment_bytes and all records survive"
   TempDir dir;
   constexpr uint64_t kSegment = 1024;
   {
-    Opened o = OpenJournal(DefaultEnv(), Options(dir, kSegment));
+    Opened o = OpenJournal(DefaultEnv(), Options(dir.path(), kSegment));
     REQUIRE(o.status.ok());
     for (uint64_t id = 1; id <= 20; ++id) {
       REQUIRE(AcceptAndWait(o.journal.get(), id, PayloadFor(id, 200)).ok());
@@ -207,7 +200,7 @@ TEST_CASE("journal: segments roll over at segment_bytes and all records survive"
     // A batch seals its segment once it reaches segment_bytes: at most one batch more.
     CHECK(fs::file_size(files[i]) < kSegment + 2 * (kRecordHeaderSize + 200) + 2 * 17);
   }
-  Opened o = OpenJournal(DefaultEnv(), Options(dir, kSegment));
+  Opened o = OpenJournal(DefaultEnv(), Options(dir.path(), kSegment));
   REQUIRE(o.status.ok());
   REQUIRE(o.pending.size() == 20);
   for (uint64_t id = 1; id <= 20; ++id) {
@@ -219,7 +212,7 @@ TEST_CASE("journal: segments roll over at segment_bytes and all records survive"
 TEST_CASE("journal: compaction deletes only a prefix of fully done segments") {
   TempDir dir;
   constexpr uint64_t kSegment = 1024;
-  Opened o = OpenJournal(DefaultEnv(), Options(dir, kSegment));
+  Opened o = OpenJournal(DefaultEnv(), Options(dir.path(), kSegment));
   REQUIRE(o.status.ok());
   Journal* j = o.journal.get();
   REQUIRE(AcceptAndWait(j, 1, PayloadFor(1, 300)).ok());  // lives in segment 1
@@ -249,7 +242,7 @@ TEST_CASE("journal: compaction deletes only a prefix of fully done segments") {
   CHECK(j->counters().live_jobs == 0);
   o.journal.reset();
 
-  Opened again = OpenJournal(DefaultEnv(), Options(dir, kSegment));
+  Opened again = OpenJournal(DefaultEnv(), Options(dir.path(), kSegment));
   REQUIRE(again.status.ok());
   CHECK(again.pending.empty());
   CHECK(again.report.segments_deleted == 1);  // the one left, sealed at this Open
@@ -260,7 +253,7 @@ TEST_CASE("journal: DONE in a later segment than its ACCEPTED is honoured") {
   TempDir dir;
   constexpr uint64_t kSegment = 1024;
   {
-    Opened o = OpenJournal(DefaultEnv(), Options(dir, kSegment));
+    Opened o = OpenJournal(DefaultEnv(), Options(dir.path(), kSegment));
     REQUIRE(o.status.ok());
     Journal* j = o.journal.get();
     REQUIRE(AcceptAndWait(j, 1, PayloadFor(1, 100)).ok());
@@ -274,7 +267,7 @@ TEST_CASE("journal: DONE in a later segment than its ACCEPTED is honoured") {
     REQUIRE(DoneAndWait(j, 1).ok());  // written in segment 3
   }
   CHECK(fs::exists(fs::path(dir.path()) / SegmentFileName(1)));
-  Opened o = OpenJournal(DefaultEnv(), Options(dir, kSegment));
+  Opened o = OpenJournal(DefaultEnv(), Options(dir.path(), kSegment));
   REQUIRE(o.status.ok());
   CHECK(PendingIds(o.pending) == std::vector<uint64_t>{2});
   CHECK(PayloadOf(o.pending[0]) == PayloadFor(2, 100));
@@ -284,7 +277,7 @@ TEST_CASE("journal: a DONE whose ACCEPTED was compacted away is ignored") {
   TempDir dir;
   constexpr uint64_t kSegment = 1024;
   {
-    Opened o = OpenJournal(DefaultEnv(), Options(dir, kSegment));
+    Opened o = OpenJournal(DefaultEnv(), Options(dir.path(), kSegment));
     REQUIRE(o.status.ok());
     Journal* j = o.journal.get();
     REQUIRE(AcceptAndWait(j, 1, PayloadFor(1, 960)).ok());  // fills and seals segment 1
@@ -295,7 +288,7 @@ TEST_CASE("journal: a DONE whose ACCEPTED was compacted away is ignored") {
     CHECK(!fs::exists(fs::path(dir.path()) / SegmentFileName(1)));
     REQUIRE(AcceptAndWait(j, 2, PayloadFor(2, 10)).ok());
   }
-  Opened o = OpenJournal(DefaultEnv(), Options(dir, kSegment));
+  Opened o = OpenJournal(DefaultEnv(), Options(dir.path(), kSegment));
   REQUIRE(o.status.ok());
   CHECK(PendingIds(o.pending) == std::vector<uint64_t>{2});
   CHECK(o.report.done == 1);
@@ -303,7 +296,7 @@ TEST_CASE("journal: a DONE whose ACCEPTED was compacted away is ignored") {
 
 TEST_CASE("journal: Flush waits for queued records; after Close appends are refused") {
   TempDir dir;
-  Opened o = OpenJournal(DefaultEnv(), Options(dir));
+  Opened o = OpenJournal(DefaultEnv(), Options(dir.path()));
   REQUIRE(o.status.ok());
   std::atomic<int> acked{0};
   for (uint64_t id = 1; id <= 50; ++id) {
@@ -324,7 +317,7 @@ TEST_CASE("journal: Flush waits for queued records; after Close appends are refu
 
 TEST_CASE("journal: a payload over the record limit is refused before any I/O") {
   TempDir dir;
-  Opened o = OpenJournal(DefaultEnv(), Options(dir));
+  Opened o = OpenJournal(DefaultEnv(), Options(dir.path()));
   REQUIRE(o.status.ok());
   static const uint8_t kByte = 0;
   // Only the size is looked at before the refusal: the view is never read.
@@ -338,20 +331,20 @@ TEST_CASE("journal: a payload over the record limit is refused before any I/O") 
 
 TEST_CASE("journal: a second Open of the same directory fails while it is in use") {
   TempDir dir;
-  Opened first = OpenJournal(DefaultEnv(), Options(dir));
+  Opened first = OpenJournal(DefaultEnv(), Options(dir.path()));
   REQUIRE(first.status.ok());
-  Opened second = OpenJournal(DefaultEnv(), Options(dir));
+  Opened second = OpenJournal(DefaultEnv(), Options(dir.path()));
   CHECK(second.status.code() == ErrorCode::kJournalFailed);
   CHECK(second.status.message().find("in use") != std::string::npos);
   first.journal.reset();
-  Opened third = OpenJournal(DefaultEnv(), Options(dir));
+  Opened third = OpenJournal(DefaultEnv(), Options(dir.path()));
   CHECK(third.status.ok());
 }
 
 TEST_CASE("journal: callbacks may append (DONE from the ACCEPTED callback)") {
   TempDir dir;
   {
-    Opened o = OpenJournal(DefaultEnv(), Options(dir));
+    Opened o = OpenJournal(DefaultEnv(), Options(dir.path()));
     REQUIRE(o.status.ok());
     Journal* j = o.journal.get();
     std::promise<Status> done;
@@ -361,7 +354,7 @@ TEST_CASE("journal: callbacks may append (DONE from the ACCEPTED callback)") {
     });
     REQUIRE(done.get_future().get().ok());
   }
-  Opened o = OpenJournal(DefaultEnv(), Options(dir));
+  Opened o = OpenJournal(DefaultEnv(), Options(dir.path()));
   REQUIRE(o.status.ok());
   CHECK(o.pending.empty());
 }

@@ -19,15 +19,6 @@ namespace fs = std::filesystem;
 
 constexpr size_t kPayload = 40;
 
-JournalOptions Options(const std::string& dir, uint64_t segment_bytes = uint64_t{64} << 20,
-                       JournalOptions::Recovery mode = JournalOptions::Recovery::kStrict) {
-  JournalOptions o;
-  o.dir = dir;
-  o.segment_bytes = segment_bytes;
-  o.recovery = mode;
-  return o;
-}
-
 // Issue 12 row 11: recovery that cannot be fooled.  A record with job id 2^64-1 made the next
 // job id wrap; a DONE moved before its ACCEPTED brought a finished job back.
 TEST_CASE("recovery: an impossible job id fails strict recovery and never wraps the next id") {

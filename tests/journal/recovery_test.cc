@@ -23,15 +23,6 @@ constexpr size_t kPayload = 40;
 // [header 32][BATCH 17][A1 57][BATCH 17][A2 57][BATCH 17][A3 57]: A1 at 49, batch 2 at 106, and
 constexpr uint64_t kA2 = 123, kB3 = 180, kA3 = 197, kEnd = 254;
 
-JournalOptions Options(const std::string& dir, uint64_t segment_bytes = uint64_t{64} << 20,
-                       JournalOptions::Recovery mode = JournalOptions::Recovery::kStrict) {
-  JournalOptions o;
-  o.dir = dir;
-  o.segment_bytes = segment_bytes;
-  o.recovery = mode;
-  return o;
-}
-
 std::string Seg(const std::string& dir, uint64_t seq) {
   return (fs::path(dir) / SegmentFileName(seq)).string();
 }

@@ -42,6 +42,15 @@ Status DoneAndWait(Journal* j, uint64_t job_id, const Status& outcome) {
   return f.get();
 }
 
+JournalOptions Options(const std::string& dir, uint64_t segment_bytes,
+                       JournalOptions::Recovery mode) {
+  JournalOptions o;
+  o.dir = dir;
+  o.segment_bytes = segment_bytes;
+  o.recovery = mode;
+  return o;
+}
+
 Opened OpenJournal(Env* env, const JournalOptions& options) {
   Opened o;
   o.status = Journal::Open(env, options, &o.pending, &o.report, &o.journal);

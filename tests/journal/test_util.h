@@ -13,6 +13,10 @@ namespace imgsink::daemon::journal::testing {
 
 using TempDir = imgsink::testutil::TempDir;
 
+// Journal options over `dir`: segments of `segment_bytes`, recovery `mode`.
+JournalOptions Options(const std::string& dir, uint64_t segment_bytes = uint64_t{64} << 20,
+                       JournalOptions::Recovery mode = JournalOptions::Recovery::kStrict);
+
 // Deterministic payload bytes for a job: `size` bytes derived from (job_id, salt).
 std::vector<uint8_t> PayloadFor(uint64_t job_id, size_t size, uint32_t salt = 0);
 
