@@ -166,7 +166,8 @@ Status WriteImageGroup(const daemon::Job& job, size_t first, OutputSink* sink,
   }
   if (s.ok()) s = commit ? commit(batch.get()) : batch->Commit();
   if (!s.ok()) written->clear();
-  TrimBuffers(&w);
+  // Not `w`: a commit aside handed that set to another stage, and this thread uses another.
+  TrimBuffers(&ThisWorker());
   return s;
 }
 

@@ -11,6 +11,7 @@
 
 #include "daemon/encode/encoder.h"
 #include "daemon/validate/validate.h"
+#include "test_util/temp_dir.h"
 
 namespace imgsink::daemon {
 namespace {
@@ -93,6 +94,34 @@ TEST_CASE("an encoder's refusal fails the job and leaves it without files", "[jo
   const Status s = RenderEncodeJob(job.get(), &rendered, nullptr);
   CHECK_FALSE(s.ok());
   CHECK(job->encoded.empty());
+}
+
+TEST_CASE("a write whose commit hands the worker's buffers to another stage leaves them alone",
+          "[job_stages]") {
+  // Pipeline::CommitAside gives the thread's WorkerBuffers back while the batch commits and
+  // takes a set again after: the set it gave may then be rendering another job's big image.
+  testutil::TempDir dir("job-stages");
+  SinkOptions options;
+  options.root = dir.path();
+  std::unique_ptr<OutputSink> sink;
+  REQUIRE(OpenOutputSink(options, &sink).ok());
+  const Case c{{2, 3, 8, 8}, OutputMode::kEach, 2, 0.0, 8};
+  const std::vector<float> tensor = Tensor(c.shape, 4);
+  std::shared_ptr<Job> job = MakeJob(c, tensor);
+  uint64_t rendered = 0;
+  REQUIRE(RenderEncodeJob(job.get(), &rendered, nullptr).ok());
+  WorkerBuffers given, taken;
+  given.canvas.pixels.resize(size_t{16} << 20);  // another stage's canvas, over what is kept
+  UseWorkerBuffers(&given);
+  std::vector<WrittenFile> written;
+  const Status s = WriteImageGroup(*job, 0, sink.get(), nullptr, &written, [&](SinkBatch* batch) {
+    UseWorkerBuffers(&taken);  // as CommitAside: `given` now belongs to another stage
+    return batch->Commit();
+  });
+  UseWorkerBuffers(nullptr);
+  REQUIRE(s.ok());
+  CHECK(written.size() == 2);
+  CHECK(given.canvas.pixels.size() == size_t{16} << 20);
 }
 
 }  // namespace
